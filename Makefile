@@ -1,0 +1,44 @@
+# Anklet: one entry point for every routine job. `make demo` and `make test`
+# set themselves up on a fresh machine (Python 3.11 and make are all they need).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+TARGET ?= sim
+
+.PHONY: setup demo test lint bench hil protocol clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/anklet demo
+
+test: $(STAMP)
+	$(BIN)/pytest -q tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check protocol host hil/sim/anklet_sim tests bench
+	$(BIN)/python -m anklet_protocol.codegen --check
+	$(BIN)/pyright -p pyrightconfig.firmware.json
+	$(BIN)/pyright -p pyrightconfig.json
+	$(BIN)/python -m anklet_protocol.mpycheck firmware hil/sim/anklet_sim/mpy
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+hil: $(STAMP)
+	$(BIN)/pytest -q hil --target $(TARGET) --junitxml=hil/report.xml
+
+protocol: $(STAMP)
+	$(BIN)/python -m anklet_protocol.codegen
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
