@@ -1,0 +1,292 @@
+"""Streaming decoder: feed bytes in any chunking, get frames out; bad data is counted, never raised.
+
+    decoder = StreamDecoder()
+    for frame in decoder.feed(chunk):            # serial: COBS, zero-delimited
+        message = parse_message(frame)
+    decoder.feed_frame(notification)              # BLE: one raw frame per notification
+    print(decoder.stats)
+
+SAMPLES payloads are decoded in bulk with numpy (`SampleBlock.imu`), not sample by sample.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections import deque
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+from cobs import cobs
+
+from . import spec, structfmt
+
+_HEADER = struct.Struct(structfmt.format_of(spec.Header))
+_SAMPLES_HEADER = struct.Struct(structfmt.format_of(spec.SamplesHeader))
+_HEADER_SIZE = spec.HEADER_SIZE
+_OVERHEAD = spec.FRAME_OVERHEAD
+_KNOWN_TYPES = frozenset(int(t) for t in spec.MsgType)
+# A COBS packet longer than the largest possible frame cannot be one: drop it without decoding.
+_MAX_PACKET = 0xFFFF + _OVERHEAD + (0xFFFF + _OVERHEAD) // 254 + 2
+
+IMU_DTYPE = np.dtype("<i2")
+LOAD_DTYPE = np.dtype([("index", "<u4"), ("t_us", "<u4"), ("counts", "<i4")])
+
+
+@dataclass(slots=True)
+class Frame:
+    """One frame whose CRC checked."""
+
+    msg_type: int
+    flags: int
+    seq: int
+    version: tuple[int, int]
+    payload: bytes
+
+
+@dataclass
+class DecoderStats:
+    """What the decoder saw. Every byte that did not become a good frame is counted here."""
+
+    frames_ok: int = 0
+    crc_errors: int = 0  # a whole frame arrived but its CRC did not check
+    truncated: int = 0  # shorter than its header says (or than a header)
+    bad_cobs: int = 0  # the COBS encoding itself was broken
+    bad_magic: int = 0  # not an Anklet frame at all
+    unknown_type: int = 0  # a newer message type this host does not know (skipped)
+    incompatible_version: int = 0  # a protocol major version this host cannot read
+    malformed_payload: int = 0  # CRC good but the payload does not fit its type
+    bytes_discarded: int = 0  # bytes thrown away while resynchronising
+    frames_missing: int = 0  # gaps in the frame sequence numbers
+
+    @property
+    def bad_frames(self) -> int:
+        return (
+            self.crc_errors
+            + self.truncated
+            + self.bad_cobs
+            + self.bad_magic
+            + self.malformed_payload
+            + self.incompatible_version
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(slots=True)
+class SampleBlock:
+    """A SAMPLES frame: `imu_count` IMU samples from `first_index`, and load samples."""
+
+    first_index: int
+    t0_us: int
+    period_us: int
+    imu_count: int
+    load_count: int
+    flags: int
+    seq: int
+    payload: bytes
+
+    @property
+    def imu_bytes(self) -> memoryview:
+        start = _SAMPLES_HEADER.size
+        return memoryview(self.payload)[start : start + self.imu_count * spec.IMU_SAMPLE_SIZE]
+
+    @property
+    def load_bytes(self) -> memoryview:
+        start = _SAMPLES_HEADER.size + self.imu_count * spec.IMU_SAMPLE_SIZE
+        return memoryview(self.payload)[start:]
+
+    @property
+    def imu(self) -> np.ndarray:
+        """(imu_count, 6) int16: ax, ay, az, gx, gy, gz in LSB."""
+        return np.frombuffer(self.imu_bytes, dtype=IMU_DTYPE).reshape(-1, 6)
+
+    @property
+    def load(self) -> np.ndarray:
+        """Structured array with fields index, t_us, counts."""
+        return np.frombuffer(self.load_bytes, dtype=LOAD_DTYPE)
+
+    @property
+    def resent(self) -> bool:
+        return bool(self.flags & spec.FrameFlag.RESENT)
+
+    @property
+    def end_index(self) -> int:
+        return self.first_index + self.imu_count
+
+
+class MalformedPayload(ValueError):
+    """A payload whose CRC checked but which does not fit its message type."""
+
+
+def parse_samples(frame: Frame) -> SampleBlock:
+    payload = frame.payload
+    if len(payload) < _SAMPLES_HEADER.size:
+        raise MalformedPayload(f"SAMPLES payload of {len(payload)} bytes is shorter than its header")
+    first, t0, period, n_imu, n_load = _SAMPLES_HEADER.unpack_from(payload)
+    expected = _SAMPLES_HEADER.size + n_imu * spec.IMU_SAMPLE_SIZE + n_load * spec.LOAD_SAMPLE_SIZE
+    if len(payload) != expected:
+        raise MalformedPayload(
+            f"SAMPLES payload is {len(payload)} bytes but {n_imu} IMU and {n_load} load samples "
+            f"need {expected}"
+        )
+    return SampleBlock(first, t0, period, n_imu, n_load, frame.flags, frame.seq, payload)
+
+
+def parse_message(frame: Frame) -> SampleBlock | Any:
+    """A SampleBlock for SAMPLES; a `construct` Container for every other type."""
+    if frame.msg_type == spec.MsgType.SAMPLES:
+        return parse_samples(frame)
+    try:
+        return spec.PAYLOADS[spec.MsgType(frame.msg_type)].parse(frame.payload)
+    except Exception as exc:  # construct raises many types; all mean the same here
+        raise MalformedPayload(f"{spec.MsgType(frame.msg_type).name} payload: {exc}") from None
+
+
+def concat_imu(blocks: list[SampleBlock]) -> np.ndarray:
+    """All IMU samples of many blocks as one (n, 6) int16 array, with a single copy."""
+    joined = b"".join(block.imu_bytes for block in blocks)
+    return np.frombuffer(joined, dtype=IMU_DTYPE).reshape(-1, 6)
+
+
+@dataclass
+class StreamDecoder:
+    """Turns a byte stream (COBS) or single frames (BLE) into checked frames.
+
+    `expected_major` is the protocol major version this host reads; frames of another major
+    version are counted, and the newest such version is kept in `foreign_version` so the caller
+    can say which versions clashed.
+    """
+
+    expected_major: int = spec.VERSION_MAJOR
+    stats: DecoderStats = field(default_factory=DecoderStats)
+    foreign_version: tuple[int, int] | None = None
+    recent_errors: deque[str] = field(default_factory=lambda: deque(maxlen=32))
+    _buffer: bytearray = field(default_factory=bytearray)
+    _last_seq: int | None = None
+    _synced: bool = False
+
+    def reset_link(self) -> None:
+        """Forget the partial packet and the sequence number (a new connection starts)."""
+        if self._buffer:
+            self._discard(len(self._buffer), "partial packet dropped on reconnect")
+        self._buffer.clear()
+        self._last_seq = None
+        self._synced = False
+
+    def feed(self, data: bytes) -> list[Frame]:
+        """Decode a chunk of the COBS stream; returns the good frames completed by it."""
+        out: list[Frame] = []
+        buffer = self._buffer
+        buffer += data
+        end = buffer.rfind(0)
+        if end < 0:
+            if len(buffer) > _MAX_PACKET:
+                self._discard(len(buffer), "no delimiter within the longest frame")
+                buffer.clear()
+                self._synced = True
+            return out
+        packets = bytes(buffer[:end]).split(b"\x00")
+        del buffer[: end + 1]
+        for packet in packets:
+            if not self._synced:
+                # Bytes before the first delimiter may be the tail of a frame we joined late:
+                # keep them if they make a whole frame, otherwise they are not an error.
+                self._synced = True
+                frame = self._first_packet(packet)
+                if frame is not None:
+                    out.append(frame)
+                continue
+            if not packet:
+                continue
+            if len(packet) > _MAX_PACKET:
+                self._discard(len(packet), "packet longer than any frame")
+                continue
+            try:
+                raw = cobs.decode(packet)
+            except cobs.DecodeError:
+                self.stats.bad_cobs += 1
+                self._discard(len(packet), "bad COBS encoding")
+                continue
+            frame = self.feed_frame(raw)
+            if frame is not None:
+                out.append(frame)
+        return out
+
+    def _first_packet(self, packet: bytes) -> Frame | None:
+        if not packet:
+            return None
+        try:
+            raw = cobs.decode(packet)
+            magic_ok = raw[:2] == spec.MAGIC and len(raw) >= _OVERHEAD
+            length_ok = magic_ok and len(raw) == _HEADER.unpack_from(raw)[6] + _OVERHEAD
+            crc_ok = length_ok and zlib.crc32(raw[:-4]) == struct.unpack_from("<I", raw, len(raw) - 4)[0]
+        except cobs.DecodeError:
+            crc_ok = False
+        if not crc_ok:
+            self._discard(len(packet), "partial frame before the first delimiter")
+            return None
+        return self.feed_frame(raw)
+
+    def feed_frame(self, raw: bytes) -> Frame | None:
+        """Check one raw frame (a BLE notification, or a COBS packet once decoded)."""
+        stats = self.stats
+        size = len(raw)
+        if size < _OVERHEAD:
+            stats.truncated += 1
+            self._discard(size, f"frame of {size} bytes is shorter than a header and CRC")
+            return None
+        magic, major, minor, msg_type, flags, seq, length = _HEADER.unpack_from(raw)
+        if magic != spec.MAGIC:
+            stats.bad_magic += 1
+            self._discard(size, f"bad magic {magic!r}")
+            return None
+        if size != length + _OVERHEAD:
+            if size < length + _OVERHEAD:
+                stats.truncated += 1
+                why = f"truncated: {size} bytes, header says {length + _OVERHEAD}"
+            else:
+                stats.crc_errors += 1
+                why = f"length mismatch: {size} bytes, header says {length + _OVERHEAD}"
+            self._discard(size, why)
+            return None
+        (crc,) = struct.unpack_from("<I", raw, size - 4)
+        if zlib.crc32(memoryview(raw)[: size - 4]) != crc:
+            stats.crc_errors += 1
+            self._discard(size, f"CRC mismatch on frame seq {seq}")
+            return None
+        # From here the frame is intact: account for its sequence number first.
+        if self._last_seq is not None:
+            gap = (seq - self._last_seq - 1) & 0xFFFF
+            if gap:
+                stats.frames_missing += gap
+        self._last_seq = seq
+        if major != self.expected_major:
+            stats.incompatible_version += 1
+            self.foreign_version = (major, minor)
+            self.recent_errors.append(
+                f"protocol version {major}.{minor} frame ignored "
+                f"(this host reads {self.expected_major}.x)"
+            )
+            return None
+        if msg_type not in _KNOWN_TYPES:
+            stats.unknown_type += 1
+            self.recent_errors.append(f"unknown message type {msg_type} skipped")
+            return None
+        payload = bytes(raw[_HEADER_SIZE : size - 4])
+        frame = Frame(msg_type, flags, seq, (major, minor), payload)
+        if msg_type == spec.MsgType.SAMPLES:
+            try:
+                parse_samples(frame)
+            except MalformedPayload as exc:
+                stats.malformed_payload += 1
+                self.recent_errors.append(str(exc))
+                return None
+        stats.frames_ok += 1
+        return frame
+
+    def _discard(self, nbytes: int, why: str) -> None:
+        self.stats.bytes_discarded += nbytes
+        self.recent_errors.append(why)

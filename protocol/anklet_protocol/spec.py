@@ -1,0 +1,358 @@
+"""The Anklet wire format, defined once. Everything else derives from these definitions.
+
+A frame is `Header | payload | CRC-32`, little-endian. The CRC (zlib/binascii CRC-32) covers the
+header and the payload. Serial carries frames COBS-encoded, each followed by a zero byte; BLE
+carries exactly one frame per notification or write.
+
+    from anklet_protocol import spec
+    frame = spec.Frame.build(dict(header=dict(...), payload=b"..."))
+    spec.Status.parse(payload)
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, IntFlag
+
+from construct import (
+    Array,
+    Bytes,
+    Const,
+    Float32l,
+    GreedyBytes,
+    Int8ul,
+    Int16sl,
+    Int16ul,
+    Int32sl,
+    Int32ul,
+    PaddedString,
+    PascalString,
+    Struct,
+    this,
+)
+
+# Version rule: a host speaks to any board with the same major version. Minor versions only add
+# message types, opcodes, status codes or trailing payload fields, which older peers ignore.
+VERSION_MAJOR = 1
+VERSION_MINOR = 0
+
+MAGIC = b"AK"
+
+# Device times are MicroPython ticks_us() values: they wrap every 2**30 µs (~17.9 min), and
+# staying below 2**30 keeps them small ints on the ESP32 (no heap allocation).
+TICKS_PERIOD_US = 1 << 30
+
+# BLE: ATT MTU we ask for, and the ATT header that a notification/write spends of it.
+BLE_MTU = 247
+ATT_OVERHEAD = 3
+# Largest frame on the serial link; keeps one FIFO drain at 1000 Hz within one frame.
+SERIAL_MAX_FRAME = 512
+
+# The Anklet GATT service (random 128-bit base, fixed forever for major version 1).
+BLE_SERVICE_UUID = "8f1a0001-5c3e-4b7a-9d2e-a4c6e1b7f001"
+BLE_DATA_UUID = "8f1a0002-5c3e-4b7a-9d2e-a4c6e1b7f001"  # notify: frames from the board
+BLE_CONTROL_UUID = "8f1a0003-5c3e-4b7a-9d2e-a4c6e1b7f001"  # write with response: COMMAND frames
+
+
+class MsgType(IntEnum):
+    """What the payload of a frame holds."""
+
+    INFO = 1  # device identity, versions, sensor set-up (board → host)
+    SAMPLES = 2  # a block of IMU samples and the load samples of the same window (board → host)
+    STATUS = 3  # health and counters (board → host, every second while streaming)
+    COMMAND = 4  # a request (host → board)
+    REPLY = 5  # the answer to one COMMAND, matched by request id (board → host)
+    EVENT = 6  # button press, marker, boot (board → host)
+    LOG = 7  # a short line of text (board → host)
+
+
+class FrameFlag(IntFlag):
+    """Bits of the header's `flags` byte."""
+
+    NONE = 0
+    RESENT = 0x01  # SAMPLES re-sent from the ring buffer after a RESEND command
+    GAP_BEFORE = 0x02  # samples before `first_index` were lost on the board (FIFO overflow)
+
+
+class Opcode(IntEnum):
+    """COMMAND opcodes and the arguments each takes (see `COMMAND_ARGS`)."""
+
+    GET_INFO = 1
+    START = 2
+    STOP = 3
+    SET_RATES = 4
+    TARE = 5
+    CALIBRATE = 6
+    SET_NAME = 7
+    TIME_SYNC = 8
+    RESEND = 9
+    REBOOT = 10
+    GET_STATUS = 11
+    EXIT_TO_REPL = 12
+
+
+class StatusCode(IntEnum):
+    """REPLY status codes. Every failure a board can report is one of these."""
+
+    OK = 0  # done; the payload holds the result, if any
+    UNKNOWN_OPCODE = 1  # the board does not know this opcode (newer host, older firmware)
+    BAD_LENGTH = 2  # the arguments are shorter or longer than the opcode takes
+    OUT_OF_RANGE = 3  # an argument is outside what the hardware supports (e.g. rate 300 Hz)
+    INVALID_STATE = 4  # not possible now (e.g. tare while the load cell is not ready)
+    SENSOR_ERROR = 5  # a sensor did not answer or answered wrongly (I2C error, HX711 timeout)
+    NOT_AVAILABLE = 6  # RESEND: the requested samples are no longer in the ring buffer
+    STORAGE_ERROR = 7  # the configuration could not be written to flash
+    NOT_AUTHORIZED = 8  # the link is not encrypted and the board requires a bonded link
+    INTERNAL_ERROR = 9  # an unexpected failure on the board; a LOG frame says more
+
+
+STATUS_MEANINGS: dict[StatusCode, str] = {
+    StatusCode.OK: "done",
+    StatusCode.UNKNOWN_OPCODE: "the firmware does not know this command",
+    StatusCode.BAD_LENGTH: "the command's arguments have the wrong length",
+    StatusCode.OUT_OF_RANGE: "an argument is outside what the hardware supports",
+    StatusCode.INVALID_STATE: "the board cannot do this in its current state",
+    StatusCode.SENSOR_ERROR: "a sensor did not answer or answered wrongly",
+    StatusCode.NOT_AVAILABLE: "the requested samples are no longer held by the board",
+    StatusCode.STORAGE_ERROR: "the configuration could not be saved to flash",
+    StatusCode.NOT_AUTHORIZED: "the link must be paired (encrypted) for this command",
+    StatusCode.INTERNAL_ERROR: "the board hit an unexpected error (see its log)",
+}
+
+
+class ImuModel(IntEnum):
+    UNKNOWN = 0
+    MPU6050 = 1
+    LSM6DSO = 2
+    ICM42688 = 3
+
+
+class ResetCause(IntEnum):
+    """Why the board last started (mirrors machine.reset_cause() on the ESP32)."""
+
+    UNKNOWN = 0
+    POWER_ON = 1
+    HARD_RESET = 2
+    WATCHDOG = 3
+    DEEPSLEEP = 4
+    SOFT_RESET = 5
+
+
+class EventKind(IntEnum):
+    BOOT = 1  # the board started; value = ResetCause
+    BUTTON = 2  # the button was pressed; value = press duration in ms
+    MARKER = 3  # a marker set by the user (long press)
+    CONFIG_CHANGED = 4  # rates, ranges or calibration changed; an INFO frame follows
+
+
+class LogLevel(IntEnum):
+    DEBUG = 10
+    INFO = 20
+    WARNING = 30
+    ERROR = 40
+
+
+class StatusFlag(IntFlag):
+    NONE = 0
+    STREAMING = 0x01
+    CONFIG_DEFAULTS = 0x02  # the config file was missing or corrupt: defaults are in use
+    IMU_FAULT = 0x04  # the IMU did not answer on the last attempt
+    LOAD_FAULT = 0x08  # the HX711 has not been ready for longer than two periods
+    LOW_BATTERY = 0x10
+    BONDING_REQUIRED = 0x20  # commands over BLE need an encrypted link
+
+
+IMU_RATES_HZ = (100, 200, 400, 1000)
+LOAD_RATES_HZ = (10, 80)
+ACCEL_RANGES_G = (2, 4, 8, 16)
+GYRO_RANGES_DPS = (250, 500, 1000, 2000)
+NAME_MAX = 20
+
+# --- Frame ---------------------------------------------------------------------------------
+
+Header = Struct(
+    "magic" / Const(MAGIC),
+    "version_major" / Int8ul,
+    "version_minor" / Int8ul,
+    "msg_type" / Int8ul,  # MsgType
+    "flags" / Int8ul,  # FrameFlag
+    "seq" / Int16ul,  # per-link frame counter, wraps; gaps reveal lost frames
+    "length" / Int16ul,  # payload bytes
+)
+HEADER_SIZE = Header.sizeof()
+CRC_SIZE = 4
+FRAME_OVERHEAD = HEADER_SIZE + CRC_SIZE
+
+Frame = Struct(
+    "header" / Header,
+    "payload" / Bytes(this.header.length),
+    "crc32" / Int32ul,  # CRC-32 of header + payload
+)
+
+# --- Payloads ------------------------------------------------------------------------------
+
+ImuSample = Struct(
+    "ax" / Int16sl,  # accelerometer, LSB of the configured full scale
+    "ay" / Int16sl,
+    "az" / Int16sl,
+    "gx" / Int16sl,  # gyroscope, LSB of the configured full scale
+    "gy" / Int16sl,
+    "gz" / Int16sl,
+)
+IMU_SAMPLE_SIZE = ImuSample.sizeof()
+
+LoadSample = Struct(
+    "index" / Int32ul,  # load-cell sample counter since start
+    "t_us" / Int32ul,  # device time of the conversion, µs, wraps at 2**30
+    "counts" / Int32sl,  # tared ADC counts (raw − tare offset); newtons = counts / scale
+)
+LOAD_SAMPLE_SIZE = LoadSample.sizeof()
+
+SamplesHeader = Struct(
+    "first_index" / Int32ul,  # IMU sample index of the first sample in this block
+    "t0_us" / Int32ul,  # device time of that sample, µs, wraps at 2**30
+    "period_us" / Int16ul,  # nominal IMU sample period
+    "imu_count" / Int8ul,
+    "load_count" / Int8ul,
+)
+SAMPLES_HEADER_SIZE = SamplesHeader.sizeof()
+
+Samples = Struct(
+    "first_index" / Int32ul,
+    "t0_us" / Int32ul,
+    "period_us" / Int16ul,
+    "imu_count" / Int8ul,
+    "load_count" / Int8ul,
+    "imu" / Array(this.imu_count, ImuSample),
+    "load" / Array(this.load_count, LoadSample),
+)
+
+Info = Struct(
+    "device_id" / Bytes(6),  # the board's MAC / unique id
+    "name" / PaddedString(NAME_MAX, "utf8"),
+    "fw_major" / Int8ul,
+    "fw_minor" / Int8ul,
+    "fw_patch" / Int8ul,
+    "fw_git" / PaddedString(8, "ascii"),  # short git revision of the deployed firmware
+    "proto_major" / Int8ul,
+    "proto_minor" / Int8ul,
+    "imu_model" / Int8ul,  # ImuModel
+    "accel_fs_g" / Int8ul,
+    "gyro_fs_dps" / Int16ul,
+    "imu_rate_hz" / Int16ul,
+    "load_rate_hz" / Int8ul,
+    "reset_cause" / Int8ul,  # ResetCause
+    "load_offset" / Int32sl,  # tare offset in raw ADC counts
+    "load_scale" / Float32l,  # ADC counts per newton
+    "max_frame" / Int16ul,  # largest frame this link carries
+)
+
+Status = Struct(
+    "uptime_ms" / Int32ul,
+    "battery_mv" / Int16ul,
+    "battery_pct" / Int8ul,
+    "flags" / Int8ul,  # StatusFlag
+    "samples_produced" / Int32ul,  # IMU samples read from the sensor since start
+    "samples_dropped" / Int32ul,  # IMU samples lost to FIFO overflow
+    "load_produced" / Int32ul,
+    "frames_sent" / Int32ul,
+    "tx_retries" / Int32ul,  # BLE notifications retried after ENOMEM (back-pressure)
+    "ring_oldest" / Int32ul,  # oldest IMU sample index still held for RESEND
+    "free_heap" / Int32ul,
+)
+
+Command = Struct(
+    "request_id" / Int16ul,
+    "opcode" / Int8ul,  # Opcode
+    "args" / GreedyBytes,  # see COMMAND_ARGS
+)
+
+Reply = Struct(
+    "request_id" / Int16ul,
+    "opcode" / Int8ul,
+    "status" / Int8ul,  # StatusCode
+    "payload" / GreedyBytes,  # see REPLY_PAYLOADS
+)
+
+Event = Struct(
+    "kind" / Int8ul,  # EventKind
+    "t_us" / Int32ul,
+    "value" / Int32ul,
+)
+
+Log = Struct(
+    "level" / Int8ul,  # LogLevel
+    "text" / PascalString(Int8ul, "utf8"),
+)
+
+# --- Command arguments and reply payloads --------------------------------------------------
+
+Empty = Struct()
+
+SetRatesArgs = Struct(
+    "imu_rate_hz" / Int16ul,  # one of IMU_RATES_HZ, or 0 to keep
+    "load_rate_hz" / Int8ul,  # one of LOAD_RATES_HZ, or 0 to keep
+    "accel_fs_g" / Int8ul,  # one of ACCEL_RANGES_G, or 0 to keep
+    "gyro_fs_dps" / Int16ul,  # one of GYRO_RANGES_DPS, or 0 to keep
+)
+TareArgs = Struct("samples" / Int8ul)  # load samples to average (1..80)
+CalibrateArgs = Struct("mass_g" / Int32ul)  # known mass hanging on the strap, grams
+SetNameArgs = Struct("name" / PascalString(Int8ul, "utf8"))
+TimeSyncArgs = Struct("host_token" / Int32ul)  # echoed back; pairs request and reply
+ResendArgs = Struct("from_index" / Int32ul)  # IMU sample index to re-send from
+
+TimeSyncReply = Struct("host_token" / Int32ul, "device_us" / Int32ul)
+TareReply = Struct("offset" / Int32sl)
+CalibrateReply = Struct("scale" / Float32l)
+ResendReply = Struct(
+    "from_index" / Int32ul,  # first index that will be re-sent
+    "oldest_index" / Int32ul,  # oldest index the ring buffer still holds
+    "next_index" / Int32ul,  # next index the board will produce
+)
+
+COMMAND_ARGS = {
+    Opcode.GET_INFO: Empty,
+    Opcode.START: Empty,
+    Opcode.STOP: Empty,
+    Opcode.SET_RATES: SetRatesArgs,
+    Opcode.TARE: TareArgs,
+    Opcode.CALIBRATE: CalibrateArgs,
+    Opcode.SET_NAME: SetNameArgs,
+    Opcode.TIME_SYNC: TimeSyncArgs,
+    Opcode.RESEND: ResendArgs,
+    Opcode.REBOOT: Empty,
+    Opcode.GET_STATUS: Empty,
+    Opcode.EXIT_TO_REPL: Empty,
+}
+
+REPLY_PAYLOADS = {
+    Opcode.GET_INFO: Info,
+    Opcode.TARE: TareReply,
+    Opcode.CALIBRATE: CalibrateReply,
+    Opcode.TIME_SYNC: TimeSyncReply,
+    Opcode.RESEND: ResendReply,
+    Opcode.GET_STATUS: Status,
+}
+
+PAYLOADS = {
+    MsgType.INFO: Info,
+    MsgType.SAMPLES: Samples,
+    MsgType.STATUS: Status,
+    MsgType.COMMAND: Command,
+    MsgType.REPLY: Reply,
+    MsgType.EVENT: Event,
+    MsgType.LOG: Log,
+}
+
+
+def samples_capacity(max_frame: int, load_ratio: float) -> tuple[int, int]:
+    """How many IMU and load samples fit one SAMPLES frame of at most `max_frame` bytes.
+
+    `load_ratio` is load rate / IMU rate. Room is kept for every load sample that can fall in
+    the window of the IMU block, plus one for a conversion landing on the boundary.
+    """
+    room = max_frame - FRAME_OVERHEAD - SAMPLES_HEADER_SIZE
+    for imu in range(min(255, room // IMU_SAMPLE_SIZE), 0, -1):
+        load = int(imu * load_ratio) + 2
+        if imu * IMU_SAMPLE_SIZE + load * LOAD_SAMPLE_SIZE <= room:
+            return imu, load
+    raise ValueError(f"a frame of {max_frame} bytes cannot hold one IMU sample")
