@@ -1,8 +1,8 @@
 """Generate the files derived from `spec.py`: the firmware's constants and docs/PROTOCOL.md.
 
-    python -m anklet_protocol.codegen          # write firmware/anklet_wire.py, docs/PROTOCOL.md,
-                                               # protocol/vectors/vectors.json
-    python -m anklet_protocol.codegen --check  # exit 1 if any of them is stale
+python -m anklet_protocol.codegen          # write firmware/anklet_wire.py, docs/PROTOCOL.md,
+                                           # protocol/vectors/vectors.json
+python -m anklet_protocol.codegen --check  # exit 1 if any of them is stale
 """
 
 from __future__ import annotations

@@ -124,7 +124,9 @@ class MalformedPayload(ValueError):
 def parse_samples(frame: Frame) -> SampleBlock:
     payload = frame.payload
     if len(payload) < _SAMPLES_HEADER.size:
-        raise MalformedPayload(f"SAMPLES payload of {len(payload)} bytes is shorter than its header")
+        raise MalformedPayload(
+            f"SAMPLES payload of {len(payload)} bytes is shorter than its header"
+        )
     first, t0, period, n_imu, n_load = _SAMPLES_HEADER.unpack_from(payload)
     expected = _SAMPLES_HEADER.size + n_imu * spec.IMU_SAMPLE_SIZE + n_load * spec.LOAD_SAMPLE_SIZE
     if len(payload) != expected:
@@ -216,16 +218,19 @@ class StreamDecoder:
         return out
 
     def _first_packet(self, packet: bytes) -> Frame | None:
+        """A packet that is a whole frame (magic, matching length) is checked as usual."""
         if not packet:
             return None
         try:
             raw = cobs.decode(packet)
-            magic_ok = raw[:2] == spec.MAGIC and len(raw) >= _OVERHEAD
-            length_ok = magic_ok and len(raw) == _HEADER.unpack_from(raw)[6] + _OVERHEAD
-            crc_ok = length_ok and zlib.crc32(raw[:-4]) == struct.unpack_from("<I", raw, len(raw) - 4)[0]
         except cobs.DecodeError:
-            crc_ok = False
-        if not crc_ok:
+            raw = b""
+        whole = (
+            len(raw) >= _OVERHEAD
+            and raw[:2] == spec.MAGIC
+            and len(raw) == _HEADER.unpack_from(raw)[6] + _OVERHEAD
+        )
+        if not whole:
             self._discard(len(packet), "partial frame before the first delimiter")
             return None
         return self.feed_frame(raw)

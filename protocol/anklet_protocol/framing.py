@@ -1,8 +1,8 @@
 """Build and check frames: `Header | payload | CRC-32`, and COBS for the serial link.
 
-    from anklet_protocol import framing, spec
-    raw = framing.encode_frame(spec.MsgType.LOG, payload, seq=7)
-    wire = framing.cobs_wrap(raw)  # what goes on the serial port, zero-terminated
+from anklet_protocol import framing, spec
+raw = framing.encode_frame(spec.MsgType.LOG, payload, seq=7)
+wire = framing.cobs_wrap(raw)  # what goes on the serial port, zero-terminated
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ def encode_frame(
     """One raw frame (no COBS) with its CRC."""
     if len(payload) > MAX_PAYLOAD:
         raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
-    head = HEADER.pack(spec.MAGIC, version[0], version[1], msg_type, flags, seq & 0xFFFF,
-                       len(payload))
+    head = HEADER.pack(
+        spec.MAGIC, version[0], version[1], msg_type, flags, seq & 0xFFFF, len(payload)
+    )
     body = head + payload
     return body + CRC.pack(zlib.crc32(body))
 

@@ -76,17 +76,18 @@ def _samples(first: int, n_imu: int, n_load: int) -> dict[str, Any]:
         load_count=n_load,
         imu=[_imu(first + k) for k in range(n_imu)],
         load=[
-            dict(index=first // 3 + j, t_us=(first * 5000 + j * 12500) % spec.TICKS_PERIOD_US,
-                 counts=-(2**23) + 1 + j * 654321)
+            dict(
+                index=first // 3 + j,
+                t_us=(first * 5000 + j * 12500) % spec.TICKS_PERIOD_US,
+                counts=-(2**23) + 1 + j * 654321,
+            )
             for j in range(n_load)
         ],
     )
 
 
 def _command(opcode: spec.Opcode, request_id: int, **args: Any) -> dict[str, Any]:
-    return dict(
-        request_id=request_id, opcode=opcode, args=spec.COMMAND_ARGS[opcode].build(args)
-    )
+    return dict(request_id=request_id, opcode=opcode, args=spec.COMMAND_ARGS[opcode].build(args))
 
 
 def _reply(opcode: spec.Opcode, request_id: int, status: int, **payload: Any) -> dict[str, Any]:
@@ -108,33 +109,93 @@ CASES: list[tuple[str, spec.MsgType, int, int, dict[str, Any]]] = [
         4,
         _samples(2**29 + 5, 36, 4),
     ),
-    ("event_button", spec.MsgType.EVENT, 0, 5, dict(kind=spec.EventKind.BUTTON, t_us=999,
-                                                      value=450)),
-    ("log", spec.MsgType.LOG, 0, 6, dict(level=spec.LogLevel.WARNING,
-                                         text="config.json corrupt: using defaults")),
+    (
+        "event_button",
+        spec.MsgType.EVENT,
+        0,
+        5,
+        dict(kind=spec.EventKind.BUTTON, t_us=999, value=450),
+    ),
+    (
+        "log",
+        spec.MsgType.LOG,
+        0,
+        6,
+        dict(level=spec.LogLevel.WARNING, text="config.json corrupt: using defaults"),
+    ),
     ("cmd_get_info", spec.MsgType.COMMAND, 0, 0, _command(spec.Opcode.GET_INFO, 1)),
-    ("cmd_set_rates", spec.MsgType.COMMAND, 0, 1,
-     _command(spec.Opcode.SET_RATES, 2, imu_rate_hz=1000, load_rate_hz=80, accel_fs_g=16,
-              gyro_fs_dps=2000)),
+    (
+        "cmd_set_rates",
+        spec.MsgType.COMMAND,
+        0,
+        1,
+        _command(
+            spec.Opcode.SET_RATES,
+            2,
+            imu_rate_hz=1000,
+            load_rate_hz=80,
+            accel_fs_g=16,
+            gyro_fs_dps=2000,
+        ),
+    ),
     ("cmd_tare", spec.MsgType.COMMAND, 0, 2, _command(spec.Opcode.TARE, 3, samples=20)),
-    ("cmd_calibrate", spec.MsgType.COMMAND, 0, 3,
-     _command(spec.Opcode.CALIBRATE, 4, mass_g=5000)),
-    ("cmd_set_name", spec.MsgType.COMMAND, 0, 4, _command(spec.Opcode.SET_NAME, 5,
-                                                           name="Left ankle")),
-    ("cmd_time_sync", spec.MsgType.COMMAND, 0, 5,
-     _command(spec.Opcode.TIME_SYNC, 65535, host_token=0xDEADBEEF)),
-    ("cmd_resend", spec.MsgType.COMMAND, 0, 6, _command(spec.Opcode.RESEND, 7,
-                                                         from_index=123456)),
-    ("reply_time_sync", spec.MsgType.REPLY, 0, 7,
-     _reply(spec.Opcode.TIME_SYNC, 65535, spec.StatusCode.OK, host_token=0xDEADBEEF,
-            device_us=2**30 - 1)),
-    ("reply_resend", spec.MsgType.REPLY, 0, 8,
-     _reply(spec.Opcode.RESEND, 7, spec.StatusCode.OK, from_index=123456,
-            oldest_index=120000, next_index=130000)),
-    ("reply_calibrate", spec.MsgType.REPLY, 0, 9,
-     _reply(spec.Opcode.CALIBRATE, 4, spec.StatusCode.OK, scale=2280.5)),
-    ("reply_error", spec.MsgType.REPLY, 0, 10,
-     _reply(spec.Opcode.SET_RATES, 2, spec.StatusCode.OUT_OF_RANGE)),
+    ("cmd_calibrate", spec.MsgType.COMMAND, 0, 3, _command(spec.Opcode.CALIBRATE, 4, mass_g=5000)),
+    (
+        "cmd_set_name",
+        spec.MsgType.COMMAND,
+        0,
+        4,
+        _command(spec.Opcode.SET_NAME, 5, name="Left ankle"),
+    ),
+    (
+        "cmd_time_sync",
+        spec.MsgType.COMMAND,
+        0,
+        5,
+        _command(spec.Opcode.TIME_SYNC, 65535, host_token=0xDEADBEEF),
+    ),
+    ("cmd_resend", spec.MsgType.COMMAND, 0, 6, _command(spec.Opcode.RESEND, 7, from_index=123456)),
+    (
+        "reply_time_sync",
+        spec.MsgType.REPLY,
+        0,
+        7,
+        _reply(
+            spec.Opcode.TIME_SYNC,
+            65535,
+            spec.StatusCode.OK,
+            host_token=0xDEADBEEF,
+            device_us=2**30 - 1,
+        ),
+    ),
+    (
+        "reply_resend",
+        spec.MsgType.REPLY,
+        0,
+        8,
+        _reply(
+            spec.Opcode.RESEND,
+            7,
+            spec.StatusCode.OK,
+            from_index=123456,
+            oldest_index=120000,
+            next_index=130000,
+        ),
+    ),
+    (
+        "reply_calibrate",
+        spec.MsgType.REPLY,
+        0,
+        9,
+        _reply(spec.Opcode.CALIBRATE, 4, spec.StatusCode.OK, scale=2280.5),
+    ),
+    (
+        "reply_error",
+        spec.MsgType.REPLY,
+        0,
+        10,
+        _reply(spec.Opcode.SET_RATES, 2, spec.StatusCode.OUT_OF_RANGE),
+    ),
 ]
 
 
