@@ -1,0 +1,387 @@
+"""The Anklet application: sampler, transport, command handler and status reporter as tasks.
+
+    import board, app
+    app.run(board)        # never returns; the watchdog resets a hung board
+
+`board` is the pin map: the only module that builds hardware objects. The app gets everything
+through it, which is what lets the simulated board run this file unchanged.
+"""
+
+import gc
+
+import asyncio
+import micropython
+
+import anklet_wire as W
+import capacity
+import messages
+import ticks
+import version
+from commands import CommandHandler
+from config import Config
+from loadcell import LoadCell
+from ring import SampleRing
+from sampler import Sampler
+from streamer import Streamer
+
+CONFIG_PATH = "config.json"
+REPL_FLAG = "repl_next_boot"
+_STATUS_MS = 1000
+_WDT_MS = 8000
+_RING_SHARE = 2  # the ring takes 1/_RING_SHARE of the heap that is free after start-up
+_RING_MAX = 256 * 1024
+_CMD_SLOTS = 4
+_CMD_MAX = 64
+
+
+class Counters:
+    """The fields of a STATUS message, refreshed before each one."""
+
+    def __init__(self):
+        self.uptime_ms = 0
+        self.battery_mv = 0
+        self.battery_pct = 0
+        self.flags = 0
+        self.samples_produced = 0
+        self.samples_dropped = 0
+        self.load_produced = 0
+        self.frames_sent = 0
+        self.tx_retries = 0
+        self.ring_oldest = 0
+        self.free_heap = 0
+
+
+class App:
+    def __init__(self, board):
+        self.board = board
+        self.boot_ms = ticks.now_us() // 1000
+        self.cfg = Config(CONFIG_PATH)
+        self.cfg.load()
+        values = self.cfg.values
+        self.reset_cause = board.reset_cause()
+        self.device_id = board.unique_id()
+        self.links = board.make_links(self)
+        self.imu = None
+        self.imu_error = ""
+        self.load = LoadCell(board.make_load_cell(), values["load_offset"], values["load_scale"])
+        self.load_rate_pin = board.make_load_rate_pin()
+        self.battery = board.make_battery()
+        self.led = board.make_led()
+        self.button = board.make_button()
+        max_frame = max(link.max_frame for link in self.links)
+        gc.collect()
+        ring_bytes = min(_RING_MAX, gc.mem_free() // _RING_SHARE)
+        self.ring = SampleRing(ring_bytes, max_frame - W.FRAME_OVERHEAD)
+        self.sampler = Sampler(self.imu, self.ring, self.load, max_frame - W.FRAME_OVERHEAD)
+        self.streamers = [Streamer(self.ring, link) for link in self.links]
+        self.streamer = self.streamers[0]
+        self.handler = CommandHandler(self)
+        self.counters_ = Counters()
+        self.streaming = False
+        self._reboot_at = -1
+        self._reboot_repl = False
+        self._cmd_bufs = [bytearray(_CMD_MAX) for _ in range(_CMD_SLOTS)]
+        self._cmd_len = [0] * _CMD_SLOTS
+        self._cmd_link = [None] * _CMD_SLOTS
+        self._cmd_head = 0
+        self._cmd_tail = 0
+        self.commands_dropped = 0
+        try:
+            self.apply_rates(values, restart=False)
+        except OSError:
+            pass  # reported at start-up and in STATUS; START retries
+        self.wdt = board.make_watchdog(_WDT_MS)
+
+    # --- hardware set-up -------------------------------------------------------------------
+
+    def _open_imu(self):
+        try:
+            self.imu = self.board.make_imu()
+            self.imu_error = ""
+        except OSError as exc:
+            self.imu = None
+            self.imu_error = str(exc)
+
+    def apply_rates(self, values, restart=True):
+        """Configure IMU, load cell and sampler; raises OSError if the IMU does not answer."""
+        was = self.streaming
+        if was:
+            self.sampler.stop()
+        if self.imu is None:
+            self._open_imu()
+        if self.imu is not None:
+            self.imu.configure(values["imu_rate_hz"], values["accel_fs_g"], values["gyro_fs_dps"])
+        self.sampler.imu = self.imu
+        self.load_rate_pin.value(1 if values["load_rate_hz"] == 80 else 0)
+        max_frame = min(link.max_frame for link in self.links)
+        self.sampler.configure(values["imu_rate_hz"], values["load_rate_hz"], max_frame)
+        if restart:
+            self.config_changed()
+            if was:
+                self.sampler.start()
+        elif self.imu is None:
+            raise OSError("IMU: " + self.imu_error)
+
+    def link_resized(self):
+        """A link's frame limit changed (BLE MTU): re-derive block sizes."""
+        values = self.cfg.values
+        max_frame = min(link.max_frame for link in self.links)
+        self.sampler.configure(values["imu_rate_hz"], values["load_rate_hz"], max_frame)
+
+    # --- streaming -------------------------------------------------------------------------
+
+    def start_streaming(self):
+        if self.imu is None:
+            self._open_imu()
+            if self.imu is None:
+                from commands import CommandError
+
+                raise CommandError(W.ST_SENSOR_ERROR, "IMU: " + self.imu_error)
+            self.apply_rates(self.cfg.values, restart=False)
+        self.sampler.imu = self.imu
+        if not self.streaming:
+            self.sampler.start()
+            self.load.queueing = True
+            for streamer in self.streamers:
+                streamer.reset()
+            self.streaming = True
+
+    def stop_streaming(self):
+        self.streaming = False
+        self.sampler.stop()
+        self.load.queueing = False
+
+    # --- outgoing messages (not the hot path) ----------------------------------------------
+
+    def info_fields(self):
+        values = self.cfg.values
+        name = values["name"] or self.default_name()
+        return {
+            "device_id": self.device_id,
+            "name": name,
+            "fw_major": version.MAJOR,
+            "fw_minor": version.MINOR,
+            "fw_patch": version.PATCH,
+            "fw_git": version.GIT,
+            "proto_major": W.VERSION_MAJOR,
+            "proto_minor": W.VERSION_MINOR,
+            "imu_model": self.imu.MODEL if self.imu is not None else W.IMU_UNKNOWN,
+            "accel_fs_g": values["accel_fs_g"],
+            "gyro_fs_dps": values["gyro_fs_dps"],
+            "imu_rate_hz": values["imu_rate_hz"],
+            "load_rate_hz": values["load_rate_hz"],
+            "reset_cause": self.reset_cause,
+            "load_offset": self.load.offset,
+            "load_scale": self.load.scale,
+            "max_frame": min(link.max_frame for link in self.links),
+        }
+
+    def default_name(self):
+        return "Anklet-%02X%02X" % (self.device_id[-2], self.device_id[-1])
+
+    def name(self):
+        return self.cfg.values["name"] or self.default_name()
+
+    def pack_info(self, buf):
+        return messages.pack_info(buf, self.info_fields())
+
+    def counters(self):
+        c = self.counters_
+        c.uptime_ms = ticks.now_us() // 1000 - self.boot_ms
+        c.battery_mv = self.battery.read_mv()
+        c.battery_pct = self.battery.percent(c.battery_mv)
+        flags = 0
+        if self.streaming:
+            flags |= W.SF_STREAMING
+        if self.cfg.fallback:
+            flags |= W.SF_CONFIG_DEFAULTS
+        if self.imu is None or self.imu_error:
+            flags |= W.SF_IMU_FAULT
+        if self.load.stale_ms() > 2000 // self.cfg.values["load_rate_hz"] + 100:
+            flags |= W.SF_LOAD_FAULT
+        if c.battery_pct < 10:
+            flags |= W.SF_LOW_BATTERY
+        if self.cfg.values["require_bond"]:
+            flags |= W.SF_BONDING_REQUIRED
+        c.flags = flags
+        c.samples_produced = self.sampler.produced
+        c.samples_dropped = self.sampler.dropped
+        c.load_produced = self.load.index
+        c.frames_sent = sum(s.frames_sent for s in self.streamers)
+        c.tx_retries = sum(link.tx_retries for link in self.links)
+        c.ring_oldest = self.ring.oldest_index()
+        c.free_heap = gc.mem_free()
+        return c
+
+    def send(self, link, msg_type, length, flags=0):
+        writer = link.writer
+        n = writer.seal(msg_type, flags, length)
+        link.send_control(writer, n)
+
+    def broadcast(self, msg_type, pack):
+        for link in self.links:
+            if link.connected:
+                self.send(link, msg_type, pack(link.writer.payload))
+
+    def send_reply(self, link, request_id, opcode, status, result, size):
+        writer = link.writer
+        head = messages.pack_reply_head(writer.payload, request_id, opcode, status)
+        room = writer.max_payload - head
+        if size > room:
+            size = room
+        writer.payload[head : head + size] = result[:size]
+        self.send(link, W.MSG_REPLY, head + size)
+
+    def log(self, level, text):
+        self.broadcast(W.MSG_LOG, lambda buf: messages.pack_log(buf, level, text))
+
+    def event(self, kind, value):
+        t = ticks.now_us()
+        self.broadcast(W.MSG_EVENT, lambda buf: messages.pack_event(buf, kind, t, value))
+
+    def config_changed(self):
+        self.event(W.EVENT_CONFIG_CHANGED, 0)
+        self.broadcast(W.MSG_INFO, self.pack_info)
+
+    def reboot_soon(self, repl):
+        self._reboot_at = ticks.add(ticks.now_us(), 200_000)  # let the REPLY go out first
+        self._reboot_repl = repl
+
+    # --- incoming commands -----------------------------------------------------------------
+
+    def on_frame(self, link, msg_type, frame, n):
+        """Called by a link for each good frame; queues COMMANDs for the command task."""
+        if msg_type != W.MSG_COMMAND:
+            return
+        if self._cmd_head - self._cmd_tail >= _CMD_SLOTS or n > _CMD_MAX:
+            self.commands_dropped += 1
+            return
+        slot = self._cmd_head % _CMD_SLOTS
+        self._cmd_bufs[slot][:n] = frame[:n]
+        self._cmd_len[slot] = n
+        self._cmd_link[slot] = link
+        self._cmd_head += 1
+
+    # --- tasks -----------------------------------------------------------------------------
+
+    async def sample_task(self):
+        sampler = self.sampler
+        while True:
+            if self.streaming:
+                try:
+                    sampler.drain()
+                    if self.imu_error:
+                        self.imu_error = ""
+                except OSError as exc:
+                    self._imu_failed(exc)
+                for streamer in self.streamers:
+                    if streamer.link.connected:
+                        streamer.pump()
+            self.wdt.feed()
+            await asyncio.sleep_ms(sampler.drain_ms if self.streaming else 20)
+
+    def _imu_failed(self, exc):
+        # An I2C error mid-stream: try to bring the IMU back; the samples lost meanwhile are
+        # counted by the sampler as an overflow gap.
+        first = not self.imu_error
+        self.imu_error = str(exc)
+        if first:
+            self.log(W.LOG_ERROR, "IMU read failed: %s" % exc)
+        try:
+            self.imu.configure(self.cfg.values["imu_rate_hz"], self.cfg.values["accel_fs_g"],
+                               self.cfg.values["gyro_fs_dps"])
+            self.sampler.resync()
+        except OSError:
+            pass
+
+    async def load_task(self):
+        load = self.load
+        while True:
+            try:
+                load.poll()
+            except OSError:
+                pass
+            await asyncio.sleep_ms(4)
+
+    async def link_task(self):
+        while True:
+            for link in self.links:
+                link.poll(self.on_frame)
+                if getattr(link, "wants_repl", False):
+                    self.reboot_soon(repl=True)
+                    link.wants_repl = False
+            while self._cmd_tail < self._cmd_head:
+                slot = self._cmd_tail % _CMD_SLOTS
+                await self.handler.handle(self._cmd_bufs[slot], self._cmd_len[slot],
+                                          self._cmd_link[slot])
+                self._cmd_tail += 1
+            if self._reboot_at >= 0 and ticks.diff(ticks.now_us(), self._reboot_at) >= 0:
+                self._reboot()
+            await asyncio.sleep_ms(10)
+
+    async def status_task(self):
+        while True:
+            await asyncio.sleep_ms(_STATUS_MS)
+            self.broadcast(W.MSG_STATUS, lambda buf: messages.pack_status(buf, 0,
+                                                                          self.counters()))
+            if self.led is not None:
+                self.led.value(1 if self.streaming else (ticks.now_us() // 1000000) & 1)
+
+    async def button_task(self):
+        if self.button is None:
+            return
+        pressed_at = -1
+        while True:
+            down = self.button.value() == 0
+            now = ticks.now_us()
+            if down and pressed_at < 0:
+                pressed_at = now
+            elif not down and pressed_at >= 0:
+                held_ms = ticks.diff(now, pressed_at) // 1000
+                pressed_at = -1
+                kind = W.EVENT_MARKER if held_ms >= 1000 else W.EVENT_BUTTON
+                self.event(kind, held_ms)
+            await asyncio.sleep_ms(20)
+
+    def _reboot(self):
+        if self._reboot_repl:
+            try:
+                with open(REPL_FLAG, "w") as f:
+                    f.write("1")
+            except OSError:
+                pass
+        for link in self.links:
+            link.release()
+        self.board.reset()
+
+    async def main(self):
+        self.event(W.EVENT_BOOT, self.reset_cause)
+        self.broadcast(W.MSG_INFO, self.pack_info)
+        if self.cfg.fallback:
+            self.log(W.LOG_WARNING, self.cfg.fallback)
+        if self.imu is None:
+            self.log(W.LOG_ERROR, "IMU not found: " + self.imu_error)
+        for link in self.links:
+            link.start()
+        if self.cfg.values["stream_on_boot"] and self.imu is not None:
+            self.start_streaming()
+        tasks = [self.sample_task(), self.load_task(), self.link_task(), self.status_task(),
+                 self.button_task()]
+        await asyncio.gather(*tasks)
+
+
+def repl_requested():
+    """True once after EXIT_TO_REPL or a Ctrl-C on the serial port: boot to the REPL."""
+    import os
+
+    try:
+        os.remove(REPL_FLAG)
+        return True
+    except OSError:
+        return False
+
+
+def run(board):
+    micropython.alloc_emergency_exception_buf(100)
+    app = App(board)
+    asyncio.run(app.main())

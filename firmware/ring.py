@@ -1,0 +1,68 @@
+"""Recent SAMPLES payloads, kept for RESEND after a link drop. Fixed slots in one bytearray.
+
+    ring = SampleRing(nbytes=48_000, slot_size=230)
+    at = ring.slot_offset(ring.head)      # the sampler fills ring.store[at:at+length]
+    ring.commit(length, first_index, imu_count, flags)
+    block = ring.find(index)              # block number holding `index`, or -1 if gone
+
+Blocks are numbered from 0 for ever; block b lives in slot b % slots.
+"""
+
+from array import array
+
+
+class SampleRing:
+    def __init__(self, nbytes, slot_size):
+        self.slot_size = slot_size
+        self.slots = max(2, nbytes // slot_size)
+        self.store = bytearray(self.slots * slot_size)
+        self.lengths = array("H", bytes(2 * self.slots))
+        self.first = array("i", bytes(4 * self.slots))  # first IMU index of each block
+        self.imu_count = array("H", bytes(2 * self.slots))
+        self.flags = array("B", bytes(self.slots))
+        self.head = 0  # number of the next block to be written
+
+    def slot_offset(self, block):
+        return (block % self.slots) * self.slot_size
+
+    def commit(self, length, first_index, imu_count, flags):
+        slot = self.head % self.slots
+        self.lengths[slot] = length
+        self.first[slot] = first_index
+        self.imu_count[slot] = imu_count
+        self.flags[slot] = flags
+        self.head += 1
+
+    def oldest(self):
+        """Number of the oldest block still held."""
+        return self.head - self.slots if self.head > self.slots else 0
+
+    def oldest_index(self):
+        """IMU index of the oldest sample still held (0 if empty)."""
+        if self.head == 0:
+            return 0
+        return self.first[self.oldest() % self.slots]
+
+    def find(self, index):
+        """Number of the oldest held block that ends after `index`; -1 if `index` is gone.
+
+        Returns `head` when `index` has not been produced yet.
+        """
+        block = self.oldest()
+        if self.head == 0:
+            return 0
+        if index < self.first[block % self.slots]:
+            return -1
+        # Binary search over block numbers: first indices increase with block number.
+        lo, hi = block, self.head
+        while lo < hi:
+            mid = (lo + hi) // 2
+            slot = mid % self.slots
+            if self.first[slot] + self.imu_count[slot] <= index:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    def clear(self):
+        self.head = 0

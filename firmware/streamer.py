@@ -1,0 +1,67 @@
+"""Sends ring blocks over a link in order; a RESEND moves its cursor back.
+
+    streamer = Streamer(ring, link)
+    streamer.pump()              # after each drain: sends every block not yet sent
+    streamer.rewind(block)       # RESEND: blocks from `block` go again, flagged RESENT
+
+The link's `send_frame(writer, n)` returns False when it is busy (BLE back-pressure): the block
+stays in the ring and goes on the next pump. Blocks the ring overwrote before they were sent are
+gone; the host sees their indices missing and asks for them in vain (counted as lost).
+"""
+
+import anklet_wire as W
+import bytecopy
+
+
+class Streamer:
+    def __init__(self, ring, link):
+        self.ring = ring
+        self.link = link
+        self.cursor = 0  # next block to send
+        self.sent_high = 0  # one past the highest block ever sent (older ones are resends)
+        self.frames_sent = 0
+        self.skipped = 0  # blocks overwritten before they could be sent
+
+    def reset(self):
+        self.cursor = self.ring.head
+        self.sent_high = self.ring.head
+
+    def rewind(self, block):
+        self.cursor = block
+
+    def pending(self):
+        return self.ring.head - self.cursor
+
+    def pump(self, budget=64):
+        """Send up to `budget` blocks; returns how many went out."""
+        ring = self.ring
+        link = self.link
+        writer = link.writer
+        sent = 0
+        while sent < budget and self.cursor < ring.head:
+            oldest = ring.oldest()
+            if self.cursor < oldest:
+                self.skipped += oldest - self.cursor
+                self.cursor = oldest
+            slot = self.cursor % ring.slots
+            length = ring.lengths[slot]
+            if length > writer.max_payload:
+                # Link shrank (BLE MTU) below the block size: cannot happen after configure();
+                # skip rather than send a truncated notification.
+                self.skipped += 1
+                self.cursor += 1
+                continue
+            bytecopy.copy(writer.frame, 10, ring.store, slot * ring.slot_size, length)
+            flags = ring.flags[slot]
+            if self.cursor < self.sent_high:
+                flags |= W.FLAG_RESENT
+            n = writer.seal(W.MSG_SAMPLES, flags, length)
+            if not link.send_frame(writer, n):
+                writer.seq = (writer.seq - 1) & 0xFFFF  # not sent: reuse the number
+                break
+            self.cursor += 1
+            if self.cursor > self.sent_high:
+                self.sent_high = self.cursor
+            self.frames_sent += 1
+            sent += 1
+        return sent
