@@ -1,0 +1,194 @@
+"""Find repetitions in one bout's angle trace: excursions from rest and back, holds included.
+
+    spans = find_reps(angle_deg, rate_dps, gait, rate_hz, settings)
+    spans[0].start, spans[0].top, spans[0].end          # sample indices into the bout
+
+1. Turning points: the angle's alternating extremes, each reversal at least `reversal_deg`.
+2. Polarity: the bout starts at rest, so its first full swing is a lift (concentric positive).
+3. A rep runs from a low turning point over its highest point back down, and ends only at the
+   first low that has returned `return_fraction` of the way: a dip during a hold is not an end.
+4. A rep must look like deliberate work: enough range (absolute and relative to its neighbours),
+   enough peak angular velocity, a plausible duration, and not while walking (`gait` mask).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from anklet.analysis.loading import FloatArray
+from anklet.analysis.settings import Settings
+
+EDGE_FRACTION = 0.1  # a phase starts/ends where the angle is within 10 % of the range of its end
+
+
+@dataclass(frozen=True)
+class RepSpan:
+    """Sample indices in the bout's trace; `polarity` * angle rises during the lift."""
+
+    start: int  # leaves rest
+    concentric_end: int  # reaches the top (start of the hold)
+    top: int  # turnaround: highest point
+    eccentric_start: int  # leaves the top
+    end: int  # back at rest
+    rom_deg: float
+    polarity: int
+
+
+def turning_points(angle_deg: FloatArray, reversal_deg: float) -> tuple[list[int], list[int]]:
+    """Alternating extremes of the trace (indices, kinds +1 max / -1 min), zig-zag with hysteresis.
+
+    The first point is the trace's start (its kind set by the first swing); the last extreme is
+    confirmed only once the trace has reversed by `reversal_deg` from it, which is what lets the
+    online detector call a turnaround as soon as the data show it. The extreme still being
+    tracked at the end of the data is appended as a provisional last point.
+    """
+    x = angle_deg.tolist()
+    idx: list[int] = []
+    kinds: list[int] = []
+    hi_i = lo_i = 0
+    hi = lo = x[0] if x else 0.0
+    direction = 0  # +1 rising (tracking a max), -1 falling (tracking a min), 0 not yet known
+    for i, v in enumerate(x):
+        if direction >= 0 and v > hi:
+            hi, hi_i = v, i
+        if direction <= 0 and v < lo:
+            lo, lo_i = v, i
+        if direction >= 0 and hi - v >= reversal_deg:
+            if direction == 0 and lo_i < hi_i:
+                idx.append(lo_i)
+                kinds.append(-1)
+            idx.append(hi_i)
+            kinds.append(+1)
+            direction = -1
+            lo, lo_i = v, i
+        elif direction <= 0 and v - lo >= reversal_deg:
+            if direction == 0 and hi_i < lo_i:
+                idx.append(hi_i)
+                kinds.append(+1)
+            idx.append(lo_i)
+            kinds.append(-1)
+            direction = +1
+            hi, hi_i = v, i
+    # The extreme being tracked when the data end: provisional, but a rep that has come back to
+    # rest must be countable before the next lift confirms its low point.
+    if direction > 0 and (not idx or idx[-1] != hi_i):
+        idx.append(hi_i)
+        kinds.append(+1)
+    elif direction < 0 and (not idx or idx[-1] != lo_i):
+        idx.append(lo_i)
+        kinds.append(-1)
+    return idx, kinds
+
+
+def find_reps(
+    angle_deg: FloatArray,
+    rate_dps: FloatArray,
+    gait: np.ndarray,
+    rate_hz: float,
+    settings: Settings,
+    polarity: int | None = None,
+) -> list[RepSpan]:
+    """Reps in one bout (angle about the bout's axis; rate_dps = angular velocity about it)."""
+    idx, kinds = turning_points(angle_deg, settings.reversal_deg)
+    if len(idx) < 3:
+        return []
+    if polarity is None:
+        polarity = _polarity(angle_deg, idx, settings)
+    x = polarity * angle_deg
+    kinds = [k * polarity for k in kinds]
+    spans: list[RepSpan] = []
+    k = 0
+    while k < len(idx):
+        if kinds[k] != -1:
+            k += 1
+            continue
+        start_i = idx[k]
+        base = x[start_i]
+        top_i = -1
+        top = -np.inf
+        end_k = -1
+        for j in range(k + 1, len(idx)):
+            if kinds[j] == +1:
+                if x[idx[j]] > top:
+                    top, top_i = float(x[idx[j]]), idx[j]
+                continue
+            if top_i >= 0 and top - x[idx[j]] >= settings.return_fraction * (top - base):
+                end_k = j
+                break
+            if x[idx[j]] < base:  # a deeper rest before any real return: restart from there
+                break
+        if end_k < 0:
+            k += 1
+            continue
+        span = _span(x, start_i, top_i, idx[end_k], polarity)
+        if _plausible(span, rate_dps, gait, rate_hz, settings):
+            spans.append(span)
+        k = end_k
+    return _drop_wobbles(spans, settings)
+
+
+def _polarity(angle_deg: FloatArray, idx: list[int], settings: Settings) -> int:
+    """+1 if the bout spends its excursions above its starting (rest) level, else -1.
+
+    A bout starts at rest, and reps go out from rest and come back, holding at the far end.
+    """
+    del idx, settings
+    return 1 if float(np.mean(angle_deg - angle_deg[0])) >= 0 else -1
+
+
+def _span(x: FloatArray, start_i: int, top_i: int, end_i: int, polarity: int) -> RepSpan:
+    base_up = float(x[start_i])
+    base_down = float(x[end_i])
+    top = float(x[top_i])
+    rom = top - base_up
+    up = x[start_i : top_i + 1]
+    down = x[top_i : end_i + 1]
+    # leaves rest: last sample before the top still within 10 % of the start level
+    low_up = np.flatnonzero(up <= base_up + EDGE_FRACTION * rom)
+    start = start_i + int(low_up[-1]) if low_up.size else start_i
+    # reaches the top: first sample within 10 % of the top
+    high_up = np.flatnonzero(up >= top - EDGE_FRACTION * rom)
+    con_end = start_i + int(high_up[0]) if high_up.size else top_i
+    drop = top - base_down
+    high_down = np.flatnonzero(down >= top - EDGE_FRACTION * drop)
+    ecc_start = top_i + int(high_down[-1]) if high_down.size else top_i
+    low_down = np.flatnonzero(down[ecc_start - top_i :] <= base_down + EDGE_FRACTION * drop)
+    end = ecc_start + int(low_down[0]) if low_down.size else end_i
+    return RepSpan(
+        start=start,
+        concentric_end=max(con_end, start),
+        top=top_i,
+        eccentric_start=max(ecc_start, con_end),
+        end=max(end, ecc_start),
+        rom_deg=rom,
+        polarity=polarity,
+    )
+
+
+def _plausible(
+    span: RepSpan, rate_dps: FloatArray, gait: np.ndarray, rate_hz: float, s: Settings
+) -> bool:
+    if span.rom_deg < s.min_rom_deg:
+        return False
+    duration = (span.end - span.start) / rate_hz
+    if not s.min_rep_s <= duration <= s.max_rep_s:
+        return False
+    seg = slice(span.start, span.end + 1)
+    if float(np.max(np.abs(rate_dps[seg]))) < s.min_peak_velocity_dps:
+        return False
+    return not bool(np.any(gait[seg]))
+
+
+def _drop_wobbles(spans: list[RepSpan], s: Settings, neighbours: int = 4) -> list[RepSpan]:
+    if len(spans) < 3:
+        return spans
+    roms = np.array([sp.rom_deg for sp in spans])
+    keep: list[RepSpan] = []
+    for i, sp in enumerate(spans):
+        lo, hi = max(i - neighbours, 0), min(i + neighbours + 1, len(spans))
+        local = float(np.median(np.delete(roms[lo:hi], i - lo)))
+        if sp.rom_deg >= s.min_rom_fraction * local:
+            keep.append(sp)
+    return keep
