@@ -1,15 +1,18 @@
 """The offline analysis: samples in, sets and reps with metrics out.
 
-    result = analyze(rec)                   # an ImuRecording (see loading.py)
     result = analyze_csv(Path("samples.csv"))
+    result = analyze(rec)                       # an ImuRecording (see loading.py)
+    grid, bouts = detect_bouts(to_working_grid(rec))   # the traces, for plots
 
-Steps: working grid (resample.py) -> gyro bias from still samples -> bouts (bouts.py) -> per
-bout: axis and angle (axis.py), reps (reps.py) -> sets (sets.py) -> metrics (metrics.py).
+Steps: working grid (resample.py) -> activity and bouts (bouts.py) -> per bout: gyro offset,
+axis and angle (axis.py), gait (gait.py), reps (reps.py) -> sets (sets.py) -> metrics.
+Each bout is analysed from its own samples only, which is what lets the online detector
+(online.py) reach exactly the same answer.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,19 +21,23 @@ from anklet.analysis.axis import integrated_angle, principal_axis
 from anklet.analysis.bouts import activity_mask, bouts
 from anklet.analysis.gait import gait_mask
 from anklet.analysis.loading import FloatArray, ImuRecording, check_recording, read_imu_csv
+from anklet.analysis.metrics import rep_metrics, session_flags, set_metrics
 from anklet.analysis.reps import RepSpan, find_reps
 from anklet.analysis.resample import WorkingGrid, to_working_grid
+from anklet.analysis.results import Rep, RepSet, SessionAnalysis
+from anklet.analysis.sets import group_sets
 from anklet.analysis.settings import DEFAULT_SETTINGS, Settings
 
 
 @dataclass(frozen=True)
 class BoutTrace:
-    """One bout on the working grid: its axis and angle; reps index into it via `offset`."""
+    """One bout on the working grid: its axis and angle; span indices are relative to `offset`."""
 
     offset: int  # first grid sample of the bout
-    axis: FloatArray  # unit vector in the sensor frame, sign: lifting is positive rotation
+    axis: FloatArray  # unit vector in the sensor frame; lifting is a positive rotation about it
     angle_deg: FloatArray
     rate_dps: FloatArray  # angular velocity about the axis, lifting positive
+    gyro_dps: FloatArray  # (n, 3), offset removed
     spans: list[RepSpan] = field(default_factory=list)
 
 
@@ -43,43 +50,91 @@ def gyro_bias(gyro_dps: FloatArray, active: np.ndarray) -> FloatArray:
 
 
 def analyse_bout(
-    grid: WorkingGrid,
-    gyro_dps: FloatArray,
-    start: int,
-    stop: int,
-    active: np.ndarray,
-    gait: np.ndarray,
-    s: Settings,
+    grid: WorkingGrid, start: int, stop: int, active: np.ndarray, s: Settings
 ) -> BoutTrace:
-    g = gyro_dps[start:stop]
-    g = g - gyro_bias(g, active[start:stop])
-    axis = principal_axis(g, active[start:stop].astype(np.float64))
+    """Axis, angle and reps of grid samples [start, stop) (`active` is the bout's own mask)."""
+    g = grid.gyro_dps[start:stop]
+    g = g - gyro_bias(g, active)
+    axis = principal_axis(g, active.astype(np.float64))
     angle = integrated_angle(g, axis, grid.rate_hz)
     rate = g @ axis
-    spans = find_reps(angle, rate, gait[start:stop], grid.rate_hz, s)
+    gait = gait_mask(grid.impact_ms2[start:stop], grid.rate_hz, s)
+    spans = find_reps(angle, rate, gait, grid.rate_hz, s)
     if spans and spans[0].polarity < 0:
         axis, angle, rate = -axis, -angle, -rate
-    return BoutTrace(offset=start, axis=axis, angle_deg=angle, rate_dps=rate, spans=spans)
+    return BoutTrace(
+        offset=start, axis=axis, angle_deg=angle, rate_dps=rate, gyro_dps=g, spans=spans
+    )
 
 
-def detect(grid: WorkingGrid, s: Settings = DEFAULT_SETTINGS) -> list[BoutTrace]:
+def detect_bouts(grid: WorkingGrid, s: Settings = DEFAULT_SETTINGS) -> list[BoutTrace]:
     active = activity_mask(grid.gyro_dps, grid.rate_hz, s)
-    gait = gait_mask(grid.impact_ms2, grid.rate_hz, s)
+    return [analyse_bout(grid, a, b, active[a:b], s) for a, b in bouts(active, grid.rate_hz, s)]
+
+
+def bout_reps(grid: WorkingGrid, bout: BoutTrace) -> list[Rep]:
+    """Metrics of every rep span of a bout (indices 0: numbered once grouped into sets)."""
+    n = len(bout.angle_deg)
+    t = grid.t_s[bout.offset : bout.offset + n]
+    force = None if grid.force_n is None else grid.force_n[bout.offset : bout.offset + n]
     return [
-        analyse_bout(grid, grid.gyro_dps, a, b, active, gait, s)
-        for a, b in bouts(active, grid.rate_hz, s)
+        rep_metrics(bout.angle_deg, bout.rate_dps, bout.gyro_dps, bout.axis, t, force, sp, 0)
+        for sp in bout.spans
     ]
 
 
-def analyze_recording_spans(
-    rec: ImuRecording, s: Settings = DEFAULT_SETTINGS
-) -> tuple[WorkingGrid, list[BoutTrace]]:
-    check_recording(rec)
+def assemble(
+    reps: list[Rep],
+    s: Settings,
+    *,
+    source: str,
+    rate_hz: float,
+    duration_s: float,
+    planned_sets: int | None = None,
+) -> SessionAnalysis:
+    """Group reps (any order) into sets, number them, and compute set and session metrics."""
+    reps = sorted(reps, key=lambda r: r.start_s)
+    groups = group_sets([r.start_s for r in reps], [r.end_s for r in reps], s)
+    sets: list[RepSet] = []
+    for set_index, group in enumerate(groups, start=1):
+        numbered = [_renumber(reps[i], k) for k, i in enumerate(group, start=1)]
+        sets.append(set_metrics(set_index, numbered, s))
+    return SessionAnalysis(
+        source=source,
+        rate_hz=rate_hz,
+        duration_s=duration_s,
+        sets=sets,
+        total_reps=sum(x.rep_count for x in sets),
+        flags=session_flags(sets, planned_sets),
+    )
+
+
+def _renumber(rep: Rep, index: int) -> Rep:
+    return replace(rep, index=index)
+
+
+def analyze(
+    rec: ImuRecording,
+    settings: Settings = DEFAULT_SETTINGS,
+    *,
+    source: str = "input",
+    planned_sets: int | None = None,
+) -> SessionAnalysis:
+    """Sets, reps and metrics of one recording."""
+    check_recording(rec, source)
     grid = to_working_grid(rec)
-    return grid, detect(grid, s)
+    reps = [r for bout in detect_bouts(grid, settings) for r in bout_reps(grid, bout)]
+    return assemble(
+        reps,
+        settings,
+        source=source,
+        rate_hz=rec.rate_hz,
+        duration_s=rec.duration_s,
+        planned_sets=planned_sets,
+    )
 
 
-def analyze_csv_spans(
-    path: Path, s: Settings = DEFAULT_SETTINGS
-) -> tuple[WorkingGrid, list[BoutTrace]]:
-    return analyze_recording_spans(read_imu_csv(path), s)
+def analyze_csv(
+    path: Path, settings: Settings = DEFAULT_SETTINGS, *, planned_sets: int | None = None
+) -> SessionAnalysis:
+    return analyze(read_imu_csv(path), settings, source=str(path), planned_sets=planned_sets)

@@ -1,0 +1,66 @@
+"""What the analysis returns: sessions of sets of reps, every number with its unit in its name.
+
+result.sets[0].reps[0].rom_deg, result.total_reps, result.flags
+result.to_dict()   # the `anklet analyze --json` document
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Rep:
+    index: int  # 1-based within its set
+    start_s: float  # leaves rest (file's t_s clock)
+    end_s: float  # back at rest
+    turnaround_s: float  # highest point: lifting turns into lowering
+    concentric_end_s: float  # reaches the top (hold begins)
+    eccentric_start_s: float  # leaves the top (hold ends)
+    duration_s: float
+    concentric_s: float
+    hold_s: float
+    eccentric_s: float
+    rom_deg: float  # range of motion about the movement's axis
+    peak_velocity_dps: float  # largest |angular velocity| about the axis
+    mean_velocity_dps: float  # mean |angular velocity| over the lifting and lowering phases
+    concentric_mean_velocity_dps: float  # mean lifting velocity: the velocity-loss signal
+    sway_deg: float  # largest rotation off the main axis during the rep
+    peak_force_n: float | None = None  # strap force, when a load cell is present
+    mean_force_n: float | None = None
+    impulse_ns: float | None = None  # integral of strap force over the rep (N*s)
+
+
+@dataclass(frozen=True)
+class RepSet:
+    index: int  # 1-based within the session
+    start_s: float
+    end_s: float
+    reps: list[Rep]
+    rep_count: int
+    cadence_rpm: float  # reps per minute over the set
+    time_under_tension_s: float  # sum of rep durations
+    mean_rom_deg: float
+    velocity_loss_pct: float  # first reps vs last reps, mean lifting velocity; + means slower
+    sway_first_deg: float  # mean sway of the first reps
+    sway_last_deg: float  # mean sway of the last reps
+    sway_trend_deg: float  # last minus first: + means the movement got less clean
+    flags: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SessionAnalysis:
+    source: str
+    rate_hz: float  # input sample rate, read from t_s
+    duration_s: float
+    sets: list[RepSet]
+    total_reps: int
+    flags: list[str]
+
+    @property
+    def set_count(self) -> int:
+        return len(self.sets)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
