@@ -62,10 +62,9 @@ def cell_max(t_s: FloatArray, x: FloatArray, centres_s: FloatArray, half_s: floa
     out = np.interp(centres_s, t_s, x)
     has = stop > start
     if np.any(has):
-        idx = start[has]
         # Cells tile the time axis, so each non-empty cell runs from its start to the next
-        # non-empty cell's start: exactly reduceat's segments.
-        red = np.maximum.reduceat(x, np.minimum(idx, len(x) - 1))
+        # non-empty cell's start: reduceat's segments, once x is cut at the last cell's stop.
+        red = np.maximum.reduceat(x[: int(stop[has][-1])], start[has])
         out[has] = np.maximum(out[has], red)
     return out
 
