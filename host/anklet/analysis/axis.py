@@ -60,7 +60,7 @@ def gravity_angle(acc_ms2: FloatArray, axis: FloatArray) -> tuple[FloatArray, Fl
 
 
 def integrated_angle(gyro_dps: FloatArray, axis: FloatArray, rate_hz: float) -> FloatArray:
-    """Angle (deg) about `axis` by trapezoid integration of bias-free angular velocity; 0 at start."""
+    """Angle (deg) about `axis`: trapezoid integral of offset-free angular velocity, 0 at start."""
     rate = gyro_dps @ axis
     dt = 1.0 / rate_hz
     return np.concatenate([[0.0], np.cumsum(0.5 * (rate[1:] + rate[:-1]) * dt)])

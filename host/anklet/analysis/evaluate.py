@@ -108,7 +108,7 @@ def format_table(ev: Evaluation) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Rep-count accuracy on uci_pt_legs.")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="uci_pt_legs folder")
     parser.add_argument("--verbose", action="store_true", help="also list sets counted wrong")
     args = parser.parse_args(argv)

@@ -134,6 +134,29 @@ def analyze(
     )
 
 
+def analyze_arrays(
+    acc_ms2: FloatArray,
+    gyro_dps: FloatArray,
+    *,
+    rate_hz: float | None = None,
+    t_s: FloatArray | None = None,
+    force_n: FloatArray | None = None,
+    settings: Settings = DEFAULT_SETTINGS,
+) -> SessionAnalysis:
+    """`analyze` for bare arrays: give the sample clock `t_s`, or a constant `rate_hz`."""
+    if t_s is None:
+        if rate_hz is None or rate_hz <= 0:
+            raise ValueError("give t_s or a positive rate_hz")
+        t_s = np.arange(len(acc_ms2)) / rate_hz
+    rec = ImuRecording(
+        t_s=np.asarray(t_s, dtype=np.float64),
+        acc_ms2=np.asarray(acc_ms2, dtype=np.float64),
+        gyro_dps=np.asarray(gyro_dps, dtype=np.float64),
+        force_n=None if force_n is None else np.asarray(force_n, dtype=np.float64),
+    )
+    return analyze(rec, settings, source="arrays")
+
+
 def analyze_csv(
     path: Path, settings: Settings = DEFAULT_SETTINGS, *, planned_sets: int | None = None
 ) -> SessionAnalysis:

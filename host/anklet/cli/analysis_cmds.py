@@ -1,0 +1,138 @@
+"""`anklet analyze` and `anklet report`: sets, reps and metrics of a recording or session.
+
+anklet analyze session/samples.csv            # a table of sets and reps
+anklet analyze session/samples.csv --json     # the same as one JSON document
+anklet report session/                        # writes session/report.png
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from anklet.analysis import AnalysisInputError, SessionAnalysis, analyze_csv, write_session_tables
+from anklet.cli import app
+
+
+def _fail(message: str) -> typer.Exit:
+    print(f"error: {message}", file=sys.stderr)
+    return typer.Exit(code=2)
+
+
+def _samples_path(path: Path) -> Path:
+    if path.is_dir():
+        path = path / "samples.csv"
+    if not path.is_file():
+        raise _fail(f"{path}: no such file")
+    return path
+
+
+@app.command()
+def analyze(
+    samples: Annotated[Path, typer.Argument(help="samples.csv (or a session folder)")],
+    json_out: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
+    planned_sets: Annotated[
+        int | None, typer.Option("--planned-sets", help="flag sessions with more sets")
+    ] = None,
+    tables: Annotated[
+        bool, typer.Option("--tables", help="also write sets.csv and reps.csv beside the file")
+    ] = False,
+) -> None:
+    """Find sets and reps in an IMU recording and print their metrics.
+
+    Examples:
+
+      anklet analyze sessions/2026-05-01/samples.csv
+
+      anklet analyze recording.csv --json | jq '.sets[].reps | length'
+    """
+    path = _samples_path(samples)
+    try:
+        result = analyze_csv(path, planned_sets=planned_sets)
+    except AnalysisInputError as exc:
+        raise _fail(str(exc)) from None
+    if tables:
+        write_session_tables(result, path.parent)
+    if json_out:
+        print(json.dumps(result.to_dict(), indent=2))
+        return
+    _print_result(result)
+
+
+@app.command()
+def report(
+    session_dir: Annotated[Path, typer.Argument(help="session folder (or a samples CSV)")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="PNG to write (default SESSION_DIR/report.png)")
+    ] = None,
+    planned_sets: Annotated[
+        int | None, typer.Option("--planned-sets", help="flag sessions with more sets")
+    ] = None,
+) -> None:
+    """Write report.png: the signal with reps and sets, per-rep bars, and the set summary.
+
+    Example:
+
+      anklet report sessions/2026-05-01
+    """
+    from anklet.analysis.report import write_report  # matplotlib: only when asked
+
+    path = _samples_path(session_dir)
+    target = out or path.parent / "report.png"
+    try:
+        result = write_report(path, target, planned_sets=planned_sets)
+    except AnalysisInputError as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(f"{target}: cannot write ({exc.strerror or exc})") from None
+    print(f"{target}: {result.set_count} sets, {result.total_reps} reps")
+
+
+def _print_result(result: SessionAnalysis) -> None:
+    console = Console()
+    console.print(
+        f"{result.source}: {result.duration_s:.0f} s at {result.rate_hz:.0f} Hz, "
+        f"{result.set_count} sets, {result.total_reps} reps"
+    )
+    for s in result.sets:
+        table = Table(
+            title=(
+                f"Set {s.index}: {s.rep_count} reps, {s.start_s:.1f}–{s.end_s:.1f} s, "
+                f"{s.cadence_rpm:.1f}/min, TUT {s.time_under_tension_s:.0f} s, "
+                f"speed loss {s.velocity_loss_pct:.0f} %"
+            ),
+            title_justify="left",
+        )
+        for col in (
+            "rep",
+            "start s",
+            "end s",
+            "up s",
+            "hold s",
+            "down s",
+            "ROM deg",
+            "peak deg/s",
+            "sway deg",
+        ):
+            table.add_column(col, justify="right")
+        for r in s.reps:
+            table.add_row(
+                str(r.index),
+                f"{r.start_s:.2f}",
+                f"{r.end_s:.2f}",
+                f"{r.concentric_s:.2f}",
+                f"{r.hold_s:.2f}",
+                f"{r.eccentric_s:.2f}",
+                f"{r.rom_deg:.1f}",
+                f"{r.peak_velocity_dps:.0f}",
+                f"{r.sway_deg:.1f}",
+            )
+        console.print(table)
+    for flag in result.flags:
+        console.print(f"[bold red]![/] {flag}")
