@@ -57,7 +57,7 @@ def rep_metrics(
         concentric_s=float(t_s[c] - t_s[a]),
         hold_s=float(t_s[e] - t_s[c]),
         eccentric_s=float(t_s[b] - t_s[e]),
-        rom_deg=float(angle_deg[span.top] - angle_deg[a]),
+        rom_deg=span.rom_deg,
         peak_velocity_dps=float(np.max(np.abs(rate_dps[a : b + 1]))),
         mean_velocity_dps=float(np.mean(np.abs(moving))) if moving.size else 0.0,
         concentric_mean_velocity_dps=float(np.mean(lift)) if lift.size else 0.0,

@@ -20,7 +20,7 @@ import numpy as np
 from anklet.analysis.loading import FloatArray
 from anklet.analysis.settings import Settings
 
-EDGE_FRACTION = 0.1  # a phase starts/ends where the angle is within 10 % of the range of its end
+EDGE_FRACTION = 0.1  # a phase starts/ends where its angular velocity is below 10 % of its peak
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ def find_reps(
         if end_k < 0:
             k += 1
             continue
-        span = _span(x, start_i, top_i, idx[end_k], polarity)
+        span = _span(x, polarity * rate_dps, start_i, top_i, idx[end_k], polarity)
         if _plausible(span, rate_dps, gait, rate_hz, settings):
             spans.append(span)
         k = end_k
@@ -138,24 +138,37 @@ def _polarity(angle_deg: FloatArray, idx: list[int], settings: Settings) -> int:
     return 1 if float(np.mean(angle_deg - angle_deg[0])) >= 0 else -1
 
 
-def _span(x: FloatArray, start_i: int, top_i: int, end_i: int, polarity: int) -> RepSpan:
+def _span(
+    x: FloatArray, v: FloatArray, start_i: int, top_i: int, end_i: int, polarity: int
+) -> RepSpan:
+    """Phase boundaries: where the angular velocity falls to EDGE_FRACTION of the phase's peak.
+
+    Each phase is found outward from its half-way crossing, so a pause inside the hold or at
+    rest does not move the boundaries; `x` and `v` are angle and velocity, lifting positive.
+    """
     base_up = float(x[start_i])
     base_down = float(x[end_i])
     top = float(x[top_i])
     rom = top - base_up
+    drop = top - base_down
     up = x[start_i : top_i + 1]
     down = x[top_i : end_i + 1]
-    # leaves rest: last sample before the top still within 10 % of the start level
-    low_up = np.flatnonzero(up <= base_up + EDGE_FRACTION * rom)
-    start = start_i + int(low_up[-1]) if low_up.size else start_i
-    # reaches the top: first sample within 10 % of the top
-    high_up = np.flatnonzero(up >= top - EDGE_FRACTION * rom)
-    con_end = start_i + int(high_up[0]) if high_up.size else top_i
-    drop = top - base_down
-    high_down = np.flatnonzero(down >= top - EDGE_FRACTION * drop)
-    ecc_start = top_i + int(high_down[-1]) if high_down.size else top_i
-    low_down = np.flatnonzero(down[ecc_start - top_i :] <= base_down + EDGE_FRACTION * drop)
-    end = ecc_start + int(low_down[0]) if low_down.size else end_i
+    mid_up = start_i + int(np.argmax(up >= base_up + 0.5 * rom))
+    above = np.flatnonzero(down >= top - 0.5 * drop)
+    mid_down = top_i + (int(above[-1]) + 1 if above.size else 0)
+    mid_down = min(mid_down, end_i)
+    lift = v[start_i : top_i + 1]
+    lower = -v[top_i : end_i + 1]
+    thr_up = max(EDGE_FRACTION * float(np.max(lift)), 0.0)
+    thr_down = max(EDGE_FRACTION * float(np.max(lower)), 0.0)
+    slow = np.flatnonzero(v[start_i:mid_up] <= thr_up)
+    start = start_i + int(slow[-1]) if slow.size else start_i
+    slow = np.flatnonzero(v[mid_up : top_i + 1] <= thr_up)
+    con_end = mid_up + int(slow[0]) if slow.size else top_i
+    slow = np.flatnonzero(-v[con_end:mid_down] <= thr_down)
+    ecc_start = con_end + int(slow[-1]) if slow.size else con_end
+    slow = np.flatnonzero(-v[mid_down : end_i + 1] <= thr_down)
+    end = mid_down + int(slow[0]) if slow.size else end_i
     return RepSpan(
         start=start,
         concentric_end=max(con_end, start),
