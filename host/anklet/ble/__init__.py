@@ -1,0 +1,1 @@
+"""BLE support for the host: a bleak backend over bumble (`bumble_backend`)."""
