@@ -1,0 +1,414 @@
+"""Commands that talk to a board: log, info, tare, calibrate, set, sim, demo, decode.
+
+anklet log --device sim --duration 60 --out sessions
+anklet info --device serial:/dev/ttyUSB0
+anklet calibrate --device Left --mass-kg 5
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from anklet.capture import CaptureError, decode_capture
+from anklet.cli import app
+from anklet.connect import DEFAULT_SIM_MOTION, default_sim_flash, open_device
+from anklet.device import Device, DeviceError
+from anklet.recorder import LiveStats, SessionRecorder, SessionSummary
+from anklet.transport import TransportError
+
+T = TypeVar("T")
+console = Console(stderr=True)
+out = Console()
+
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--device",
+        "-d",
+        help="sim, sim:ble, serial:PATH, ble:NAME_OR_ADDRESS or a remembered name "
+        "(default: the only remembered device, else sim)",
+    ),
+]
+MotionOpt = Annotated[
+    str,
+    typer.Option("--motion", help="simulated board only: motion spec or a recorded CSV"),
+]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="show details of errors")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
+
+
+def _fail(message: str) -> typer.Exit:
+    print(f"error: {message}", file=sys.stderr)
+    return typer.Exit(code=2)
+
+
+def _run(coro: Awaitable[T], verbose: bool) -> T:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    except (DeviceError, TransportError, CaptureError, OSError) as exc:
+        if verbose:
+            console.print_exception()
+        raise _fail(str(exc)) from None
+
+
+async def _with_device(dev: str | None, motion: str, action: Callable[[Device], Awaitable[T]]) -> T:
+    async with open_device(dev, sim_motion=motion) as device:
+        await device.open()
+        return await action(device)
+
+
+# --- log ---------------------------------------------------------------------------------
+
+
+def _live_table(stats: LiveStats, device: str) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    battery = f"{stats.battery_pct} %" if stats.battery_pct is not None else "…"
+    rows = [
+        ("device", device),
+        ("state", stats.state + (f" ({stats.last_error})" if stats.last_error else "")),
+        ("elapsed", f"{stats.elapsed_s:6.1f} s"),
+        ("rate", f"{stats.rate_hz:7.1f} Hz received"),
+        ("samples", f"{stats.samples_written} written, {stats.held} held for a refill"),
+        ("lost / refilled", f"{stats.lost} / {stats.refilled}"),
+        ("reconnects", str(stats.reconnects)),
+        ("battery", battery),
+        ("sets / reps", f"{stats.sets} / {stats.reps}"),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+class _LiveReps:
+    """Feeds written rows to the online rep detector; keeps the counts for the display."""
+
+    def __init__(self, stats: LiveStats) -> None:
+        from anklet.analysis import OnlineRepDetector
+
+        self.detector = OnlineRepDetector(source="live")
+        self.stats = stats
+        self.sets_seen: set[int] = set()
+        self.failed = ""
+
+    def __call__(self, t_s: np.ndarray, imu: np.ndarray, force_n: np.ndarray) -> None:
+        if self.failed:
+            return
+        try:
+            reps = self.detector.feed(t_s, imu[:, :3], imu[:, 3:], force_n)
+        except Exception as exc:  # live counts are a convenience: never stop the recording
+            self.failed = str(exc)
+            return
+        for rep in reps:
+            self.stats.reps += 1
+            set_index = getattr(rep, "set_index", None)
+            if set_index is not None:
+                self.sets_seen.add(set_index)
+                self.stats.sets = len(self.sets_seen)
+
+
+def _analyse_session(folder: Path) -> tuple[int, int]:
+    """Write sets.csv and reps.csv; returns (sets, reps)."""
+    from anklet.analysis import AnalysisInputError, analyze_csv, write_session_tables
+
+    try:
+        result = analyze_csv(folder / "samples.csv")
+    except AnalysisInputError as exc:
+        console.print(f"[yellow]analysis skipped: {exc}[/]")
+        return 0, 0
+    write_session_tables(result, folder)
+    return result.set_count, result.total_reps
+
+
+async def _log(
+    dev: str | None,
+    duration: float | None,
+    rate: int | None,
+    out_dir: Path,
+    raw: bool,
+    motion: str,
+    quiet: bool,
+) -> tuple[SessionSummary, tuple[int, int]]:
+    async with open_device(dev, sim_motion=motion) as device:
+        recorder = SessionRecorder(device, out_dir, imu_rate_hz=rate, keep_raw=raw)
+        recorder.on_rows = _LiveReps(recorder.live)
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, recorder.request_stop)
+        loop.add_signal_handler(signal.SIGTERM, recorder.request_stop)
+        task = asyncio.create_task(recorder.run(duration))
+        if quiet or not sys.stderr.isatty():
+            summary = await task
+        else:
+            with Live(
+                _live_table(recorder.live, device.description),
+                console=console,
+                refresh_per_second=4,
+            ) as live:
+                while not task.done():
+                    live.update(_live_table(recorder.live, device.description))
+                    await asyncio.wait({task}, timeout=0.25)
+            summary = task.result()
+        loop.remove_signal_handler(signal.SIGINT)
+        loop.remove_signal_handler(signal.SIGTERM)
+    return summary, _analyse_session(summary.folder)
+
+
+def _print_summary(summary: SessionSummary, sets: int, reps: int) -> None:
+    out.print(f"session  {summary.folder}")
+    out.print(f"device   {summary.device_name}")
+    out.print(f"duration {summary.duration_s:.1f} s")
+    out.print(
+        f"samples  {summary.samples} of {summary.expected} expected "
+        f"({summary.lost} lost, {summary.refilled} refilled, "
+        f"{summary.reconnects} reconnects, {summary.boots} boot(s))"
+    )
+    out.print(f"complete {summary.completeness_pct:.3f} %")
+    out.print(f"training {sets} set(s), {reps} rep(s)  (details: sets.csv, reps.csv)")
+
+
+@app.command("log")
+def log_cmd(
+    device: DeviceOpt = None,
+    duration: Annotated[float | None, typer.Option(help="seconds; default: until Ctrl-C")] = None,
+    rate: Annotated[int | None, typer.Option(help="IMU rate: 100, 200, 400 or 1000 Hz")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="where session folders go")] = Path(
+        "sessions"
+    ),
+    raw: Annotated[bool, typer.Option("--raw", help="also keep capture.bin")] = False,
+    motion: MotionOpt = DEFAULT_SIM_MOTION,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live display")] = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Stream and log a session until Ctrl-C or --duration; every file stays complete.
+
+    Examples:
+
+      anklet log --device sim --duration 60
+
+      anklet log --device serial:/dev/ttyUSB0 --rate 1000 --out ~/training --raw
+    """
+    if rate is not None and rate not in (100, 200, 400, 1000):
+        raise _fail(f"--rate {rate} Hz is not supported: use 100, 200, 400 or 1000")
+    summary, (sets, reps) = _run(_log(device, duration, rate, out_dir, raw, motion, quiet), verbose)
+    _print_summary(summary, sets, reps)
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("sessions"),
+    duration: Annotated[float, typer.Option(help="seconds of the workout to record")] = 125.0,
+) -> None:
+    """Log a synthetic 3-set leg-raise workout on the simulated board and summarise it.
+
+    Example:
+
+      anklet demo
+    """
+    flash = default_sim_flash().parent / "demo-flash"
+    console.print(
+        f"[bold]Anklet demo[/]: simulated board, 3 sets of 10 leg raises, {duration:.0f} s"
+    )
+
+    async def go() -> tuple[SessionSummary, tuple[int, int]]:
+        async with open_device("sim", sim_motion=DEFAULT_SIM_MOTION, sim_flash=flash) as dev:
+            recorder = SessionRecorder(dev, out_dir, imu_rate_hz=200)
+            recorder.on_rows = _LiveReps(recorder.live)
+            task = asyncio.create_task(recorder.run(duration))
+            last = -10.0
+            while not task.done():
+                live = recorder.live
+                if live.elapsed_s - last >= 10:
+                    last = live.elapsed_s
+                    console.print(
+                        f"  {live.elapsed_s:5.0f} s  {live.state:10s} "
+                        f"{live.samples_written:7d} samples  {live.rate_hz:6.1f} Hz  "
+                        f"reps so far {live.reps}"
+                    )
+                await asyncio.wait({task}, timeout=0.5)
+            summary = task.result()
+        return summary, _analyse_session(summary.folder)
+
+    summary, (sets, reps) = _run(go(), verbose=False)
+    _print_summary(summary, sets, reps)
+
+
+# --- board commands ----------------------------------------------------------------------
+
+
+@app.command()
+def info(
+    device: DeviceOpt = None,
+    json_out: JsonOpt = False,
+    motion: MotionOpt = DEFAULT_SIM_MOTION,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Show the board's identity, firmware, sensor set-up and health.
+
+    Example:
+
+      anklet info --device serial:/dev/ttyUSB0
+    """
+
+    async def action(dev: Device) -> dict[str, Any]:
+        board = await dev.get_info()
+        status = await dev.get_status()
+        return {"transport": dev.description, **board.as_dict(), "status": status.as_dict()}
+
+    data = _run(_with_device(device, motion, action), verbose)
+    if json_out:
+        out.print_json(json.dumps(data))
+        return
+    table = Table(show_header=False)
+    for key, value in data.items():
+        if key == "status":
+            for skey, svalue in value.items():
+                table.add_row(skey, str(svalue))
+        else:
+            table.add_row(key, str(value))
+    out.print(table)
+
+
+@app.command()
+def tare(
+    device: DeviceOpt = None,
+    samples: Annotated[int, typer.Option(min=1, max=80)] = 20,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Zero the load cell with nothing hanging on the strap.
+
+    Example:
+
+      anklet tare --device serial:/dev/ttyUSB0
+    """
+    offset = _run(_with_device(device, DEFAULT_SIM_MOTION, lambda d: d.tare(samples)), verbose)
+    out.print(f"tared: offset {offset} counts")
+
+
+@app.command()
+def calibrate(
+    mass_kg: Annotated[float, typer.Option("--mass-kg", help="the known mass on the strap")],
+    device: DeviceOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Calibrate the load cell with a known mass (tare first, empty).
+
+    Example:
+
+      anklet calibrate --device serial:/dev/ttyUSB0 --mass-kg 5
+    """
+    if not 0.001 <= mass_kg <= 200:
+        raise _fail("--mass-kg must be between 0.001 and 200")
+    scale = _run(_with_device(device, DEFAULT_SIM_MOTION, lambda d: d.calibrate(mass_kg)), verbose)
+    out.print(f"calibrated: {scale:.2f} counts per newton")
+
+
+@app.command("set")
+def set_cmd(
+    device: DeviceOpt = None,
+    name: Annotated[str | None, typer.Option(help="the board's name (≤ 20 bytes)")] = None,
+    rate: Annotated[int | None, typer.Option(help="IMU rate: 100, 200, 400 or 1000 Hz")] = None,
+    load_rate: Annotated[int | None, typer.Option(help="load-cell rate: 10 or 80 Hz")] = None,
+    accel_g: Annotated[int | None, typer.Option(help="accelerometer range: 2, 4, 8, 16 g")] = None,
+    gyro_dps: Annotated[int | None, typer.Option(help="gyro range: 250..2000 deg/s")] = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Change the board's name, rates or ranges (saved on the board).
+
+    Examples:
+
+      anklet set --device sim --name "Left ankle"
+
+      anklet set --device serial:/dev/ttyUSB0 --rate 1000 --gyro-dps 2000
+    """
+    if name is None and not any((rate, load_rate, accel_g, gyro_dps)):
+        raise _fail("nothing to set: give --name, --rate, --load-rate, --accel-g or --gyro-dps")
+    if name is not None and len(name.encode()) > 20:
+        raise _fail(f"name {name!r} is longer than 20 bytes")
+
+    async def action(dev: Device) -> None:
+        if name is not None:
+            await dev.set_name(name)
+        if any((rate, load_rate, accel_g, gyro_dps)):
+            await dev.set_rates(rate or 0, load_rate or 0, accel_g or 0, gyro_dps or 0)
+
+    _run(_with_device(device, DEFAULT_SIM_MOTION, action), verbose)
+    out.print("saved on the board")
+
+
+@app.command()
+def sim(
+    motion: MotionOpt = DEFAULT_SIM_MOTION,
+    flash: Annotated[Path | None, typer.Option(help="the board's flash directory")] = None,
+) -> None:
+    """Start a simulated board and keep it running; prints the serial port to connect to.
+
+    Examples:
+
+      anklet sim
+
+      anklet sim --motion ../shared/data/uci_pt_legs/data/s1_e1_u2_seated_leg_raise_right_shank_distal.csv
+    """
+    from anklet_sim.board import SimulatedBoard
+
+    board = SimulatedBoard(flash_dir=flash or default_sim_flash(), motion=motion)
+    port = board.start()
+    out.print(f"simulated board running: serial port {port}")
+    out.print(f"  connect with: anklet log --device serial:{port}")
+    out.print(f"  flash directory: {board.flash_dir}")
+    out.print("Ctrl-C to power it off")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        board.stop()
+
+
+@app.command()
+def decode(
+    capture: Annotated[Path, typer.Argument(help="capture.bin from `anklet log --raw`")],
+    out_dir: Annotated[Path, typer.Option("--out", help="where the session folder goes")] = Path(
+        "decoded"
+    ),
+    verbose: VerboseOpt = False,
+) -> None:
+    """Re-decode a raw capture into a session folder, as a live session writes it.
+
+    Example:
+
+      anklet decode sessions/Anklet-C0FE-20261127-101500/capture.bin --out decoded
+    """
+    try:
+        result = decode_capture(capture, out_dir)
+    except (CaptureError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    stats = result.stats
+    out.print(f"session  {result.folder}")
+    out.print(
+        f"frames   {stats.frames_ok} good, {stats.bad_frames} corrupt, "
+        f"{stats.frames_missing} missing (sequence gaps), {stats.unknown_type} unknown"
+    )
+    out.print(
+        f"samples  {result.samples} written, {result.accounting.lost} lost, "
+        f"completeness {result.accounting.completeness_pct:.3f} %"
+    )

@@ -1,0 +1,170 @@
+"""Device time → session time: unwrapping ticks, fitting the sample clock, and host alignment.
+
+    model = ClockModel()
+    model.add_sync(host_mid_s, device_us)            # time-sync pings (lowest round trip wins)
+    model.add_block(first_index, t0_us, count)       # SAMPLES headers
+    model.freeze()                                    # after a warm-up: rate fixed for the session
+    model.index_to_host_s(index), model.device_to_host_s(device_us)
+
+The IMU clocks its own samples (its oscillator is off by up to ±1-2 %); the board stamps blocks
+with its own µs ticks. A robust straight-line fit of stamp against index gives the IMU's true
+period on the device clock; time-sync pings map the device clock to the host's monotonic clock
+and give its drift. Sample times are then an exact line in the index: monotonic and evenly
+spaced at the true rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from anklet_protocol import spec
+
+_PERIOD = spec.TICKS_PERIOD_US
+_HALF = _PERIOD // 2
+
+
+class TicksUnwrapper:
+    """Turns wrapping 2**30 µs ticks into a monotonic count, given values < 9 min apart."""
+
+    def __init__(self) -> None:
+        self._last: int | None = None
+        self._base = 0
+
+    def unwrap(self, ticks_us: int) -> int:
+        if self._last is None:
+            self._last = ticks_us
+            return ticks_us
+        delta = (ticks_us - self._last) % _PERIOD
+        if delta >= _HALF:
+            delta -= _PERIOD
+        value = self._last_unwrapped() + delta
+        self._last = ticks_us
+        self._base = value - ticks_us
+        return value
+
+    def _last_unwrapped(self) -> int:
+        assert self._last is not None
+        return self._base + self._last
+
+
+def robust_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Least-squares y = a + b·x, refitted without points beyond 4 MADs; returns a, b, rms."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    x0 = x[0]
+    keep = np.ones(len(x), dtype=bool)
+    a = b = 0.0
+    for _ in range(3):
+        b, a = np.polyfit(x[keep] - x0, y[keep], 1)
+        residual = y - (a + b * (x - x0))
+        mad = float(np.median(np.abs(residual[keep] - np.median(residual[keep])))) or 1.0
+        new_keep = np.abs(residual) <= 4 * 1.4826 * mad
+        if new_keep.sum() < 2 or (new_keep == keep).all():
+            break
+        keep = new_keep
+    rms = float(np.sqrt(np.mean((y[keep] - (a + b * (x[keep] - x0))) ** 2)))
+    return a - b * x0, b, rms
+
+
+@dataclass(frozen=True)
+class ClockSummary:
+    sample_period_us: float  # true IMU period on the device clock
+    sample_rate_hz: float  # true IMU rate on the host clock
+    nominal_rate_hz: float
+    rate_error_ppm: float  # IMU rate against its nominal value
+    drift_ppm: float  # device clock against the host clock (+: device runs fast)
+    offset_s: float  # host monotonic time at device time 0 of this boot
+    fit_residual_us: float
+    syncs: int
+    best_round_trip_ms: float
+
+
+class ClockModel:
+    def __init__(self, nominal_period_us: int) -> None:
+        self.nominal_period_us = nominal_period_us
+        self._ticks = TicksUnwrapper()
+        self._index: list[int] = []
+        self._stamp: list[int] = []
+        self._sync_host: list[float] = []
+        self._sync_device: list[int] = []
+        self._sync_rtt: list[float] = []
+        self.frozen = False
+        self._a = 0.0  # device µs of sample index 0
+        self._b = float(nominal_period_us)  # device µs per sample
+        self._residual = 0.0
+        self._frozen_offset: tuple[float, float, float] | None = None
+
+    def unwrap(self, device_us: int) -> int:
+        return self._ticks.unwrap(device_us)
+
+    def add_block(self, first_index: int, t0_us: int) -> None:
+        self._index.append(first_index)
+        self._stamp.append(self.unwrap(t0_us))
+
+    def add_sync(self, host_sent_s: float, host_received_s: float, device_us: int) -> None:
+        self._sync_host.append((host_sent_s + host_received_s) / 2)
+        self._sync_device.append(self.unwrap(device_us))
+        self._sync_rtt.append(host_received_s - host_sent_s)
+
+    @property
+    def blocks(self) -> int:
+        return len(self._index)
+
+    def span_s(self) -> float:
+        if len(self._stamp) < 2:
+            return 0.0
+        return (self._stamp[-1] - self._stamp[0]) / 1e6
+
+    def fit_samples(self) -> tuple[float, float, float]:
+        if len(self._index) < 3:
+            return (self._stamp[0] - self._index[0] * self._b if self._stamp else 0.0, self._b, 0.0)
+        return robust_line(np.array(self._index), np.array(self._stamp))
+
+    def freeze(self) -> None:
+        """Fix the sample line and the host offset: from now on times never move."""
+        self._a, self._b, self._residual = self.fit_samples()
+        self._frozen_offset = self._host_line()
+        self.frozen = True
+
+    def _host_line(self) -> tuple[float, float, float]:
+        """host_s = h0 + (device_us − d0)·k / 1e6, from the syncs (drift k only from ≥ 30 s)."""
+        if not self._sync_host:
+            return 0.0, 0.0, 1.0  # offline (a capture): device time is the only clock
+        rtt = np.array(self._sync_rtt)
+        host = np.array(self._sync_host)
+        device = np.array(self._sync_device, dtype=np.float64)
+        best = int(np.argmin(rtt))
+        k = 1.0
+        if device[-1] - device[0] > 30e6 and len(host) >= 4:
+            # Use the faster half of the pings: queueing delays only ever add time.
+            fast = rtt <= np.median(rtt)
+            _, slope, _ = robust_line(device[fast], host[fast] * 1e6)
+            k = slope
+        return float(host[best]), float(device[best]), k
+
+    def index_to_device_us(self, index: int | np.ndarray) -> np.ndarray | float:
+        return self._a + self._b * np.asarray(index, dtype=np.float64)
+
+    def device_to_host_s(self, device_us: float | np.ndarray) -> np.ndarray | float:
+        h0, d0, k = self._frozen_offset or self._host_line()
+        return h0 + (np.asarray(device_us, dtype=np.float64) - d0) * k / 1e6
+
+    def index_to_host_s(self, index: int | np.ndarray) -> np.ndarray | float:
+        return self.device_to_host_s(self.index_to_device_us(index))
+
+    def summary(self) -> ClockSummary:
+        _a, b, residual = self.fit_samples() if self._index else (0.0, self._b, 0.0)
+        _, _, k = self._host_line()
+        nominal = 1e6 / self.nominal_period_us
+        return ClockSummary(
+            sample_period_us=b,
+            sample_rate_hz=1e6 / (b * k),
+            nominal_rate_hz=nominal,
+            rate_error_ppm=(self.nominal_period_us / b - 1) * 1e6,
+            drift_ppm=(1 / k - 1) * 1e6,
+            offset_s=float(self.device_to_host_s(0.0)),
+            fit_residual_us=residual,
+            syncs=len(self._sync_host),
+            best_round_trip_ms=min(self._sync_rtt) * 1e3 if self._sync_rtt else 0.0,
+        )

@@ -1,0 +1,368 @@
+"""A connected Anklet board: commands with request ids and timeouts, and the incoming stream.
+
+    async with Device(SerialTransport("/dev/ttyUSB0")) as board:
+        info = await board.get_info()
+        board.on_samples = lambda block: ...
+        await board.start()
+
+Everything the board sends goes through one StreamDecoder; SAMPLES go to `on_samples`,
+STATUS/EVENT/LOG/INFO to `on_message`. A lost link fails pending commands with LinkLost and
+sets `link_lost`; `reconnect()` opens the link again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from anklet_protocol import StreamDecoder, framing, parse_message, spec
+from anklet_protocol.decoder import MalformedPayload, SampleBlock
+
+from .transport import LinkLost, Transport, TransportError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_S = 2.0
+
+
+class DeviceError(Exception):
+    """The board did not do what was asked; the message says why and what to try."""
+
+
+class CommandFailed(DeviceError):
+    def __init__(self, opcode: spec.Opcode, status: int, payload: bytes = b"") -> None:
+        self.opcode = opcode
+        self.status = status
+        self.payload = payload
+        try:
+            name = spec.StatusCode(status).name
+            meaning = spec.STATUS_MEANINGS[spec.StatusCode(status)]
+        except ValueError:
+            name, meaning = f"status {status}", "a status this host does not know"
+        super().__init__(f"{opcode.name.lower()} refused by the board: {name} ({meaning})")
+
+
+class CommandTimeout(DeviceError):
+    pass
+
+
+class IncompatibleDevice(DeviceError):
+    pass
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    device_id: str
+    name: str
+    firmware: str
+    firmware_git: str
+    protocol: str
+    imu_model: str
+    accel_fs_g: int
+    gyro_fs_dps: int
+    imu_rate_hz: int
+    load_rate_hz: int
+    reset_cause: str
+    load_offset: int
+    load_scale_counts_per_n: float
+    max_frame: int
+
+    @classmethod
+    def from_message(cls, info: Any) -> DeviceInfo:
+        def enum_name(enum: type[spec.IntEnum], value: int) -> str:
+            try:
+                return enum(value).name
+            except ValueError:
+                return f"unknown({value})"
+
+        return cls(
+            device_id=info.device_id.hex(),
+            name=info.name,
+            firmware=f"{info.fw_major}.{info.fw_minor}.{info.fw_patch}",
+            firmware_git=info.fw_git,
+            protocol=f"{info.proto_major}.{info.proto_minor}",
+            imu_model=enum_name(spec.ImuModel, info.imu_model),
+            accel_fs_g=info.accel_fs_g,
+            gyro_fs_dps=info.gyro_fs_dps,
+            imu_rate_hz=info.imu_rate_hz,
+            load_rate_hz=info.load_rate_hz,
+            reset_cause=enum_name(spec.ResetCause, info.reset_cause),
+            load_offset=info.load_offset,
+            load_scale_counts_per_n=float(info.load_scale),
+            max_frame=info.max_frame,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    uptime_ms: int
+    battery_mv: int
+    battery_pct: int
+    flags: list[str]
+    samples_produced: int
+    samples_dropped: int
+    load_produced: int
+    frames_sent: int
+    tx_retries: int
+    ring_oldest: int
+    free_heap: int
+
+    @classmethod
+    def from_message(cls, status: Any) -> StatusReport:
+        flags = [f.name or "" for f in spec.StatusFlag if f and status.flags & f]
+        fields = {k: status[k] for k in cls.__dataclass_fields__ if k != "flags"}
+        return cls(flags=flags, **fields)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TimeSync:
+    host_sent_s: float
+    host_received_s: float
+    device_us: int
+
+    @property
+    def round_trip_s(self) -> float:
+        return self.host_received_s - self.host_sent_s
+
+    @property
+    def host_mid_s(self) -> float:
+        return (self.host_sent_s + self.host_received_s) / 2
+
+
+@dataclass(frozen=True)
+class ResendAnswer:
+    ok: bool
+    from_index: int
+    oldest_index: int
+    next_index: int
+
+
+MessageHandler = Callable[[spec.MsgType, Any], None]
+
+
+class Device:
+    def __init__(self, transport: Transport, command_timeout_s: float = DEFAULT_TIMEOUT_S):
+        self.transport = transport
+        self.command_timeout_s = command_timeout_s
+        self.decoder = StreamDecoder()
+        self.on_samples: Callable[[SampleBlock], None] = lambda block: None
+        self.on_message: MessageHandler = lambda msg_type, message: None
+        self.link_lost = asyncio.Event()
+        self.info: DeviceInfo | None = None
+        self._pending: dict[int, asyncio.Future[tuple[int, bytes]]] = {}
+        self._ids = itertools.count(1)
+        self._seq = itertools.count()
+        self._reader: asyncio.Task[None] | None = None
+        self.last_rx_s = 0.0
+        #: Receives the bytes as they came off the link (BLE frames COBS-wrapped), for --raw.
+        self.raw_sink: Callable[[bytes], object] | None = None
+
+    async def __aenter__(self) -> Device:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def description(self) -> str:
+        return self.transport.description
+
+    async def open(self) -> None:
+        if self._reader is not None and not self._reader.done():
+            return
+        await self.transport.connect()
+        self.decoder.reset_link()
+        self.link_lost.clear()
+        self.last_rx_s = time.monotonic()
+        self._reader = asyncio.create_task(self._read_loop(), name="anklet-reader")
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+            self._reader = None
+        await self.transport.disconnect()
+        self._fail_pending(LinkLost(f"{self.description}: closed"))
+
+    async def reconnect(self) -> None:
+        await self.close()
+        await self.open()
+
+    # --- receiving -------------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        transport = self.transport
+        decoder = self.decoder
+        raw = transport.framing == "raw"
+        try:
+            while True:
+                data = await transport.read()
+                self.last_rx_s = time.monotonic()
+                if self.raw_sink is not None:
+                    self.raw_sink(framing.cobs_wrap(data) if raw else data)
+                if raw:
+                    frame = decoder.feed_frame(data)
+                    frames = [frame] if frame is not None else []
+                else:
+                    frames = decoder.feed(data)
+                for frame in frames:
+                    self._dispatch(frame)
+        except LinkLost as exc:
+            log.info("link lost: %s", exc)
+            self.link_lost.set()
+            self._fail_pending(exc)
+        except TransportError as exc:
+            self.link_lost.set()
+            self._fail_pending(exc)
+
+    def _dispatch(self, frame: Any) -> None:
+        try:
+            message = parse_message(frame)
+        except MalformedPayload as exc:
+            self.decoder.stats.malformed_payload += 1
+            self.decoder.recent_errors.append(str(exc))
+            return
+        msg_type = spec.MsgType(frame.msg_type)
+        if msg_type == spec.MsgType.SAMPLES:
+            self.on_samples(message)
+            return
+        if msg_type == spec.MsgType.REPLY:
+            future = self._pending.pop(message.request_id, None)
+            if future is not None and not future.done():
+                future.set_result((message.status, bytes(message.payload)))
+            return
+        if msg_type == spec.MsgType.INFO:
+            self.info = DeviceInfo.from_message(message)
+        self.on_message(msg_type, message)
+
+    def _fail_pending(self, exc: Exception) -> None:
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(exc)
+        self._pending.clear()
+
+    # --- commands --------------------------------------------------------------------------
+
+    async def command(
+        self, opcode: spec.Opcode, timeout_s: float | None = None, **args: Any
+    ) -> bytes:
+        """Send a COMMAND and wait for its REPLY; returns the reply payload on OK."""
+        request_id = next(self._ids) & 0xFFFF
+        payload = framing.build_command(request_id, opcode, **args)
+        frame = framing.encode_frame(spec.MsgType.COMMAND, payload, seq=next(self._seq))
+        future: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        await self.transport.write_frame(frame)
+        try:
+            status, body = await asyncio.wait_for(future, timeout_s or self.command_timeout_s)
+        except TimeoutError:
+            self._pending.pop(request_id, None)
+            foreign = self.decoder.foreign_version
+            if foreign is not None:
+                raise IncompatibleDevice(
+                    f"{self.description} speaks protocol {foreign[0]}.{foreign[1]}, this host "
+                    f"speaks {spec.VERSION_MAJOR}.{spec.VERSION_MINOR}: update the "
+                    + (
+                        "host (pip install -U anklet)"
+                        if foreign[0] > spec.VERSION_MAJOR
+                        else "firmware (anklet deploy)"
+                    )
+                ) from None
+            raise CommandTimeout(
+                f"{self.description} did not answer {opcode.name.lower()} within "
+                f"{timeout_s or self.command_timeout_s:.1f} s: is it powered and running the "
+                "Anklet firmware?"
+            ) from None
+        if status != spec.StatusCode.OK:
+            raise CommandFailed(opcode, status, body)
+        return body
+
+    async def get_info(self) -> DeviceInfo:
+        body = await self.command(spec.Opcode.GET_INFO)
+        info = DeviceInfo.from_message(spec.Info.parse(body))
+        major = int(info.protocol.split(".")[0])
+        if major != spec.VERSION_MAJOR:
+            raise IncompatibleDevice(
+                f"{self.description} speaks protocol {info.protocol}, this host speaks "
+                f"{spec.VERSION_MAJOR}.{spec.VERSION_MINOR}"
+            )
+        self.info = info
+        return info
+
+    async def get_status(self) -> StatusReport:
+        return StatusReport.from_message(
+            spec.Status.parse(await self.command(spec.Opcode.GET_STATUS))
+        )
+
+    async def start(self) -> None:
+        await self.command(spec.Opcode.START)
+
+    async def stop(self) -> None:
+        await self.command(spec.Opcode.STOP)
+
+    async def set_rates(
+        self,
+        imu_rate_hz: int = 0,
+        load_rate_hz: int = 0,
+        accel_fs_g: int = 0,
+        gyro_fs_dps: int = 0,
+    ) -> None:
+        await self.command(
+            spec.Opcode.SET_RATES,
+            imu_rate_hz=imu_rate_hz,
+            load_rate_hz=load_rate_hz,
+            accel_fs_g=accel_fs_g,
+            gyro_fs_dps=gyro_fs_dps,
+        )
+
+    async def tare(self, samples: int = 20) -> int:
+        body = await self.command(spec.Opcode.TARE, timeout_s=8.0, samples=samples)
+        return int(spec.TareReply.parse(body).offset)
+
+    async def calibrate(self, mass_kg: float) -> float:
+        body = await self.command(
+            spec.Opcode.CALIBRATE, timeout_s=10.0, mass_g=round(mass_kg * 1000)
+        )
+        return float(spec.CalibrateReply.parse(body).scale)
+
+    async def set_name(self, name: str) -> None:
+        await self.command(spec.Opcode.SET_NAME, name=name)
+
+    async def time_sync(self) -> TimeSync:
+        token = next(self._ids) & 0xFFFFFFFF
+        sent = time.monotonic()
+        body = await self.command(spec.Opcode.TIME_SYNC, host_token=token)
+        received = time.monotonic()
+        reply = spec.TimeSyncReply.parse(body)
+        return TimeSync(sent, received, int(reply.device_us))
+
+    async def resend(self, from_index: int) -> ResendAnswer:
+        try:
+            body = await self.command(spec.Opcode.RESEND, from_index=from_index)
+            ok = True
+        except CommandFailed as exc:
+            if exc.status != spec.StatusCode.NOT_AVAILABLE or not exc.payload:
+                raise
+            body, ok = exc.payload, False
+        reply = spec.ResendReply.parse(body)
+        return ResendAnswer(ok, reply.from_index, reply.oldest_index, reply.next_index)
+
+    async def reboot(self) -> None:
+        await self.command(spec.Opcode.REBOOT)
+
+    async def exit_to_repl(self) -> None:
+        await self.command(spec.Opcode.EXIT_TO_REPL)

@@ -1,0 +1,138 @@
+"""Puts SAMPLES blocks back in index order, finds every gap, and accounts for each sample.
+
+    stream = Reassembly(start_index=0)
+    stream.add(block, now_s)            # any order, duplicates welcome
+    for start, end in stream.holes_to_request(now_s): ...   # ask the board to RESEND
+    stream.declare_lost(start, end, "older than the board's buffer")
+    for block in stream.pop_ready(now_s): ...               # contiguous, oldest first
+
+Blocks after a hole are held back until the hole is refilled or declared lost, so the files
+are written in order. A hole the board was asked to refill and that is still open
+`refill_timeout_s` later is lost (e.g. samples dropped by a FIFO overflow on the board).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from anklet_protocol.decoder import SampleBlock
+
+
+@dataclass
+class Hole:
+    start: int
+    end: int
+    first_seen_s: float
+    requested_s: float | None = None
+
+
+@dataclass
+class LossCount:
+    received: int = 0  # unique samples received
+    refilled: int = 0  # of which arrived by RESEND after a gap
+    duplicates: int = 0  # samples received twice (re-sent blocks we already had)
+    lost: int = 0  # samples that never arrived
+    lost_ranges: list[tuple[int, int, str]] = field(default_factory=list)
+
+
+class Reassembly:
+    def __init__(self, start_index: int, refill_timeout_s: float = 3.0) -> None:
+        self.write_index = start_index  # next index to hand out
+        self.high = start_index  # one past the highest index received
+        self.refill_timeout_s = refill_timeout_s
+        self.count = LossCount()
+        self._blocks: dict[int, SampleBlock] = {}
+        self._holes: dict[int, Hole] = {}  # by start; disjoint, within [write_index, high)
+        self._lost: dict[int, tuple[int, str]] = {}  # start → (end, why)
+
+    @property
+    def held(self) -> int:
+        """Samples received but held back behind a hole."""
+        return sum(b.imu_count for b in self._blocks.values())
+
+    @property
+    def open_holes(self) -> list[Hole]:
+        return sorted(self._holes.values(), key=lambda h: h.start)
+
+    def add(self, block: SampleBlock, now_s: float) -> bool:
+        """Take a block; returns False for a duplicate."""
+        first, end = block.first_index, block.end_index
+        if end <= self.write_index or first in self._blocks or self._is_lost(first):
+            self.count.duplicates += block.imu_count
+            return False
+        if first > self.high:
+            self._holes[self.high] = Hole(self.high, first, now_s)
+        elif first < self.high:
+            self._fill(first, end)
+            self.count.refilled += block.imu_count
+        self._blocks[first] = block
+        self.high = max(self.high, end)
+        self.count.received += block.imu_count
+        return True
+
+    def _is_lost(self, index: int) -> bool:
+        return any(start <= index < stop for start, (stop, _) in self._lost.items())
+
+    def _fill(self, first: int, end: int) -> None:
+        for start, hole in list(self._holes.items()):
+            if end <= hole.start or first >= hole.end:
+                continue
+            del self._holes[start]
+            if hole.start < first:
+                self._holes[hole.start] = Hole(
+                    hole.start, first, hole.first_seen_s, hole.requested_s
+                )
+            if end < hole.end:
+                self._holes[end] = Hole(end, hole.end, hole.first_seen_s, hole.requested_s)
+
+    def holes_to_request(self, now_s: float, retry_s: float = 1.0) -> list[Hole]:
+        """Holes not yet asked for (or asked for over `retry_s` ago); marks them asked."""
+        out = []
+        for hole in self.open_holes:
+            if hole.requested_s is None or now_s - hole.requested_s > retry_s:
+                hole.requested_s = now_s
+                out.append(hole)
+        return out
+
+    def declare_lost(self, start: int, end: int, why: str) -> None:
+        """Samples [start, end) will never come: stop waiting for them."""
+        start = max(start, self.write_index)
+        if end <= start:
+            return
+        for hole_start, hole in list(self._holes.items()):
+            if hole.end <= start or hole.start >= end:
+                continue
+            del self._holes[hole_start]
+            lo, hi = max(hole.start, start), min(hole.end, end)
+            if hole.start < lo:
+                self._holes[hole.start] = Hole(hole.start, lo, hole.first_seen_s, hole.requested_s)
+            if hi < hole.end:
+                self._holes[hi] = Hole(hi, hole.end, hole.first_seen_s, hole.requested_s)
+            self._lost[lo] = (hi, why)
+            self.count.lost += hi - lo
+            self.count.lost_ranges.append((lo, hi, why))
+
+    def expire(self, now_s: float) -> None:
+        """Declare lost every hole whose refill was asked for and did not come in time."""
+        for hole in self.open_holes:
+            if hole.requested_s is not None and now_s - hole.requested_s > self.refill_timeout_s:
+                self.declare_lost(hole.start, hole.end, "not refilled by the board")
+
+    def abandon(self, why: str) -> None:
+        """The board can no longer refill anything (reset, session end): all holes are lost."""
+        for hole in self.open_holes:
+            self.declare_lost(hole.start, hole.end, why)
+
+    def pop_ready(self) -> list[SampleBlock]:
+        out = []
+        while True:
+            block = self._blocks.pop(self.write_index, None)
+            if block is not None:
+                out.append(block)
+                self.write_index = block.end_index
+                continue
+            lost = self._lost.pop(self.write_index, None)
+            if lost is not None:
+                self.write_index = lost[0]
+                continue
+            return out

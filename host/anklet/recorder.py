@@ -1,0 +1,301 @@
+"""Record a live session: keep the board streaming, refill gaps, survive drops and resets.
+
+    recorder = SessionRecorder(device, out_dir=Path("sessions"))
+    summary = await recorder.run(duration_s=600)    # or until recorder.request_stop()
+
+The link is kept alive: a drop (or 2 s of silence) makes the recorder reconnect with backoff,
+restart streaming and ask the board to RESEND from the first missing sample; a board reset
+starts a new boot in the log with the gap counted. The data path itself is session.SessionLog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from anklet_protocol import spec
+from anklet_protocol.decoder import SampleBlock
+
+from .csvlog import SessionFolder
+from .device import Device, DeviceError, StatusReport
+from .session import RowsCallback, SessionLog
+from .transport import LinkLost, TransportError
+
+log = logging.getLogger(__name__)
+
+_SYNC_EVERY_S = 5.0
+_STALL_S = 2.0  # no bytes for this long while streaming: the link is gone
+_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 4.0)
+_LinkErrors = (LinkLost, DeviceError, TransportError)
+
+
+@dataclass
+class LiveStats:
+    """What `anklet log` shows while recording."""
+
+    state: str = "connecting"
+    elapsed_s: float = 0.0
+    samples_written: int = 0
+    rate_hz: float = 0.0
+    lost: int = 0
+    refilled: int = 0
+    held: int = 0
+    reconnects: int = 0
+    battery_pct: int | None = None
+    sets: int = 0
+    reps: int = 0
+    last_error: str = ""
+
+
+@dataclass
+class SessionSummary:
+    folder: Path
+    device_name: str
+    duration_s: float
+    samples: int
+    expected: int
+    lost: int
+    refilled: int
+    completeness_pct: float
+    reconnects: int
+    boots: int
+
+
+class SessionRecorder:
+    def __init__(
+        self,
+        device: Device,
+        out_dir: Path,
+        imu_rate_hz: int | None = None,
+        keep_raw: bool = False,
+        on_rows: RowsCallback | None = None,
+    ) -> None:
+        self.device = device
+        self.out_dir = Path(out_dir)
+        self.imu_rate_hz = imu_rate_hz
+        self.keep_raw = keep_raw
+        self.on_rows = on_rows
+        self.live = LiveStats()
+        self.log: SessionLog | None = None
+        self._stop = asyncio.Event()
+        self._start_s = 0.0
+        self._rx: list[tuple[float, int]] = []
+        self._raw_file: Any = None
+        self._reboot_seen = False
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self, duration_s: float | None = None) -> SessionSummary:
+        device = self.device
+        device.on_samples = self._on_block
+        device.on_message = self._on_message
+        self._start_s = time.monotonic()
+        started = datetime.now(UTC)
+        await device.open()
+        info = await device.get_info()
+        if self.imu_rate_hz and self.imu_rate_hz != info.imu_rate_hz:
+            await device.set_rates(imu_rate_hz=self.imu_rate_hz)
+            info = await device.get_info()
+        folder = SessionFolder.create(self.out_dir, info.name, started)
+        self.log = SessionLog(folder, info, started, self._start_s, self.on_rows)
+        if self.keep_raw:
+            self._raw_file = open(folder.path / "capture.bin", "ab", buffering=0)  # noqa: SIM115
+            device.raw_sink = self._raw_file.write
+        try:
+            await self._begin_boot()
+            await device.start()
+            self.live.state = "streaming"
+            self._save_meta(complete=False)
+            await self._loop(duration_s)
+        finally:
+            self.live.state = "stopping"
+            with contextlib.suppress(*_LinkErrors, TimeoutError):
+                await asyncio.wait_for(device.stop(), 2.0)
+            self._finish()
+        return self.summary()
+
+    # --- the loop --------------------------------------------------------------------------
+
+    async def _loop(self, duration_s: float | None) -> None:
+        assert self.log is not None
+        deadline = None if duration_s is None else self._start_s + duration_s
+        last_sync = last_meta = time.monotonic()
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                break
+            self.live.elapsed_s = now - self._start_s
+            try:
+                if self.device.link_lost.is_set():
+                    raise LinkLost(f"{self.device.description}: link lost")
+                if now - self.device.last_rx_s > _STALL_S:
+                    raise LinkLost(f"{self.device.description}: no data for {_STALL_S:.0f} s")
+                if self._reboot_seen:
+                    await self._on_reboot()
+                if now - last_sync > _SYNC_EVERY_S:
+                    last_sync = now
+                    await self._sync(1)
+                await self._refill(now)
+            except _LinkErrors as exc:
+                self.live.last_error = str(exc)
+                await self._reconnect()
+                continue
+            self.log.write_ready(now)
+            self._update_live(now)
+            if now - last_meta > 5.0:
+                last_meta = now
+                self._save_meta(complete=False)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), 0.2)
+
+    async def _begin_boot(self) -> None:
+        assert self.log is not None
+        status = await self.device.get_status()
+        now = time.monotonic()
+        self.log.status = status
+        self.log.new_boot(now - status.uptime_ms / 1000, now)
+        await self._sync(5)
+
+    async def _sync(self, count: int) -> None:
+        assert self.log is not None
+        for _ in range(count):
+            sync = await self.device.time_sync()
+            self.log.add_sync(sync.host_sent_s, sync.host_received_s, sync.device_us)
+
+    async def _refill(self, now: float) -> None:
+        assert self.log is not None
+        stream = self.log.boot.stream
+        for hole in stream.holes_to_request(now):
+            answer = await self.device.resend(hole.start)
+            if not answer.ok or answer.oldest_index > hole.start:
+                stream.declare_lost(
+                    hole.start, min(hole.end, answer.oldest_index), "older than the board's buffer"
+                )
+        stream.expire(now)
+
+    async def _on_reboot(self) -> None:
+        self._reboot_seen = False
+        await self._begin_boot()
+        await self.device.start()
+
+    async def _reconnect(self) -> None:
+        assert self.log is not None
+        self.live.state = "reconnecting"
+        self.live.reconnects += 1
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                await self.device.reconnect()
+                info = await self.device.get_info()
+                if info.device_id != self.log.info.device_id:
+                    raise DeviceError(f"a different board answered ({info.name})")
+                status = await self.device.get_status()
+                booted_s = time.monotonic() - status.uptime_ms / 1000
+                if booted_s - self.log.boot.boot_host_s > 2.0:
+                    self._reboot_seen = True  # it reset while we could not hear it
+                if self._reboot_seen:
+                    await self._on_reboot()
+                else:
+                    await self.device.start()
+                self.live.state = "streaming"
+                self.live.last_error = ""
+                return
+            except _LinkErrors as exc:
+                self.live.last_error = str(exc)
+                log.info("reconnect attempt %d failed: %s", attempt + 1, exc)
+                delay = _BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)]
+                attempt += 1
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)
+
+    # --- incoming --------------------------------------------------------------------------
+
+    def _on_block(self, block: SampleBlock) -> None:
+        if self.log is None or not self.log.boots or self._reboot_seen:
+            return
+        now = time.monotonic()
+        if self.log.add_block(block, now):
+            self._rx.append((now, block.imu_count))
+
+    def _on_message(self, msg_type: spec.MsgType, message: Any) -> None:
+        if self.log is None:
+            return
+        if msg_type == spec.MsgType.STATUS:
+            self.log.status = StatusReport.from_message(message)
+            self.live.battery_pct = self.log.status.battery_pct
+        elif msg_type == spec.MsgType.EVENT:
+            try:
+                kind = spec.EventKind(message.kind).name
+            except ValueError:
+                kind = f"unknown({message.kind})"
+            self.log.events.append(
+                {
+                    "kind": kind,
+                    "value": message.value,
+                    "t_s": round(time.monotonic() - self._start_s, 3),
+                }
+            )
+            if message.kind == spec.EventKind.BOOT and self.log.boots:
+                self._reboot_seen = True
+        elif msg_type == spec.MsgType.LOG:
+            self.log.board_log.append(message.text)
+            log.info("board: %s", message.text)
+
+    # --- bookkeeping -----------------------------------------------------------------------
+
+    def _update_live(self, now: float) -> None:
+        assert self.log is not None
+        self._rx = [(t, n) for t, n in self._rx if now - t <= 2.0]
+        if len(self._rx) >= 2:
+            span = max(now - self._rx[0][0], 1e-3)
+            self.live.rate_hz = sum(n for _, n in self._rx[1:]) / span
+        acct = self.log.accounting()
+        self.live.samples_written = self.log.samples_written
+        self.live.lost = acct.lost
+        self.live.refilled = acct.refilled
+        self.live.held = sum(b.stream.held for b in self.log.boots)
+
+    def _save_meta(self, complete: bool) -> None:
+        assert self.log is not None
+        meta = self.log.meta(
+            complete,
+            time.monotonic() - self._start_s,
+            self.device.description,
+            self.device.decoder.stats.as_dict(),
+        )
+        meta["reconnects"] = self.live.reconnects
+        self.log.folder.write_json(meta)
+
+    def _finish(self) -> None:
+        if self.log is None:
+            return
+        self.log.finish(time.monotonic())
+        self._update_live(time.monotonic())
+        self._save_meta(complete=True)
+        self.log.folder.close()
+        if self._raw_file is not None:
+            self._raw_file.close()
+            self.device.raw_sink = None
+
+    def summary(self) -> SessionSummary:
+        assert self.log is not None
+        acct = self.log.accounting()
+        return SessionSummary(
+            folder=self.log.folder.path,
+            device_name=self.log.info.name,
+            duration_s=self.live.elapsed_s,
+            samples=self.log.samples_written,
+            expected=acct.expected,
+            lost=acct.lost,
+            refilled=acct.refilled,
+            completeness_pct=acct.completeness_pct,
+            reconnects=self.live.reconnects,
+            boots=len(self.log.boots),
+        )

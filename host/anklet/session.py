@@ -1,0 +1,245 @@
+"""A session's data path, from decoded blocks to the files: ordering, timing, units, accounting.
+
+    log = SessionLog(folder, info)
+    log.new_boot(uptime_s=..., now_s=...)      # at start and after every board reset
+    log.add_sync(sent_s, received_s, device_us) # time-sync pings
+    log.add_block(block, now_s)                 # SAMPLES, any order, duplicates welcome
+    log.write_ready(now_s)                      # rows that are contiguous and timed
+    log.finish(now_s)                           # remaining holes become lost; session.json
+
+Used live by the recorder (recorder.py) and offline by `anklet decode` (capture.py): both
+write the same files. Samples that never arrive are counted and listed, never interpolated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from anklet_protocol.decoder import SampleBlock
+
+from .clock import ClockModel
+from .csvlog import SessionFolder
+from .device import DeviceInfo, StatusReport
+from .reassembly import Reassembly
+
+GRAVITY = 9.80665
+WARMUP_S = 2.0  # of sample-clock fit before a boot's first rows are written
+
+
+@dataclass
+class Boot:
+    """One boot of the board: its own clock, its own sample indices."""
+
+    clock: ClockModel
+    stream: Reassembly
+    boot_host_s: float  # host time the board booted (from its uptime)
+    base: int = 0  # session index = base + device index; set when the clock is frozen
+    reset_gap: int = 0  # samples missing between the previous boot's last and this one's first
+    placed: bool = False
+
+
+@dataclass
+class Accounting:
+    expected: int
+    received: int
+    refilled: int
+    lost: int
+    completeness_pct: float
+    lost_ranges: list[dict[str, Any]] = field(default_factory=list)
+
+
+RowsCallback = Callable[[np.ndarray, np.ndarray, np.ndarray], None]
+
+
+class SessionLog:
+    def __init__(
+        self,
+        folder: SessionFolder,
+        info: DeviceInfo,
+        started_utc: datetime,
+        start_host_s: float,
+        on_rows: RowsCallback | None = None,
+    ) -> None:
+        self.folder = folder
+        self.info = info
+        self.started_utc = started_utc
+        self.start_host_s = start_host_s
+        self.on_rows = on_rows  # (t_s, imu_si (n, 6), force_n) for live analysis
+        self.boots: list[Boot] = []
+        self.samples_written = 0
+        self.status: StatusReport | None = None
+        self.events: list[dict[str, Any]] = []
+        self.board_log: list[str] = []
+        self.extra: dict[str, Any] = {}
+        self._last_force_n = float("nan")
+
+    # --- input -----------------------------------------------------------------------------
+
+    def new_boot(self, boot_host_s: float, now_s: float) -> Boot:
+        """Start accounting a new boot; the previous one can refill nothing any more."""
+        if self.boots:
+            self.boots[-1].stream.abandon("board reset before sending them")
+            self.write_ready(now_s)
+        boot = Boot(ClockModel(round(1e6 / self.info.imu_rate_hz)), Reassembly(0), boot_host_s)
+        self.boots.append(boot)
+        return boot
+
+    @property
+    def boot(self) -> Boot:
+        return self.boots[-1]
+
+    def add_sync(self, host_sent_s: float, host_received_s: float, device_us: int) -> None:
+        self.boot.clock.add_sync(host_sent_s, host_received_s, device_us)
+
+    def add_block(self, block: SampleBlock, now_s: float) -> bool:
+        boot = self.boot
+        if boot.stream.add(block, now_s):
+            boot.clock.add_block(block.first_index, block.t0_us)
+            return True
+        return False
+
+    # --- output ----------------------------------------------------------------------------
+
+    def write_ready(self, now_s: float, final: bool = False) -> int:
+        """Write every row that is contiguous and whose boot's clock is fitted; returns rows."""
+        written = 0
+        for boot in self.boots:
+            clock = boot.clock
+            if not clock.frozen:
+                if clock.blocks == 0:
+                    continue
+                if clock.span_s() < WARMUP_S and boot is self.boot and not final:
+                    continue
+                clock.freeze()
+                self._place(boot)
+            blocks = boot.stream.pop_ready()
+            if blocks:
+                written += self._write_blocks(boot, blocks)
+        self.folder.flush()
+        return written
+
+    def _place(self, boot: Boot) -> None:
+        """Give a boot's samples session indices after the previous boot's, past the gap of
+        the reset (counted as lost: nothing was sampled while the board restarted)."""
+        index = self.boots.index(boot)
+        boot.placed = True
+        if index == 0:
+            return
+        prev = self.boots[index - 1]
+        period_s = 1.0 / self.info.imu_rate_hz
+        gap = 0
+        if prev.clock.frozen and prev.stream.high:
+            last_t = float(prev.clock.index_to_host_s(prev.stream.high - 1))
+            first_t = float(boot.clock.index_to_host_s(0))
+            gap = max(0, round((first_t - last_t) / period_s) - 1)
+        boot.reset_gap = gap
+        boot.base = prev.base + prev.stream.high + gap
+
+    def _write_blocks(self, boot: Boot, blocks: list[SampleBlock]) -> int:
+        info = self.info
+        clock = boot.clock
+        accel_scale = info.accel_fs_g * GRAVITY / 32768.0
+        gyro_scale = info.gyro_fs_dps / 32768.0
+        index = np.concatenate([np.arange(b.first_index, b.end_index) for b in blocks])
+        imu = np.concatenate([b.imu for b in blocks]).astype(np.float64)
+        imu[:, :3] *= accel_scale
+        imu[:, 3:] *= gyro_scale
+        t_s = np.asarray(clock.index_to_host_s(index)) - self.start_host_s
+        loads = [b.load for b in blocks if b.load_count]
+        force = np.full(len(index), self._last_force_n)
+        if loads:
+            load = np.concatenate(loads)
+            device_us = np.array([clock.unwrap(int(t)) for t in load["t_us"]], dtype=np.float64)
+            load_t = np.asarray(clock.device_to_host_s(device_us)) - self.start_host_s
+            load_f = load["counts"] / info.load_scale_counts_per_n
+            order = np.argsort(load_t, kind="stable")
+            load_i, load_t, load_f = load["index"][order], load_t[order], load_f[order]
+            self.folder.write_force(load_i.astype(np.int64), load_t, load_f)
+            # Each IMU row gets the latest load sample at or before its instant.
+            pos = np.searchsorted(load_t, t_s, side="right") - 1
+            force = np.where(pos >= 0, load_f[np.clip(pos, 0, None)], self._last_force_n)
+            self._last_force_n = float(load_f[-1])
+        self.folder.write_samples(index + boot.base, t_s, imu, force)
+        self.samples_written += len(index)
+        if self.on_rows is not None:
+            self.on_rows(t_s, imu, force)
+        return len(index)
+
+    # --- accounting ------------------------------------------------------------------------
+
+    def accounting(self) -> Accounting:
+        received = sum(b.stream.count.received for b in self.boots)
+        lost = sum(b.stream.count.lost + b.reset_gap for b in self.boots)
+        expected = received + lost
+        ranges = []
+        for boot in self.boots:
+            if boot.reset_gap:
+                ranges.append(
+                    {
+                        "from_index": boot.base - boot.reset_gap,
+                        "to_index": boot.base,
+                        "why": "board reset",
+                    }
+                )
+            for start, end, why in boot.stream.count.lost_ranges:
+                ranges.append(
+                    {"from_index": boot.base + start, "to_index": boot.base + end, "why": why}
+                )
+        return Accounting(
+            expected=expected,
+            received=received,
+            refilled=sum(b.stream.count.refilled for b in self.boots),
+            lost=lost,
+            completeness_pct=100.0 * received / expected if expected else 0.0,
+            lost_ranges=ranges,
+        )
+
+    def finish(
+        self, now_s: float, why: str = "session ended before the board re-sent them"
+    ) -> Accounting:
+        for boot in self.boots:
+            boot.stream.abandon(why)
+        self.write_ready(now_s, final=True)
+        return self.accounting()
+
+    def meta(
+        self, complete: bool, duration_s: float, transport: str, decoder_stats: dict[str, int]
+    ) -> dict[str, Any]:
+        info = self.info
+        acct = self.accounting()
+        return {
+            "complete": complete,
+            "device": info.as_dict(),
+            "firmware": info.firmware,
+            "firmware_git": info.firmware_git,
+            "protocol": info.protocol,
+            "transport": transport,
+            "started_utc": self.started_utc.isoformat(),
+            "duration_s": round(duration_s, 3),
+            "samples_written": self.samples_written,
+            "rates": {"imu_hz": info.imu_rate_hz, "load_hz": info.load_rate_hz},
+            "ranges": {"accel_g": info.accel_fs_g, "gyro_dps": info.gyro_fs_dps},
+            "calibration": {
+                "load_offset_counts": info.load_offset,
+                "load_scale_counts_per_n": info.load_scale_counts_per_n,
+            },
+            "clock": [asdict(b.clock.summary()) for b in self.boots if b.clock.blocks],
+            "boots": len(self.boots),
+            "loss": {
+                "samples_expected": acct.expected,
+                "samples_received": acct.received,
+                "samples_refilled": acct.refilled,
+                "samples_lost": acct.lost,
+                "completeness_pct": round(acct.completeness_pct, 4),
+                "lost_ranges": acct.lost_ranges,
+                "decoder": decoder_stats,
+            },
+            "board_status": self.status.as_dict() if self.status else None,
+            "events": self.events[-200:],
+            "board_log": self.board_log[-100:],
+            **self.extra,
+        }
