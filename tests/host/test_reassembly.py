@@ -1,0 +1,78 @@
+"""Reassembly: order, gaps, refills, duplicates and the loss account."""
+
+from __future__ import annotations
+
+from anklet.reassembly import Reassembly
+from anklet_protocol import spec
+from anklet_protocol.decoder import SampleBlock
+
+
+def block(first: int, n: int = 10, flags: int = 0) -> SampleBlock:
+    payload = spec.SamplesHeader.build(
+        dict(first_index=first, t0_us=first * 5000, period_us=5000, imu_count=n, load_count=0)
+    ) + bytes(12 * n)
+    return SampleBlock(first, first * 5000, 5000, n, 0, flags, 0, payload)
+
+
+def firsts(blocks: list[SampleBlock]) -> list[int]:
+    return [b.first_index for b in blocks]
+
+
+def test_in_order_blocks_come_straight_out():
+    stream = Reassembly(0)
+    for first in (0, 10, 20):
+        stream.add(block(first), 0.0)
+    assert firsts(stream.pop_ready()) == [0, 10, 20]
+    assert stream.count.received == 30
+    assert stream.count.lost == 0
+
+
+def test_blocks_after_a_hole_wait_for_the_refill():
+    stream = Reassembly(0)
+    stream.add(block(0), 0.0)
+    stream.add(block(30), 0.1)
+    assert firsts(stream.pop_ready()) == [0]
+    assert [(h.start, h.end) for h in stream.open_holes] == [(10, 30)]
+    stream.add(block(10, flags=spec.FrameFlag.RESENT), 0.5)
+    stream.add(block(20, flags=spec.FrameFlag.RESENT), 0.5)
+    assert firsts(stream.pop_ready()) == [10, 20, 30]
+    assert stream.count.refilled == 20
+    assert stream.open_holes == []
+
+
+def test_duplicates_are_counted_and_dropped():
+    stream = Reassembly(0)
+    stream.add(block(0), 0.0)
+    assert stream.add(block(0), 0.1) is False
+    stream.pop_ready()
+    assert stream.add(block(0), 0.2) is False
+    assert stream.count.duplicates == 20
+    assert stream.count.received == 10
+
+
+def test_unrefilled_hole_expires_into_lost_and_writing_continues():
+    stream = Reassembly(0, refill_timeout_s=3.0)
+    stream.add(block(0), 0.0)
+    stream.add(block(40), 0.0)
+    stream.pop_ready()
+    asked = stream.holes_to_request(1.0)
+    assert [(h.start, h.end) for h in asked] == [(10, 40)]
+    assert stream.holes_to_request(1.5) == []  # asked already, not yet due again
+    stream.expire(3.0)
+    assert stream.count.lost == 0
+    stream.expire(4.1)
+    assert stream.count.lost == 30
+    assert firsts(stream.pop_ready()) == [40]
+    assert stream.count.lost_ranges == [(10, 40, "not refilled by the board")]
+
+
+def test_partial_refill_leaves_only_the_rest_lost():
+    stream = Reassembly(0)
+    stream.add(block(0), 0.0)
+    stream.add(block(50), 0.0)
+    stream.add(block(20), 0.0)
+    stream.declare_lost(10, 20, "older than the board's buffer")
+    stream.abandon("session ended")
+    assert firsts(stream.pop_ready()) == [0, 20, 50]
+    assert stream.count.lost == 10 + 20
+    assert stream.count.received == 30
