@@ -44,8 +44,15 @@ class ImuRecording:
         return float(self.t_s[-1] - self.t_s[0])
 
 
-def check_recording(rec: ImuRecording, source: str = "input") -> None:
-    """Raise AnalysisInputError unless the arrays can be analysed."""
+def check_recording(rec: ImuRecording, source: str = "input", first_row: int | None = None) -> None:
+    """Raise AnalysisInputError unless the arrays can be analysed.
+
+    `first_row` is the file row of sample 0 (CSV input), so messages can name rows.
+    """
+
+    def where(i: int) -> str:
+        return f"sample {i}" if first_row is None else f"row {i + first_row}"
+
     n = len(rec.t_s)
     if rec.acc_ms2.shape != (n, 3) or rec.gyro_dps.shape != (n, 3):
         raise AnalysisInputError(f"{source}: acc_ms2 and gyro_dps must be ({n}, 3) arrays")
@@ -58,7 +65,7 @@ def check_recording(rec: ImuRecording, source: str = "input") -> None:
     if bad.size:
         i = int(bad[0]) + 1
         raise AnalysisInputError(
-            f"{source}: t_s is not increasing at sample {i} "
+            f"{source}: t_s is not increasing at {where(i)} "
             f"({rec.t_s[i - 1]:g} then {rec.t_s[i]:g})"
         )
     if rec.duration_s < MIN_DURATION_S:
@@ -68,7 +75,7 @@ def check_recording(rec: ImuRecording, source: str = "input") -> None:
     for name, arr in (("acc_ms2", rec.acc_ms2), ("gyro_dps", rec.gyro_dps)):
         if not np.all(np.isfinite(arr)):
             i = int(np.flatnonzero(~np.all(np.isfinite(arr), axis=1))[0])
-            raise AnalysisInputError(f"{source}: non-finite {name} value at sample {i}")
+            raise AnalysisInputError(f"{source}: non-finite {name} value at {where(i)}")
 
 
 def read_imu_csv(path: Path) -> ImuRecording:
@@ -100,7 +107,7 @@ def read_imu_csv(path: Path) -> ImuRecording:
         gyro_dps=np.ascontiguousarray(imu[:, 4:7]),
         force_n=force if force is not None and np.any(np.isfinite(force)) else None,
     )
-    check_recording(rec, str(path))
+    check_recording(rec, str(path), first_row=2)
     return rec
 
 

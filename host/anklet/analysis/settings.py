@@ -31,7 +31,7 @@ class Settings:
     return_fraction: float = 0.6
     # Absolute floor of a rep's range of motion: below it, movement is fidgeting or the shake a
     # leg picks up from the trunk and arms. Low-amplitude rehab reps are still 10+ deg at the joint.
-    min_rom_deg: float = 3.0
+    min_rom_deg: float = 5.0
     # A rep must turn at least this fast at its peak: deliberate lifts exceed 15 dps even when slow.
     min_peak_velocity_dps: float = 8.0
     # Relative floor: a rep smaller than this fraction of the median range of its neighbours is

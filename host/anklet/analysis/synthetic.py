@@ -125,7 +125,7 @@ class SyntheticSession:
                 bounce[m] = 2.5 * np.sin(4 * np.pi * u / stride)
                 strikes = now + np.arange(0.0, dur, stride) + 0.25 * stride
                 for s_t in strikes:
-                    k = int(round(s_t * self.rate_hz))
+                    k = round(s_t * self.rate_hz)
                     width = max(int(0.02 * self.rate_hz), 1)
                     impacts[k : k + width] += 35.0
             now += dur

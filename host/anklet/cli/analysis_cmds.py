@@ -98,7 +98,9 @@ def _print_result(result: SessionAnalysis) -> None:
     console = Console()
     console.print(
         f"{result.source}: {result.duration_s:.0f} s at {result.rate_hz:.0f} Hz, "
-        f"{result.set_count} sets, {result.total_reps} reps"
+        f"{result.set_count} sets, {result.total_reps} reps",
+        soft_wrap=True,
+        highlight=False,
     )
     for s in result.sets:
         table = Table(
@@ -135,4 +137,4 @@ def _print_result(result: SessionAnalysis) -> None:
             )
         console.print(table)
     for flag in result.flags:
-        console.print(f"[bold red]![/] {flag}")
+        console.print(f"[bold red]![/] {flag}", soft_wrap=True)
