@@ -287,6 +287,8 @@ class App:
         self.imu_error = str(exc)
         if first:
             self.log(W.LOG_ERROR, "IMU read failed: %s" % exc)
+        if self.imu is None:
+            return
         try:
             self.imu.configure(self.cfg.values["imu_rate_hz"], self.cfg.values["accel_fs_g"],
                                self.cfg.values["gyro_fs_dps"])

@@ -140,11 +140,11 @@ def _field_docs() -> dict[str, dict[str, str]]:
     for line in source:
         start = re.match(r"^(\w+) = Struct\(", line)
         if start:
-            current = start.group(1)
+            current = str(start.group(1))
             docs[current] = {}
             inline = _FIELD_RE.match(line[line.index("(") + 1 :])
             if inline:
-                docs[current][inline.group("name")] = inline.group("doc") or ""
+                docs[current][str(inline.group("name"))] = inline.group("doc") or ""
             if line.rstrip().endswith(")"):
                 current = None
             continue
@@ -155,7 +155,7 @@ def _field_docs() -> dict[str, dict[str, str]]:
             continue
         match = _FIELD_RE.match(line)
         if match:
-            docs[current][match.group("name")] = match.group("doc") or ""
+            docs[current][str(match.group("name"))] = match.group("doc") or ""
     return docs
 
 
@@ -177,7 +177,7 @@ def _type_name(sub: c.Construct) -> str:
     if isinstance(sub, c.Const):
         return f"bytes[{len(sub.value)}] = {sub.value!r}"
     if isinstance(sub, c.StringEncoded):
-        inner = sub.subcon
+        inner = getattr(sub, "subcon", None)
         if isinstance(inner, c.Prefixed):
             return "u8 length + UTF-8 text"
         return f"text[{sub.sizeof()}], zero-padded"
@@ -195,7 +195,8 @@ def _struct_table(name: str, struct_def: c.Struct, docs: dict[str, str]) -> list
     for sub in struct_def.subcons:
         type_name = _type_name(sub)
         where = str(offset) if offset is not None else "…"
-        rows.append(f"| {where} | `{sub.name}` | {type_name} | {docs.get(sub.name, '')} |")
+        field_name = str(sub.name)
+        rows.append(f"| {where} | `{field_name}` | {type_name} | {docs.get(field_name, '')} |")
         try:
             offset = None if offset is None else offset + sub.sizeof()
         except c.SizeofError:
@@ -298,10 +299,12 @@ def protocol_doc() -> str:
         args = spec.COMMAND_ARGS[op]
         reply = spec.REPLY_PAYLOADS.get(op)
         arg_names = ", ".join(f"`{s.name}` {_type_name(s)}" for s in args.subcons) or "none"
-        reply_name = {
-            spec.Info: "Info",
-            spec.Status: "Status",
-        }.get(reply, ", ".join(f"`{s.name}`" for s in reply.subcons) if reply else "empty")
+        if reply is None:
+            reply_name = "empty"
+        elif reply is spec.Info or reply is spec.Status:
+            reply_name = "Info" if reply is spec.Info else "Status"
+        else:
+            reply_name = ", ".join(f"`{s.name}`" for s in reply.subcons)
         out.append(f"| {int(op)} | `{op.name}` | {arg_names} | {reply_name} |")
     out += ["", "## Status codes", ""]
     out += _enum_table(spec.StatusCode)
@@ -319,7 +322,7 @@ def outputs() -> dict[Path, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if a generated file is stale")
     args = parser.parse_args(argv)
     stale = []

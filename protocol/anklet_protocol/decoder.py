@@ -137,7 +137,7 @@ def parse_samples(frame: Frame) -> SampleBlock:
     return SampleBlock(first, t0, period, n_imu, n_load, frame.flags, frame.seq, payload)
 
 
-def parse_message(frame: Frame) -> SampleBlock | Any:
+def parse_message(frame: Frame) -> Any:
     """A SampleBlock for SAMPLES; a `construct` Container for every other type."""
     if frame.msg_type == spec.MsgType.SAMPLES:
         return parse_samples(frame)

