@@ -44,7 +44,7 @@ def gait_mask(impact_ms2: FloatArray, rate_hz: float, settings: Settings) -> np.
     breaks = np.flatnonzero(np.diff(peaks) > max_gap)
     starts = np.concatenate([[0], breaks + 1])
     stops = np.concatenate([breaks + 1, [peaks.size]])
-    pad = round(settings.gait_max_stride_s * rate_hz)
+    pad = round(0.5 * settings.gait_max_stride_s * rate_hz)  # the swing before a strike
     for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
         if b - a >= settings.gait_min_strikes:
             mask[max(int(peaks[a]) - pad, 0) : int(peaks[b - 1]) + pad + 1] = True
