@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
 from anklet.analysis import OnlineRepDetector, analyze
 from anklet.analysis.evaluate import DEFAULT_DATA, evaluate
 from anklet.analysis.loading import ImuRecording
 from anklet.analysis.synthetic import SyntheticSession, random_rotation
+
 from bench.figure import Figure
 
 AREA = "analysis"
