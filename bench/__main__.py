@@ -16,7 +16,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.figure import Figure  # noqa: E402
+from bench.figure import Figure
 
 
 def main(argv: list[str]) -> int:

@@ -43,6 +43,7 @@ class Frame:
     seq: int
     version: tuple[int, int]
     payload: bytes
+    block: SampleBlock | None = None  # SAMPLES frames: decoded once, when checked
 
 
 @dataclass
@@ -140,7 +141,7 @@ def parse_samples(frame: Frame) -> SampleBlock:
 def parse_message(frame: Frame) -> Any:
     """A SampleBlock for SAMPLES; a `construct` Container for every other type."""
     if frame.msg_type == spec.MsgType.SAMPLES:
-        return parse_samples(frame)
+        return frame.block if frame.block is not None else parse_samples(frame)
     try:
         return spec.PAYLOADS[spec.MsgType(frame.msg_type)].parse(frame.payload)
     except Exception as exc:  # construct raises many types; all mean the same here
@@ -284,7 +285,7 @@ class StreamDecoder:
         frame = Frame(msg_type, flags, seq, (major, minor), payload)
         if msg_type == spec.MsgType.SAMPLES:
             try:
-                parse_samples(frame)
+                frame.block = parse_samples(frame)
             except MalformedPayload as exc:
                 stats.malformed_payload += 1
                 self.recent_errors.append(str(exc))
