@@ -28,7 +28,7 @@ class Settings:
     reversal_deg: float = 3.0
     # A rep returns at least this fraction of its range before the next may start; dips during a
     # hold that come back up are part of the hold.
-    return_fraction: float = 0.6
+    return_fraction: float = 0.5
     # Absolute floor of a rep's range of motion: below it, movement is fidgeting or the shake a
     # leg picks up from the trunk and arms. Low-amplitude rehab reps are still 10+ deg at the joint.
     min_rom_deg: float = 5.0
