@@ -76,7 +76,7 @@ def build_report(
     for col, (field, ylabel) in enumerate(
         (
             ("rom_deg", "range of motion (deg)"),
-            ("concentric_mean_velocity_dps", "lift speed (deg/s)"),
+            ("concentric_mean_velocity_dps", "mean lifting speed (deg/s)"),
         )
     ):
         bx = fig.add_subplot(gs[1, col])
@@ -106,7 +106,7 @@ def build_report(
             f"{s.cadence_rpm:.1f}",
             f"{s.time_under_tension_s:.0f}",
             f"{s.mean_rom_deg:.0f}",
-            f"{s.velocity_loss_pct:.0f}",
+            f"{s.velocity_loss_pct + 0.0:.0f}" if abs(s.velocity_loss_pct) >= 0.5 else "0",
             f"{s.sway_first_deg:.1f}→{s.sway_last_deg:.1f}",
         ]
         for s in result.sets
