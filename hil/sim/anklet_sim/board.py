@@ -92,6 +92,7 @@ class SimulatedBoard:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._log = None
+        self._epoch_ns = 0
 
     # --- lifetime --------------------------------------------------------------------------
 
@@ -111,6 +112,8 @@ class SimulatedBoard:
         termios.tcsetattr(self._slave, termios.TCSANOW, attrs)
         os.set_blocking(self._master, False)
         self.port = os.ttyname(self._slave)
+        # The exercise runs on from power-on: a reboot does not restart the workout.
+        self._epoch_ns = time.time_ns()
         log_path = self.log_path or self.flash_dir.parent / f"{self.flash_dir.name}.log"
         self._log = open(log_path, "ab", buffering=0)  # noqa: SIM115 (lives as long as the board)
         self._spawn(PWRON_RESET)
@@ -182,6 +185,7 @@ class SimulatedBoard:
             "motion": self.motion,
             "faults": self.faults,
             "faults_file": str(self._faults_path),
+            "motion_epoch_ns": self._epoch_ns,
             **self.sim_options,
         }
         if reset_cause is not None:
@@ -190,9 +194,11 @@ class SimulatedBoard:
 
     def _module_path(self) -> str:
         deployed = (self.flash_dir / "main.py").exists() or (self.flash_dir / "main.mpy").exists()
-        code = [str(self.flash_dir), str(self.flash_dir / "lib")] if deployed else [
-            str(self.firmware_dir)
-        ]
+        code = (
+            [str(self.flash_dir), str(self.flash_dir / "lib")]
+            if deployed
+            else [str(self.firmware_dir)]
+        )
         return ":".join([str(MPY_DIR), *code, ".frozen"])
 
     def _spawn(self, reset_cause: int) -> None:
