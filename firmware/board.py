@@ -81,10 +81,12 @@ def make_watchdog(timeout_ms):
 
 
 def make_links(app):
-    """The transports: the USB serial port (BLE joins in ble_link)."""
+    """The transports: the USB serial port first, then BLE (the ESP32's NimBLE radio)."""
+    import bluetooth
+    from ble_link import BleLink
     from serial_link import SerialLink
 
-    return [SerialLink(sys.stdin.buffer, sys.stdout.buffer)]
+    return [SerialLink(sys.stdin.buffer, sys.stdout.buffer), BleLink(bluetooth.BLE(), app)]
 
 
 def unique_id():

@@ -1,0 +1,351 @@
+"""The BLE link: frames as notifications of the Anklet data characteristic, COMMAND frames
+written to its control characteristic; one frame per notification or write.
+
+    link = BleLink(bluetooth.BLE(), app)
+    link.start()                          # GATT table, bonding, advertising
+    link.send_frame(link.writer, n)       # False while the controller's buffers are full
+    link.poll(on_frame)                   # every tick: writes in, queued frames out
+
+Frame size. A notification longer than MTU − 3 is cut short by the ESP32 without an error, so
+no frame ever exceeds it. Until the central has exchanged the MTU (MTU 23: 20 bytes) nothing
+but small control frames could go, so frames wait: SAMPLES through back-pressure (send_frame
+returns False), control frames in a small queue. `max_frame` is the size sample blocks are cut
+for (MTU 247 → 244); if the central settles on a smaller MTU it shrinks to MTU − 3 and the app
+re-cuts its blocks (app.link_resized()).
+
+Back-pressure. gatts_notify raising OSError(ENOMEM) means NimBLE's transmit buffers are all in
+use: the frame is kept (the streamer's block stays in the ring, a control frame stays queued),
+counted in `tx_retries`, and retried on the next pump or poll. Nothing is dropped while the ring
+holds it. The notify path allocates nothing once each frame size has been seen once.
+"""
+
+import struct
+
+import anklet_wire as W
+import bluetooth
+import bytecopy
+import framing
+import ticks
+import version
+from ble_secrets import BleSecrets
+from micropython import const
+
+_IRQ_CENTRAL_CONNECT = const(1)
+_IRQ_CENTRAL_DISCONNECT = const(2)
+_IRQ_GATTS_WRITE = const(3)
+_IRQ_MTU_EXCHANGED = const(21)
+_IRQ_ENCRYPTION_UPDATE = const(28)
+_IRQ_GET_SECRET = const(29)
+_IRQ_SET_SECRET = const(30)
+
+_FLAG_READ = const(0x0002)
+_FLAG_WRITE = const(0x0008)
+_FLAG_NOTIFY = const(0x0010)
+
+_IO_CAPABILITY_NO_INPUT_OUTPUT = const(3)  # Just Works: the board has no display, no keypad
+_ENOMEM = const(12)
+_DEFAULT_MTU = const(23)  # ATT MTU before the exchange
+_FRAME_MAX = const(244)  # W.BLE_MTU − W.ATT_OVERHEAD
+_CONTROL_SLOTS = const(6)  # control frames held while the link is busy or not yet sized
+_WRITE_BUF = const(256)  # control characteristic buffer: a few COMMAND frames between polls
+_ADV_INTERVAL_US = const(100_000)
+_BATTERY_EVERY_US = const(30_000_000)
+_SECRETS_PATH = "ble_secrets.json"
+
+_UUID_DIS = const(0x180A)  # Device Information service
+_UUID_MANUFACTURER = const(0x2A29)
+_UUID_MODEL = const(0x2A24)
+_UUID_FIRMWARE = const(0x2A26)
+_UUID_BATTERY = const(0x180F)  # Battery service
+_UUID_BATTERY_LEVEL = const(0x2A19)
+_MODEL = "Anklet ESP32 MPU-6050 HX711"
+
+
+def uuid_le(text):
+    """The 16 little-endian bytes of a 128-bit UUID string, as advertising data carries them."""
+    digits = text.replace("-", "")
+    out = bytearray(16)
+    for i in range(16):
+        out[15 - i] = int(digits[2 * i : 2 * i + 2], 16)
+    return bytes(out)
+
+
+def advertising_payload(service_le, battery_pct):
+    """Flags, the Anklet service UUID and the battery level as 0x180F service data (26 bytes)."""
+    return (b"\x02\x01\x06" + bytes((17, 0x07)) + service_le +
+            bytes((4, 0x16, _UUID_BATTERY & 0xFF, _UUID_BATTERY >> 8, battery_pct)))
+
+
+def scan_response_payload(name):
+    raw = name.encode()[: W.NAME_MAX]
+    return bytes((len(raw) + 1, 0x09)) + raw
+
+
+class BleLink:
+    name = "ble"
+
+    def __init__(self, ble, app):
+        self.ble = ble
+        self.app = app
+        self.max_frame = _FRAME_MAX
+        self.writer = framing.FrameWriter(_FRAME_MAX)
+        self.connected = False
+        self.encrypted = False
+        self.tx_retries = 0
+        self.tx_dropped = 0  # control frames lost: the queue was full or the MTU stayed small
+        self.conn_handle = -1
+        self.mtu = _DEFAULT_MTU
+        self.secrets = BleSecrets(_SECRETS_PATH)
+        self._frame_limit = _DEFAULT_MTU - W.ATT_OVERHEAD  # the longest notification now
+        self._mtu_final = False
+        self._views = [None] * (_FRAME_MAX + 1)  # memoryview(writer.frame)[:n], made once per n
+        self._ctrl = [bytearray(_FRAME_MAX) for _ in range(_CONTROL_SLOTS)]
+        self._ctrl_len = [0] * _CONTROL_SLOTS
+        self._ctrl_head = 0
+        self._ctrl_count = 0
+        self._reader = framing.FrameReader(_WRITE_BUF, self._deliver)
+        self._on_frame = None
+        self._rx_pending = False
+        self._resize_pending = False
+        self._advertise_pending = False
+        self._started = False
+        self._battery_pct = 0
+        self._battery_at = -1  # when the level was last read (µs); -1: never
+        self._service_le = uuid_le(W.BLE_SERVICE_UUID)
+        self.rx_errors = 0
+        self.h_data = self.h_control = self.h_battery = -1
+
+    # --- set-up ----------------------------------------------------------------------------
+
+    def start(self):
+        ble = self.ble
+        self.secrets.load()
+        ble.active(True)
+        ble.config(gap_name=self.app.name(), mtu=W.BLE_MTU, bond=True, le_secure=True,
+                   mitm=False, io=_IO_CAPABILITY_NO_INPUT_OUTPUT)
+        ble.irq(self._irq)
+        anklet = (bluetooth.UUID(W.BLE_SERVICE_UUID), (
+            (bluetooth.UUID(W.BLE_DATA_UUID), _FLAG_NOTIFY),
+            (bluetooth.UUID(W.BLE_CONTROL_UUID), _FLAG_WRITE),
+        ))
+        info = (bluetooth.UUID(_UUID_DIS), (
+            (bluetooth.UUID(_UUID_MANUFACTURER), _FLAG_READ),
+            (bluetooth.UUID(_UUID_MODEL), _FLAG_READ),
+            (bluetooth.UUID(_UUID_FIRMWARE), _FLAG_READ),
+        ))
+        battery = (bluetooth.UUID(_UUID_BATTERY), (
+            (bluetooth.UUID(_UUID_BATTERY_LEVEL), _FLAG_READ | _FLAG_NOTIFY),
+        ))
+        ((self.h_data, self.h_control), (h_maker, h_model, h_fw), (self.h_battery,)) = \
+            ble.gatts_register_services((anklet, info, battery))
+        # Writes append: two COMMANDs written before a poll are both kept (split by length).
+        ble.gatts_set_buffer(self.h_control, _WRITE_BUF, True)
+        ble.gatts_write(h_maker, b"Anklet")
+        ble.gatts_write(h_model, _MODEL.encode())
+        ble.gatts_write(h_fw, ("%d.%d.%d+%s" % (version.MAJOR, version.MINOR, version.PATCH,
+                                                version.GIT)).encode())
+        self._update_battery(0)
+        self._started = True
+        self._advertise()
+
+    def _advertise(self):
+        self._advertise_pending = False
+        name = self.app.name()
+        self.ble.config(gap_name=name)
+        self.ble.gap_advertise(_ADV_INTERVAL_US,
+                               adv_data=advertising_payload(self._service_le, self._battery_pct),
+                               resp_data=scan_response_payload(name))
+
+    def release(self):
+        """Stop advertising and let go of the central (before a reset)."""
+        if not self._started:
+            return
+        try:
+            self.ble.gap_advertise(None)
+            if self.connected:
+                self.ble.gap_disconnect(self.conn_handle)
+        except OSError:
+            pass
+
+    # --- IRQs (scheduled callbacks: short, no I/O beyond what the stack needs) ---------------
+
+    def _irq(self, event, data):
+        if event == _IRQ_CENTRAL_CONNECT:
+            self.conn_handle = data[0]
+            self.connected = True
+            self.encrypted = False
+            self.mtu = _DEFAULT_MTU
+            self._frame_limit = _DEFAULT_MTU - W.ATT_OVERHEAD
+            self._mtu_final = False
+        elif event == _IRQ_CENTRAL_DISCONNECT:
+            if data[0] == self.conn_handle:
+                self.connected = False
+                self.encrypted = False
+                self.conn_handle = -1
+                self._ctrl_count = 0
+                self._resize_pending = True  # back to the full frame for the next central
+                self._advertise_pending = True
+        elif event == _IRQ_GATTS_WRITE:
+            if data[1] == self.h_control:
+                self._rx_pending = True
+        elif event == _IRQ_MTU_EXCHANGED:
+            if data[0] == self.conn_handle:
+                self.mtu = data[1]
+                self._frame_limit = min(_FRAME_MAX, data[1] - W.ATT_OVERHEAD)
+                self._mtu_final = True
+                self._resize_pending = True
+        elif event == _IRQ_ENCRYPTION_UPDATE:
+            if data[0] == self.conn_handle:
+                self.encrypted = bool(data[1])
+        elif event == _IRQ_GET_SECRET:
+            return self.secrets.get(data[0], data[1], data[2])
+        elif event == _IRQ_SET_SECRET:
+            return self.secrets.set(data[0], data[1], data[2])
+        return None
+
+    # --- frames out ------------------------------------------------------------------------
+
+    def _view(self, writer, n):
+        if writer is not self.writer:
+            return memoryview(writer.frame)[:n]
+        view = self._views[n]
+        if view is None:
+            view = memoryview(writer.frame)[:n]
+            self._views[n] = view
+        return view
+
+    def _notify(self, data):
+        """One notification; False if NimBLE's buffers are full (counted) or the link is gone."""
+        try:
+            self.ble.gatts_notify(self.conn_handle, self.h_data, data)
+            return True
+        except OSError as exc:
+            if exc.errno == _ENOMEM:
+                self.tx_retries += 1
+            return False
+
+    def send_frame(self, writer, n):
+        """Notify one sealed frame; False = busy (back-pressure), try again later."""
+        if not self.connected:
+            return False
+        if self._ctrl_count and not self._flush_control():
+            return False  # queued control frames go first, in order
+        if n > self._frame_limit:
+            return False  # MTU not exchanged yet; blocks are never cut larger than max_frame
+        return self._notify(self._view(writer, n))
+
+    def send_control(self, writer, n):
+        """Notify a control frame (REPLY, INFO, STATUS, EVENT, LOG), queueing it if busy."""
+        if not self.connected:
+            return
+        if self._ctrl_count == 0 and n <= self._frame_limit and \
+                self._notify(self._view(writer, n)):
+            return
+        if self._ctrl_count >= _CONTROL_SLOTS or n > _FRAME_MAX:
+            self.tx_dropped += 1
+            return
+        slot = (self._ctrl_head + self._ctrl_count) % _CONTROL_SLOTS
+        bytecopy.copy(self._ctrl[slot], 0, writer.frame, 0, n)
+        self._ctrl_len[slot] = n
+        self._ctrl_count += 1
+
+    def _flush_control(self):
+        """Send queued control frames in order; True when the queue is empty."""
+        while self._ctrl_count:
+            slot = self._ctrl_head
+            n = self._ctrl_len[slot]
+            if n > self._frame_limit:
+                if not self._mtu_final:
+                    return False
+                self.tx_dropped += 1  # the central settled on an MTU too small for it
+            elif not self._notify(memoryview(self._ctrl[slot])[:n]):
+                return False
+            self._ctrl_head = (slot + 1) % _CONTROL_SLOTS
+            self._ctrl_count -= 1
+        return True
+
+    # --- frames in, housekeeping -----------------------------------------------------------
+
+    def _deliver(self, msg_type, frame, n):
+        if self._on_frame is not None:
+            self._on_frame(self, msg_type, frame, n)
+
+    def poll(self, on_frame):
+        """Every tick: deliver written COMMANDs, send queued frames, follow the MTU."""
+        self._on_frame = on_frame
+        if self._rx_pending:
+            self._rx_pending = False
+            self._read_commands()
+        if self._resize_pending:
+            self._resize_pending = False
+            self._resize()
+        if self._ctrl_count and self.connected:
+            self._flush_control()
+        if self._advertise_pending and not self.connected:
+            self._advertise()
+        if self._started:
+            self._poll_battery()
+        return 0
+
+    def _read_commands(self):
+        # The control characteristic's buffer holds every write since the last read, back to
+        # back; each frame's header gives its length.
+        data = self.ble.gatts_read(self.h_control)
+        reader = self._reader
+        total = len(data)
+        at = 0
+        while total - at >= W.FRAME_OVERHEAD:
+            n = (data[at + 8] | (data[at + 9] << 8)) + W.FRAME_OVERHEAD
+            if data[at] != 0x41 or data[at + 1] != 0x4B or n > len(reader.frame) or \
+                    at + n > total:
+                self.rx_errors += 1
+                return
+            bytecopy.copy(reader.frame, 0, data, at, n)
+            errors = reader.errors
+            reader.check(n)
+            self.rx_errors += reader.errors - errors
+            at += n
+        if at != total:
+            self.rx_errors += 1
+
+    def _resize(self):
+        """Follow the MTU: sample blocks are cut for what the current central can take."""
+        if self.connected and self._mtu_final:
+            limit = self._frame_limit
+            if limit < _FRAME_MAX and not self._fits_samples(limit):
+                self.app.log(W.LOG_WARNING, "BLE MTU %d too small for samples" % self.mtu)
+                limit = _FRAME_MAX  # keep the blocks; this central gets no SAMPLES
+        else:
+            limit = _FRAME_MAX
+        if limit != self.max_frame:
+            self.max_frame = limit
+            self.writer.max_frame = limit
+            self.writer.max_payload = limit - W.FRAME_OVERHEAD
+            self.app.link_resized()
+
+    def _fits_samples(self, limit):
+        values = self.app.cfg.values
+        room = limit - W.FRAME_OVERHEAD - W.SAMPLES_HEADER_SIZE
+        load = values["load_rate_hz"] // values["imu_rate_hz"] + 2
+        return room >= W.IMU_SAMPLE_SIZE + load * W.LOAD_SAMPLE_SIZE
+
+    def _poll_battery(self):
+        now = ticks.now_us()
+        if self._battery_at >= 0 and ticks.diff(now, self._battery_at) < _BATTERY_EVERY_US:
+            return
+        self._battery_at = now
+        battery = self.app.battery
+        pct = battery.percent(battery.read_mv())
+        if pct != self._battery_pct:
+            self._update_battery(pct)
+            if not self.connected:
+                self._advertise()
+
+    def _update_battery(self, pct):
+        self._battery_pct = pct
+        self.ble.gatts_write(self.h_battery, struct.pack("<B", pct))
+        if self.connected:
+            try:
+                self.ble.gatts_notify(self.conn_handle, self.h_battery)
+            except OSError:
+                pass  # busy: the central reads the level when it wants it

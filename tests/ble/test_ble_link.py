@@ -1,0 +1,227 @@
+"""The firmware's BLE link end to end, without the sensors: firmware/ble_link.py and the real
+ring and streamer in the MicroPython interpreter (tests/ble/mpy_ble_link.py stands in for the
+rest of the app) → the simulated `bluetooth` module → the radio (a bumble peripheral with
+NimBLE-like flow control) → the virtual link → bleak through the bumble backend → BleTransport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from anklet.ble.bumble_backend import BumbleCentral
+from anklet.transport.ble import BleTransport, scan
+from anklet_protocol import spec
+from anklet_protocol.decoder import StreamDecoder
+from anklet_protocol.framing import build_command, encode_frame
+from anklet_sim.radio import SimRadio
+from bumble.link import LocalLink
+
+from tests.conftest import FIRMWARE, SIM_MPY, micropython_binary
+
+SCRIPT = Path(__file__).with_name("mpy_ble_link.py")
+
+
+class LinkBoard:
+    """The link-level board: one MicroPython process per boot, its radio on a LocalLink."""
+
+    def __init__(self, flash: Path, imu_hz: int = 1000, **radio_args: Any) -> None:
+        self.flash = flash
+        self.imu_hz = imu_hz
+        self.link = LocalLink()
+        self.radio = SimRadio(self.link, **radio_args)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.centrals: list[BumbleCentral] = []
+
+    async def start(self) -> None:
+        host, port = await self.radio.start()
+        config = self.flash.parent / "sim.json"
+        config.write_text(
+            json.dumps({"unique_id": "24a160c0ffec", "ble": {"host": host, "port": port}})
+        )
+        self.env = {
+            **os.environ,
+            "MICROPYPATH": f"{SIM_MPY}:{FIRMWARE}:.frozen",
+            "ANKLET_SIM_CONFIG": str(config),
+        }
+        await self.boot()
+
+    async def boot(self) -> None:
+        boots = self.radio.stats.boots
+        self.proc = subprocess.Popen(
+            [micropython_binary(), str(SCRIPT), str(self.imu_hz)],
+            cwd=self.flash,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        async with asyncio.timeout(10):
+            while self.radio.stats.boots == boots:
+                assert self.proc.poll() is None, self.proc.stdout.read().decode()  # type: ignore[union-attr]
+                await asyncio.sleep(0.02)
+        await self.radio.wait_advertising(10)
+
+    async def power_cycle(self) -> None:
+        self.kill()
+        await self.boot()
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def central(self) -> BumbleCentral:
+        central = BumbleCentral.on_link(self.link, f"F0:F0:F0:F0:F0:{len(self.centrals) + 1:02X}")
+        self.centrals.append(central)
+        return central
+
+    async def stop(self) -> None:
+        for central in self.centrals:
+            await central.close()
+        self.kill()
+        await self.radio.stop()
+
+
+def run(tmp_path: Path, body: Callable[[LinkBoard], Awaitable[Any]], **kw: Any) -> Any:
+    async def main() -> Any:
+        flash = tmp_path / "flash"
+        flash.mkdir()
+        board = LinkBoard(flash, **kw)
+        try:
+            await board.start()
+            return await asyncio.wait_for(body(board), 15)
+        finally:
+            await board.stop()
+
+    return asyncio.run(main())
+
+
+class Host:
+    """Commands and replies over a BleTransport, frames decoded as the session will."""
+
+    def __init__(self, link: BleTransport) -> None:
+        self.link = link
+        self.decoder = StreamDecoder()
+        self.request_id = 0
+        self.seq = 0
+        self.blocks: list[Any] = []
+        self.replies: dict[int, spec.Container] = {}  # type: ignore[name-defined]
+
+    async def command(self, opcode: spec.Opcode, **args: Any) -> Any:
+        self.request_id += 1
+        rid = self.request_id
+        payload = build_command(rid, opcode, **args)
+        await self.link.write_frame(encode_frame(spec.MsgType.COMMAND, payload, self.seq))
+        self.seq += 1
+        while rid not in self.replies:
+            await self.read_one()
+        return self.replies.pop(rid)
+
+    async def read_one(self) -> None:
+        frame = self.decoder.feed_frame(await self.link.read())
+        if frame is None:
+            return
+        if frame.msg_type == spec.MsgType.REPLY:
+            reply = spec.Reply.parse(frame.payload)
+            self.replies[reply.request_id] = reply
+        elif frame.block is not None:
+            self.blocks.append(frame.block)
+
+
+def test_scan_finds_board_with_name_and_battery(tmp_path: Path) -> None:
+    async def body(board: LinkBoard) -> None:
+        found = await scan(0.5, central=board.central())
+        assert [(b.name, b.address, b.battery_pct) for b in found] == [
+            ("Anklet-FFEE", "24:A1:60:C0:FF:EE", 70)
+        ]
+
+    run(tmp_path, body)
+
+
+def test_commands_refused_until_paired_then_samples_stream_without_gaps(tmp_path: Path) -> None:
+    async def body(board: LinkBoard) -> None:
+        async with BleTransport("Anklet-FFEE", central=board.central()) as link:
+            assert link.mtu == spec.BLE_MTU and link.max_frame == 244
+            host = Host(link)
+            reply = await host.command(spec.Opcode.START)
+            assert reply.status == spec.StatusCode.NOT_AUTHORIZED
+            assert (await host.command(spec.Opcode.GET_STATUS)).status == spec.StatusCode.OK
+            await link.pair()
+            await asyncio.sleep(0.1)  # the encryption IRQ reaches the board
+            assert (await host.command(spec.Opcode.START)).status == spec.StatusCode.OK
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 3.0:
+                await host.read_one()
+            status = spec.Status.parse((await host.command(spec.Opcode.GET_STATUS)).payload)
+            await host.command(spec.Opcode.STOP)
+        indices = [b.first_index for b in host.blocks]
+        assert indices == list(range(0, 15 * len(indices), 15)), "gap or reorder"
+        assert len(indices) * 15 >= 0.85 * 3.0 * 1000  # kept up with 1000 Hz
+        assert status.free_heap == 0  # the streamer skipped no block (overwritten unsent)
+        assert host.decoder.stats.frames_missing == 0
+        assert board.radio.stats.truncated == 0
+
+    run(tmp_path, body)
+
+
+def test_back_pressure_retries_and_drops_nothing_on_a_slow_link(tmp_path: Path) -> None:
+    async def body(board: LinkBoard) -> None:
+        async with BleTransport(central=board.central(), pair=True) as link:
+            host = Host(link)
+            await host.command(spec.Opcode.START)
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 2.0:
+                await host.read_one()
+            status = spec.Status.parse((await host.command(spec.Opcode.GET_STATUS)).payload)
+        assert status.tx_retries > 0  # ENOMEM happened: the radio was the bottleneck
+        indices = [b.first_index for b in host.blocks]
+        assert indices == list(range(0, 15 * len(indices), 15))
+        assert status.free_heap == 0
+
+    # One notification per 30 ms event (33/s) against 67 blocks/s: the buffers fill, the ring
+    # (~280 blocks) holds the backlog.
+    run(tmp_path, body, notifications_per_event=1, interval_ms=30.0)
+
+
+def test_bonded_reconnect_after_reboot_needs_no_new_pairing(tmp_path: Path) -> None:
+    async def body(board: LinkBoard) -> None:
+        central = board.central()
+        async with BleTransport("Anklet-FFEE", central=central, pair=True) as link:
+            host = Host(link)
+            assert (await host.command(spec.Opcode.STOP)).status == spec.StatusCode.OK
+        assert board.radio.stats.pairings == 1
+        assert (board.flash / "ble_secrets.json").exists()
+        await board.power_cycle()
+        async with BleTransport("Anklet-FFEE", central=central, pair=True) as link:
+            host = Host(link)
+            await asyncio.sleep(0.1)
+            assert (await host.command(spec.Opcode.STOP)).status == spec.StatusCode.OK
+        assert board.radio.stats.pairings == 1  # encrypted with the stored keys
+
+    run(tmp_path, body)
+
+
+def test_link_loss_is_reported_and_board_readvertises_for_reconnect(tmp_path: Path) -> None:
+    async def body(board: LinkBoard) -> None:
+        central = board.central()
+        link = BleTransport("Anklet-FFEE", central=central)
+        await link.connect()
+        host = Host(link)
+        assert (await host.command(spec.Opcode.GET_STATUS)).status == spec.StatusCode.OK
+        board.radio.drop_connection()
+        with pytest.raises(Exception, match="dropped"):
+            while True:
+                await link.read()
+        await board.radio.wait_advertising(5)
+        await link.connect()
+        assert (await Host(link).command(spec.Opcode.GET_STATUS)).status == spec.StatusCode.OK
+        await link.disconnect()
+
+    run(tmp_path, body)
