@@ -1,0 +1,234 @@
+"""`anklet flash` and `anklet deploy`: MicroPython onto the board, then the Anklet firmware.
+
+anklet flash --port /dev/ttyUSB0 --firmware ESP32_GENERIC-20250415-v1.25.0.bin
+anklet deploy --device serial:/dev/ttyUSB0
+anklet deploy --device sim
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
+
+from anklet.cli import app
+from anklet.deploy import FIRMWARE_DIR, DeployError, DeployResult, Target, deploy
+from anklet.flashing import CHIPS, DEFAULT_BAUD, FlashError, PortError, flash_micropython
+
+console = Console(stderr=True)
+
+_STAGES = {
+    "connect": "connecting to the bootloader",
+    "erase": "erasing the flash (10-30 s)",
+    "write": "writing MicroPython",
+    "repl": "reaching the REPL",
+    "compile": "compiling with mpy-cross",
+    "upload": "copying to fw_new/",
+    "commit": "swapping fw_new/ in (previous kept in fw_prev/)",
+    "reset": "resetting",
+    "verify": "waiting for the board's INFO",
+}
+_BYTE_STAGES = ("write", "upload")
+
+
+def _fail(message: str) -> typer.Exit:
+    print(f"error: {message}", file=sys.stderr)
+    return typer.Exit(code=2)
+
+
+class _ProgressView:
+    """One line per stage; a byte bar for the long ones."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.stage = ""
+        self.bar: Progress | None = None
+        self.task: TaskID | None = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            if stage in _BYTE_STAGES:
+                self.bar = Progress(
+                    TextColumn(_STAGES.get(stage, stage)),
+                    BarColumn(),
+                    DownloadColumn(),
+                    console=console,
+                    transient=False,
+                )
+                self.bar.start()
+                self.task = self.bar.add_task(stage, total=total)
+            else:
+                console.print(f"{_STAGES.get(stage, stage)}…")
+        if self.bar is not None and self.task is not None:
+            self.bar.update(self.task, completed=done, total=total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+            self.task = None
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[_ProgressView]:
+    view = _ProgressView(quiet)
+    try:
+        yield view
+    finally:
+        view.close()
+
+
+@app.command("flash")
+def flash_cmd(
+    port: Annotated[str, typer.Option("--port", "-p", help="the board's serial port")],
+    firmware: Annotated[
+        Path, typer.Option("--firmware", "-f", help="MicroPython .bin from micropython.org")
+    ],
+    chip: Annotated[
+        str | None,
+        typer.Option(help=f"expected chip: {', '.join(CHIPS)} (default: whatever answers)"),
+    ] = None,
+    baud: Annotated[int, typer.Option(help="baud rate for writing")] = DEFAULT_BAUD,
+    erase: Annotated[bool, typer.Option(help="erase the whole flash first")] = True,
+    json_out: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
+) -> None:
+    """Erase the board and write MicroPython with esptool, at the right address for the chip.
+
+    The image's chip (from its header) is checked against --chip and against the chip that
+    answers before anything is erased. Get images from https://micropython.org/download/
+    (ESP32_GENERIC for the ESP32 DevKitC). See docs/FLASHING.md.
+
+    Examples:
+
+      anklet flash --port /dev/ttyUSB0 --firmware ESP32_GENERIC-20250415-v1.25.0.bin
+
+      anklet flash -p /dev/ttyACM0 -f ESP32_GENERIC_S3-20250415-v1.25.0.bin --chip esp32s3
+    """
+    with _progress(json_out) as view:
+        try:
+            result = flash_micropython(port, firmware, chip=chip, baud=baud, progress=view,
+                                       erase=erase)  # fmt: skip
+        except (PortError, FlashError) as exc:
+            view.close()
+            raise _fail(str(exc)) from None
+    if json_out:
+        print(
+            json.dumps(
+                {
+                    "port": result.port,
+                    "chip": result.chip,
+                    "image": str(result.image.path),
+                    "image_chip": result.image.chip,
+                    "offset": result.offset,
+                    "size_bytes": result.image.size_bytes,
+                    "erased": result.erased,
+                }
+            )
+        )
+        return
+    console.print(
+        f"[green]done[/]: {result.image.path.name} written to the {result.chip} at "
+        f"0x{result.offset:X}. Next: anklet deploy --device serial:{port}"
+    )
+
+
+@app.command("deploy")
+def deploy_cmd(
+    device: Annotated[
+        str | None,
+        typer.Option(
+            "--device", "-d", help="serial:PATH, sim, or a remembered name (default: as `log`)"
+        ),
+    ] = None,
+    flash: Annotated[
+        Path | None, typer.Option(help="simulated board only: its flash directory")
+    ] = None,
+    firmware_dir: Annotated[
+        Path, typer.Option("--firmware-dir", help="the firmware folder to deploy")
+    ] = FIRMWARE_DIR,
+    verify_s: Annotated[
+        float,
+        typer.Option("--verify-s", help="wait this long for the new version's INFO (0: don't)"),
+    ] = 15.0,
+    json_out: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
+) -> None:
+    """Compile firmware/ for the board and install it beside the running version.
+
+    The board is brought to its REPL (EXIT_TO_REPL, or Ctrl-C), the modules are compiled with
+    mpy-cross for its .mpy version and architecture and copied with mpremote into fw_new/, which
+    then replaces fw/ (the old version stays in fw_prev/). version.py gets the git revision,
+    config.json is written only if the board has none. A new version that fails to start three
+    times gives way to the previous one. See docs/FLASHING.md.
+
+    Examples:
+
+      anklet deploy --device serial:/dev/ttyUSB0
+
+      anklet deploy --device sim --flash /tmp/board1
+    """
+    from anklet.connect import default_sim_flash, resolve
+    from anklet.transport import TransportError
+
+    try:
+        target = resolve(device)
+    except TransportError as exc:
+        raise _fail(str(exc)) from None
+    with _progress(json_out) as view:
+        try:
+            if target == "sim":
+                result = _deploy_sim(flash or default_sim_flash(), firmware_dir, verify_s, view)
+            elif target.startswith("serial:"):
+                port = target.removeprefix("serial:")
+                result = deploy(Target.serial(port), firmware_dir, progress=view,
+                                verify_s=verify_s)  # fmt: skip
+            else:
+                raise DeployError(
+                    f"deploy needs a serial connection, not {target}: plug the board in by "
+                    "USB and use --device serial:PATH"
+                )
+        except (PortError, DeployError) as exc:
+            view.close()
+            raise _fail(str(exc)) from None
+    if json_out:
+        print(json.dumps(_result_dict(result)))
+        return
+    kept = "written with defaults" if result.config_written else "kept"
+    console.print(
+        f"[green]done[/]: revision {result.revision} on {result.target} "
+        f"({result.files} files, {result.size_bytes / 1024:.0f} KB, {result.board.describe()}); "
+        f"config.json {kept}; previous version in fw_prev/"
+    )
+
+
+def _deploy_sim(flash: Path, firmware_dir: Path, verify_s: float, view: Any) -> DeployResult:
+    from anklet_sim.board import SimulatedBoard
+
+    with SimulatedBoard(flash_dir=flash) as sim:
+        target = Target(sim.port, f"sim:{sim.flash_dir}", power_cycle=sim.power_cycle)
+        return deploy(target, firmware_dir, progress=view, verify_s=verify_s)
+
+
+def _result_dict(result: DeployResult) -> dict[str, Any]:
+    out = asdict(result)
+    if result.info is not None:
+        out["info"] = {k: v.hex() if isinstance(v, bytes) else v for k, v in result.info.items()}
+    out["board"] = {
+        "mpy": result.board.mpy,
+        "bytecode": result.board.bytecode,
+        "arch": result.board.arch,
+        "platform": result.board.platform,
+        "micropython": ".".join(map(str, result.board.version)),
+    }
+    return out
