@@ -67,10 +67,13 @@ def swap16_into(src, dst, nbytes):
         dst[i + 1] = hi
 
 
-# Rate (Hz) -> DLPF_CFG: the widest filter whose bandwidth stays below Nyquist (rate / 2),
-# which also fixes the gyro output rate at 1 kHz so SMPLRT_DIV = 1000 / rate - 1.
-# DLPF_CFG 1: 184/188 Hz, 2: 94/98 Hz, 3: 44/42 Hz (accel/gyro bandwidth).
-_DLPF_FOR_RATE = {100: 3, 200: 2, 400: 1, 1000: 1}
+# Rate (Hz) -> (DLPF_CFG, SMPLRT_DIV). With the DLPF on the gyro output rate is 1 kHz and the
+# rate is 1000 / (1 + div); pick the widest filter whose bandwidth stays below Nyquist
+# (DLPF_CFG 1: 184/188 Hz, 2: 94/98 Hz, 3: 44/42 Hz accel/gyro). 400 Hz cannot come from 1 kHz
+# with an integer divider, so it runs with the DLPF off (gyro 8 kHz, div 19, bandwidth 260/256 Hz,
+# a little above its 200 Hz Nyquist; human motion has nothing up there, noise aliases slightly;
+# the accelerometer still updates at 1 kHz, so its samples are up to 1 ms old).
+_RATE_CFG = {100: (3, 9), 200: (2, 4), 400: (0, 19), 1000: (1, 0)}
 _ACCEL_FS_SEL = {2: 0, 4: 1, 8: 2, 16: 3}
 _GYRO_FS_SEL = {250: 0, 500: 1, 1000: 2, 2000: 3}
 
@@ -111,7 +114,7 @@ class MPU6050:
         self._i2c.writeto_mem(self._address, reg, self._reg)
 
     def configure(self, rate_hz, accel_fs_g, gyro_fs_dps):
-        if rate_hz not in _DLPF_FOR_RATE:
+        if rate_hz not in _RATE_CFG:
             raise ValueError("rate_hz must be 100, 200, 400 or 1000, not %r" % (rate_hz,))
         if accel_fs_g not in _ACCEL_FS_SEL:
             raise ValueError("accel_fs_g must be 2, 4, 8 or 16, not %r" % (accel_fs_g,))
@@ -119,8 +122,9 @@ class MPU6050:
             raise ValueError("gyro_fs_dps must be 250, 500, 1000 or 2000, not %r" % (gyro_fs_dps,))
         self._write8(_USER_CTRL, 0)
         self._write8(_FIFO_EN, 0)
-        self._write8(_CONFIG, _DLPF_FOR_RATE[rate_hz])
-        self._write8(_SMPLRT_DIV, 1000 // rate_hz - 1)
+        dlpf, div = _RATE_CFG[rate_hz]
+        self._write8(_CONFIG, dlpf)
+        self._write8(_SMPLRT_DIV, div)
         self._write8(_ACCEL_CONFIG, _ACCEL_FS_SEL[accel_fs_g] << 3)
         self._write8(_GYRO_CONFIG, _GYRO_FS_SEL[gyro_fs_dps] << 3)
         self._write8(_INT_ENABLE, _INT_FIFO_OFLOW)

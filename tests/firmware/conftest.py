@@ -1,0 +1,68 @@
+"""Run the drivers under MicroPython against the simulated board's emulated chips."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FIRMWARE = ROOT / "firmware"
+SIM_MPY = ROOT / "hil" / "sim" / "anklet_sim" / "mpy"
+MICROPYTHON = ROOT / ".venv" / "bin" / "micropython"
+
+
+class SimRun:
+    """Writes `code` and a sim config to tmp_path and runs them under MicroPython."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.n = 0
+
+    def __call__(
+        self,
+        code: str,
+        config: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 30,
+        heapsize: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        self.n += 1
+        script = self.tmp_path / f"snippet{self.n}.py"
+        script.write_text(textwrap.dedent(code))
+        cfg = self.tmp_path / f"sim{self.n}.json"
+        cfg.write_text(json.dumps({"i2c_timing": False, **(config or {})}))
+        cmd = [str(MICROPYTHON)]
+        if heapsize:
+            cmd += ["-X", f"heapsize={heapsize}"]
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("ANKLET_")}
+        full_env = {
+            **inherited,
+            "MICROPYPATH": f"{SIM_MPY}:{FIRMWARE}:.frozen",
+            "ANKLET_SIM_CONFIG": str(cfg),
+            **(env or {}),
+        }
+        return subprocess.run(
+            [*cmd, str(script)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=full_env,
+            cwd=self.tmp_path,
+        )
+
+    def json(self, code: str, **kwargs: Any) -> Any:
+        """Run `code`, which prints one JSON document as its last line; return it."""
+        result = self(code, **kwargs)
+        assert result.returncode == 0, result.stderr + result.stdout
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def sim_run(tmp_path: Path) -> SimRun:
+    return SimRun(tmp_path)
