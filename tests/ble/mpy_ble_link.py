@@ -45,7 +45,7 @@ class App:
         self.commands = []
         self.streaming = False
         self.link = BleLink(bluetooth.BLE(), self)
-        self.ring = SampleRing(64 * 1024, W.BLE_MTU - W.ATT_OVERHEAD - W.FRAME_OVERHEAD)
+        self.ring = SampleRing(bytearray(64 * 1024), W.BLE_MTU - W.ATT_OVERHEAD - W.FRAME_OVERHEAD)
         self.streamer = Streamer(self.ring, self.link)
         self.next_index = 0
         self.produced = 0

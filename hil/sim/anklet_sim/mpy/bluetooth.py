@@ -56,7 +56,7 @@ _EINVAL = const(22)
 _DEFAULT_MTU = const(23)
 _PREFERRED_MTU = const(256)  # NimBLE's default preferred ATT MTU in MicroPython's ESP32 port
 _TX_BUFFERS = const(12)  # the notification mbufs a connection may hold before ENOMEM
-_BUF = const(600)
+_RX_BUF = const(8192)  # messages from the radio are < 600 bytes; a few connection events' worth
 
 _BASE_TAIL = b"\x00\x00\x00\x10\x00\x80\x00\x00\x80\x5f\x9b\x34\xfb"
 
@@ -155,7 +155,8 @@ class BLE:
         self._active = False
         self._handler = None
         self._sock = None
-        self._rx = bytearray()
+        self._rx = bytearray(_RX_BUF)
+        self._rx_len = 0
         self._dispatching = False
         self._task = None
         self._values = {}
@@ -248,30 +249,34 @@ class BLE:
             return
         self._dispatching = True
         try:
-            while True:
+            # A fixed receive buffer: the app leaves a fragmented heap (its ring takes half),
+            # where a fresh 4 KB block per call would soon fail.
+            rx = self._rx
+            while self._rx_len < len(rx):
                 try:
-                    chunk = self._sock.recv(4096)
+                    got = self._sock.readinto(memoryview(rx)[self._rx_len :])
                 except OSError:
-                    chunk = None
-                if chunk is None:
+                    got = None
+                if got is None:
                     break
-                if not chunk:
+                if got == 0:
                     self._dispatching = False
                     self._lost()
                     return
-                self._rx.extend(chunk)
-            rx = self._rx
+                self._rx_len += got
             at = 0
-            while len(rx) - at >= 2:
+            end = self._rx_len
+            while end - at >= 2:
                 n = rx[at] | (rx[at + 1] << 8)
-                if len(rx) - at - 2 < n:
+                if end - at - 2 < n:
                     break
                 op = rx[at + 2]
                 body = bytes(rx[at + 3 : at + 2 + n])
                 at += 2 + n
                 self._dispatch(op, body)
             if at:
-                self._rx = rx[at:]
+                rx[: end - at] = rx[at:end]
+                self._rx_len = end - at
         finally:
             self._dispatching = False
 
