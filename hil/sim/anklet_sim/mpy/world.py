@@ -9,7 +9,8 @@
 # $ANKLET_RESET_CAUSE), motion (spec string, see motion.py), motion_epoch_ns (wall-clock ns of
 # the motion's t = 0, so a reboot does not restart the exercise; default: this boot),
 # imu_ppm (sample-clock error, default +150), imu_temp_c, hx711_rate_hz (10/80: RATE pin
-# strapping when the firmware does not drive GPIO 23; default 80), loadcell {offset_counts,
+# strapping when the firmware does not drive GPIO 23; default 80), hx711_pd_jitter_us (see
+# hx711_chip.py, default 1000), loadcell {offset_counts,
 # counts_per_n, noise_counts}, battery {v_full, v_empty, hours, start_pct, noise_mv},
 # i2c_timing (bool, default true: transfers take their 400 kHz bus time), seed, faults {..},
 # faults_file (path polled at most every 100 ms, mtime-checked, for faults at run time).
@@ -144,6 +145,8 @@ class World:
             sck_pin=WIRING["HX711_SCK"],
             dout_pin=WIRING["HX711_DOUT"],
             rate_pin=WIRING["HX711_RATE"],
+            irq_source=self,
+            pd_jitter_us=int(cfg.get("hx711_pd_jitter_us", 1000)),
         )
         self.battery = Battery(self.clock, cfg.get("battery", {}), self.seed + 7)
         # I2C bus 0 and the addresses on it.
@@ -161,6 +164,8 @@ class World:
         self.led = 0  # the status LED's level, and how often it changed
         self.led_changes = 0
         # Faults.
+        self.irq_enabled = True
+        self.wdt_expired = False
         self.faults = {}
         self.i2c_error_rate = 0.0
         self.i2c_errno = 116
@@ -177,8 +182,6 @@ class World:
         if self._faults_file:
             self._faults_stamp = _stamp(self._faults_file)
             self._read_faults_file(fire=False)
-        self.irq_enabled = True
-        self.wdt_expired = False
 
     # --- faults ------------------------------------------------------------------------------
 
