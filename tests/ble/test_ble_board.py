@@ -1,0 +1,89 @@
+"""The whole chain on the simulated board: the unchanged firmware (app, sampler, emulated
+MPU-6050 and HX711) in MicroPython → its BLE link → the radio → bleak → BleTransport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from anklet.transport.ble import BleTransport, scan
+from anklet_protocol import spec
+from anklet_sim.ble_board import SimulatedBleBoard
+from anklet_sim.board import MPY_DIR
+
+from tests.ble.test_ble_link import Host
+
+pytestmark = pytest.mark.skipif(
+    not (MPY_DIR / "machine.py").exists(), reason="the sensor emulation (mpy/machine.py) is missing"
+)
+
+
+def run(tmp_path: Path, body: Callable[[SimulatedBleBoard], Awaitable[Any]]) -> Any:
+    async def main() -> Any:
+        async with SimulatedBleBoard(tmp_path / "flash") as sim:
+            return await asyncio.wait_for(body(sim), 15)
+
+    return asyncio.run(main())
+
+
+def test_scan_finds_the_simulated_board(tmp_path: Path) -> None:
+    async def body(sim: SimulatedBleBoard) -> None:
+        found = await scan(0.5, central=sim.central())
+        assert [b.name for b in found] == ["Anklet-FFEE"]
+        assert found[0].battery_pct is not None
+
+    run(tmp_path, body)
+
+
+def test_pairing_unlocks_commands_and_1000_hz_streams_without_gaps(tmp_path: Path) -> None:
+    async def body(sim: SimulatedBleBoard) -> None:
+        async with BleTransport("Anklet-FFEE", central=sim.central()) as link:
+            host = Host(link)
+            rates = dict(imu_rate_hz=1000, load_rate_hz=80, accel_fs_g=0, gyro_fs_dps=0)
+            refused = await host.command(spec.Opcode.SET_RATES, **rates)
+            assert refused.status == spec.StatusCode.NOT_AUTHORIZED
+            await link.pair()
+            await asyncio.sleep(0.1)
+            assert (await host.command(spec.Opcode.SET_RATES, **rates)).status == 0
+            assert (await host.command(spec.Opcode.START)).status == 0
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 3.0:
+                await host.read_one()
+            await host.command(spec.Opcode.STOP)
+        blocks = host.blocks
+        assert all(b.imu_count * 12 + b.load_count * 12 + 26 <= 244 for b in blocks)
+        ends = [(b.first_index, b.first_index + b.imu_count) for b in blocks]
+        assert all(nxt == end for (_, end), (nxt, _) in itertools.pairwise(ends))
+        assert sum(b.imu_count for b in blocks) >= 0.8 * 3000
+        assert sim.radio.stats.truncated == 0
+
+    run(tmp_path, body)
+
+
+def test_bonded_reconnect_after_reboot_and_reconnect_after_link_loss(tmp_path: Path) -> None:
+    async def body(sim: SimulatedBleBoard) -> None:
+        central = sim.central()
+        link = BleTransport("Anklet-FFEE", central=central, pair=True)
+        await link.connect()
+        assert (await Host(link).command(spec.Opcode.STOP)).status == 0
+        sim.radio.drop_connection()
+        with pytest.raises(Exception, match="dropped"):
+            while True:
+                await link.read()
+        await sim.radio.wait_advertising(5)
+        await link.connect()
+        assert (await Host(link).command(spec.Opcode.STOP)).status == 0
+        await link.disconnect()
+        await sim.power_cycle()
+        await link.connect()
+        assert (await Host(link).command(spec.Opcode.STOP)).status == 0
+        await link.disconnect()
+        assert sim.radio.stats.pairings == 1  # every reconnect used the stored bond
+
+    run(tmp_path, body)
