@@ -15,6 +15,7 @@ import micropython
 import anklet_wire as W
 import capacity
 import messages
+import replflag
 import ticks
 import version
 from commands import CommandHandler
@@ -25,11 +26,8 @@ from sampler import Sampler
 from streamer import Streamer
 
 CONFIG_PATH = "config.json"
-REPL_FLAG = "repl_next_boot"
 _STATUS_MS = 1000
 _WDT_MS = 8000
-_RING_SHARE = 2  # the ring takes 1/_RING_SHARE of the heap that is free after start-up
-_RING_MAX = 256 * 1024
 _CMD_SLOTS = 4
 _CMD_MAX = 64
 
@@ -52,7 +50,7 @@ class Counters:
 
 
 class App:
-    def __init__(self, board):
+    def __init__(self, board, ring_store):
         self.board = board
         self.boot_ms = ticks.now_us() // 1000
         self.cfg = Config(CONFIG_PATH)
@@ -68,10 +66,10 @@ class App:
         self.battery = board.make_battery()
         self.led = board.make_led()
         self.button = board.make_button()
-        max_frame = max(link.max_frame for link in self.links)
-        gc.collect()
-        ring_bytes = min(_RING_MAX, gc.mem_free() // _RING_SHARE)
-        self.ring = SampleRing(ring_bytes, max_frame - W.FRAME_OVERHEAD)
+        # Blocks are cut for the smallest link (BLE: MTU 247 → 244 bytes), so one ring serves
+        # every link; its slots are exactly that size.
+        max_frame = min(link.max_frame for link in self.links)
+        self.ring = SampleRing(ring_store, max_frame - W.FRAME_OVERHEAD)
         self.sampler = Sampler(self.imu, self.ring, self.load, max_frame - W.FRAME_OVERHEAD)
         self.streamers = [Streamer(self.ring, link) for link in self.links]
         self.streamer = self.streamers[0]
@@ -165,7 +163,7 @@ class App:
             "fw_git": version.GIT,
             "proto_major": W.VERSION_MAJOR,
             "proto_minor": W.VERSION_MINOR,
-            "imu_model": self.imu.MODEL if self.imu is not None else W.IMU_UNKNOWN,
+            "imu_model": getattr(self.imu, "MODEL", W.IMU_MPU6050) if self.imu else W.IMU_UNKNOWN,
             "accel_fs_g": values["accel_fs_g"],
             "gyro_fs_dps": values["gyro_fs_dps"],
             "imu_rate_hz": values["imu_rate_hz"],
@@ -347,11 +345,7 @@ class App:
 
     def _reboot(self):
         if self._reboot_repl:
-            try:
-                with open(REPL_FLAG, "w") as f:
-                    f.write("1")
-            except OSError:
-                pass
+            replflag.set()
         for link in self.links:
             link.release()
         self.board.reset()
@@ -363,6 +357,8 @@ class App:
             self.log(W.LOG_WARNING, self.cfg.fallback)
         if self.imu is None:
             self.log(W.LOG_ERROR, "IMU not found: " + self.imu_error)
+        self.log(W.LOG_INFO, "ring: %d blocks of %d samples (%d bytes)" % (
+            self.ring.slots, self.sampler.max_imu, len(self.ring.store)))
         for link in self.links:
             link.start()
         if self.cfg.values["stream_on_boot"] and self.imu is not None:
@@ -372,18 +368,9 @@ class App:
         await asyncio.gather(*tasks)
 
 
-def repl_requested():
-    """True once after EXIT_TO_REPL or a Ctrl-C on the serial port: boot to the REPL."""
-    import os
-
-    try:
-        os.remove(REPL_FLAG)
-        return True
-    except OSError:
-        return False
-
-
-def run(board):
-    micropython.alloc_emergency_exception_buf(100)
-    app = App(board)
+def run(board, ring_store):
+    """Run the app for ever; `ring_store` is the buffer ring.reserve() took at boot."""
+    if hasattr(micropython, "alloc_emergency_exception_buf"):  # not on the unix port
+        micropython.alloc_emergency_exception_buf(100)
+    app = App(board, ring_store)
     asyncio.run(app.main())

@@ -98,7 +98,8 @@ class BleLink:
         self.secrets = BleSecrets(_SECRETS_PATH)
         self._frame_limit = _DEFAULT_MTU - W.ATT_OVERHEAD  # the longest notification now
         self._mtu_final = False
-        self._views = [None] * (_FRAME_MAX + 1)  # memoryview(writer.frame)[:n], made once per n
+        # memoryview(writer.frame)[:n], made once per n (a slice allocates; the notify path not)
+        self._views = [memoryview(b)] * (_FRAME_MAX + 1)
         self._ctrl = [bytearray(_FRAME_MAX) for _ in range(_CONTROL_SLOTS)]
         self._ctrl_len = [0] * _CONTROL_SLOTS
         self._ctrl_head = 0
@@ -209,7 +210,7 @@ class BleLink:
         if writer is not self.writer:
             return memoryview(writer.frame)[:n]
         view = self._views[n]
-        if view is None:
+        if len(view) != n:
             view = memoryview(writer.frame)[:n]
             self._views[n] = view
         return view

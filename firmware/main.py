@@ -4,10 +4,16 @@ EXIT_TO_REPL (or Ctrl-C on the serial port) reboots with a flag file set, so thi
 the board at the REPL, with no watchdog running, for `mpremote` or a person.
 """
 
-import app
-import board
+import replflag
 
-if app.repl_requested():
-    print("anklet: REPL requested; the app will start on the next reset")
+if replflag.take():
+    print("anklet: REPL requested; the app starts again on the next reset")
 else:
-    app.run(board)
+    import app
+    import board
+    import ring
+
+    # The ring buffer is the one large allocation: take it once the code is loaded and before
+    # the app's own buffers scatter the heap.
+    ring_store = ring.reserve()
+    app.run(board, ring_store)

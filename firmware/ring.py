@@ -1,6 +1,7 @@
 """Recent SAMPLES payloads, kept for RESEND after a link drop. Fixed slots in one bytearray.
 
-    ring = SampleRing(nbytes=48_000, slot_size=230)
+    store = ring.reserve()                # at boot, before the app's buffers
+    ring = SampleRing(store, slot_size=230)
     at = ring.slot_offset(ring.head)      # the sampler fills ring.store[at:at+length]
     ring.commit(length, first_index, imu_count, flags)
     block = ring.find(index)              # block number holding `index`, or -1 if gone
@@ -8,14 +9,41 @@
 Blocks are numbered from 0 for ever; block b lives in slot b % slots.
 """
 
+import gc
 from array import array
+
+_SHARE = 2  # the ring takes half of the heap that is free once the code is loaded
+_MAX_BYTES = 256 * 1024
+_MIN_BYTES = 4 * 1024
+
+
+def reserve(share=_SHARE):
+    """One big buffer for the ring, taken at boot while the heap is still in one piece.
+
+    Call it once the modules are imported (their code lives on the heap unless frozen).
+
+    Later, after modules and buffers are loaded, a block this large may no longer be found
+    even with enough memory free. Halves the request until it fits.
+    """
+    gc.collect()
+    nbytes = min(_MAX_BYTES, gc.mem_free() // share)
+    while True:
+        try:
+            return bytearray(nbytes)
+        except MemoryError:
+            if nbytes <= _MIN_BYTES:
+                raise
+            nbytes //= 2
+            gc.collect()
 
 
 class SampleRing:
-    def __init__(self, nbytes, slot_size):
+    def __init__(self, store, slot_size):
         self.slot_size = slot_size
-        self.slots = max(2, nbytes // slot_size)
-        self.store = bytearray(self.slots * slot_size)
+        self.slots = max(2, len(store) // slot_size)
+        if self.slots * slot_size > len(store):
+            raise ValueError("ring buffer smaller than two blocks")
+        self.store = store
         self.lengths = array("H", bytes(2 * self.slots))
         self.first = array("i", bytes(4 * self.slots))  # first IMU index of each block
         self.imu_count = array("H", bytes(2 * self.slots))

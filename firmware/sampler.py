@@ -5,6 +5,10 @@
     sampler.start()
     sampler.drain()          # from a task every `drain_ms`; allocation-free
 
+Blocks: only full blocks leave the FIFO, so frames are as large as the link allows; a partial
+block goes only once its oldest sample has waited `_LATENCY_MS`. The rest waits in the IMU's
+own FIFO, which costs nothing.
+
 Timing: the FIFO holds samples the IMU clocked itself; a drain at time `now` finding n samples
 dates the newest half a period before `now`, and a 1/16-gain loop smooths that estimate from
 drain to drain. A FIFO overflow resets the FIFO, counts the samples lost by elapsed time, skips
@@ -23,6 +27,7 @@ _SAMPLE = const(12)  # bytes per IMU sample (accel xyz + gyro xyz, int16)
 _HEAD = const(12)  # SAMPLES header bytes
 _FIFO_BYTES = const(1024)  # the MPU-6050's FIFO
 _UNKNOWN = const(-1)
+_LATENCY_MS = const(100)  # longest a sample waits on the board for its block to fill
 
 
 class Sampler:
@@ -39,6 +44,7 @@ class Sampler:
         self.max_imu = 1
         self.max_load = 2
         self.drain_ms = 50
+        self._latency_samples = 20
         self.running = False
         self._expected_t = _UNKNOWN
         self._gap = 0
@@ -48,10 +54,11 @@ class Sampler:
             self.max_frame = min(max_frame, len(self.scratch) + _HEAD + W.FRAME_OVERHEAD)
         self.period_us = 1000000 // imu_hz
         self.max_imu, self.max_load = capacity.samples(self.max_frame, imu_hz, load_hz)
-        # Drain about when a block is full, at least every 100 ms for latency, and well before
-        # the FIFO overflows (85 samples): at most 60 % full.
+        # Look twice per block time, and well before the FIFO (85 samples) is 60 % full.
         fifo_safe_ms = (_FIFO_BYTES // _SAMPLE) * 6 * 100 // imu_hz
-        self.drain_ms = max(5, min(self.max_imu * 1000 // imu_hz, 100, fifo_safe_ms))
+        block_ms = self.max_imu * 1000 // imu_hz
+        self.drain_ms = max(5, min(block_ms // 2, _LATENCY_MS // 2, fifo_safe_ms))
+        self._latency_samples = _LATENCY_MS * imu_hz // 1000
 
     def start(self):
         self.imu.fifo_reset()
@@ -63,7 +70,7 @@ class Sampler:
         self.running = False
 
     def drain(self):
-        """Move every complete sample from the FIFO into blocks; returns blocks written."""
+        """Move full blocks (and a partial one past its latency) from the FIFO into the ring."""
         imu = self.imu
         now = ticks.now_us()
         if imu.fifo_overflowed():
@@ -78,8 +85,13 @@ class Sampler:
             err = ticks.diff(first_t, self._expected_t)
             if -4 * period < err < 4 * period:
                 first_t = ticks.add(self._expected_t, err >> 4)
+        if n < self.max_imu and n < self._latency_samples:
+            self._expected_t = first_t  # too few yet: they wait in the FIFO
+            return 0
         blocks = 0
         while n > 0:
+            if n < self.max_imu and blocks and n < self._latency_samples:
+                break  # the remainder waits in the FIFO for the next drain
             k = n if n < self.max_imu else self.max_imu
             imu.read_fifo_into(self.scratch, k)
             self._emit(first_t, k)

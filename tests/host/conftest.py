@@ -1,0 +1,20 @@
+"""Fixtures for host tests against the simulated board (the real firmware in MicroPython)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from anklet_sim.board import SimulatedBoard
+from simhelpers import QUIET_MOTION
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[SimulatedBoard]:
+    board = SimulatedBoard(flash_dir=tmp_path / "flash", motion=QUIET_MOTION)
+    board.start()
+    try:
+        yield board
+    finally:
+        board.stop()

@@ -1,0 +1,43 @@
+"""Helpers for tests that record from the simulated board."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from anklet.device import Device
+from anklet.recorder import SessionRecorder, SessionSummary
+from anklet.transport.serial import SerialTransport
+from anklet_sim.board import SimulatedBoard
+
+QUIET_MOTION = "leg-raise:sets=1,reps=3,rom=40,up=1,hold=0.5,down=1,rest=5,seed=3"
+
+
+def read_samples(folder: Path) -> list[dict[str, str]]:
+    with open(folder / "samples.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / "session.json").read_text())
+
+
+async def record(
+    board: SimulatedBoard,
+    out: Path,
+    duration_s: float,
+    rate_hz: int = 200,
+    during: Any = None,
+) -> SessionSummary:
+    """Record from the simulated board; `during(recorder)` runs alongside (faults, stops)."""
+    device = Device(SerialTransport(board.port))
+    recorder = SessionRecorder(device, out, imu_rate_hz=rate_hz)
+    task = asyncio.create_task(recorder.run(duration_s))
+    if during is not None:
+        await during(recorder)
+    summary = await task
+    await device.close()
+    return summary
