@@ -1,0 +1,261 @@
+"""The simulated board's `machine` module under MicroPython: resets, the watchdog, I2C as the
+ESP32 port behaves, the battery ADC, the button, and faults injected at boot and at run time."""
+
+from __future__ import annotations
+
+import ast
+import json
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SIM_MPY = ROOT / "hil" / "sim" / "anklet_sim" / "mpy"
+BOARD = ROOT / "firmware" / "board.py"
+
+I2C_SETUP = """
+import json, time, errno
+import machine
+from machine import I2C, Pin
+import world
+w = world.get()
+i2c = I2C(0, scl=Pin(22), sda=Pin(21), freq=400000)
+
+
+def attempt(fn):
+    try:
+        fn()
+        return 0
+    except OSError as exc:
+        return exc.args[0]
+"""
+
+
+def test_watchdog_not_fed_resets_the_board_with_exit_code_4(sim_run):
+    start = time.monotonic()
+    result = sim_run(
+        """
+import machine, time
+wdt = machine.WDT(timeout=200)
+for _ in range(5):
+    time.sleep_ms(50)
+    wdt.feed()
+print("fed")
+while True:
+    machine.idle()          # alive, but nobody feeds the dog
+"""
+    )
+    assert result.returncode == 4, result.stderr
+    assert "fed" in result.stdout
+    assert "machine.WDT: not fed for 200 ms" in result.stderr
+    assert time.monotonic() - start < 5
+
+
+def test_watchdog_kills_a_firmware_hung_without_machine_calls(sim_run):
+    result = sim_run("import machine\nmachine.WDT(timeout=100)\nwhile True:\n    pass\n")
+    assert result.returncode == -signal.SIGUSR2
+
+
+def test_reset_and_soft_reset_exit_codes(sim_run):
+    assert sim_run("import machine\nmachine.reset()\n").returncode == 3
+    assert sim_run("import machine\nmachine.soft_reset()\n").returncode == 5
+
+
+def test_reset_cause_and_unique_id_come_from_the_launcher(sim_run):
+    code = """
+import json, machine
+print(json.dumps([machine.reset_cause(), machine.unique_id().hex(),
+                  machine.WDT_RESET, machine.PWRON_RESET, machine.freq()]))
+"""
+    out = sim_run.json(code, config={"unique_id": "24a160c0ffee", "reset_cause": 2})
+    assert out == [2, "24a160c0ffee", 3, 1, 240000000]
+    out = sim_run.json(code, config={"reset_cause": 2}, env={"ANKLET_RESET_CAUSE": "3"})
+    assert out[0] == 3
+
+
+def test_i2c_behaves_like_the_esp32_port(sim_run):
+    out = sim_run.json(
+        I2C_SETUP
+        + """
+other = I2C(0, scl=Pin(18), sda=Pin(19))     # the parts are not on these pins
+res = {
+    "scan": i2c.scan(),
+    "who": i2c.readfrom_mem(0x68, 0x75, 1).hex(),
+    "absent": attempt(lambda: i2c.readfrom_mem(0x50, 0, 1)),
+    "wrong_pins": attempt(lambda: other.readfrom_mem(0x68, 0x75, 1)),
+    "other_scan": other.scan(),
+}
+i2c.writeto(0x68, b"\\x75")
+res["pointer_read"] = i2c.readfrom(0x68, 1).hex()
+i2c.writeto_mem(0x68, 0x6B, b"\\x00")       # wake: data registers start to move
+time.sleep_ms(20)
+res["accel"] = list(i2c.readfrom_mem(0x68, 0x3B, 6))
+try:
+    Pin(6)
+except ValueError as exc:
+    res["flash_pin"] = str(exc)
+print(json.dumps(res))
+"""
+    )
+    assert out["scan"] == [0x68]
+    assert out["who"] == "68"
+    assert out["absent"] == 19  # ENODEV, as the ESP32 port raises for a NACK
+    assert out["wrong_pins"] == 19
+    assert out["other_scan"] == []
+    assert out["pointer_read"] == "68"
+    assert any(out["accel"])
+    assert out["flash_pin"] == "invalid pin"
+
+
+def test_faults_file_is_polled_at_run_time(sim_run, tmp_path):
+    import subprocess
+
+    faults_file = tmp_path / "faults.json"
+    faults_file.write_text(json.dumps({"i2c_burst": 2}))  # at boot: one-shots do not fire
+    code = (
+        I2C_SETUP
+        + """
+read = lambda: i2c.readfrom_mem(0x68, 0x75, 1)
+res = {"boot": [attempt(read) for _ in range(3)]}
+print("ready")
+deadline = time.ticks_add(time.ticks_ms(), 5000)
+while not w.faults.get("go") and time.ticks_diff(deadline, time.ticks_ms()) > 0:
+    time.sleep_ms(10)
+    w.poll()                                 # what every machine call does
+t0 = time.ticks_ms()
+res["burst"] = [attempt(read)]
+res["stall_ms"] = time.ticks_diff(time.ticks_ms(), t0)
+res["burst"] += [attempt(read) for _ in range(4)]
+print(json.dumps(res))
+"""
+    )
+    script = tmp_path / "runtime_faults.py"
+    script.write_text(code)
+    cfg = tmp_path / "sim.json"
+    cfg.write_text(json.dumps({"faults_file": str(faults_file), "i2c_timing": False}))
+    env = {
+        "MICROPYPATH": f"{SIM_MPY}:{ROOT / 'firmware'}:.frozen",
+        "ANKLET_SIM_CONFIG": str(cfg),
+        "PATH": "/usr/bin:/bin",
+    }
+    proc = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "micropython"), str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    tmp = tmp_path / "faults.tmp"
+    tmp.write_text(json.dumps({"go": 1, "i2c_burst": 3, "stall_ms": 150}))
+    tmp.replace(faults_file)
+    stdout, stderr = proc.communicate(timeout=10)
+    assert proc.returncode == 0, stderr
+    res = json.loads(stdout.strip().splitlines()[-1])
+    assert res["boot"] == [0, 0, 0]
+    assert res["burst"] == [116, 116, 116, 0, 0]
+    assert 140 <= res["stall_ms"] < 1000  # the next transaction hung: the firmware froze
+
+
+def test_level_faults_from_the_sim_config(sim_run):
+    out = sim_run.json(
+        I2C_SETUP
+        + """
+res = {"absent": attempt(lambda: i2c.readfrom_mem(0x68, 0x75, 1)), "scan": i2c.scan()}
+w.set_faults({"i2c_error_rate": 0.5})
+errs = [attempt(lambda: i2c.readfrom_mem(0x68, 0x75, 1)) for _ in range(400)]
+res["rate"] = sum(1 for e in errs if e) / 400
+res["errno"] = max(errs)
+w.set_faults({"stall_ms": 120})
+t0 = time.ticks_ms()
+i2c.readfrom_mem(0x68, 0x75, 1)
+res["stall"] = time.ticks_diff(time.ticks_ms(), t0)
+print(json.dumps(res))
+""",
+        config={"faults": {"imu_absent": True}},
+    )
+    assert out["absent"] == 19
+    assert out["scan"] == []
+    assert 0.4 < out["rate"] < 0.6
+    assert out["errno"] == 116
+    assert 110 <= out["stall"] < 400
+
+
+def test_battery_adc_reads_half_the_cell_through_the_divider(sim_run):
+    code = """
+import json
+from machine import ADC, Pin
+import world
+adc = ADC(Pin(35))
+adc.atten(ADC.ATTN_11DB)
+res = [adc.read_uv(), adc.read_u16()]
+world.get().set_faults({"battery_low": True})
+res.append(adc.read_uv())
+print(json.dumps(res))
+"""
+    uv, u16, low_uv = sim_run.json(code, config={"battery": {"start_pct": 100, "noise_mv": 0}})
+    assert uv == pytest.approx(4.18 / 2 * 1e6, abs=2000)
+    assert u16 == pytest.approx(4.18 / 2 / 3.55 * 65535, abs=40)
+    assert low_uv == pytest.approx(3.35 / 2 * 1e6, abs=2000)
+
+
+def test_button_press_runs_the_irq_handler_as_a_soft_irq(sim_run):
+    out = sim_run.json(
+        """
+import json, time
+from machine import Pin
+import world
+w = world.get()
+events = []
+button = Pin(0, Pin.IN, Pin.PULL_UP)
+button.irq(lambda p: events.append(p.value()), Pin.IRQ_FALLING | Pin.IRQ_RISING)
+levels = [button.value()]
+w.set_faults({"button_press_ms": 50})
+time.sleep_ms(1)
+levels.append(button.value())
+time.sleep_ms(80)
+levels.append(button.value())
+time.sleep_ms(1)
+print(json.dumps({"levels": levels, "events": len(events)}))
+"""
+    )
+    assert out["levels"] == [1, 0, 1]
+    assert out["events"] == 2
+
+
+def _int_constants(path: Path) -> dict[str, int]:
+    tree = ast.parse(path.read_text())
+    found = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+            value = node.value
+            is_int = isinstance(value, ast.Constant) and isinstance(value.value, int)
+            if isinstance(target, ast.Name) and is_int:
+                found[target.id] = value.value
+    return found
+
+
+def _world_wiring() -> dict[str, int]:
+    tree = ast.parse((SIM_MPY / "world.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "WIRING":
+            return ast.literal_eval(node.value)
+    raise AssertionError("world.py has no WIRING")
+
+
+def test_simulated_wiring_matches_the_firmware_pin_map():
+    if not BOARD.exists():
+        pytest.skip("firmware/board.py is not written yet")
+    board = _int_constants(BOARD)
+    wiring = _world_wiring()
+    names = ["I2C_SCL", "I2C_SDA", "HX711_SCK", "HX711_DOUT", "HX711_RATE", "BATTERY_ADC"]
+    names += ["LED", "BUTTON"]
+    for name in names:
+        assert board.get(name) == wiring[name], name
+    for name in ("I2C_FREQ", "BATTERY_DIVIDER"):
+        if name in board:
+            assert board[name] == wiring[name], name
