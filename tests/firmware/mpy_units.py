@@ -25,7 +25,7 @@ for key, want in expected.items():
     check("capacity %s" % key, got == want, "%r != %r" % (got, want))
 
 # ring: block numbering, oldest, find
-r = ring.SampleRing(10 * 100, 100)
+r = ring.SampleRing(bytearray(10 * 100), 100)
 for b in range(25):
     r.commit(50, b * 10, 10, 0)
 check("ring keeps the newest blocks", r.oldest() == 15 and r.oldest_index() == 150, r.oldest())
