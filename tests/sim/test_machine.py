@@ -233,8 +233,9 @@ def _int_constants(path: Path) -> dict[str, int]:
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             target = node.targets[0]
             value = node.value
-            is_int = isinstance(value, ast.Constant) and isinstance(value.value, int)
-            if isinstance(target, ast.Name) and is_int:
+            if not isinstance(target, ast.Name) or not isinstance(value, ast.Constant):
+                continue
+            if isinstance(value.value, int):
                 found[target.id] = value.value
     return found
 
