@@ -99,7 +99,7 @@ class BleLink:
         self._frame_limit = _DEFAULT_MTU - W.ATT_OVERHEAD  # the longest notification now
         self._mtu_final = False
         # memoryview(writer.frame)[:n], made once per n (a slice allocates; the notify path not)
-        self._views = [memoryview(b)] * (_FRAME_MAX + 1)
+        self._views = [memoryview(b"")] * (_FRAME_MAX + 1)
         self._ctrl = [bytearray(_FRAME_MAX) for _ in range(_CONTROL_SLOTS)]
         self._ctrl_len = [0] * _CONTROL_SLOTS
         self._ctrl_head = 0
