@@ -24,9 +24,21 @@ from .device import Device
 from .transport import TransportError
 from .transport.serial import SerialTransport
 
+# Three sets of ten leg raises: ~91 s with the lead-in and two 8 s rests.
 DEFAULT_SIM_MOTION = (
-    "leg-raise:sets=3,reps=10,rom=60,up=0.9,hold=0.5,down=1.2,rest=12,sway=2,seed=7"
+    "leg-raise:sets=3,reps=10,rom=60,up=0.8,hold=0.3,down=1.0,pause=0.3,rest=8,sway=2,seed=7"
 )
+DEMO_SECONDS = 95.0
+
+
+def motion_spec(motion: str) -> str:
+    """A motion spec for the simulated board; a CSV file path becomes a replay of it."""
+    if motion.lower().endswith(".csv") or (Path(motion).is_file() and ":" not in motion):
+        path = Path(motion).expanduser().resolve()
+        if not path.is_file():
+            raise TransportError(f"no such recording: {motion}")
+        return f"csv:path={path}"
+    return motion
 
 
 def config_dir() -> Path:
@@ -124,7 +136,7 @@ async def open_device(
 
         board = SimulatedBoard(
             flash_dir=sim_flash or default_sim_flash(),
-            motion=sim_motion,
+            motion=motion_spec(sim_motion),
             sim_options=sim_options or {},
         )
         board.start()
@@ -145,7 +157,7 @@ async def open_device(
             raise TransportError("the simulated BLE board is not available yet") from None
         async with open_simulated_ble_device(
             flash_dir=sim_flash or default_sim_flash(),
-            motion=sim_motion,
+            motion=motion_spec(sim_motion),
             command_timeout_s=command_timeout_s,
         ) as device:
             yield device

@@ -25,7 +25,13 @@ from rich.table import Table
 
 from anklet.capture import CaptureError, decode_capture
 from anklet.cli import app
-from anklet.connect import DEFAULT_SIM_MOTION, default_sim_flash, open_device
+from anklet.connect import (
+    DEFAULT_SIM_MOTION,
+    DEMO_SECONDS,
+    default_sim_flash,
+    motion_spec,
+    open_device,
+)
 from anklet.device import Device, DeviceError
 from anklet.recorder import LiveStats, SessionRecorder, SessionSummary
 from anklet.transport import TransportError
@@ -215,7 +221,9 @@ def log_cmd(
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out")] = Path("sessions"),
-    duration: Annotated[float, typer.Option(help="seconds of the workout to record")] = 125.0,
+    duration: Annotated[
+        float, typer.Option(help="seconds of the workout to record")
+    ] = DEMO_SECONDS,
 ) -> None:
     """Log a synthetic 3-set leg-raise workout on the simulated board and summarise it.
 
@@ -369,7 +377,11 @@ def sim(
     """
     from anklet_sim.board import SimulatedBoard
 
-    board = SimulatedBoard(flash_dir=flash or default_sim_flash(), motion=motion)
+    try:
+        spec = motion_spec(motion)
+    except TransportError as exc:
+        raise _fail(str(exc)) from None
+    board = SimulatedBoard(flash_dir=flash or default_sim_flash(), motion=spec)
     port = board.start()
     out.print(f"simulated board running: serial port {port}")
     out.print(f"  connect with: anklet log --device serial:{port}")
