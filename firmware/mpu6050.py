@@ -59,7 +59,10 @@ _SAMPLE_BYTES = const(12)  # one FIFO record: 6 x int16
 def swap16_into(src, dst, nbytes):
     """Copy ``nbytes`` (even) from ``src`` to ``dst`` swapping the bytes of each int16.
 
-    Plain Python; allocation-free. ``src`` and ``dst`` may be the same buffer.
+    Allocation-free; ``src`` and ``dst`` may be the same buffer. Plain Python so the module
+    compiles with a bare ``mpy-cross`` (viper needs ``-march``): 93 us per 1020 bytes on the
+    unix port against 2.8 us for the same loop in viper, which is what the sampler uses
+    (``bytecopy.swap16``); this one is for tests and tools.
     """
     for i in range(0, nbytes, 2):
         hi = src[i]
