@@ -151,16 +151,23 @@ async def open_device(
             board.stop()
         return
     if target == "sim:ble":
-        try:
-            from anklet_sim.ble_board import open_simulated_ble_device
-        except ImportError:
-            raise TransportError("the simulated BLE board is not available yet") from None
-        async with open_simulated_ble_device(
-            flash_dir=sim_flash or default_sim_flash(),
+        from anklet_sim.ble_board import SimulatedBleBoard
+
+        from .transport.ble import BleTransport
+
+        async with SimulatedBleBoard(
+            sim_flash or default_sim_flash(),
             motion=motion_spec(sim_motion),
-            command_timeout_s=command_timeout_s,
-        ) as device:
-            yield device
+            sim_options=sim_options or {},
+        ) as ble_board:
+            # Pairs on first connect: the board refuses commands on an unencrypted link.
+            transport = BleTransport(None, pair=True, central=ble_board.central())
+            device = Device(transport, command_timeout_s)
+            device.sim = ble_board  # type: ignore[attr-defined]
+            try:
+                yield device
+            finally:
+                await device.close()
         return
     if target.startswith("serial:"):
         device = Device(SerialTransport(target.removeprefix("serial:")), command_timeout_s)

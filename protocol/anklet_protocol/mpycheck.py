@@ -12,8 +12,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-# The classic ESP32 (Xtensa); viper and native code need an architecture to compile.
-MARCH = "xtensa"
+# The ESP32 and ESP32-S3 (Xtensa LX6/LX7, windowed ABI: "xtensawin"; "xtensa" is the
+# ESP8266). Viper and native code need an architecture to compile.
+MARCH = "xtensawin"
 
 
 def mpy_cross() -> str:

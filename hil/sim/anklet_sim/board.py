@@ -35,6 +35,7 @@ FIRMWARE_DIR = Path(os.environ.get("ANKLET_FIRMWARE_DIR", REPO_ROOT / "firmware"
 EXIT_RESET = 3  # machine.reset() / hard reset
 EXIT_WATCHDOG = 4  # machine.WDT not fed in time
 EXIT_SOFT_RESET = 5  # machine.soft_reset()
+EXIT_HUNG = -12  # killed by the emulated watchdog (SIGUSR2): firmware hung outside `machine`
 
 # Reset causes as MicroPython's machine module numbers them on the ESP32.
 PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
@@ -240,6 +241,7 @@ class SimulatedBoard:
                 cause = {
                     EXIT_RESET: HARD_RESET,
                     EXIT_WATCHDOG: WDT_RESET,
+                    EXIT_HUNG: WDT_RESET,
                     EXIT_SOFT_RESET: SOFT_RESET,
                 }.get(code)
                 if cause is None:
