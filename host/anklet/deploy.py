@@ -585,20 +585,23 @@ def deploy(
         if verify_s <= 0:
             return result
         report("verify", 0, 1)
-        result.info, ser = wait_for_info(target.port, verify_s, ser)
+        boot, ser = wait_for_info(target.port, verify_s, ser)
+        result.info = boot.info
     finally:
         ser.close()
-    if result.info is None:
+    said = f" It printed: {boot.error}." if boot.error else ""
+    if boot.info is None:
+        where = "stopped at its REPL" if boot.at_repl else f"sent no INFO within {verify_s:.0f} s"
         raise NotStarted(
-            f"revision {revision} is on the board, but it sent no INFO within "
-            f"{verify_s:.0f} s. If it fails to start three times it goes back to the "
-            "previous version by itself; see docs/FLASHING.md, Recovery"
+            f"revision {revision} is on the board, but it {where}.{said} A new version that "
+            "fails to start three times goes back to the previous one by itself; see "
+            "docs/FLASHING.md, Recovery"
         )
-    if result.info.get("fw_git") != revision:
+    if boot.info.get("fw_git") != revision:
         raise NotStarted(
-            f"the board runs revision {result.info.get('fw_git')!r}, not {revision!r}: "
-            "the new version may have failed three starts and been replaced by the "
-            "previous one; see docs/FLASHING.md, Recovery"
+            f"the board runs revision {boot.info.get('fw_git')!r}, not {revision!r}: the new "
+            f"version failed three starts and the previous one took over.{said} See "
+            "docs/FLASHING.md, Recovery"
         )
     report("verify", 1, 1)
     return result
@@ -608,16 +611,32 @@ def deploy(
 _RAW_RESET = b"\x03import machine\nmachine.reset()\n\x04"
 
 
+@dataclass
+class BootReport:
+    """What the board said on its port while starting: INFO, or why it did not get there."""
+
+    info: dict[str, Any] | None = None
+    error: str = ""  # the last exception line the board printed ("MemoryError: ...")
+    at_repl: bool = False  # it printed a traceback and stopped at the REPL
+
+
+_ERROR_LINE = re.compile(rb"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt)\b[^\r\n]*)", re.M)
+
+
 def wait_for_info(
     port: str, timeout_s: float = 15.0, ser: serial.Serial | None = None
-) -> tuple[dict[str, Any] | None, serial.Serial]:
-    """The board's INFO, or None within `timeout_s`; and the port, open (reopened if need be).
+) -> tuple[BootReport, serial.Serial]:
+    """Watch the board start: its INFO, or the error it printed; and the port, left open.
 
     The app sends INFO as it starts; GET_INFO is sent (every second) only once Anklet frames
-    have arrived: bytes sent to a board at its REPL would be typed into it.
+    have arrived: bytes sent to a board at its REPL would be typed into it. A traceback that
+    ends at the REPL prompt ends the wait early (a failure on trial resets instead: the wait
+    goes on, for the retry or the previous version).
     """
     end = time.monotonic() + timeout_s
     decoder = StreamDecoder()
+    report = BootReport()
+    text = b""
     asked = 0.0
     heard = False
     request_id = 0x4749
@@ -631,7 +650,7 @@ def wait_for_info(
                 time.sleep(0.2)  # native USB: back on the bus in a moment
                 continue
         if time.monotonic() >= end:
-            return None, ser
+            return report, ser
         try:
             if heard and time.monotonic() - asked > 1.0:
                 command = framing.build_command(request_id, spec.Opcode.GET_INFO)
@@ -644,9 +663,17 @@ def wait_for_info(
             continue
         for frame in decoder.feed(chunk):
             heard = True
-            info = _info_of(frame.msg_type, frame.payload, request_id)
-            if info is not None:
-                return info, ser
+            report.info = _info_of(frame.msg_type, frame.payload, request_id)
+            if report.info is not None:
+                return report, ser
+        if not heard and chunk:
+            text = (text + chunk)[-4096:]
+            errors = _ERROR_LINE.findall(text)
+            if errors:
+                report.error = errors[-1].decode(errors="replace").strip()
+                if text.rstrip().endswith(b">>>"):
+                    report.at_repl = True
+                    return report, ser
 
 
 def _info_of(msg_type: int, payload: bytes, request_id: int) -> dict[str, Any] | None:

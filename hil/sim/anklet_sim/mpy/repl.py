@@ -4,8 +4,8 @@
 # person on a terminal use the simulated board exactly as they use an ESP32.
 #
 #     fresh = set(sys.modules), list(sys.path)   # simboot.py, before boot.py
-#     ...
-#     repl.run(*fresh)    # when main.py returns (REPL requested) or fails
+#     ...                                        # (imported only now: the app's heap is its own)
+#     repl.run(*fresh, run_script)    # when main.py returns (REPL requested) or fails
 #
 # Protocol (as MicroPython's shared/runtime/pyexec.c): Ctrl-A raw REPL, Ctrl-B friendly REPL,
 # Ctrl-C clear the line, Ctrl-D execute ("OK", output, 0x04, error, 0x04) or, on an empty line,
@@ -23,12 +23,13 @@ _RESET_CODES = (3, 4, 5)  # exit codes the launcher answers with a new boot
 
 
 class Repl:
-    def __init__(self, modules, path):
+    def __init__(self, modules, path, run_script):
         self.inp = sys.stdin.buffer
         self.out = sys.stdout.buffer
         self._byte = bytearray(1)
         self._modules = modules  # what a fresh boot has loaded before boot.py
         self._path = path
+        self._run_script = run_script  # the ROM's way of running boot.py (simboot.py)
         self.globals = {"__name__": "__main__"}
 
     # --- bytes in and out ------------------------------------------------------------------
@@ -184,15 +185,10 @@ class Repl:
                 del sys.modules[name]
         sys.path[:] = self._path
         self.globals = {"__name__": "__main__"}
-        try:
-            import boot  # noqa: F401
-        except ImportError as exc:
-            if "boot" not in str(exc):
-                sys.print_exception(exc, sys.stdout)
-        except Exception as exc:  # noqa: BLE001 (boot.py failing must not take the REPL down)
-            sys.print_exception(exc, sys.stdout)
+        self._run_script("boot")
 
 
-def run(modules, path, raw=False):
-    """Serve the REPL until a reset; `modules` and `path` are those of a fresh boot."""
-    Repl(modules, path).run(raw)
+def run(modules, path, run_script, raw=False):
+    """Serve the REPL until a reset; `modules` and `path` are those of a fresh boot,
+    `run_script("boot")` runs boot.py as the ROM does."""
+    Repl(modules, path, run_script).run(raw)

@@ -1,24 +1,38 @@
 # The simulated board's ROM: what an ESP32 does at power-on, for the unix interpreter.
 # Run by the launcher (anklet_sim.board) with the flash directory as the working directory and
-# MICROPYPATH = <this folder>:<firmware or deployed files>:.frozen. Runs boot.py, then main.py,
-# then, as a board does when main.py returns or fails, serves the REPL (repl.py) on the port.
+# MICROPYPATH = <this folder>:<firmware or deployed files>:.frozen. Runs boot.py, then main.py
+# (the files at the flash's root, as a board does, or firmware/'s modules), then, as a board does
+# when main.py returns or fails, serves the REPL (repl.py) on the port.
 import sys
 
 fresh = set(sys.modules), list(sys.path)
 
-try:
-    import boot  # noqa: F401  (optional, as on a real board)
-except ImportError as exc:
-    if "boot" not in str(exc):
+
+def run_script(name):
+    """Run boot.py or main.py as the ROM does: the file at the flash's root (the working
+    directory) as __main__; without one (firmware/ run from the repository), the module of that
+    name on the path. A failure is printed, as a board prints it, and the REPL follows."""
+    try:
+        with open(name + ".py") as f:
+            source = f.read()
+    except OSError:
+        source = None
+    try:
+        if source is None:
+            __import__(name)
+        else:
+            exec(compile(source, name + ".py", "exec"), {"__name__": "__main__"})
+            del source
+    except ImportError as exc:
+        if source is not None or str(exc) != "no module named '%s'" % name:
+            sys.print_exception(exc)
+    except Exception as exc:  # noqa: BLE001  (a board reports the failure and offers the REPL)
         sys.print_exception(exc)
-except Exception as exc:  # noqa: BLE001  (a board reports a failing boot.py and goes on)
-    sys.print_exception(exc)
 
-try:
-    import main  # noqa: F401  (runs the application; returns only when it asks for the REPL)
-except Exception as exc:  # noqa: BLE001  (a board prints the traceback and offers the REPL)
-    sys.print_exception(exc)
 
-import repl  # noqa: E402
+run_script("boot")  # optional, as on a real board
+run_script("main")  # runs the application; returns only when it asks for the REPL
 
-repl.run(*fresh)
+import repl  # noqa: E402  (only now: until the app returns, the heap is the app's)
+
+repl.run(*fresh, run_script)
