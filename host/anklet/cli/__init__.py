@@ -15,7 +15,7 @@ app = typer.Typer(
 )
 
 # Each module registers its commands on `app` when imported.
-_COMMAND_MODULES = ("device_cmds", "analysis_cmds", "device_tools_cmds")
+_COMMAND_MODULES = ("device_cmds", "ble_cmds", "analysis_cmds", "device_tools_cmds")
 
 
 def _load_commands() -> None:

@@ -202,6 +202,14 @@ def log_cmd(
     raw: Annotated[bool, typer.Option("--raw", help="also keep capture.bin")] = False,
     motion: MotionOpt = DEFAULT_SIM_MOTION,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live display")] = False,
+    ble_backend: Annotated[
+        str | None,
+        typer.Option(
+            "--ble-backend",
+            envvar="ANKLET_BLE_BACKEND",
+            help="bumble:TRANSPORT to bypass the system's Bluetooth stack",
+        ),
+    ] = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Stream and log a session until Ctrl-C or --duration; every file stays complete.
@@ -373,7 +381,7 @@ def sim(
 
       anklet sim
 
-      anklet sim --motion ../shared/data/uci_pt_legs/data/s1_e1_u2_seated_leg_raise_right_shank_distal.csv
+      anklet sim --motion recording.csv
     """
     from anklet_sim.board import SimulatedBoard
 

@@ -143,6 +143,11 @@ class BleTransport(Transport):
         return self._client is not None and self._client.is_connected
 
     @property
+    def address(self) -> str | None:
+        """The connected board's address (what `anklet pair` remembers)."""
+        return self._client.address if self._client is not None else None
+
+    @property
     def mtu(self) -> int:
         return self._client.mtu_size if self._client is not None else 23
 
