@@ -1,0 +1,5 @@
+"""`python -m anklet.cli` is `anklet`."""
+
+from anklet.cli import main
+
+main()

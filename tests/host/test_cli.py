@@ -1,0 +1,141 @@
+"""The `anklet` command's error paths: one actionable line, exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import serial
+from anklet.cli import _load_commands, app
+from anklet_sim.board import FIRMWARE_DIR, SimulatedBoard
+from simhelpers import QUIET_MOTION, read_meta, read_samples
+from typer.testing import CliRunner
+
+_load_commands()
+runner = CliRunner()
+
+
+def anklet(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def assert_one_line_error(code: int, output: str, pattern: str) -> None:
+    assert code == 2, output
+    assert "Traceback" not in output
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1, output
+    assert lines[0].startswith("error: ")
+    assert re.search(pattern, lines[0]), lines[0]
+
+
+def test_missing_port_is_named():
+    code, output = anklet("info", "--device", "serial:/dev/ttyNOPE9")
+    assert_one_line_error(code, output, r"no such port /dev/ttyNOPE9")
+
+
+def test_busy_port_says_who_to_close():
+    master, slave = os.openpty()
+    path = os.ttyname(slave)
+    holder = serial.Serial(path, exclusive=True)
+    try:
+        code, output = anklet("info", "--device", f"serial:{path}")
+    finally:
+        holder.close()
+        os.close(master)
+        os.close(slave)
+    assert_one_line_error(code, output, r"port .* is busy")
+
+
+def test_silent_device_times_out_with_a_hint():
+    master, slave = os.openpty()  # a port whose other end never answers
+    try:
+        code, output = anklet("info", "--device", f"serial:{os.ttyname(slave)}")
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert_one_line_error(code, output, r"did not answer get_info .* running the Anklet firmware")
+
+
+def test_unknown_device_name_lists_the_choices(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANKLET_CONFIG_DIR", str(tmp_path))
+    code, output = anklet("info", "--device", "kitchen-scale")
+    assert_one_line_error(code, output, r"unknown device 'kitchen-scale'.*sim, serial:PATH")
+
+
+def test_unsupported_rate_is_refused_before_connecting():
+    code, output = anklet("log", "--device", "serial:/dev/null", "--rate", "300")
+    assert_one_line_error(code, output, r"--rate 300 Hz is not supported")
+
+
+def test_board_with_another_major_version_is_refused_naming_both(tmp_path):
+    firmware = tmp_path / "firmware"
+    shutil.copytree(FIRMWARE_DIR, firmware)
+    wire = firmware / "anklet_wire.py"
+    wire.write_text(
+        wire.read_text().replace("VERSION_MAJOR = const(1)", "VERSION_MAJOR = const(2)")
+    )
+    board = SimulatedBoard(flash_dir=tmp_path / "flash", motion=QUIET_MOTION, firmware_dir=firmware)
+    board.start()
+    try:
+        time.sleep(1.0)  # let it boot and announce itself
+        code, output = anklet("info", "--device", f"serial:{board.port}")
+    finally:
+        board.stop()
+    assert_one_line_error(code, output, r"protocol 2\.0, this host speaks 1\.0")
+
+
+def test_ctrl_c_mid_session_leaves_complete_files(tmp_path):
+    env = {**os.environ, "ANKLET_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "anklet.cli",
+            "log",
+            "--device",
+            "sim",
+            "--quiet",
+            "--motion",
+            QUIET_MOTION,
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    deadline = time.monotonic() + 30
+    folder: Path | None = None
+    while time.monotonic() < deadline and folder is None:
+        time.sleep(0.5)
+        found = list((tmp_path / "out").glob("*/samples.csv"))
+        if found and found[0].stat().st_size > 20_000:
+            folder = found[0].parent
+    assert folder is not None, proc.stderr.read() if proc.poll() is not None else "no data"
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    assert "complete 100.000 %" in stdout
+    meta = read_meta(folder)
+    assert meta["complete"] is True
+    rows = read_samples(folder)
+    assert len(rows) == meta["loss"]["samples_received"]
+    assert (folder / "samples.csv").read_text().endswith("\n")
+    assert (folder / "sets.csv").exists() and (folder / "reps.csv").exists()
+
+
+@pytest.mark.parametrize("command", [["tare", "--samples", "0"], ["set", "--device", "sim"]])
+def test_bad_arguments_are_one_line_errors(command):
+    code, output = anklet(*command)
+    assert code == 2
+    assert "Traceback" not in output
