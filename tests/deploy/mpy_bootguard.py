@@ -5,7 +5,7 @@ import os
 import sys
 
 os.chdir(sys.argv[1])
-import bootguard as bg  # noqa: E402
+import bootguard as bg  # noqa: E402  # pyright: ignore[reportMissingImports]
 
 
 def make(slot, tag):

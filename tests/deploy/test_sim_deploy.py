@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from anklet.cli import _load_commands, app
@@ -18,7 +19,6 @@ from typer.testing import CliRunner
 
 _load_commands()
 runner = CliRunner()
-FAST = {"listen_s": 1.5, "repl_timeout_s": 10.0}  # the app sends STATUS every second
 # The CLI test boots the deployed firmware in the default heap: it guards the firmware's memory
 # budget as deployed (.mpy). The others are about deploying and reverting, and give it room.
 ROOMY_HEAP = "512k"
@@ -33,8 +33,10 @@ def mpremote(port: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def sim_target(sim: SimulatedBoard) -> Target:
-    return Target(sim.port, f"sim:{sim.flash_dir}", power_cycle=sim.power_cycle)
+def deploy_to(sim: SimulatedBoard, firmware_dir: Path = FIRMWARE_DIR, revision: str = ""):
+    target = Target(sim.port, f"sim:{sim.flash_dir}", power_cycle=sim.power_cycle)
+    # The app sends STATUS every second: 1.5 s of silence means it is not running.
+    return deploy(target, firmware_dir, revision or None, listen_s=1.5, repl_timeout_s=10.0)
 
 
 def wait_for(condition, timeout_s: float) -> bool:
@@ -93,7 +95,7 @@ def test_deploy_to_simulated_board_boots_the_revision_and_keeps_the_config(tmp_p
     config["load_scale"] = 1234.5
     (flash / "config.json").write_text(json.dumps(config))
     with SimulatedBoard(flash_dir=flash) as sim:
-        second = deploy(sim_target(sim), revision="e2e00002", **FAST)
+        second = deploy_to(sim, revision="e2e00002")
         assert second.info is not None
         assert second.info["fw_git"] == "e2e00002"
         assert second.info["load_scale"] == pytest.approx(1234.5)
@@ -108,13 +110,13 @@ def test_a_version_failing_three_starts_gives_way_to_the_previous(tmp_path):
     (broken / "main.py").write_text("raise RuntimeError('deliberately broken')\n")
     flash = tmp_path / "flash"
     with SimulatedBoard(flash_dir=flash, heapsize=ROOMY_HEAP) as sim:
-        good = deploy(sim_target(sim), revision="good0001", **FAST)
+        good = deploy_to(sim, revision="good0001")
         assert good.info is not None
         assert good.info["fw_git"] == "good0001"
         boots_before = len(sim.boots)
         with pytest.raises(NotStarted, match=r"runs revision 'good0001', not 'bad00002'.*"
                            r"printed: RuntimeError: deliberately broken"):  # fmt: skip
-            deploy(sim_target(sim), firmware_dir=broken, revision="bad00002", **FAST)
+            deploy_to(sim, broken, "bad00002")
         assert wait_for(lambda: (flash / "boot_reverted").exists(), 10)
         assert "failed 3 starts" in (flash / "boot_reverted").read_text()
         assert b"bad00002" in (flash / "fw_bad" / "version.mpy").read_bytes()
@@ -136,7 +138,7 @@ def test_deploy_keeps_nothing_of_a_failed_upload_in_the_active_slot(tmp_path):
     (flash / "fw_new").mkdir()
     (flash / "fw_new" / "stale.mpy").write_bytes(b"M\x06")  # left by an interrupted deploy
     with SimulatedBoard(flash_dir=flash, heapsize=ROOMY_HEAP) as sim:
-        result = deploy(sim_target(sim), revision="clean001", **FAST)
+        result = deploy_to(sim, revision="clean001")
         assert result.reached_repl_by == "ctrl-c"  # no app was streaming
         assert not (flash / "fw" / "stale.mpy").exists()
         assert not (flash / "fw_new").exists()
