@@ -11,15 +11,21 @@ import serial
 
 
 @pytest.fixture
-def silent_port() -> Iterator[str]:
-    """A serial port with nothing behind it: like a board that never answers."""
+def pty_pair() -> Iterator[tuple[int, str]]:
+    """A pseudo-terminal: the board's end (a file descriptor) and the host's port name."""
     master, slave = os.openpty()
     tty.setraw(slave)
     try:
-        yield os.ttyname(slave)
+        yield master, os.ttyname(slave)
     finally:
         os.close(slave)
         os.close(master)
+
+
+@pytest.fixture
+def silent_port(pty_pair: tuple[int, str]) -> str:
+    """A serial port with nothing behind it: like a board that never answers."""
+    return pty_pair[1]
 
 
 @pytest.fixture

@@ -4,9 +4,11 @@ incompatible MicroPython, bad firmware folder)."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -28,7 +30,7 @@ from anklet.deploy import (
     render_version,
 )
 from anklet.flashing import PortBusy, PortNotFound
-from anklet_protocol import decoder, spec
+from anklet_protocol import decoder, framing, spec
 from typer.testing import CliRunner
 
 _load_commands()
@@ -141,10 +143,26 @@ def test_deploy_reports_a_board_that_never_reaches_its_repl(silent_port):
         deploy(Target.serial(silent_port), repl_timeout_s=1.0, listen_s=0.2)
 
 
-def test_reach_repl_pokes_a_silent_board_with_ctrl_c(silent_port):
-    # The pty's other side sees what the board would: Ctrl-C (and Ctrl-B), never a frame.
+def test_reach_repl_sends_a_silent_board_ctrl_c_never_a_frame(pty_pair):
+    board_end, port = pty_pair
     with pytest.raises(NoRepl):
-        reach_repl(silent_port, timeout_s=0.5, listen_s=0.1)
+        reach_repl(port, timeout_s=3.5, listen_s=0.1)
+    received = os.read(board_end, 1024)
+    # Ctrl-C (the REPL's interrupt, and the app's REPL request) and Ctrl-B (out of a raw REPL),
+    # repeated; no zero byte, so nothing a REPL would take for a frame (or a frame for input).
+    assert received == b"\r\x03\x02" * 2
+
+
+def test_reach_repl_sends_exit_to_repl_to_a_streaming_app(pty_pair):
+    board_end, port = pty_pair
+    status = framing.cobs_wrap(framing.encode_frame(spec.MsgType.STATUS, bytes(40), seq=1))
+    os.write(board_end, status)  # the app's STATUS, waiting in the port when we open it
+    timer = threading.Timer(0.3, os.write, (board_end, status))
+    timer.start()  # ... and the next one, heard while listening
+    with pytest.raises(NoRepl):
+        reach_repl(port, timeout_s=0.5, listen_s=2.0)
+    timer.join()
+    assert os.read(board_end, 1024).startswith(exit_to_repl_frame())
 
 
 def test_deploy_needs_a_serial_link():
