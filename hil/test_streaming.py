@@ -1,0 +1,122 @@
+"""Streaming: every sample at every rate, at the rate the board claims, stopped and restarted,
+and re-rated while running."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+from anklet_protocol import spec
+from conftest import RATES_HZ
+
+RATE_TOLERANCE = 0.005  # ±0.5 % of nominal: an MPU-6050's oscillator is specified to ±1-2 %
+
+
+async def collect(device, seconds):
+    """The SAMPLES blocks that arrive within `seconds`."""
+    blocks = []
+    device.on_samples = blocks.append
+    await asyncio.sleep(seconds)
+    return blocks
+
+
+@pytest.mark.parametrize("rate_hz", RATES_HZ)
+def test_stream_at_rate_delivers_every_sample(rate_session, rate_hz, figure):
+    rec = rate_session
+    summary = rec.summary
+    index = rec.indices()
+    meta = rec.meta
+    figure(
+        f"{summary.samples} of {summary.expected} samples, {summary.completeness_pct:.3f} %, "
+        f"{summary.refilled} refilled, {summary.reconnects} reconnects"
+    )
+    assert summary.lost == 0, meta["loss"]["lost_ranges"]
+    assert summary.completeness_pct == 100.0
+    assert meta["loss"]["completeness_pct"] == 100.0
+    assert summary.boots == 1
+    # Every index from the first to the last, once, in order.
+    assert np.array_equal(index, np.arange(index[0], index[0] + len(index)))
+    assert len(index) == summary.samples == summary.expected
+    assert len(index) >= 0.95 * (rec.seconds - 2.0) * rate_hz
+
+
+@pytest.mark.parametrize("rate_hz", RATES_HZ)
+def test_device_rate_is_within_half_a_percent_of_nominal(rate_session, rate_hz, figure):
+    rec = rate_session
+    clock = rec.meta["clock"][0]
+    model_error = clock["sample_rate_hz"] / rate_hz - 1
+    arrival_rate = rec.host_rate_hz()
+    arrival_error = arrival_rate / rate_hz - 1
+    figure(
+        f"rate error {model_error * 1e6:+.0f} ppm (clock model), {arrival_error * 1e6:+.0f} ppm "
+        f"(arrivals); device drift {clock['drift_ppm']:+.0f} ppm; best RTT "
+        f"{clock['best_round_trip_ms']:.1f} ms"
+    )
+    assert clock["nominal_rate_hz"] == pytest.approx(rate_hz)
+    # The IMU's true rate on the host clock (session.json), and on arrival at the host.
+    assert abs(model_error) <= RATE_TOLERANCE
+    assert abs(arrival_error) <= RATE_TOLERANCE
+    assert "drift_ppm" in clock
+
+
+def test_stop_halts_samples_and_start_continues_the_indices(hil, figure):
+    async def body(board):
+        device = board.device
+        await device.start()
+        before = await collect(device, 2.0)
+        await device.stop()
+        await asyncio.sleep(0.5)  # frames already on their way
+        stopped_at = await device.get_status()
+        during = await collect(device, 2.0)
+        still = await device.get_status()
+        await device.start()
+        after = await collect(device, 2.0)
+        await device.stop()
+        return before, stopped_at, during, still, after
+
+    before, stopped_at, during, still, after = hil.run(body)
+    last_end = max(b.end_index for b in before)
+    first = min(after, key=lambda b: b.first_index)
+    figure(
+        f"{sum(b.imu_count for b in before)} samples, stopped at index {last_end}, "
+        f"{len(during)} blocks while stopped, resumed at {first.first_index}"
+    )
+    assert before and after
+    assert during == []
+    assert still.samples_produced == stopped_at.samples_produced
+    assert "STREAMING" not in stopped_at.flags
+    # Nothing is skipped or repeated across the pause: the next block starts where the last
+    # one ended, without the board's lost-samples flag.
+    assert first.first_index == last_end
+    assert not first.flags & spec.FrameFlag.GAP_BEFORE
+    ends = sorted((b.first_index, b.end_index) for b in after if not b.resent)
+    assert all(nxt == end for (_, end), (nxt, _) in zip(ends, ends[1:], strict=False))
+
+
+def test_set_rates_changes_block_period_and_info(hil, figure):
+    async def body(board):
+        device = board.device
+        await device.set_rates(imu_rate_hz=100)
+        info_100 = await device.get_info()
+        await device.start()
+        at_100 = await collect(device, 1.5)
+        await device.set_rates(imu_rate_hz=1000)
+        info_1000 = await device.get_info()
+        await collect(device, 0.5)  # blocks cut before the change may still be on their way
+        at_1000 = await collect(device, 1.5)
+        await device.stop()
+        await device.set_rates(imu_rate_hz=200)  # the firmware's default, for the next test
+        return info_100, at_100, info_1000, at_1000
+
+    info_100, at_100, info_1000, at_1000 = hil.run(body)
+    periods_100 = {b.period_us for b in at_100}
+    periods_1000 = {b.period_us for b in at_1000}
+    figure(f"INFO {info_100.imu_rate_hz} → {info_1000.imu_rate_hz} Hz; period_us "
+           f"{sorted(periods_100)} → {sorted(periods_1000)}")
+    assert info_100.imu_rate_hz == 100
+    assert info_1000.imu_rate_hz == 1000
+    assert periods_100 == {10_000}
+    assert periods_1000 == {1_000}
+    samples_1000 = sum(b.imu_count for b in at_1000)
+    assert samples_1000 == pytest.approx(1.5 * 1000, rel=0.25)
