@@ -1,0 +1,77 @@
+# Runs under MicroPython (test_heap_lock.py, bench_firmware.py): the sampler's hot path,
+# Sampler.drain() + Streamer.pump() (and the load task's LoadCell.poll()), allocates nothing.
+#
+#     micropython tests/firmware/mpy_heap_lock.py OUT_FILE [ITERATIONS]
+#
+# The emulated MPU-6050 runs at 1000 Hz with the world clock frozen and stepped 20 ms per
+# iteration outside the lock: its motion model computes in floats, which is the emulator's
+# work, not the firmware's. Each iteration then locks the heap around a drain and a pump that
+# frame the new samples (CRC-32, COBS) onto a serial link writing to OUT_FILE;
+# micropython.heap_lock() turns any allocation into MemoryError.
+# Prints "ok <iterations> <samples> <frames> <dropped>" or "allocated: <error> at iteration <i>".
+import sys
+
+import anklet_wire as W
+import machine
+import micropython
+import world
+from loadcell import LoadCell
+from mpu6050 import MPU6050
+from ring import SampleRing
+from sampler import Sampler
+from serial_link import SerialLink
+from streamer import Streamer
+
+RATE_HZ = 1000
+STEP_US = 20000  # per iteration: 20 samples, at least one full block of 15
+MAX_FRAME = 244  # the app cuts blocks for its smallest link (BLE)
+
+
+class SteadyHx711:
+    # A load cell with a conversion always ready: LoadCell queues one per poll.
+    def is_ready(self):
+        return True
+
+    def read_raw(self):
+        return 123456
+
+
+def main(path, iterations):
+    w = world.get()
+    i2c = machine.I2C(0, scl=machine.Pin(22), sda=machine.Pin(21), freq=400000)
+    imu = MPU6050(i2c)
+    imu.configure(RATE_HZ, 8, 1000)
+    ring = SampleRing(bytearray(32 * 1024), MAX_FRAME - W.FRAME_OVERHEAD)
+    load = LoadCell(SteadyHx711())
+    sampler = Sampler(imu, ring, load, MAX_FRAME - W.FRAME_OVERHEAD)
+    sampler.configure(RATE_HZ, 80, MAX_FRAME)
+    out = open(path, "wb")
+    link = SerialLink(open("/dev/null", "rb"), out)
+    streamer = Streamer(ring, link)
+    sampler.start()
+    load.queueing = True
+    streamer.reset()
+    w.clock.freeze()
+    done = 0
+    for i in range(iterations + 5):
+        w.clock._frozen += STEP_US
+        w.imu._advance()  # the emulator writes the due samples into its FIFO
+        locked = i >= 5  # the first iterations bind the driver's views of the scratch buffer
+        if locked:
+            micropython.heap_lock()
+        try:
+            load.poll()
+            sampler.drain()
+            streamer.pump()
+        except MemoryError as exc:
+            micropython.heap_unlock()
+            print("allocated:", exc, "at iteration", i)
+            return
+        if locked:
+            micropython.heap_unlock()
+            done += 1
+    out.close()
+    print("ok", done, sampler.produced, streamer.frames_sent, sampler.dropped)
+
+
+main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 2000)
