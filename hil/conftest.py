@@ -257,7 +257,7 @@ def pytest_terminal_summary(
         return
     target = str(config.stash[_TARGET])
     names = {nodeid: nodeid.split("::", 1)[-1] for nodeid in rows}
-    width = min(max(len(n) for n in names.values()), 64)
+    width = min(max(len(n) for n in names.values()), 72)
     terminalreporter.section(f"HIL summary: target {target}")
     terminalreporter.write_line(f"{'test':<{width}}  {'target':<8}  {'outcome':<9}  key figure")
     for nodeid, row in rows.items():
