@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/anklet demo
 
 test: $(STAMP)
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q -n 2 tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
