@@ -1,3 +1,4 @@
+# ruff: noqa: SIM115
 # Runs under MicroPython for bench_firmware.py: what the firmware's hot path costs per sample.
 #
 #     MICROPYPATH=hil/sim/anklet_sim/mpy:firmware:.frozen ANKLET_SIM_CONFIG=sim.json \
