@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from anklet.analysis.evaluate import DEFAULT_DATA
 
 HIL_DIR = Path(__file__).resolve().parent
 if str(HIL_DIR) not in sys.path:
@@ -39,7 +40,7 @@ WORKOUT_MOTION = (
 )
 WORKOUT_SECONDS = 80.0
 #: A real recording (Yurtman & Barshan, right shank): its "too fast" set of 10, t = 96..162 s.
-REPLAY_SOURCE = Path("/work/shared/data/uci_pt_legs/data/s1_e1_u2_seated_leg_raise_right_shank_distal.csv")
+REPLAY_SOURCE = DEFAULT_DATA / "data" / "s1_e1_u2_seated_leg_raise_right_shank_distal.csv"
 REPLAY_WINDOW_S = (96.0, 162.0)
 
 # --- options, markers, selection -------------------------------------------------------------
@@ -179,6 +180,7 @@ def recordings(
             rate_hz=200,
             seconds=REPLAY_WINDOW_S[1] - REPLAY_WINDOW_S[0] + 1.0,
             motion=f"csv:path={segment},loop=0",
+            source=segment,
         )
     return Plan(target, folder, jobs)
 
@@ -249,9 +251,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-def pytest_terminal_summary(
-    terminalreporter: Any, exitstatus: int, config: pytest.Config
-) -> None:
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     rows = config.stash.get(_FIGURES, {})
     if not rows:
         return

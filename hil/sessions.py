@@ -51,6 +51,7 @@ class Recording:
     seconds: float
     arrivals: list[tuple[float, int]]
     wall_s: float
+    job: Job | None = None
 
     @property
     def folder(self) -> Path:
@@ -108,6 +109,7 @@ class Job:
     seconds: float
     motion: str = DEFAULT_MOTION
     sim_options: dict[str, Any] = field(default_factory=dict)
+    source: Path | None = None  # the CSV a replay motion plays
 
 
 class Plan:
@@ -138,7 +140,9 @@ class Plan:
                 motion=job.motion,
                 sim_options=job.sim_options,
             ) as board:
-                self._done[key] = await record(board, self.folder / key / "out", job.seconds, job.rate_hz)
+                rec = await record(board, self.folder / key / "out", job.seconds, job.rate_hz)
+            rec.job = job
+            self._done[key] = rec
         except Exception as exc:  # the tests that use this recording report it
             self._done[key] = exc
 

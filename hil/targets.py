@@ -140,7 +140,7 @@ class Board:
                 await self.answer(max(1.0, deadline - time.monotonic()))
                 status = await self.device.get_status()
                 booted_s = time.monotonic() - status.uptime_ms / 1000
-                if booted_s > since_s - 0.5:
+                if booted_s > since_s:  # uptime is stamped before `now`: never early
                     return status
             except _LinkErrors:
                 if time.monotonic() > deadline:

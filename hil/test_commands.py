@@ -34,8 +34,10 @@ def test_unsupported_imu_rate_is_out_of_range(hil, figure):
         return refused.value, await board.device.get_info()
 
     refused, info = hil.run(body)
-    figure(f"SET_RATES 300 Hz → {spec.StatusCode(refused.status).name}; rate stays "
-           f"{info.imu_rate_hz} Hz")
+    figure(
+        f"SET_RATES 300 Hz → {spec.StatusCode(refused.status).name}; rate stays "
+        f"{info.imu_rate_hz} Hz"
+    )
     assert refused.status == spec.StatusCode.OUT_OF_RANGE
     assert info.imu_rate_hz in (100, 200, 400, 1000)
 

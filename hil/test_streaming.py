@@ -4,6 +4,7 @@ and re-rated while running."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import numpy as np
 import pytest
@@ -91,7 +92,7 @@ def test_stop_halts_samples_and_start_continues_the_indices(hil, figure):
     assert first.first_index == last_end
     assert not first.flags & spec.FrameFlag.GAP_BEFORE
     ends = sorted((b.first_index, b.end_index) for b in after if not b.resent)
-    assert all(nxt == end for (_, end), (nxt, _) in zip(ends, ends[1:], strict=False))
+    assert all(nxt == end for (_, end), (nxt, _) in itertools.pairwise(ends))
 
 
 def test_set_rates_changes_block_period_and_info(hil, figure):
@@ -112,8 +113,10 @@ def test_set_rates_changes_block_period_and_info(hil, figure):
     info_100, at_100, info_1000, at_1000 = hil.run(body)
     periods_100 = {b.period_us for b in at_100}
     periods_1000 = {b.period_us for b in at_1000}
-    figure(f"INFO {info_100.imu_rate_hz} → {info_1000.imu_rate_hz} Hz; period_us "
-           f"{sorted(periods_100)} → {sorted(periods_1000)}")
+    figure(
+        f"INFO {info_100.imu_rate_hz} → {info_1000.imu_rate_hz} Hz; period_us "
+        f"{sorted(periods_100)} → {sorted(periods_1000)}"
+    )
     assert info_100.imu_rate_hz == 100
     assert info_1000.imu_rate_hz == 1000
     assert periods_100 == {10_000}

@@ -1,0 +1,77 @@
+"""Recovery: a dropped link loses nothing, and the board comes back from a REBOOT command and
+from its watchdog."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+from sessions import record
+
+CUT_S = 3.0
+#: Longer than the firmware's 8 s watchdog, shorter than the simulated watchdog's grace after
+#: it (1 s, see mpy/machine.py): the frozen firmware's next machine call ends it with exit 4.
+STALL_MS = 8600
+
+
+@pytest.mark.sim_only("cuts the simulated link")
+def test_link_drop_is_refilled_with_zero_loss(hil, tmp_path, figure):
+    async def body(board):
+        async def cut(recorder):
+            await asyncio.sleep(6.0)
+            await board.cut_link(CUT_S)
+
+        return await record(board, tmp_path / "out", 16.0, 200, during=cut)
+
+    rec = hil.run(body)
+    summary = rec.summary
+    index = rec.indices()
+    figure(
+        f"{summary.refilled} refilled after a {CUT_S:g} s cut, {summary.lost} lost, "
+        f"{summary.reconnects} reconnect(s), {summary.completeness_pct:.3f} %"
+    )
+    assert summary.reconnects >= 1
+    assert summary.lost == 0
+    assert summary.completeness_pct == 100.0
+    assert summary.refilled >= 0.8 * CUT_S * 200
+    assert np.array_equal(index, np.arange(index[0], index[0] + len(index)))
+
+
+def test_reboot_command_restarts_the_board(hil, figure):
+    async def body(board):
+        device = board.device
+        since = time.monotonic()
+        await device.reboot()
+        status = await board.wait_rebooted(since)
+        info = await device.get_info()
+        return status, info, time.monotonic() - since
+
+    status, info, back_s = hil.run(body)
+    figure(f"back in {back_s:.1f} s, reset cause {info.reset_cause}, uptime {status.uptime_ms} ms")
+    # machine.reset(): the ESP32 reports a software reset, the simulator a hard reset.
+    assert info.reset_cause in ("HARD_RESET", "SOFT_RESET")
+    assert status.uptime_ms < back_s * 1000  # a new boot began after the command
+
+
+@pytest.mark.sim_only("hangs the simulated firmware with a stalled I2C transaction")
+def test_watchdog_resets_a_hung_board(hil, figure):
+    async def body(board):
+        device = board.device
+        await device.start()  # the sampler's next I2C read stalls
+        await asyncio.sleep(0.5)
+        since = time.monotonic()
+        board.set_faults(stall_ms=STALL_MS)
+        await asyncio.sleep(STALL_MS / 1000)
+        status = await board.wait_rebooted(since)
+        info = await device.get_info()
+        return status, info, time.monotonic() - since, list(board.sim.exit_codes)
+
+    status, info, back_s, exit_codes = hil.run(body)
+    figure(
+        f"hung {STALL_MS} ms; back in {back_s:.1f} s with reset cause {info.reset_cause} "
+        f"(exit codes {exit_codes})"
+    )
+    assert info.reset_cause == "WATCHDOG"
+    assert status.uptime_ms < back_s * 1000
