@@ -13,6 +13,7 @@ import asyncio
 import micropython
 
 import anklet_wire as W
+import bootguard
 import capacity
 import messages
 import replflag
@@ -365,6 +366,7 @@ class App:
             self.start_streaming()
         tasks = [self.sample_task(), self.load_task(), self.link_task(), self.status_task(),
                  self.button_task()]
+        tasks.append(bootguard.confirm_after())  # running: end the new version's trial
         await asyncio.gather(*tasks)
 
 

@@ -12,12 +12,13 @@ Blocks are numbered from 0 for ever; block b lives in slot b % slots.
 import gc
 from array import array
 
-_SHARE = 2  # the ring takes half of the heap that is free once the code is loaded
+_SHARE = 2  # the ring takes at most half of the heap that is free once the code is loaded
+_KEEP = 96 * 1024  # ... and leaves the app this much for its own buffers and tasks
 _MAX_BYTES = 256 * 1024
-_MIN_BYTES = 4 * 1024
+_MIN_BYTES = 8 * 1024
 
 
-def reserve(share=_SHARE):
+def reserve(share=_SHARE, keep=_KEEP):
     """One big buffer for the ring, taken at boot while the heap is still in one piece.
 
     Call it once the modules are imported (their code lives on the heap unless frozen).
@@ -26,7 +27,8 @@ def reserve(share=_SHARE):
     even with enough memory free. Halves the request until it fits.
     """
     gc.collect()
-    nbytes = min(_MAX_BYTES, gc.mem_free() // share)
+    free = gc.mem_free()
+    nbytes = max(_MIN_BYTES, min(_MAX_BYTES, free // share, free - keep))
     while True:
         try:
             return bytearray(nbytes)

@@ -24,11 +24,11 @@ from .device import Device
 from .transport import TransportError
 from .transport.serial import SerialTransport
 
-# Three sets of ten leg raises: ~91 s with the lead-in and two 8 s rests.
+# Three sets of ten leg raises: ~105 s with the 3 s lead-in and two 15 s rests.
 DEFAULT_SIM_MOTION = (
-    "leg-raise:sets=3,reps=10,rom=60,up=0.8,hold=0.3,down=1.0,pause=0.3,rest=8,sway=2,seed=7"
+    "leg-raise:sets=3,reps=10,rom=60,up=0.8,hold=0.3,down=1.0,pause=0.3,rest=15,sway=2,seed=7"
 )
-DEMO_SECONDS = 95.0
+DEMO_SECONDS = 108.0
 
 
 def motion_spec(motion: str) -> str:

@@ -40,9 +40,10 @@ EXIT_HUNG = -12  # killed by the emulated watchdog (SIGUSR2): firmware hung outs
 # Reset causes as MicroPython's machine module numbers them on the ESP32.
 PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
 
-# An ESP32 without PSRAM leaves MicroPython about 110 KB of heap; the emulated chips and motion
-# models live in the same heap here, so the simulated board gets that plus their share.
-DEFAULT_HEAP = "256k"
+# An ESP32 without PSRAM gives MicroPython a heap of about 160 KB (110 KB free once the code
+# is loaded); the emulated chips, motion models and radio (~60 KB), and the modules' bytecode
+# (.py compiled on the board), live in the same heap here, so the simulated board gets more.
+DEFAULT_HEAP = "320k"
 
 
 def micropython_command() -> str:
