@@ -7,15 +7,13 @@
 through it, which is what lets the simulated board run this file unchanged.
 """
 
-import gc
-
 import asyncio
-import micropython
+import gc
 
 import anklet_wire as W
 import bootguard
-import capacity
 import messages
+import micropython
 import replflag
 import ticks
 import version

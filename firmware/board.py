@@ -18,10 +18,9 @@ The simulated board wires its emulated parts to these same numbers.
 
 import sys
 
+import anklet_wire as W
 import machine
 from machine import ADC, I2C, Pin
-
-import anklet_wire as W
 
 I2C_SCL = 22
 I2C_SDA = 21

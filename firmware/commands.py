@@ -7,9 +7,8 @@ a crash.
 Every status code is documented in docs/PROTOCOL.md (generated from protocol/).
 """
 
-import struct
-
 import asyncio
+import struct
 
 import anklet_wire as W
 import messages

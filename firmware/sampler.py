@@ -15,13 +15,12 @@ drain to drain. A FIFO overflow resets the FIFO, counts the samples lost by elap
 their indices and flags the next block GAP_BEFORE, so the host sees exactly which are missing.
 """
 
-from micropython import const
-
 import anklet_wire as W
 import bytecopy
 import capacity
 import messages
 import ticks
+from micropython import const
 
 _SAMPLE = const(12)  # bytes per IMU sample (accel xyz + gyro xyz, int16)
 _HEAD = const(12)  # SAMPLES header bytes

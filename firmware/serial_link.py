@@ -11,10 +11,9 @@ mpremote asking for the REPL: `wants_repl` becomes True and the app reboots into
 
 import select
 
-import micropython
-
 import anklet_wire as W
 import framing
+import micropython
 import ticks
 
 _CTRL_C = 0x03

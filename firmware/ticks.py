@@ -7,8 +7,9 @@ keeps the board and the simulated board identical. Values stay small ints: no al
     if ticks.diff(t, deadline) >= 0: ...
 """
 
-from micropython import const
 from time import ticks_us
+
+from micropython import const
 
 MASK = const(0x3FFFFFFF)
 _HALF = const(0x20000000)

@@ -44,20 +44,31 @@ c.values["imu_rate_hz"] = 1000
 c.save()
 c2 = config.Config(path)
 c2.load()
-check("config round trip", c2.values["name"] == "Left" and c2.values["imu_rate_hz"] == 1000
-      and c2.fallback == "", c2.values)
+check(
+    "config round trip",
+    c2.values["name"] == "Left" and c2.values["imu_rate_hz"] == 1000 and c2.fallback == "",
+    c2.values,
+)
 with open(path, "w") as f:
     f.write('{"name": "Le')
 c3 = config.Config(path)
 c3.load()
-check("config corrupt -> defaults", c3.fallback.startswith("config file unreadable")
-      and c3.values == config.DEFAULTS, c3.fallback)
+check(
+    "config corrupt -> defaults",
+    c3.fallback.startswith("config file unreadable") and c3.values == config.DEFAULTS,
+    c3.fallback,
+)
 with open(path, "w") as f:
     f.write('{"imu_rate_hz": 300, "name": "Right"}')
 c4 = config.Config(path)
 c4.load()
-check("config invalid value -> default for it", c4.values["imu_rate_hz"] == 200
-      and c4.values["name"] == "Right" and "imu_rate_hz" in c4.fallback, c4.fallback)
+check(
+    "config invalid value -> default for it",
+    c4.values["imu_rate_hz"] == 200
+    and c4.values["name"] == "Right"
+    and "imu_rate_hz" in c4.fallback,
+    c4.fallback,
+)
 # A reset mid-save leaves a partial temp file beside the good one.
 c4.values["imu_rate_hz"] = 400
 c4.save()
@@ -65,8 +76,11 @@ with open(path + ".tmp", "w") as f:
     f.write('{"imu_rate_h')
 c5 = config.Config(path)
 c5.load()
-check("config partial temp file ignored", c5.values["imu_rate_hz"] == 400
-      and path.split("/")[-1] + ".tmp" not in os.listdir(tmpdir), os.listdir(tmpdir))
+check(
+    "config partial temp file ignored",
+    c5.values["imu_rate_hz"] == 400 and path.split("/")[-1] + ".tmp" not in os.listdir(tmpdir),
+    os.listdir(tmpdir),
+)
 # A reset after the old file was removed (FAT path) leaves only the complete temp file.
 os.rename(path, path + ".tmp")
 c6 = config.Config(path)

@@ -163,8 +163,15 @@ class BLE:
         self._next_handle = 1
         self._conns = {}  # conn_handle → MTU
         self._credits = {}  # conn_handle → free transmit buffers
-        self._cfg = {"mtu": _PREFERRED_MTU, "gap_name": "MPY NIMBLE", "bond": False,
-                     "le_secure": False, "mitm": False, "io": 3, "addr_mode": 0}
+        self._cfg = {
+            "mtu": _PREFERRED_MTU,
+            "gap_name": "MPY NIMBLE",
+            "bond": False,
+            "le_secure": False,
+            "mitm": False,
+            "io": 3,
+            "addr_mode": 0,
+        }
         self._hdr = bytearray(7)
 
     # --- plumbing --------------------------------------------------------------------------
@@ -309,27 +316,37 @@ class BLE:
             conn = ev["conn"]
             self._conns.pop(conn, None)
             self._credits.pop(conn, None)
-            self._irq(_IRQ_CENTRAL_DISCONNECT,
-                      (conn, ev["addr_type"], memoryview(_unhex(ev["addr"]))))
+            self._irq(
+                _IRQ_CENTRAL_DISCONNECT, (conn, ev["addr_type"], memoryview(_unhex(ev["addr"])))
+            )
         elif kind == "mtu":
             self._conns[ev["conn"]] = ev["mtu"]
             self._irq(_IRQ_MTU_EXCHANGED, (ev["conn"], ev["mtu"]))
         elif kind == "enc":
-            self._irq(_IRQ_ENCRYPTION_UPDATE, (ev["conn"], ev["encrypted"], ev["authenticated"],
-                                               ev["bonded"], ev["key_size"]))
+            self._irq(
+                _IRQ_ENCRYPTION_UPDATE,
+                (ev["conn"], ev["encrypted"], ev["authenticated"], ev["bonded"], ev["key_size"]),
+            )
         elif kind == "set_secret":
             value = ev["value"]
-            ok = self._irq(_IRQ_SET_SECRET, (ev["type"], memoryview(_unhex(ev["key"])),
-                                             None if value is None else
-                                             memoryview(_unhex(value))))
+            ok = self._irq(
+                _IRQ_SET_SECRET,
+                (
+                    ev["type"],
+                    memoryview(_unhex(ev["key"])),
+                    None if value is None else memoryview(_unhex(value)),
+                ),
+            )
             self._send_json({"op": "secret_ack", "req": ev["req"], "ok": bool(ok)})
         elif kind == "get_secret":
             key = ev["key"]
-            value = self._irq(_IRQ_GET_SECRET, (ev["type"], ev["index"],
-                                                None if key is None else
-                                                memoryview(_unhex(key))))
-            self._send_json({"op": "secret", "req": ev["req"],
-                             "value": None if value is None else _hex(value)})
+            value = self._irq(
+                _IRQ_GET_SECRET,
+                (ev["type"], ev["index"], None if key is None else memoryview(_unhex(key))),
+            )
+            self._send_json(
+                {"op": "secret", "req": ev["req"], "value": None if value is None else _hex(value)}
+            )
         elif kind == "indicate_done":
             self._irq(_IRQ_GATTS_INDICATE_DONE, (ev["conn"], ev["handle"], ev["status"]))
 
@@ -433,11 +450,13 @@ class BLE:
                     duuid, dflags = desc[0], desc[1]
                     self._values[self._next_handle] = _Value(20)
                     handles.append(self._next_handle)
-                    tdescs.append({"uuid": str(duuid), "flags": dflags,
-                                   "handle": self._next_handle})
+                    tdescs.append(
+                        {"uuid": str(duuid), "flags": dflags, "handle": self._next_handle}
+                    )
                     self._next_handle += 1
-                tchars.append({"uuid": str(cuuid), "flags": flags, "handle": value_handle,
-                               "descs": tdescs})
+                tchars.append(
+                    {"uuid": str(cuuid), "flags": flags, "handle": value_handle, "descs": tdescs}
+                )
             table.append({"uuid": str(suuid), "chars": tchars})
             out.append(tuple(handles))
         self._send_json({"op": "services", "services": table})
@@ -462,8 +481,14 @@ class BLE:
             v.data = bytearray(len(data))
         v.data[: len(data)] = data
         v.len = len(data)
-        self._send_json({"op": "write", "handle": value_handle, "value": _hex(data),
-                         "send_update": bool(send_update)})
+        self._send_json(
+            {
+                "op": "write",
+                "handle": value_handle,
+                "value": _hex(data),
+                "send_update": bool(send_update),
+            }
+        )
 
     def gatts_set_buffer(self, value_handle, length, append=False):
         self._pump()
