@@ -12,7 +12,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SIM_MPY = ROOT / "hil" / "sim" / "anklet_sim" / "mpy"
-UCI = Path("/work/shared/data/uci_pt_legs/data/s1_e1_u2_seated_leg_raise_right_shank_distal.csv")
+UCI = (
+    Path(__file__).resolve().parents[2].parent
+    / "shared/data/uci_pt_legs/data/s1_e1_u2_seated_leg_raise_right_shank_distal.csv"
+)
 G = 9.80665
 SPEC = "leg-raise:sets=2,reps=3,rom=60,up=1.0,hold=1.0,down=1.5,rest=5,sway=3,noise=0.02,seed=7"
 

@@ -14,12 +14,19 @@ import argparse
 import csv
 import sys
 from dataclasses import dataclass
+import os
 from pathlib import Path
 
 from anklet.analysis.pipeline import analyze_csv
 from anklet.analysis.settings import DEFAULT_SETTINGS, Settings
 
-DEFAULT_DATA = Path("/work/shared/data/uci_pt_legs")
+# The shared recordings sit beside the repository: <repo>/../shared/data/uci_pt_legs.
+DEFAULT_DATA = Path(
+    os.environ.get(
+        "ANKLET_UCI_DATA",
+        Path(__file__).resolve().parents[3].parent / "shared" / "data" / "uci_pt_legs",
+    )
+)
 UNITS = {"u2": "shank", "u3": "thigh"}
 
 
