@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 from dataclasses import dataclass
-import os
 from pathlib import Path
 
 from anklet.analysis.pipeline import analyze_csv
