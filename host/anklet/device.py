@@ -35,8 +35,15 @@ class DeviceError(Exception):
     """The board did not do what was asked; the message says why and what to try."""
 
 
+def _opcode_name(opcode: int) -> str:
+    try:
+        return spec.Opcode(opcode).name.lower()
+    except ValueError:
+        return f"opcode {opcode}"
+
+
 class CommandFailed(DeviceError):
-    def __init__(self, opcode: spec.Opcode, status: int, payload: bytes = b"") -> None:
+    def __init__(self, opcode: int, status: int, payload: bytes = b"") -> None:
         self.opcode = opcode
         self.status = status
         self.payload = payload
@@ -45,7 +52,7 @@ class CommandFailed(DeviceError):
             meaning = spec.STATUS_MEANINGS[spec.StatusCode(status)]
         except ValueError:
             name, meaning = f"status {status}", "a status this host does not know"
-        super().__init__(f"{opcode.name.lower()} refused by the board: {name} ({meaning})")
+        super().__init__(f"{_opcode_name(opcode)} refused by the board: {name} ({meaning})")
 
 
 class CommandTimeout(DeviceError):
@@ -261,8 +268,13 @@ class Device:
         self, opcode: spec.Opcode, timeout_s: float | None = None, **args: Any
     ) -> bytes:
         """Send a COMMAND and wait for its REPLY; returns the reply payload on OK."""
+        arg_bytes = spec.COMMAND_ARGS[opcode].build(args)
+        return await self.command_raw(opcode, arg_bytes, timeout_s)
+
+    async def command_raw(self, opcode: int, args: bytes, timeout_s: float | None = None) -> bytes:
+        """Send a COMMAND with argument bytes as given (tests use it to send bad ones)."""
         request_id = next(self._ids) & 0xFFFF
-        payload = framing.build_command(request_id, opcode, **args)
+        payload = spec.Command.build(dict(request_id=request_id, opcode=opcode, args=args))
         frame = framing.encode_frame(spec.MsgType.COMMAND, payload, seq=next(self._seq))
         future: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
@@ -283,7 +295,7 @@ class Device:
                     )
                 ) from None
             raise CommandTimeout(
-                f"{self.description} did not answer {opcode.name.lower()} within "
+                f"{self.description} did not answer {_opcode_name(opcode)} within "
                 f"{timeout_s or self.command_timeout_s:.1f} s: is it powered and running the "
                 "Anklet firmware?"
             ) from None

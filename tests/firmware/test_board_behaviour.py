@@ -1,0 +1,217 @@
+"""The firmware as a whole, on the simulated board through its pty: command replies and their
+error codes, config that survives a reset mid-write, FIFO overflow accounting, and a replayed
+recording arriving intact."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from anklet.device import CommandFailed, Device
+from anklet.transport.serial import SerialTransport
+from anklet_protocol import spec
+from anklet_sim.board import MPY_DIR, SimulatedBoard
+from simhelpers import QUIET_MOTION, read_meta, read_samples, record
+
+ROOT = Path(__file__).resolve().parents[2]
+RECORDING = (
+    ROOT.parent / "shared/data/uci_pt_legs/data/s1_e1_u2_seated_leg_raise_right_shank_distal.csv"
+)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def with_device(board: SimulatedBoard, action):
+    device = Device(SerialTransport(board.port))
+    await device.open()
+    try:
+        return await action(device)
+    finally:
+        await device.close()
+
+
+@pytest.fixture
+def board(tmp_path):
+    sim = SimulatedBoard(flash_dir=tmp_path / "flash", motion=QUIET_MOTION)
+    sim.start()
+    yield sim
+    sim.stop()
+
+
+async def status_of(device: Device, opcode: spec.Opcode, args: bytes) -> int:
+    """Send a COMMAND with raw argument bytes; returns the REPLY's status code."""
+    try:
+        await device.command_raw(opcode, args)
+    except CommandFailed as exc:
+        return exc.status
+    return spec.StatusCode.OK
+
+
+def test_bad_commands_get_their_documented_status(tmp_path):
+    async def action(device: Device) -> dict[str, int]:
+        await device.get_info()
+        await device.tare(10)  # the weight hangs still on the strap: this is zero
+        return {
+            "rate 300 Hz": await status_of(
+                device,
+                spec.Opcode.SET_RATES,
+                spec.SetRatesArgs.build(
+                    dict(imu_rate_hz=300, load_rate_hz=0, accel_fs_g=0, gyro_fs_dps=0)
+                ),
+            ),
+            "short args": await status_of(device, spec.Opcode.SET_RATES, b"\x01"),
+            "opcode 99": await status_of(device, 99, b""),  # type: ignore[arg-type]
+            "tare 0 samples": await status_of(device, spec.Opcode.TARE, b"\x00"),
+            "resend the past": await status_of(device, spec.Opcode.RESEND, b"\x00\x00\x00\x00"),
+            "name too long": await status_of(
+                device, spec.Opcode.SET_NAME, spec.SetNameArgs.build(dict(name="x" * 21))
+            ),
+            "calibrate, nothing hung": await status_of(
+                device, spec.Opcode.CALIBRATE, spec.CalibrateArgs.build(dict(mass_g=5000))
+            ),
+        }
+
+    board = SimulatedBoard(flash_dir=tmp_path / "flash", motion="still")
+    with board:
+        codes = run(with_device(board, action))
+        assert board.running  # no command crashed the firmware
+    assert codes == {
+        "rate 300 Hz": spec.StatusCode.OUT_OF_RANGE,
+        "short args": spec.StatusCode.BAD_LENGTH,
+        "opcode 99": spec.StatusCode.UNKNOWN_OPCODE,
+        "tare 0 samples": spec.StatusCode.OUT_OF_RANGE,
+        "resend the past": spec.StatusCode.OK,  # index 0 is still held right after boot
+        "name too long": spec.StatusCode.OUT_OF_RANGE,
+        "calibrate, nothing hung": spec.StatusCode.INVALID_STATE,
+    }
+
+
+def test_resend_of_samples_the_ring_no_longer_holds_is_not_available(board):
+    async def action(device: Device):
+        await device.set_rates(imu_rate_hz=1000)
+        await device.start()
+        await asyncio.sleep(12)  # the ring holds a few seconds at 1000 Hz
+        return await device.resend(0)
+
+    answer = run(with_device(board, action))
+    assert answer.ok is False
+    assert answer.oldest_index > 0
+    assert answer.next_index > answer.oldest_index
+
+
+def test_tare_on_a_silent_load_cell_is_a_sensor_error(tmp_path):
+    sim = SimulatedBoard(
+        flash_dir=tmp_path / "flash", motion=QUIET_MOTION, faults={"hx711_never_ready": True}
+    )
+    with sim:
+        code = run(with_device(sim, lambda d: status_of(d, spec.Opcode.TARE, b"\x05")))
+    assert code == spec.StatusCode.SENSOR_ERROR
+
+
+def test_settings_survive_a_reset_in_the_middle_of_a_config_write(board):
+    run(with_device(board, lambda d: d.set_name("Left ankle")))
+    # A reset while the next save was being written leaves a partial temp file behind.
+    (board.flash_dir / "config.json.tmp").write_text('{"name": "Rig')
+    board.power_cycle()
+    time.sleep(0.5)
+    info = run(with_device(board, lambda d: d.get_info()))
+    assert info.name == "Left ankle"
+    assert info.reset_cause == "HARD_RESET"
+    assert not (board.flash_dir / "config.json.tmp").exists()
+
+
+def test_corrupt_config_falls_back_to_defaults_and_says_so(tmp_path):
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    (flash / "config.json").write_text("{not json")
+    with SimulatedBoard(flash_dir=flash, motion=QUIET_MOTION) as sim:
+        status = run(with_device(sim, lambda d: d.get_status()))
+        info = run(with_device(sim, lambda d: d.get_info()))
+    assert "CONFIG_DEFAULTS" in status.flags
+    assert info.imu_rate_hz == 200
+
+
+def test_fifo_overflow_is_reported_with_exactly_the_missing_indices(board, tmp_path):
+    async def stall(recorder):
+        await asyncio.sleep(5)
+        board.set_faults(stall_ms=400)  # the firmware freezes: the FIFO (85 samples) overflows
+
+    summary = run(record(board, tmp_path / "out", 12.0, 1000, during=stall))
+    meta = read_meta(summary.folder)
+    dropped = meta["board_status"]["samples_dropped"]
+    assert dropped >= 300  # 400 ms at 1000 Hz, less what the FIFO still held
+    ranges = meta["loss"]["lost_ranges"]
+    assert sum(r["to_index"] - r["from_index"] for r in ranges) == dropped == summary.lost
+    index = np.array([int(r["index"]) for r in read_samples(summary.folder)])
+    missing = np.setdiff1d(np.arange(index[0], index[-1] + 1), index)
+    expected = np.concatenate([np.arange(r["from_index"], r["to_index"]) for r in ranges])
+    assert np.array_equal(missing, expected)
+
+
+def _motion_module():
+    spec_ = importlib.util.spec_from_file_location("sim_motion", MPY_DIR / "motion.py")
+    assert spec_ is not None and spec_.loader is not None
+    module = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(not RECORDING.exists(), reason="the shared recordings are not beside the repo")
+def test_replayed_recording_arrives_intact_within_quantisation(tmp_path):
+    motion = f"csv:path={RECORDING},loop=0"
+    sim = SimulatedBoard(flash_dir=tmp_path / "flash", motion=motion, sim_options={"imu_ppm": 0})
+    with sim:
+        summary = run(record(sim, tmp_path / "out", 14.0, 200))
+    assert summary.lost == 0
+    rows = read_samples(summary.folder)
+    got = np.array(
+        [
+            [float(r[k]) for k in ("ax_ms2", "ay_ms2", "az_ms2", "gx_dps", "gy_dps", "gz_dps")]
+            for r in rows
+        ]
+    )
+    # Where in the recording the first row was sampled is unknown to the host: find it.
+    source = _motion_module().from_spec(motion)
+    n = len(got)
+    period = 1 / 200
+
+    def expected_at(t0: float) -> np.ndarray:
+        return np.array([source.sample(t0 + i * period)[:6] for i in range(0, n, 10)])
+
+    grid = np.arange(0.0, 20.0, 0.01)
+    coarse = [np.abs(expected_at(t) - got[::10]).mean() for t in grid]
+    best = grid[int(np.argmin(coarse))]
+    fine = np.arange(best - 0.01, best + 0.01, 0.0002)
+    t0 = fine[int(np.argmin([np.abs(expected_at(t) - got[::10]).mean() for t in fine]))]
+    error = np.abs(expected_at(t0) - got[::10])
+    accel_lsb = 8 * 9.80665 / 32768  # default range ±8 g
+    gyro_lsb = 1000 / 32768  # ±1000 deg/s
+    # Within quantisation, plus what a 0.1 ms uncertainty in t0 moves the signal.
+    assert np.percentile(error[:, :3], 99) < accel_lsb * 2
+    assert np.percentile(error[:, 3:], 99) < gyro_lsb * 2 + 0.05
+    assert error[:, :3].max() < 0.05 and error[:, 3:].max() < 1.0
+
+
+def test_exit_to_repl_reboots_into_the_repl(board):
+    import serial
+
+    run(with_device(board, lambda d: d.exit_to_repl()))
+    time.sleep(1.5)  # the reply goes out, then the board resets and stops at the REPL
+    port = serial.Serial(board.port, timeout=0.2)
+    try:
+        port.reset_input_buffer()
+        port.write(b"\r\n")
+        seen = b""
+        deadline = time.monotonic() + 5
+        while b">>>" not in seen and time.monotonic() < deadline:
+            seen += port.read(256)
+    finally:
+        port.close()
+    assert b">>>" in seen
+    assert not (board.flash_dir / "repl_next_boot").exists()  # taken by the boot that followed
