@@ -28,11 +28,13 @@ def test_stream_at_rate_delivers_every_sample(rate_session, rate_hz, figure):
     summary = rec.summary
     index = rec.indices()
     meta = rec.meta
+    board = meta["board_status"] or {}
     figure(
         f"{summary.samples} of {summary.expected} samples, {summary.completeness_pct:.3f} %, "
-        f"{summary.refilled} refilled, {summary.reconnects} reconnects"
+        f"{summary.refilled} refilled, {summary.reconnects} reconnects, "
+        f"{board.get('samples_dropped', '?')} dropped by the board (FIFO overflow)"
     )
-    assert summary.lost == 0, meta["loss"]["lost_ranges"]
+    assert summary.lost == 0, (meta["loss"]["lost_ranges"], board, meta["board_log"])
     assert summary.completeness_pct == 100.0
     assert meta["loss"]["completeness_pct"] == 100.0
     assert summary.boots == 1
