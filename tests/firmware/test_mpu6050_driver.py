@@ -186,13 +186,13 @@ imu.configure(200, 4, 500)
 w.imu.trace = []
 imu.fifo_reset()
 time.sleep_ms(600)               # 120 samples for an 85-sample FIFO: the reader stalled
+w.clock.freeze()                 # no new sample (and no new overflow) while we look
 count = imu.fifo_count()
 flags = [imu.fifo_overflowed(), imu.fifo_overflowed()]   # latched, cleared by the read
 buf = bytearray(1024)
 i2c.readfrom_mem_into(0x68, 0x74, buf)
 stream = buf.hex()
 trace_before = list(w.imu.trace)
-w.clock.freeze()
 imu.fifo_reset()
 after_reset = [imu.fifo_count(), imu.fifo_overflowed()]
 w.clock.thaw()
