@@ -108,6 +108,7 @@ class SessionRecorder:
         if self.keep_raw:
             self._raw_file = open(folder.path / "capture.bin", "ab", buffering=0)  # noqa: SIM115
             device.raw_sink = self._raw_file.write
+            await device.get_info()  # so the capture holds the INFO it needs to be decoded
         try:
             await self._begin_boot()
             await device.start()
