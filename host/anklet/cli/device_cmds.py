@@ -113,7 +113,6 @@ class _LiveReps:
 
         self.detector = OnlineRepDetector(source="live")
         self.stats = stats
-        self.sets_seen: set[int] = set()
         self.failed = ""
 
     def __call__(self, t_s: np.ndarray, imu: np.ndarray, force_n: np.ndarray) -> None:
@@ -126,10 +125,8 @@ class _LiveReps:
             return
         for rep in reps:
             self.stats.reps += 1
-            set_index = getattr(rep, "set_index", None)
-            if set_index is not None:
-                self.sets_seen.add(set_index)
-                self.stats.sets = len(self.sets_seen)
+            if rep.index == 1:  # the first rep of a set: a new set began
+                self.stats.sets += 1
 
 
 def _analyse_session(folder: Path) -> tuple[int, int]:
