@@ -16,6 +16,7 @@ asyncio loop; a real board records them one after the other.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import json
 import time
@@ -29,6 +30,8 @@ from anklet.clock import robust_line
 from anklet.recorder import SessionRecorder, SessionSummary
 from anklet_protocol.decoder import SampleBlock
 from targets import DEFAULT_MOTION, Board, Target, open_board
+
+BLE_SIM_CONCURRENCY = 3
 
 
 class _TimedRecorder(SessionRecorder):
@@ -132,14 +135,18 @@ class Plan:
             raise result
         return result
 
-    async def _one(self, key: str, job: Job) -> None:
+    async def _one(self, key: str, job: Job, slots: asyncio.Semaphore, opening: asyncio.Lock):
         try:
-            async with open_board(
-                self.target,
-                self.folder / key,
-                motion=job.motion,
-                sim_options=job.sim_options,
-            ) as board:
+            async with slots, contextlib.AsyncExitStack() as stack:
+                async with opening:  # boards boot and connect one at a time, then record
+                    board = await stack.enter_async_context(
+                        open_board(
+                            self.target,
+                            self.folder / key,
+                            motion=job.motion,
+                            sim_options=job.sim_options,
+                        )
+                    )
                 rec = await record(board, self.folder / key / "out", job.seconds, job.rate_hz)
             rec.job = job
             self._done[key] = rec
@@ -147,8 +154,16 @@ class Plan:
             self._done[key] = exc
 
     async def _run(self, jobs: dict[str, Job]) -> None:
-        if self.target.is_sim:
-            await asyncio.gather(*(self._one(k, j) for k, j in jobs.items()))
-        else:
-            for key, job in jobs.items():
-                await self._one(key, job)
+        # Longest first, so that the slots free up together.
+        order = sorted(jobs.items(), key=lambda kv: -kv[1].seconds)
+        slots = asyncio.Semaphore(self.concurrency)
+        opening = asyncio.Lock()
+        await asyncio.gather(*(self._one(k, j, slots, opening) for k, j in order))
+
+    @property
+    def concurrency(self) -> int:
+        """Recordings at once: a real board is one board; the simulated radio (bumble, in this
+        process) costs far more host CPU per board than the simulated serial port."""
+        if not self.target.is_sim:
+            return 1
+        return BLE_SIM_CONCURRENCY if self.target.is_ble else len(self.jobs)

@@ -100,6 +100,17 @@ class Board:
         transport.out_of_range_until = time.monotonic() + seconds
         self.ble_sim.radio.drop_connection()
 
+    def log_tail(self, lines: int = 20) -> str:
+        """The end of the simulated board's stderr (tracebacks, watchdog messages)."""
+        if self.sim is None:
+            return ""
+        path = self.sim.log_path or self.sim.flash_dir.parent / f"{self.sim.flash_dir.name}.log"
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
     def set_faults(self, **faults: Any) -> None:
         self._require_sim().set_faults(**faults)
 

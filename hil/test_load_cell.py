@@ -25,6 +25,7 @@ async def load_counts(device, seconds=1.5):
     await device.start()
     await asyncio.sleep(seconds)
     await device.stop()
+    device.on_samples = lambda block: None
     return np.array(counts, dtype=np.float64)
 
 

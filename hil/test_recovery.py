@@ -17,7 +17,7 @@ STALL_MS = 8600
 
 
 @pytest.mark.sim_only("cuts the simulated link")
-def test_link_drop_is_refilled_with_zero_loss(hil, tmp_path, figure):
+def test_link_drop_loses_no_sample(hil, target, tmp_path, figure):
     async def body(board):
         async def cut(recorder):
             await asyncio.sleep(6.0)
@@ -33,9 +33,12 @@ def test_link_drop_is_refilled_with_zero_loss(hil, tmp_path, figure):
         f"{summary.reconnects} reconnect(s), {summary.completeness_pct:.3f} %"
     )
     assert summary.reconnects >= 1
-    assert summary.lost == 0
+    assert summary.lost == 0, (rec.meta["loss"], rec.meta["board_status"], rec.meta["events"])
     assert summary.completeness_pct == 100.0
-    assert summary.refilled >= 0.8 * CUT_S * 200
+    if not target.is_ble:
+        # The serial bridge threw the bytes away: only RESEND can have brought them back. (Over
+        # BLE the board sees the link go and holds its blocks until the host is back.)
+        assert summary.refilled >= 0.8 * CUT_S * 200
     assert np.array_equal(index, np.arange(index[0], index[0] + len(index)))
 
 
@@ -64,7 +67,13 @@ def test_watchdog_resets_a_hung_board(hil, figure):
         since = time.monotonic()
         board.set_faults(stall_ms=STALL_MS)
         await asyncio.sleep(STALL_MS / 1000)
-        status = await board.wait_rebooted(since)
+        try:
+            status = await board.wait_rebooted(since)
+        except Exception as exc:
+            raise AssertionError(
+                f"not back after the watchdog: {exc}; exit codes {board.sim.exit_codes}, "
+                f"boots {board.sim.boots}; board log:\n{board.log_tail()}"
+            ) from exc
         info = await device.get_info()
         return status, info, time.monotonic() - since, list(board.sim.exit_codes)
 

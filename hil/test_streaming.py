@@ -19,6 +19,7 @@ async def collect(device, seconds):
     blocks = []
     device.on_samples = blocks.append
     await asyncio.sleep(seconds)
+    device.on_samples = lambda block: None
     return blocks
 
 
