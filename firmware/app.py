@@ -71,7 +71,6 @@ class App:
         self.ring = SampleRing(ring_store, max_frame - W.FRAME_OVERHEAD)
         self.sampler = Sampler(self.imu, self.ring, self.load, max_frame - W.FRAME_OVERHEAD)
         self.streamers = [Streamer(self.ring, link) for link in self.links]
-        self.streamer = self.streamers[0]
         self.handler = CommandHandler(self)
         self.counters_ = Counters()
         self.streaming = False
@@ -142,6 +141,12 @@ class App:
             for streamer in self.streamers:
                 streamer.reset()
             self.streaming = True
+
+    def streamer_for(self, link):
+        for streamer in self.streamers:
+            if streamer.link is link:
+                return streamer
+        return self.streamers[0]
 
     def stop_streaming(self):
         self.streaming = False

@@ -30,6 +30,7 @@ class CommandHandler:
     def __init__(self, app):
         self.app = app
         self.result = bytearray(W.INFO_SIZE + W.STATUS_SIZE)
+        self.link = None  # the link the command being handled came from
         self._ops = {
             W.OP_GET_INFO: self.get_info,
             W.OP_START: self.start,
@@ -63,6 +64,7 @@ class CommandHandler:
             if opcode not in _OPEN_OPCODES and not link.encrypted and \
                     self.app.cfg.values["require_bond"]:
                 raise CommandError(W.ST_NOT_AUTHORIZED, "pair (bond) first")
+            self.link = link
             size = await op(frame, at, length)
         except CommandError as exc:
             status = exc.status
@@ -171,7 +173,7 @@ class CommandHandler:
                          self.app.sampler.next_index)
         if block < 0:
             raise CommandError(W.ST_NOT_AVAILABLE, "", W.RESEND_REPLY_SIZE)
-        self.app.streamer.rewind(block)
+        self.app.streamer_for(self.link).rewind(block)  # re-send on the link that asked
         return W.RESEND_REPLY_SIZE
 
     async def reboot(self, frame, at, n):

@@ -182,6 +182,13 @@ class BleTransport(Transport):
             if self.pair_on_connect:
                 await self.pair()
             await client.start_notify(spec.BLE_DATA_UUID, self._on_notify)
+        except asyncio.CancelledError:
+            await self.disconnect()
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # we are being cancelled (Ctrl-C): not a link problem
+            # bumble aborts a pending operation with CancelledError when the link drops.
+            raise LinkLost(f"{self.description}: the link dropped while connecting") from None
         except BaseException:
             await self.disconnect()
             raise
