@@ -246,8 +246,9 @@ class App:
         self.broadcast(W.MSG_INFO, self.pack_info)
 
     def reboot_soon(self, repl):
-        self._reboot_at = ticks.add(ticks.now_us(), 200_000)  # let the REPLY go out first
-        self._reboot_repl = repl
+        if self._reboot_at < 0:  # a second request does not postpone the first
+            self._reboot_at = ticks.add(ticks.now_us(), 200_000)  # let the REPLY go out first
+        self._reboot_repl = self._reboot_repl or repl
 
     # --- incoming commands -----------------------------------------------------------------
 

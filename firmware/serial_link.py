@@ -76,6 +76,7 @@ class SerialLink:
         if self._ctrl_c_at >= 0 and ticks.diff(ticks.now_us(), self._ctrl_c_at) > \
                 _REPL_QUIET_MS * 1000:
             self.wants_repl = True
+            self._ctrl_c_at = -1
         return got
 
     @property

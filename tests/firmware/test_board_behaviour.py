@@ -215,3 +215,22 @@ def test_exit_to_repl_reboots_into_the_repl(board):
         port.close()
     assert b">>>" in seen
     assert not (board.flash_dir / "repl_next_boot").exists()  # taken by the boot that followed
+
+
+def test_ctrl_c_on_the_port_gives_the_repl_back(board):
+    import serial
+
+    run(with_device(board, lambda d: d.start()))  # streaming binary frames
+    port = serial.Serial(board.port, timeout=0.2)
+    try:
+        port.write(b"\r\x03")  # what a person (or mpremote) types to interrupt
+        time.sleep(2.0)  # no frame delimiter follows: the board reboots to its REPL
+        port.reset_input_buffer()
+        port.write(b"\r\n")
+        seen = b""
+        deadline = time.monotonic() + 5
+        while b">>>" not in seen and time.monotonic() < deadline:
+            seen += port.read(256)
+    finally:
+        port.close()
+    assert b">>>" in seen
