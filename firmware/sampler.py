@@ -73,7 +73,7 @@ class Sampler:
         imu = self.imu
         now = ticks.now_us()
         if imu.fifo_overflowed():
-            self._overflow(now)
+            self._overflow()
             return 0
         n = imu.fifo_count() // _SAMPLE
         if n == 0:
@@ -117,10 +117,11 @@ class Sampler:
 
     def resync(self):
         """The IMU was re-initialised (e.g. after an I2C error): count what was lost."""
-        self._overflow(ticks.now_us())
+        self._overflow()
 
-    def _overflow(self, now):
+    def _overflow(self):
         self.imu.fifo_reset()
+        now = ticks.now_us()  # after the reset: every sample due until now is gone
         lost = 0
         if self._expected_t != _UNKNOWN:
             lost = ticks.diff(now, self._expected_t) // self.period_us + 1

@@ -1,26 +1,21 @@
-"""Shared test helpers: paths and a runner for the real MicroPython interpreter."""
+"""Shared test helpers: paths, and runners for the real MicroPython interpreter (plain, or on
+the simulated board's emulated hardware)."""
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
 import subprocess
-import sys
+import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
+from anklet_sim.board import micropython_command
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
 SIM_MPY = ROOT / "hil" / "sim" / "anklet_sim" / "mpy"
-
-
-def micropython_binary() -> str:
-    here = Path(sys.executable).parent / "micropython"
-    found = str(here) if here.exists() else shutil.which("micropython")
-    if not found:
-        raise RuntimeError("the `micropython` command is missing: run `make setup`")
-    return found
 
 
 def run_micropython(
@@ -33,7 +28,7 @@ def run_micropython(
 ) -> subprocess.CompletedProcess[str]:
     """Run a MicroPython script with `path` (default: firmware/) as its module path."""
     dirs = [str(p) for p in (path if path is not None else [FIRMWARE])] + [".frozen"]
-    cmd = [micropython_binary()]
+    cmd = [micropython_command()]
     if heapsize:
         cmd += ["-X", f"heapsize={heapsize}"]
     cmd += [str(script), *args]
@@ -44,3 +39,54 @@ def run_micropython(
 @pytest.fixture
 def micropython():
     return run_micropython
+
+
+class SimRun:
+    """Writes `code` and a sim config to tmp_path and runs them under MicroPython."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.n = 0
+
+    def __call__(
+        self,
+        code: str,
+        config: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 30,
+        heapsize: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        self.n += 1
+        script = self.tmp_path / f"snippet{self.n}.py"
+        script.write_text(textwrap.dedent(code))
+        cfg = self.tmp_path / f"sim{self.n}.json"
+        cfg.write_text(json.dumps({"i2c_timing": False, **(config or {})}))
+        cmd = [micropython_command()]
+        if heapsize:
+            cmd += ["-X", f"heapsize={heapsize}"]
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("ANKLET_")}
+        full_env = {
+            **inherited,
+            "MICROPYPATH": f"{SIM_MPY}:{FIRMWARE}:.frozen",
+            "ANKLET_SIM_CONFIG": str(cfg),
+            **(env or {}),
+        }
+        return subprocess.run(
+            [*cmd, str(script)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=full_env,
+            cwd=self.tmp_path,
+        )
+
+    def json(self, code: str, **kwargs: Any) -> Any:
+        """Run `code`, which prints one JSON document as its last line; return it."""
+        result = self(code, **kwargs)
+        assert result.returncode == 0, result.stderr + result.stdout
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def sim_run(tmp_path: Path) -> SimRun:
+    return SimRun(tmp_path)

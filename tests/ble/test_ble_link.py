@@ -21,10 +21,11 @@ from anklet.transport.ble import BleTransport, scan
 from anklet_protocol import spec
 from anklet_protocol.decoder import StreamDecoder
 from anklet_protocol.framing import build_command, encode_frame
+from anklet_sim.board import micropython_command
 from anklet_sim.radio import SimRadio
 from bumble.link import LocalLink
 
-from tests.conftest import FIRMWARE, SIM_MPY, micropython_binary
+from tests.conftest import FIRMWARE, SIM_MPY
 
 SCRIPT = Path(__file__).with_name("mpy_ble_link.py")
 
@@ -56,7 +57,7 @@ class LinkBoard:
     async def boot(self) -> None:
         boots = self.radio.stats.boots
         self.proc = subprocess.Popen(
-            [micropython_binary(), str(SCRIPT), str(self.imu_hz)],
+            [micropython_command(), str(SCRIPT), str(self.imu_hz)],
             cwd=self.flash,
             env=self.env,
             stdout=subprocess.PIPE,
