@@ -198,12 +198,11 @@ def test_replayed_recording_arrives_intact_within_quantisation(tmp_path):
     assert error[:, :3].max() < 0.05 and error[:, 3:].max() < 1.0
 
 
-def test_exit_to_repl_reboots_into_the_repl(board):
+def repl_prompt_seen(port_path: str) -> bool:
+    """Press Enter on the port and wait for the REPL's prompt."""
     import serial
 
-    run(with_device(board, lambda d: d.exit_to_repl()))
-    time.sleep(1.5)  # the reply goes out, then the board resets and stops at the REPL
-    port = serial.Serial(board.port, timeout=0.2)
+    port = serial.Serial(port_path, timeout=0.2)
     try:
         port.reset_input_buffer()
         port.write(b"\r\n")
@@ -213,7 +212,13 @@ def test_exit_to_repl_reboots_into_the_repl(board):
             seen += port.read(256)
     finally:
         port.close()
-    assert b">>>" in seen
+    return b">>>" in seen
+
+
+def test_exit_to_repl_reboots_into_the_repl(board):
+    run(with_device(board, lambda d: d.exit_to_repl()))
+    time.sleep(1.5)  # the reply goes out, then the board resets and stops at the REPL
+    assert repl_prompt_seen(board.port)
     assert not (board.flash_dir / "repl_next_boot").exists()  # taken by the boot that followed
 
 
@@ -221,16 +226,7 @@ def test_ctrl_c_on_the_port_gives_the_repl_back(board):
     import serial
 
     run(with_device(board, lambda d: d.start()))  # streaming binary frames
-    port = serial.Serial(board.port, timeout=0.2)
-    try:
+    with serial.Serial(board.port) as port:
         port.write(b"\r\x03")  # what a person (or mpremote) types to interrupt
-        time.sleep(2.0)  # no frame delimiter follows: the board reboots to its REPL
-        port.reset_input_buffer()
-        port.write(b"\r\n")
-        seen = b""
-        deadline = time.monotonic() + 5
-        while b">>>" not in seen and time.monotonic() < deadline:
-            seen += port.read(256)
-    finally:
-        port.close()
-    assert b">>>" in seen
+    time.sleep(2.0)  # no frame delimiter follows: the board reboots to its REPL
+    assert repl_prompt_seen(board.port)
