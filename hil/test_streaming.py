@@ -67,17 +67,21 @@ def test_device_rate_is_within_half_a_percent_of_nominal(rate_session, rate_hz, 
 def test_stop_halts_samples_and_start_continues_the_indices(hil, figure):
     async def body(board):
         device = board.device
+        blocks = []
+        device.on_samples = blocks.append
         await device.start()
-        before = await collect(device, 2.0)
+        await asyncio.sleep(2.0)
         await device.stop()
         await asyncio.sleep(0.5)  # frames already on their way
         stopped_at = await device.get_status()
-        during = await collect(device, 2.0)
+        n_before = len(blocks)
+        await asyncio.sleep(2.0)
         still = await device.get_status()
+        n_during = len(blocks)
         await device.start()
-        after = await collect(device, 2.0)
+        await asyncio.sleep(2.0)
         await device.stop()
-        return before, stopped_at, during, still, after
+        return blocks[:n_before], stopped_at, blocks[n_before:n_during], still, blocks[n_during:]
 
     before, stopped_at, during, still, after = hil.run(body)
     last_end = max(b.end_index for b in before)
