@@ -35,7 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 hil: $(STAMP)
-	$(BIN)/pytest -q hil --target $(TARGET) --junitxml=hil/report.xml
+	$(BIN)/pytest -q hil --target $(TARGET) --junitxml=hil/report-$(subst :,-,$(TARGET)).xml
 
 protocol: $(STAMP)
 	$(BIN)/python -m anklet_protocol.codegen
