@@ -211,7 +211,12 @@ async def open_board(
         board = Board(target, device, sim, ble_sim)
         with contextlib.suppress(*_LinkErrors):
             await device.open()
-        await board.answer()
+        try:
+            await board.answer()
+        except _LinkErrors as exc:
+            if sim is None:
+                raise
+            raise TransportError(f"{exc}; the simulated board's log:\n{board.log_tail()}") from exc
         await device.stop()
         yield board
         with contextlib.suppress(*_LinkErrors):
