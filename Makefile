@@ -25,7 +25,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check protocol host hil/sim/anklet_sim tests bench
+	$(BIN)/ruff format --check protocol host hil tests bench
 	$(BIN)/python -m anklet_protocol.codegen --check
 	$(BIN)/pyright -p pyrightconfig.firmware.json
 	$(BIN)/pyright -p pyrightconfig.json

@@ -12,8 +12,8 @@ Blocks are numbered from 0 for ever; block b lives in slot b % slots.
 import gc
 from array import array
 
-_SHARE = 2  # the ring takes at most half of the heap that is free once the code is loaded
-_KEEP = 96 * 1024  # ... and leaves the app this much for its own buffers and tasks
+_SHARE = 3  # the ring takes at most a third of the heap that is free once the code is loaded
+_KEEP = 128 * 1024  # ... and leaves the app this much for its buffers, tasks and radio
 _MAX_BYTES = 256 * 1024
 _MIN_BYTES = 8 * 1024
 

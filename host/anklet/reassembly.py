@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from anklet_protocol import spec
 from anklet_protocol.decoder import SampleBlock
 
 
@@ -116,7 +117,14 @@ class Reassembly:
         """Declare lost every hole whose refill was asked for and did not come in time."""
         for hole in self.open_holes:
             if hole.requested_s is not None and now_s - hole.requested_s > self.refill_timeout_s:
-                self.declare_lost(hole.start, hole.end, "not refilled by the board")
+                self.declare_lost(hole.start, hole.end, self._why_missing(hole))
+
+    def _why_missing(self, hole: Hole) -> str:
+        after = self._blocks.get(hole.end)
+        if after is not None and after.flags & spec.FrameFlag.GAP_BEFORE:
+            # The board skipped these indices itself: its IMU FIFO overflowed.
+            return "dropped on the board (IMU FIFO overflow)"
+        return "not refilled by the board"
 
     def abandon(self, why: str) -> None:
         """The board can no longer refill anything (reset, session end): all holes are lost."""

@@ -175,7 +175,7 @@ class SessionRecorder:
         stream = self.log.boot.stream
         for hole in stream.holes_to_request(now):
             answer = await self.device.resend(hole.start)
-            if not answer.ok or answer.oldest_index > hole.start:
+            if answer.oldest_index > hole.start:
                 stream.declare_lost(
                     hole.start, min(hole.end, answer.oldest_index), "older than the board's buffer"
                 )
