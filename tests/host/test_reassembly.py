@@ -76,3 +76,12 @@ def test_partial_refill_leaves_only_the_rest_lost():
     assert firsts(stream.pop_ready()) == [0, 20, 50]
     assert stream.count.lost == 10 + 20
     assert stream.count.received == 30
+
+
+def test_a_hole_the_board_flagged_as_an_overflow_says_so():
+    stream = Reassembly(0, refill_timeout_s=1.0)
+    stream.add(block(0), 0.0)
+    stream.add(block(40, flags=spec.FrameFlag.GAP_BEFORE), 0.0)
+    stream.holes_to_request(0.0)
+    stream.expire(2.0)
+    assert stream.count.lost_ranges == [(10, 40, "dropped on the board (IMU FIFO overflow)")]
