@@ -31,6 +31,7 @@ from anklet.deploy import (
 )
 from anklet.flashing import PortBusy, PortNotFound
 from anklet_protocol import decoder, framing, spec
+from clihelpers import assert_one_line_error as check_error
 from typer.testing import CliRunner
 
 _load_commands()
@@ -48,12 +49,7 @@ def deploy_cli(*args: str):
 
 
 def assert_one_line_error(result, *words: str) -> None:
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, result.output
-    for word in words:
-        assert word in errors[0]
+    check_error(result, *(re.escape(word) for word in words))
 
 
 def test_board_mpy_value_gives_version_and_architecture():

@@ -3,6 +3,7 @@ a port without a chip can show it (a pty that answers nothing, one held open, no
 
 from __future__ import annotations
 
+import re
 import struct
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from anklet.flashing import (
     parse_image,
     read_image,
 )
+from clihelpers import assert_one_line_error as check_error
 from esp_pylib.logger import EspLog
 from typer.testing import CliRunner
 
@@ -65,12 +67,7 @@ def flash_cli(*args: str):
 
 
 def assert_one_line_error(result, *words: str) -> None:
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, result.output
-    for word in words:
-        assert word in errors[0]
+    check_error(result, *(re.escape(word) for word in words))
 
 
 @pytest.mark.parametrize(

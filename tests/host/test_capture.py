@@ -53,7 +53,8 @@ def test_corrupted_capture_counts_bad_frames_and_keeps_the_rest(live_session, tm
     damaged = tmp_path / "damaged.bin"
     damaged.write_bytes(bytes(data))
     result = decode_capture(damaged, tmp_path / "decoded")
-    assert 1 <= result.stats.bad_frames <= 20
+    assert result.stats.bad_frames >= 1
+    assert result.stats.bad_frames <= 20  # at most one frame per flipped byte
     assert result.accounting.lost > 0  # what the damaged frames held, counted
     assert result.samples + result.accounting.lost == result.accounting.expected
 

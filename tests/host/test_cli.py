@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -15,6 +14,7 @@ import pytest
 import serial
 from anklet.cli import _load_commands, app
 from anklet_sim.board import FIRMWARE_DIR, SimulatedBoard
+from clihelpers import assert_one_line_error
 from simhelpers import QUIET_MOTION, read_meta, read_samples
 from typer.testing import CliRunner
 
@@ -22,23 +22,19 @@ _load_commands()
 runner = CliRunner()
 
 
-def anklet(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.output
+def anklet(*args: str):
+    return runner.invoke(app, list(args))
 
 
-def assert_one_line_error(code: int, output: str, pattern: str) -> None:
-    assert code == 2, output
-    assert "Traceback" not in output
-    lines = [line for line in output.splitlines() if line.strip()]
-    assert len(lines) == 1, output
-    assert lines[0].startswith("error: ")
-    assert re.search(pattern, lines[0]), lines[0]
+def assert_only_an_error(result, pattern: str) -> None:
+    """One error line and nothing else on the terminal."""
+    assert_one_line_error(result, pattern)
+    assert len([line for line in result.output.splitlines() if line.strip()]) == 1
 
 
 def test_missing_port_is_named():
-    code, output = anklet("info", "--device", "serial:/dev/ttyNOPE9")
-    assert_one_line_error(code, output, r"no such port /dev/ttyNOPE9")
+    result = anklet("info", "--device", "serial:/dev/ttyNOPE9")
+    assert_only_an_error(result, r"no such port /dev/ttyNOPE9")
 
 
 def test_busy_port_says_who_to_close():
@@ -46,33 +42,33 @@ def test_busy_port_says_who_to_close():
     path = os.ttyname(slave)
     holder = serial.Serial(path, exclusive=True)
     try:
-        code, output = anklet("info", "--device", f"serial:{path}")
+        result = anklet("info", "--device", f"serial:{path}")
     finally:
         holder.close()
         os.close(master)
         os.close(slave)
-    assert_one_line_error(code, output, r"port .* is busy")
+    assert_only_an_error(result, r"port .* is busy")
 
 
 def test_silent_device_times_out_with_a_hint():
     master, slave = os.openpty()  # a port whose other end never answers
     try:
-        code, output = anklet("info", "--device", f"serial:{os.ttyname(slave)}")
+        result = anklet("info", "--device", f"serial:{os.ttyname(slave)}")
     finally:
         os.close(master)
         os.close(slave)
-    assert_one_line_error(code, output, r"did not answer get_info .* running the Anklet firmware")
+    assert_only_an_error(result, r"did not answer get_info .* running the Anklet firmware")
 
 
 def test_unknown_device_name_lists_the_choices(tmp_path, monkeypatch):
     monkeypatch.setenv("ANKLET_CONFIG_DIR", str(tmp_path))
-    code, output = anklet("info", "--device", "kitchen-scale")
-    assert_one_line_error(code, output, r"unknown device 'kitchen-scale'.*sim, serial:PATH")
+    result = anklet("info", "--device", "kitchen-scale")
+    assert_only_an_error(result, r"unknown device 'kitchen-scale'.*sim, serial:PATH")
 
 
 def test_unsupported_rate_is_refused_before_connecting():
-    code, output = anklet("log", "--device", "serial:/dev/null", "--rate", "300")
-    assert_one_line_error(code, output, r"--rate 300 Hz is not supported")
+    result = anklet("log", "--device", "serial:/dev/null", "--rate", "300")
+    assert_only_an_error(result, r"--rate 300 Hz is not supported")
 
 
 def test_board_with_another_major_version_is_refused_naming_both(tmp_path):
@@ -86,10 +82,10 @@ def test_board_with_another_major_version_is_refused_naming_both(tmp_path):
     board.start()
     try:
         time.sleep(1.0)  # let it boot and announce itself
-        code, output = anklet("info", "--device", f"serial:{board.port}")
+        result = anklet("info", "--device", f"serial:{board.port}")
     finally:
         board.stop()
-    assert_one_line_error(code, output, r"protocol 2\.0, this host speaks 1\.0")
+    assert_only_an_error(result, r"protocol 2\.0, this host speaks 1\.0")
 
 
 def test_ctrl_c_mid_session_leaves_complete_files(tmp_path):
@@ -136,6 +132,6 @@ def test_ctrl_c_mid_session_leaves_complete_files(tmp_path):
 
 @pytest.mark.parametrize("command", [["tare", "--samples", "0"], ["set", "--device", "sim"]])
 def test_bad_arguments_are_one_line_errors(command):
-    code, output = anklet(*command)
-    assert code == 2
-    assert "Traceback" not in output
+    result = anklet(*command)
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
