@@ -9,6 +9,7 @@ through it, which is what lets the simulated board run this file unchanged.
 
 import asyncio
 import gc
+from asyncio import gather  # loads asyncio's funcs now, with the code, not once the heap is full
 
 import anklet_wire as W
 import bootguard
@@ -371,7 +372,7 @@ class App:
         tasks = [self.sample_task(), self.load_task(), self.link_task(), self.status_task(),
                  self.button_task()]
         tasks.append(bootguard.confirm_after())  # running: end the new version's trial
-        await asyncio.gather(*tasks)
+        await gather(*tasks)
 
 
 def run(board, ring_store):

@@ -88,7 +88,7 @@ class BleLink:
         self.ble = ble
         self.app = app
         self.max_frame = _FRAME_MAX
-        self.writer = framing.FrameWriter(_FRAME_MAX)
+        self.writer = framing.FrameWriter(_FRAME_MAX, cobs=False)  # notifications need no COBS
         self.connected = False
         self.encrypted = False
         self.tx_retries = 0
@@ -98,8 +98,11 @@ class BleLink:
         self.secrets = BleSecrets(_SECRETS_PATH)
         self._frame_limit = _DEFAULT_MTU - W.ATT_OVERHEAD  # the longest notification now
         self._mtu_final = False
-        # memoryview(writer.frame)[:n], made once per n (a slice allocates; the notify path not)
-        self._views = [memoryview(b"")] * (_FRAME_MAX + 1)
+        # memoryview(writer.frame)[:n] by n, made once per SAMPLES frame size (a slice allocates;
+        # the notify path does not). Blocks come in a dozen or two sizes (multiples of the
+        # sample size), so a dict holds them in a few hundred bytes where a slot for each of
+        # the 245 possible sizes took ~8 KB of heap once control frames had visited them all.
+        self._views = {}
         self._ctrl = [bytearray(_FRAME_MAX) for _ in range(_CONTROL_SLOTS)]
         self._ctrl_len = [0] * _CONTROL_SLOTS
         self._ctrl_head = 0
@@ -207,10 +210,11 @@ class BleLink:
     # --- frames out ------------------------------------------------------------------------
 
     def _view(self, writer, n):
+        # For send_frame (SAMPLES, the hot path): cached per size.
         if writer is not self.writer:
             return memoryview(writer.frame)[:n]
-        view = self._views[n]
-        if len(view) != n:
+        view = self._views.get(n)
+        if view is None:
             view = memoryview(writer.frame)[:n]
             self._views[n] = view
         return view
@@ -239,8 +243,9 @@ class BleLink:
         """Notify a control frame (REPLY, INFO, STATUS, EVENT, LOG), queueing it if busy."""
         if not self.connected:
             return
+        # Control frames come in every length (LOG text): a fresh view each, not cached.
         if self._ctrl_count == 0 and n <= self._frame_limit and \
-                self._notify(self._view(writer, n)):
+                self._notify(memoryview(writer.frame)[:n]):
             return
         if self._ctrl_count >= _CONTROL_SLOTS or n > _FRAME_MAX:
             self.tx_dropped += 1

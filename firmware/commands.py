@@ -16,6 +16,10 @@ import ticks
 
 _GRAVITY = 9.80665
 _OPEN_OPCODES = (W.OP_GET_INFO, W.OP_TIME_SYNC, W.OP_GET_STATUS)  # allowed on any link
+# Handler method by opcode (W.OP_GET_INFO = 1 ... W.OP_EXIT_TO_REPL = 12): names, looked up when
+# a command comes, rather than a dict of bound methods held for ever.
+_OPS = (None, "get_info", "start", "stop", "set_rates", "tare", "calibrate", "set_name",
+        "time_sync", "resend", "reboot", "get_status", "exit_to_repl")
 
 
 class CommandError(Exception):
@@ -31,20 +35,6 @@ class CommandHandler:
         self.app = app
         self.result = bytearray(W.INFO_SIZE + W.STATUS_SIZE)
         self.link = None  # the link the command being handled came from
-        self._ops = {
-            W.OP_GET_INFO: self.get_info,
-            W.OP_START: self.start,
-            W.OP_STOP: self.stop,
-            W.OP_SET_RATES: self.set_rates,
-            W.OP_TARE: self.tare,
-            W.OP_CALIBRATE: self.calibrate,
-            W.OP_SET_NAME: self.set_name,
-            W.OP_TIME_SYNC: self.time_sync,
-            W.OP_RESEND: self.resend,
-            W.OP_REBOOT: self.reboot,
-            W.OP_GET_STATUS: self.get_status,
-            W.OP_EXIT_TO_REPL: self.exit_to_repl,
-        }
 
     async def handle(self, frame, n, link):
         parsed = messages.parse_command(frame, n)
@@ -55,7 +45,7 @@ class CommandHandler:
         status = W.ST_OK
         size = 0
         try:
-            op = self._ops.get(opcode)
+            op = getattr(self, _OPS[opcode]) if 0 < opcode < len(_OPS) else None
             if op is None:
                 raise CommandError(W.ST_UNKNOWN_OPCODE, "unknown opcode %d" % opcode)
             want = W.ARGS_SIZE[opcode]

@@ -107,7 +107,9 @@ def cobs_encode_into(src, n: int, dst) -> int:
 
 @micropython.viper
 def cobs_decode_into(src, n: int, dst) -> int:
-    """Decode one COBS packet src[0:n] (no delimiter) into dst; returns its length or -1."""
+    """Decode one COBS packet src[0:n] (no delimiter) into dst; returns its length or -1.
+
+    dst may be src: each byte is written at or before the one being read."""
     s = ptr8(src)
     d = ptr8(dst)
     cap = int(len(dst))
@@ -146,14 +148,15 @@ def crc_ok(buf, n):
 class FrameWriter:
     """Seals frames in one preallocated buffer; `seq` counts frames on this link."""
 
-    def __init__(self, max_frame):
+    def __init__(self, max_frame, cobs=True):
         if W.HEADER_SIZE != _HEADER_SIZE:
             raise ValueError("anklet_wire.HEADER_SIZE changed: update framing._HEADER_SIZE")
         self.max_frame = max_frame
         self.max_payload = max_frame - W.FRAME_OVERHEAD
         self.frame = bytearray(max_frame)
-        # COBS adds one byte per 254, plus the leading code byte and the delimiter.
-        self.wire = bytearray(max_frame + max_frame // 254 + 2)
+        # COBS adds one byte per 254, plus the leading code byte and the delimiter. Only a byte
+        # stream (serial) needs it: cobs=False leaves it out (BLE sends frames as they are).
+        self.wire = bytearray(max_frame + max_frame // 254 + 2) if cobs else None
         # Payload area as a view that starts at offset 0, for pack_into and readinto.
         self.payload = memoryview(self.frame)[_HEADER_SIZE : _HEADER_SIZE + self.max_payload]
         self.seq = 0
@@ -193,8 +196,9 @@ class FrameReader:
     """
 
     def __init__(self, max_frame, on_frame):
-        self.packet = bytearray(max_frame + max_frame // 254 + 2)
-        self.frame = bytearray(max_frame)
+        # One buffer: packets decode in place (COBS output never overtakes its input), and a
+        # link that checks raw frames (BLE) uses it as the frame.
+        self.packet = self.frame = bytearray(max_frame + max_frame // 254 + 2)
         self.fill = 0
         self.errors = 0
         self.overflowed = False

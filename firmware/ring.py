@@ -12,31 +12,43 @@ Blocks are numbered from 0 for ever; block b lives in slot b % slots.
 import gc
 from array import array
 
-_SHARE = 3  # the ring takes at most a third of the heap that is free once the code is loaded
-_KEEP = 128 * 1024  # ... and leaves the app this much for its buffers, tasks and radio
+_SHARE_8THS = 3  # on a large heap the ring takes at most 3/8 of what is free after the code
+_KEEP = 112 * 1024  # ... and leaves the app this much (the simulated board's radio needs it);
+# with every module loaded before (board.py), the simulated board's ring is as before (~70 KB)
+_WANT = 32 * 1024  # 2.1 s at 1000 Hz (15-sample blocks, 230-byte slots): taken if it fits ...
+_HEADROOM = 28 * 1024  # ... beside what the app needs once the ring is taken: its buffers, tasks,
+# radio and room for garbage between collections (bench, 64-bit build: ~18 KB live after the
+# ring, and it fails to start with 24 KB)
 _MAX_BYTES = 256 * 1024
-_MIN_BYTES = 8 * 1024
+_MIN_BYTES = 4 * 1024  # 0.27 s at 1000 Hz: the app still streams, RESEND reaches back less
 
 
-def reserve(share=_SHARE, keep=_KEEP):
+def size(free, share_8ths=_SHARE_8THS, keep=_KEEP, headroom=_HEADROOM):
+    """Bytes for the ring given `free` heap: a share of a large heap; on a small one 2 s of
+    samples if the app keeps its headroom, else what it can spare (never below _MIN_BYTES)."""
+    roomy = min(_MAX_BYTES, free * share_8ths // 8, free - keep)
+    tight = min(_WANT, free - headroom)
+    return max(_MIN_BYTES, roomy, tight)
+
+
+def reserve(share_8ths=_SHARE_8THS, keep=_KEEP, headroom=_HEADROOM):
     """One big buffer for the ring, taken at boot while the heap is still in one piece.
 
     Call it once the modules are imported (their code lives on the heap unless frozen).
 
-    Later, after modules and buffers are loaded, a block this large may no longer be found
-    even with enough memory free. Halves the request until it fits.
+    Code loaded from .mpy files leaves holes, so the largest free block can be well short of
+    what is free: steps the request down 1 KB at a time until it fits (the app's small buffers
+    fill the holes).
     """
     gc.collect()
-    free = gc.mem_free()
-    nbytes = max(_MIN_BYTES, min(_MAX_BYTES, free // share, free - keep))
+    nbytes = size(gc.mem_free(), share_8ths, keep, headroom)
     while True:
         try:
             return bytearray(nbytes)
         except MemoryError:
             if nbytes <= _MIN_BYTES:
                 raise
-            nbytes //= 2
-            gc.collect()
+            nbytes = max(_MIN_BYTES, nbytes - 1024)
 
 
 class SampleRing:
