@@ -1,6 +1,7 @@
-# MicroPython freeze manifest: the Anklet firmware built into an ESP32 image, so its code runs
-# from flash and takes none of the heap (as .mpy files on the filesystem it takes ~64 KB of the
-# ~110 KB an ESP32 without PSRAM has). Build (docs/FLASHING.md, "Firmware frozen into the image"):
+# MicroPython freeze manifest: the Anklet firmware built into an ESP32 image, so its bytecode,
+# strings and constants stay in flash; only its module, class and function objects take heap
+# (as .mpy files on the filesystem the code takes ~64 KB of the ~110 KB an ESP32 without PSRAM
+# has, in the 64-bit bench). Build (docs/FLASHING.md, "Firmware frozen into the image"):
 #
 #     cd micropython/ports/esp32
 #     make BOARD=ESP32_GENERIC FROZEN_MANIFEST=/path/to/anklet/firmware/manifest.py
