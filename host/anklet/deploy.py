@@ -234,7 +234,11 @@ def compile_firmware(firmware_dir: Path, board: BoardInfo, revision: str) -> Bun
     """Compile every module of `firmware_dir` for `board`, with version.py saying `revision`."""
     args = mpy_cross_args(board)
     bundle = Bundle()
-    sources = sorted(p for p in firmware_dir.rglob("*.py") if "__pycache__" not in p.parts)
+    sources = sorted(
+        p
+        for p in firmware_dir.rglob("*.py")
+        if "__pycache__" not in p.parts and p.name != "manifest.py"  # a build file, not code
+    )
     if not any(p.name == "main.py" for p in sources):
         raise CompileError(f"{firmware_dir} has no main.py: is it the firmware folder?")
     with tempfile.TemporaryDirectory(prefix="anklet-mpy-") as tmp:
