@@ -70,7 +70,9 @@ def test_mpy_cross_targets_the_boards_architecture_and_version():
 def test_firmware_compiles_for_an_esp32_with_the_loader_at_the_root():
     bundle = compile_firmware(FIRMWARE_DIR, ESP32, "1a2b3c4d")
     sources = {p.stem for p in FIRMWARE_DIR.glob("*.py")}
-    assert set(bundle.slot) == {f"{name}.mpy" for name in sources - {"bootguard"}}
+    # Every module but the loader (at the root) and the freeze manifest (a build file).
+    assert set(bundle.slot) == {f"{name}.mpy" for name in sources - {"bootguard", "manifest"}}
+    assert "manifest.mpy" not in bundle.slot
     assert set(bundle.root) == {"bootguard.mpy", "main.py", "boot.py"}
     for name, data in [*bundle.slot.items(), ("bootguard.mpy", bundle.root["bootguard.mpy"])]:
         assert data[:2] == b"M\x06", name
