@@ -274,7 +274,7 @@ class Device:
     async def command_raw(self, opcode: int, args: bytes, timeout_s: float | None = None) -> bytes:
         """Send a COMMAND with argument bytes as given (tests use it to send bad ones)."""
         request_id = next(self._ids) & 0xFFFF
-        payload = spec.Command.build(dict(request_id=request_id, opcode=opcode, args=args))
+        payload = framing.build_command_raw(request_id, opcode, args)
         frame = framing.encode_frame(spec.MsgType.COMMAND, payload, seq=next(self._seq))
         future: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future

@@ -41,12 +41,11 @@ def cobs_wrap(frame: bytes) -> bytes:
     return cobs.encode(frame) + b"\x00"
 
 
-def build_payload(msg_type: spec.MsgType, **fields: object) -> bytes:
-    """Build a payload from field values with the `construct` definition of its type."""
-    return spec.PAYLOADS[msg_type].build(fields)
-
-
 def build_command(request_id: int, opcode: spec.Opcode, **args: object) -> bytes:
     """A COMMAND payload with its arguments built from `spec.COMMAND_ARGS`."""
-    arg_bytes = spec.COMMAND_ARGS[opcode].build(args)
-    return spec.Command.build(dict(request_id=request_id, opcode=opcode, args=arg_bytes))
+    return build_command_raw(request_id, opcode, spec.COMMAND_ARGS[opcode].build(args))
+
+
+def build_command_raw(request_id: int, opcode: int, args: bytes) -> bytes:
+    """A COMMAND payload with argument bytes as given (any opcode, any length)."""
+    return spec.Command.build(dict(request_id=request_id, opcode=opcode, args=args))

