@@ -129,18 +129,18 @@ class Board:
     # --- any target --------------------------------------------------------------------------
 
     async def answer(self, timeout_s: float = 20.0) -> DeviceInfo:
-        """GET_INFO, reconnecting and retrying until the board answers (it may be booting)."""
+        """GET_INFO, reconnecting and retrying until the board answers (it may be booting).
+
+        Unlike a user's first connect, a port that cannot be opened is retried too: the board
+        under test may be resetting, and its USB port re-enumerating.
+        """
         deadline = time.monotonic() + timeout_s
         while True:
             try:
-                if self.device.link_lost.is_set():
-                    await self.device.reconnect()
-                return await self.device.get_info()
+                return await self.device.wait_ready(max(1.0, deadline - time.monotonic()))
             except _LinkErrors:
                 if time.monotonic() > deadline:
                     raise
-                with contextlib.suppress(*_LinkErrors):
-                    await self.device.reconnect()
                 await asyncio.sleep(0.3)
 
     async def wait_rebooted(self, since_s: float, timeout_s: float = 30.0) -> StatusReport:

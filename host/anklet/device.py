@@ -29,6 +29,9 @@ from .transport import LinkLost, Transport, TransportError
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 2.0
+#: How long a board may take to answer after the port opens: an ESP32 dev board resets when
+#: its USB-serial port opens (DTR/RTS) and MicroPython then boots and imports the firmware.
+BOOT_TIMEOUT_S = 15.0
 
 
 class DeviceError(Exception):
@@ -302,6 +305,33 @@ class Device:
         if status != spec.StatusCode.OK:
             raise CommandFailed(opcode, status, body)
         return body
+
+    async def wait_ready(self, timeout_s: float = BOOT_TIMEOUT_S) -> DeviceInfo:
+        """Open the link and ask GET_INFO until the board answers: it may still be booting.
+
+        Each try waits `command_timeout_s`; a lost link is opened again between tries.
+        Raises the last try's error (CommandTimeout, LinkLost, ...) once `timeout_s` is spent;
+        an answer that is an error (IncompatibleDevice, CommandFailed) is raised at once.
+        """
+        deadline = time.monotonic() + timeout_s
+        if self._reader is None:
+            await self.open()  # never opened: a port that is missing or busy fails here, at once
+        while True:
+            try:
+                if self._reader is None or self._reader.done() or self.link_lost.is_set():
+                    await self.reconnect()  # a USB-CDC board's port comes and goes as it resets
+                return await self.get_info()
+            except (CommandTimeout, TransportError) as exc:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    if isinstance(exc, CommandTimeout):
+                        raise CommandTimeout(
+                            f"{self.description} did not answer within {timeout_s:.0f} s: is it "
+                            "powered and running the Anklet firmware?"
+                        ) from None
+                    raise
+                log.info("%s not ready yet (%s); asking again", self.description, exc)
+                await asyncio.sleep(min(0.3, left))
 
     async def get_info(self) -> DeviceInfo:
         body = await self.command(spec.Opcode.GET_INFO)

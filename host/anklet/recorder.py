@@ -98,8 +98,7 @@ class SessionRecorder:
         device.on_message = self._on_message
         self._start_s = time.monotonic()
         started = datetime.now(UTC)
-        await device.open()
-        info = await device.get_info()
+        info = await device.wait_ready()
         if self.imu_rate_hz and self.imu_rate_hz != info.imu_rate_hz:
             await device.set_rates(imu_rate_hz=self.imu_rate_hz)
             info = await device.get_info()

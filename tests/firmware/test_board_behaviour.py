@@ -29,7 +29,7 @@ def run(coro):
 
 async def with_device(board: SimulatedBoard, action):
     device = Device(SerialTransport(board.port))
-    await device.open()
+    await device.wait_ready()
     try:
         return await action(device)
     finally:

@@ -221,6 +221,7 @@ class SimulatedBoard:
             "MICROPYPATH": self._module_path(),
             "ANKLET_SIM_CONFIG": str(self._config_path),
             "ANKLET_RESET_CAUSE": str(reset_cause),
+            "ANKLET_SIM_BOOT_MS": str(int(self.sim_options.get("boot_ms", 0))),
         }
         self._proc = subprocess.Popen(
             [micropython_command(), "-X", f"heapsize={self.heapsize}", str(MPY_DIR / "simboot.py")],

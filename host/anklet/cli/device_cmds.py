@@ -77,7 +77,7 @@ def _run(coro: Awaitable[T], verbose: bool) -> T:
 
 async def _with_device(dev: str | None, motion: str, action: Callable[[Device], Awaitable[T]]) -> T:
     async with open_device(dev, sim_motion=motion) as device:
-        await device.open()
+        await device.wait_ready()
         return await action(device)
 
 

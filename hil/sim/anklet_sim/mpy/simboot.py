@@ -3,9 +3,18 @@
 # MICROPYPATH = <this folder>:<firmware or deployed files>:.frozen. Runs boot.py, then main.py
 # (the files at the flash's root, as a board does, or firmware/'s modules), then, as a board does
 # when main.py returns or fails, serves the REPL (repl.py) on the port.
+import os
 import sys
+import time
 
 fresh = set(sys.modules), list(sys.path)
+
+# A board's ROM bootloader and MicroPython's start-up take time before main.py runs (about
+# 1 s on an ESP32); the launcher asks for it with boot_ms (default 0: tests boot at once).
+_boot_ms = int(os.getenv("ANKLET_SIM_BOOT_MS") or 0)
+if _boot_ms:
+    time.sleep_ms(_boot_ms)
+del _boot_ms
 
 
 def run_script(name):

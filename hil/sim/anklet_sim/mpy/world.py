@@ -13,7 +13,9 @@
 # hx711_chip.py, default 1000), loadcell {offset_counts,
 # counts_per_n, noise_counts}, battery {v_full, v_empty, hours, start_pct, noise_mv},
 # i2c_timing (bool, default true: transfers take their 400 kHz bus time), seed, faults {..},
-# faults_file (path polled at most every 100 ms, mtime-checked, for faults at run time).
+# faults_file (path polled at most every 100 ms, mtime-checked, for faults at run time),
+# boot_ms (read by the launcher, not here: how long the ROM bootloader and MicroPython's start-up
+# take before main.py runs, during which the port is open and nothing answers; default 0).
 #
 # Faults (in "faults" and in the faults file; the file holds the whole set each time):
 #   level:    i2c_error_rate (0..1 per transaction), i2c_errno (default 116 ETIMEDOUT),
