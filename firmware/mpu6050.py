@@ -13,8 +13,8 @@ whose class has the same names, and the sampler needs no change):
 - ``SAMPLE_BYTES``: bytes per FIFO record (12 here): ax ay az gx gy gz, int16 each.
 - ``configure(rate_hz, accel_fs_g, gyro_fs_dps)``: output data rate and full-scale ranges
   (``ValueError`` for an unsupported value); leaves the FIFO disabled and empty. Afterwards
-  ``rate_hz``, ``accel_fs_g`` and ``gyro_fs_dps`` hold the settings; one LSB is
-  ``accel_fs_g / 32768`` g and ``gyro_fs_dps / 32768`` deg/s (within 0.1 % for this part).
+  ``rate_hz``, ``accel_fs_g`` and ``gyro_fs_dps`` hold the settings; what one LSB is worth
+  (the datasheet's sensitivity) is in protocol/'s ACCEL_LSB_PER_G / GYRO_LSB_PER_DPS.
 - ``fifo_reset()``: empties the FIFO, clears a pending overflow flag and (re)starts filling it.
 - ``fifo_count()``: bytes waiting in the FIFO.
 - ``fifo_overflowed()``: True once since the FIFO last overflowed (reading clears the flag). After

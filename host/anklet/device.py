@@ -82,6 +82,8 @@ class DeviceInfo:
     load_offset: int
     load_scale_counts_per_n: float
     max_frame: int
+    accel_lsb_per_g: float  # the part's datasheet sensitivity at this range
+    gyro_lsb_per_dps: float
 
     @classmethod
     def from_message(cls, info: Any) -> DeviceInfo:
@@ -106,6 +108,8 @@ class DeviceInfo:
             load_offset=info.load_offset,
             load_scale_counts_per_n=float(info.load_scale),
             max_frame=info.max_frame,
+            accel_lsb_per_g=spec.accel_lsb_per_g(info.imu_model, info.accel_fs_g),
+            gyro_lsb_per_dps=spec.gyro_lsb_per_dps(info.imu_model, info.gyro_fs_dps),
         )
 
     def as_dict(self) -> dict[str, Any]:

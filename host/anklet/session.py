@@ -142,8 +142,8 @@ class SessionLog:
     def _write_blocks(self, boot: Boot, blocks: list[SampleBlock]) -> int:
         info = self.info
         clock = boot.clock
-        accel_scale = info.accel_fs_g * GRAVITY / 32768.0
-        gyro_scale = info.gyro_fs_dps / 32768.0
+        accel_scale = GRAVITY / info.accel_lsb_per_g
+        gyro_scale = 1.0 / info.gyro_lsb_per_dps
         index = np.concatenate([np.arange(b.first_index, b.end_index) for b in blocks])
         imu = np.concatenate([b.imu for b in blocks]).astype(np.float64)
         imu[:, :3] *= accel_scale
@@ -223,6 +223,10 @@ class SessionLog:
             "samples_written": self.samples_written,
             "rates": {"imu_hz": info.imu_rate_hz, "load_hz": info.load_rate_hz},
             "ranges": {"accel_g": info.accel_fs_g, "gyro_dps": info.gyro_fs_dps},
+            "sensitivity": {
+                "accel_lsb_per_g": info.accel_lsb_per_g,
+                "gyro_lsb_per_dps": info.gyro_lsb_per_dps,
+            },
             "calibration": {
                 "load_offset_counts": info.load_offset,
                 "load_scale_counts_per_n": info.load_scale_counts_per_n,

@@ -310,7 +310,27 @@ def protocol_doc() -> str:
     out += _enum_table(spec.StatusCode)
     for enum in (spec.ImuModel, spec.ResetCause, spec.EventKind, spec.LogLevel, spec.StatusFlag):
         out += _enum_table(enum)
+    out += _sensitivity_table()
     return "\n".join(out).rstrip() + "\n"
+
+
+def _sensitivity_table() -> list[str]:
+    rows = [
+        "### Sensitivity",
+        "",
+        "What one LSB of a `SAMPLES` reading is worth, by the `imu_model` and ranges in `INFO` "
+        "(datasheet values; a part or range not listed: 32768 / range).",
+        "",
+        "| IMU | range | LSB per unit |",
+        "|---|---|---|",
+    ]
+    for model, table in spec.ACCEL_LSB_PER_G.items():
+        for fs, lsb in table.items():
+            rows.append(f"| {spec.ImuModel(model).name} | ±{fs} g | {lsb:.2f} /g |")
+    for model, table in spec.GYRO_LSB_PER_DPS.items():
+        for fs, lsb in table.items():
+            rows.append(f"| {spec.ImuModel(model).name} | ±{fs} deg/s | {lsb:.3f} /(deg/s) |")
+    return [*rows, ""]
 
 
 def outputs() -> dict[Path, str]:

@@ -126,6 +126,31 @@ class ImuModel(IntEnum):
     ICM42688 = 3
 
 
+#: What one LSB of a SAMPLES reading is worth, from each part's datasheet, by full scale:
+#: LSB per g and LSB per deg/s. Not always 32768 / full scale: the MPU-6050's ±1000 deg/s is
+#: 32.8 LSB/(deg/s), 0.1 % off 32.768; the LSM6DSO's ±250 deg/s is 8.75 mdps/LSB (114.3/(deg/s)).
+ACCEL_LSB_PER_G: dict[int, dict[int, float]] = {
+    ImuModel.MPU6050: {2: 16384.0, 4: 8192.0, 8: 4096.0, 16: 2048.0},
+    ImuModel.LSM6DSO: {2: 1 / 0.000061, 4: 1 / 0.000122, 8: 1 / 0.000244, 16: 1 / 0.000488},
+    ImuModel.ICM42688: {2: 16384.0, 4: 8192.0, 8: 4096.0, 16: 2048.0},
+}
+GYRO_LSB_PER_DPS: dict[int, dict[int, float]] = {
+    ImuModel.MPU6050: {250: 131.0, 500: 65.5, 1000: 32.8, 2000: 16.4},
+    ImuModel.LSM6DSO: {250: 1 / 0.00875, 500: 1 / 0.0175, 1000: 1 / 0.035, 2000: 1 / 0.07},
+    ImuModel.ICM42688: {250: 131.0, 500: 65.5, 1000: 32.8, 2000: 16.4},
+}
+
+
+def accel_lsb_per_g(model: int, full_scale_g: int) -> float:
+    """LSB per g for this part and range (32768 / range for a part or range not listed)."""
+    return ACCEL_LSB_PER_G.get(model, {}).get(full_scale_g, 32768.0 / full_scale_g)
+
+
+def gyro_lsb_per_dps(model: int, full_scale_dps: int) -> float:
+    """LSB per deg/s for this part and range (32768 / range for a part or range not listed)."""
+    return GYRO_LSB_PER_DPS.get(model, {}).get(full_scale_dps, 32768.0 / full_scale_dps)
+
+
 class ResetCause(IntEnum):
     """Why the board last started (mirrors machine.reset_cause() on the ESP32)."""
 

@@ -11,7 +11,7 @@ from anklet.analysis import analyze_csv, write_session_tables
 from anklet.cli import _load_commands, app
 from typer.testing import CliRunner
 
-FIXTURE = Path(__file__).parent / "fixtures" / "uci_s1_e1_u2_fast_set.csv"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "uci_s1_e1_u2_fast_set.csv"
 _load_commands()
 runner = CliRunner()
 

@@ -10,7 +10,7 @@ from anklet.analysis import OnlineRepDetector, SessionAnalysis, analyze, read_im
 from anklet.analysis.loading import AnalysisInputError, ImuRecording
 from anklet.analysis.synthetic import SyntheticSession, random_rotation
 
-FIXTURE = Path(__file__).parent / "fixtures" / "uci_s1_e1_u2_fast_set.csv"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "uci_s1_e1_u2_fast_set.csv"
 
 
 def _stream(rec: ImuRecording, block: int) -> tuple[SessionAnalysis, list[float]]:

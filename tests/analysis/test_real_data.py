@@ -9,7 +9,7 @@ import pytest
 from anklet.analysis import analyze_csv
 from anklet.analysis.evaluate import DEFAULT_DATA, evaluate
 
-FIXTURE = Path(__file__).parent / "fixtures" / "uci_s1_e1_u2_fast_set.csv"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "uci_s1_e1_u2_fast_set.csv"
 
 
 def test_real_fast_set_on_the_shank_counts_ten_reps() -> None:

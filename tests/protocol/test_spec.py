@@ -44,3 +44,12 @@ def test_every_status_code_has_a_documented_meaning():
 
 def test_every_opcode_has_argument_definition():
     assert set(spec.COMMAND_ARGS) == set(spec.Opcode)
+
+
+def test_sensitivity_is_the_datasheet_value_with_a_plain_fallback():
+    assert spec.gyro_lsb_per_dps(spec.ImuModel.MPU6050, 1000) == 32.8
+    assert spec.accel_lsb_per_g(spec.ImuModel.MPU6050, 8) == 4096.0
+    assert spec.gyro_lsb_per_dps(spec.ImuModel.LSM6DSO, 250) == pytest.approx(114.2857, rel=1e-6)
+    # A model or a range the table does not know: full scale over the int16 range.
+    assert spec.gyro_lsb_per_dps(99, 1000) == 32.768
+    assert spec.accel_lsb_per_g(spec.ImuModel.MPU6050, 3) == 32768 / 3
