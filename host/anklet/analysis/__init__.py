@@ -9,10 +9,11 @@ See docs/ANALYSIS.md for the method, its thresholds and its measured accuracy.
 
 from __future__ import annotations
 
+from anklet.analysis.jumps import find_jumps
 from anklet.analysis.loading import AnalysisInputError, ImuRecording, read_imu_csv
 from anklet.analysis.online import OnlineRepDetector
 from anklet.analysis.pipeline import analyze, analyze_arrays, analyze_csv
-from anklet.analysis.results import Rep, RepSet, SessionAnalysis
+from anklet.analysis.results import Jump, JumpSeries, Rep, RepSet, SessionAnalysis
 from anklet.analysis.settings import DEFAULT_SETTINGS, Settings
 from anklet.analysis.tables import write_session_tables
 
@@ -20,6 +21,8 @@ __all__ = [
     "DEFAULT_SETTINGS",
     "AnalysisInputError",
     "ImuRecording",
+    "Jump",
+    "JumpSeries",
     "OnlineRepDetector",
     "Rep",
     "RepSet",
@@ -28,6 +31,7 @@ __all__ = [
     "analyze",
     "analyze_arrays",
     "analyze_csv",
+    "find_jumps",
     "read_imu_csv",
     "write_session_tables",
 ]

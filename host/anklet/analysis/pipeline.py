@@ -20,6 +20,7 @@ import numpy as np
 from anklet.analysis.axis import integrated_angle, principal_axis
 from anklet.analysis.bouts import activity_mask, bouts
 from anklet.analysis.gait import gait_mask
+from anklet.analysis.jumps import find_jumps
 from anklet.analysis.loading import FloatArray, ImuRecording, check_recording, read_imu_csv
 from anklet.analysis.metrics import rep_metrics, session_flags, set_metrics
 from anklet.analysis.reps import RepSpan, find_reps
@@ -124,13 +125,27 @@ def analyze(
     check_recording(rec, source)
     grid = to_working_grid(rec)
     reps = [r for bout in detect_bouts(grid, settings) for r in bout_reps(grid, bout)]
-    return assemble(
+    result = assemble(
         reps,
         settings,
         source=source,
         rate_hz=rec.rate_hz,
         duration_s=rec.duration_s,
         planned_sets=planned_sets,
+    )
+    return with_jumps(result, rec, settings)
+
+
+def with_jumps(result: SessionAnalysis, rec: ImuRecording, s: Settings) -> SessionAnalysis:
+    """Add the recording's jumps (found at its own rate, not on the grid) and their flags."""
+    series = find_jumps(rec, s)
+    if not series:
+        return result
+    return replace(
+        result,
+        jump_series=series,
+        total_jumps=sum(x.jump_count for x in series),
+        flags=result.flags + [f for x in series for f in x.flags],
     )
 
 

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from anklet.analysis.loading import read_imu_csv
-from anklet.analysis.pipeline import assemble, bout_reps, detect_bouts
+from anklet.analysis.pipeline import assemble, bout_reps, detect_bouts, with_jumps
 from anklet.analysis.resample import to_working_grid
 from anklet.analysis.results import SessionAnalysis
 from anklet.analysis.settings import DEFAULT_SETTINGS, Settings
@@ -38,6 +38,7 @@ def build_report(
         duration_s=rec.duration_s,
         planned_sets=planned_sets,
     )
+    result = with_jumps(result, rec, settings)
     fig = plt.figure(figsize=(14, 10), layout="constrained")
     gs = fig.add_gridspec(3, 2, height_ratios=[1.3, 1.0, 0.9])
     ax = fig.add_subplot(gs[0, :])
@@ -63,8 +64,19 @@ def build_report(
     ax.set_ylabel("limb angle about movement axis (deg)")
     ax.set_xlim(float(grid.t_s[0]), float(grid.t_s[-1]))
     ax.grid(alpha=0.3)
+    for js in result.jump_series:
+        ax.axvspan(js.start_s, js.end_s, color="0.5", alpha=0.15)
+        ax.annotate(
+            f"{js.jump_count} jumps, {js.mean_height_cm:.0f} cm",
+            xy=(js.start_s, 1.0),
+            xycoords=("data", "axes fraction"),
+            va="bottom",
+            fontsize=10,
+            color="0.3",
+        )
+    jumps = f", {result.total_jumps} jumps" if result.total_jumps else ""
     ax.set_title(
-        f"{_title(samples_csv)}: {result.set_count} sets, {result.total_reps} reps",
+        f"{_title(samples_csv)}: {result.set_count} sets, {result.total_reps} reps{jumps}",
         loc="left",
         pad=18,
         fontsize=13,
@@ -118,7 +130,7 @@ def build_report(
         table.scale(1.0, 1.3)
     flags = result.flags or ["No flags: speed and sway held up across every set."]
     if not result.sets:
-        flags = ["No sets found."]
+        flags = ["No sets found.", *result.flags]
     tx.text(
         0.0,
         0.0,

@@ -50,6 +50,34 @@ class RepSet:
 
 
 @dataclass(frozen=True)
+class Jump:
+    index: int  # 1-based within its series
+    takeoff_s: float  # leaves the ground (file's t_s clock)
+    landing_s: float  # touches down
+    flight_s: float
+    height_cm: float  # from the flight time: g t² / 8
+    contact_s: float | None  # ground contact before this take-off, when it was a rebound
+    rsi: float | None  # reactive strength index: height (m) / contact time (s)
+    landing_peak_g: float  # largest |acceleration| in the 0.15 s after touchdown
+
+
+@dataclass(frozen=True)
+class JumpSeries:
+    index: int  # 1-based within the session
+    start_s: float  # first take-off
+    end_s: float  # last landing
+    jumps: list[Jump]
+    jump_count: int
+    mean_flight_s: float
+    mean_height_cm: float
+    mean_contact_s: float | None  # over the rebounds; None when every jump was from standing
+    mean_rsi: float | None
+    height_loss_pct: float  # first jumps vs last jumps; + means lower
+    contact_change_pct: float | None  # first rebounds vs last; + means longer on the ground
+    flags: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class SessionAnalysis:
     source: str
     rate_hz: float  # input sample rate, read from t_s
@@ -57,6 +85,8 @@ class SessionAnalysis:
     sets: list[RepSet]
     total_reps: int
     flags: list[str]
+    jump_series: list[JumpSeries] = field(default_factory=list)
+    total_jumps: int = 0
 
     @property
     def set_count(self) -> int:

@@ -59,6 +59,29 @@ class Settings:
     trend_reps: int = 2
     # Sway growth from the first to the last reps flagged as compensation, in degrees.
     sway_rise_flag_deg: float = 3.0
+    # Jumps: in flight the whole body falls freely and the accelerometer reads about 0 g; on the
+    # ground, standing or pushing, it reads 1 g or more. Below this is flight; the leg's own
+    # swing in the air adds a few tenths of a g at most.
+    free_fall_ms2: float = 0.5 * 9.80665
+    # ... and over a whole flight the median is below this: a limb dropped while the body rests
+    # (a leg let fall onto a table) dips under the threshold too, but its joint holds it back.
+    flight_level_ms2: float = 0.3 * 9.80665
+    # Shortest and longest flight: 0.1 s is a 1 cm hop; 1.2 s would be a 1.8 m vertical jump.
+    min_flight_s: float = 0.1
+    max_flight_s: float = 1.2
+    # Blips above the threshold shorter than this inside a flight (a strap rattling) are merged.
+    flight_blip_s: float = 0.015
+    # A landing hits harder than this within 0.15 s of touchdown (else the sensor moved, not the
+    # body: a strap pulled, the weight put down).
+    min_landing_ms2: float = 2.0 * 9.80665
+    # Ground contact between jumps this short or shorter is reactive (rebound, pogo, depth
+    # jump): its time is the ground-contact time. Longer is a reset between single jumps.
+    max_contact_s: float = 1.0
+    # A series of jumps ends after this long on the ground.
+    series_gap_s: float = 3.0
+    # Jump height loss from the first to the last jumps of a series beyond this flags fatigue:
+    # the usual cut-off for plyometric quality (see docs/ANALYSIS.md).
+    height_loss_flag_pct: float = 10.0
 
 
 DEFAULT_SETTINGS = Settings()

@@ -1,4 +1,5 @@
-"""A session folder's `sets.csv` and `reps.csv`: one row per set / rep, units in column names.
+"""A session folder's `sets.csv` and `reps.csv` (and `jumps.csv` when it has jumps): one row per
+set / rep / jump, units in column names.
 
 write_session_tables(result, Path("sessions/2026-05-01T10-00"))
 """
@@ -45,6 +46,19 @@ SET_COLUMNS = (
 )
 
 
+JUMP_COLUMNS = (
+    "series_index",
+    "jump_index",
+    "takeoff_s",
+    "landing_s",
+    "flight_s",
+    "height_cm",
+    "contact_s",
+    "rsi",
+    "landing_peak_g",
+)
+
+
 def _fmt(value: float | int | None) -> str:
     if value is None:
         return ""
@@ -54,7 +68,7 @@ def _fmt(value: float | int | None) -> str:
 
 
 def write_session_tables(result: SessionAnalysis, session_dir: Path) -> tuple[Path, Path]:
-    """Write `sets.csv` and `reps.csv` into `session_dir` (created if needed); return both paths."""
+    """Write `sets.csv`, `reps.csv` (and `jumps.csv`) into `session_dir`; return the first two."""
     session_dir.mkdir(parents=True, exist_ok=True)
     sets_path = session_dir / "sets.csv"
     reps_path = session_dir / "reps.csv"
@@ -84,4 +98,16 @@ def write_session_tables(result: SessionAnalysis, session_dir: Path) -> tuple[Pa
         for s in result.sets:
             for r in s.reps:
                 w.writerow([s.index, r.index] + [_fmt(getattr(r, c)) for c in REP_COLUMNS[2:]])
+    jumps_path = session_dir / "jumps.csv"
+    if result.jump_series:
+        with jumps_path.open("w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(JUMP_COLUMNS)
+            for js in result.jump_series:
+                for j in js.jumps:
+                    w.writerow(
+                        [js.index, j.index] + [_fmt(getattr(j, c)) for c in JUMP_COLUMNS[2:]]
+                    )
+    else:
+        jumps_path.unlink(missing_ok=True)  # from an earlier analysis of this folder
     return sets_path, reps_path

@@ -41,7 +41,8 @@ def analyze(
         int | None, typer.Option("--planned-sets", help="flag sessions with more sets")
     ] = None,
     tables: Annotated[
-        bool, typer.Option("--tables", help="also write sets.csv and reps.csv beside the file")
+        bool,
+        typer.Option("--tables", help="also write sets.csv, reps.csv (and jumps.csv) beside it"),
     ] = False,
 ) -> None:
     """Find sets and reps in an IMU recording and print their metrics.
@@ -91,14 +92,16 @@ def report(
         raise _fail(str(exc)) from None
     except OSError as exc:
         raise _fail(f"{target}: cannot write ({exc.strerror or exc})") from None
-    print(f"{target}: {result.set_count} sets, {result.total_reps} reps")
+    jumps = f", {result.total_jumps} jumps" if result.total_jumps else ""
+    print(f"{target}: {result.set_count} sets, {result.total_reps} reps{jumps}")
 
 
 def _print_result(result: SessionAnalysis) -> None:
     console = Console()
+    jumps = f", {result.total_jumps} jumps" if result.total_jumps else ""
     console.print(
         f"{result.source}: {result.duration_s:.0f} s at {result.rate_hz:.0f} Hz, "
-        f"{result.set_count} sets, {result.total_reps} reps",
+        f"{result.set_count} sets, {result.total_reps} reps{jumps}",
         soft_wrap=True,
         highlight=False,
     )
@@ -134,6 +137,37 @@ def _print_result(result: SessionAnalysis) -> None:
                 f"{r.rom_deg:.1f}",
                 f"{r.peak_velocity_dps:.0f}",
                 f"{r.sway_deg:.1f}",
+            )
+        console.print(table)
+    for js in result.jump_series:
+        contact = f", contact {js.mean_contact_s * 1000:.0f} ms" if js.mean_contact_s else ""
+        table = Table(
+            title=(
+                f"Jump series {js.index}: {js.jump_count} jumps, "
+                f"{js.start_s:.1f}–{js.end_s:.1f} s, height {js.mean_height_cm:.0f} cm{contact}, "
+                f"height loss {js.height_loss_pct:.0f} %"
+            ),
+            title_justify="left",
+        )
+        for col in (
+            "jump",
+            "take-off s",
+            "flight ms",
+            "height cm",
+            "contact ms",
+            "RSI",
+            "landing g",
+        ):
+            table.add_column(col, justify="right")
+        for j in js.jumps:
+            table.add_row(
+                str(j.index),
+                f"{j.takeoff_s:.2f}",
+                f"{j.flight_s * 1000:.0f}",
+                f"{j.height_cm:.1f}",
+                f"{j.contact_s * 1000:.0f}" if j.contact_s is not None else "–",
+                f"{j.rsi:.2f}" if j.rsi is not None else "–",
+                f"{j.landing_peak_g:.1f}",
             )
         console.print(table)
     for flag in result.flags:

@@ -24,6 +24,15 @@
 #                           default: a random orientation drawn from the seed
 #     seed=1                noise, variation and default mount
 #   still       the leg at rest: the leg-raise keys, no sets (start, sway, noise, mass, mount)
+#   jumps       repeated vertical jumps (pogo hops, plyometric series) with the weight on: the
+#               shank upright, a countermovement, then take-off, flight, landing, contact, ...
+#     series=2 jumps=10     series, jumps per series
+#     flight=0.45 contact=0.25   flight time and ground-contact time between jumps, s
+#     first=0.6             countermovement before the first take-off of a series, s
+#     fade=0.0              fatigue: each jump flies (1 - fade) times the last one's flight and
+#                           stays on the ground (1 + fade) times its contact
+#     impact=5              landing peak over the support force, g
+#     rest=20 lead=3 noise gnoise mass mount seed   as for leg-raise
 #   csv         replay of a recording with columns t_s,ax_ms2,ay_ms2,az_ms2,gx_dps,gy_dps,gz_dps
 #     path=FILE (text)      e.g. /work/shared/data/uci_pt_legs/data/s1_e1_u2_....csv (25 Hz)
 #     loop=1                1: start again at the end; 0: hold the last row
@@ -106,11 +115,13 @@ def from_spec(spec):
         if kind == "still":
             params["sets"] = 0
         return LegRaise(**params)
+    if kind == "jumps":
+        return Jumps(**params)
     if kind == "csv":
         if "path" not in params:
             raise ValueError("motion spec: csv needs path=FILE")
         return CsvReplay(**params)
-    raise ValueError("motion spec: unknown kind %r (leg-raise, still, csv)" % kind)
+    raise ValueError("motion spec: unknown kind %r (leg-raise, still, jumps, csv)" % kind)
 
 
 def _mount_matrix(roll_deg, pitch_deg, yaw_deg):
@@ -124,6 +135,31 @@ def _mount_matrix(roll_deg, pitch_deg, yaw_deg):
         (-sp, cp * sr, cp * cr),
     )
     return tuple(r[i][j] for j in range(3) for i in range(3))  # transposed, flat
+
+
+def _mount(mount, seed):
+    """(roll, pitch, yaw) deg of the sensor on the shank: given as R/P/Y, else drawn from seed."""
+    if mount is None:
+        u = uniform(seed, 1), uniform(seed, 2), uniform(seed, 3)
+        return (u[0] * 360 - 180, math.asin(2 * u[1] - 1) * _DEG, u[2] * 360 - 180)
+    angles = tuple(float(x) for x in str(mount).split("/"))
+    if len(angles) != 3:
+        raise ValueError("motion spec: mount=ROLL/PITCH/YAW (degrees)")
+    return angles
+
+
+def _to_sensor(m, f1, f2, f3, o1, o2, o3, t, seed, an, gn, force_n):
+    """Shank-frame specific force (m/s²) and rate (deg/s) -> the sensor's 7-tuple, with noise."""
+    n = int(t * 1e6) * 8
+    return (
+        m[0] * f1 + m[1] * f2 + m[2] * f3 + an * gauss(seed, n),
+        m[3] * f1 + m[4] * f2 + m[5] * f3 + an * gauss(seed, n + 1),
+        m[6] * f1 + m[7] * f2 + m[8] * f3 + an * gauss(seed, n + 2),
+        m[0] * o1 + m[1] * o2 + m[2] * o3 + gn * gauss(seed, n + 3),
+        m[3] * o1 + m[4] * o2 + m[5] * o3 + gn * gauss(seed, n + 4),
+        m[6] * o1 + m[7] * o2 + m[8] * o3 + gn * gauss(seed, n + 5),
+        force_n,
+    )
 
 
 class LegRaise:
@@ -151,15 +187,8 @@ class LegRaise:
         a = float(sway) * _RAD * 0.5
         self._sw = (a, 2 * math.pi * 0.23, uniform(self.seed, 11) * 6.2832,
                     a, 2 * math.pi * 0.61, uniform(self.seed, 12) * 6.2832)  # fmt: skip
-        if mount is None:
-            u = uniform(self.seed, 1), uniform(self.seed, 2), uniform(self.seed, 3)
-            angles = (u[0] * 360 - 180, math.asin(2 * u[1] - 1) * _DEG, u[2] * 360 - 180)
-        else:
-            angles = tuple(float(x) for x in str(mount).split("/"))
-            if len(angles) != 3:
-                raise ValueError("motion spec: mount=ROLL/PITCH/YAW (degrees)")
-        self.mount_deg = angles
-        self._m = _mount_matrix(*angles)
+        self.mount_deg = _mount(mount, self.seed)
+        self._m = _mount_matrix(*self.mount_deg)
 
     @property
     def duration_s(self):
@@ -225,21 +254,110 @@ class LegRaise:
         thd_deg = thd * _DEG
         o2 = -thd_deg * cp
         o3 = thd_deg * sp
-        m = self._m
-        n = int(t * 1e6) * 8
-        seed = self.seed
-        an = self.noise
-        gn = self.gnoise
         force_n = self.mass * _sqrt(f1 * f1 + f3 * f3)
-        return (
-            m[0] * f1 + m[1] * v2 + m[2] * v3 + an * gauss(seed, n),
-            m[3] * f1 + m[4] * v2 + m[5] * v3 + an * gauss(seed, n + 1),
-            m[6] * f1 + m[7] * v2 + m[8] * v3 + an * gauss(seed, n + 2),
-            m[0] * o1 + m[1] * o2 + m[2] * o3 + gn * gauss(seed, n + 3),
-            m[3] * o1 + m[4] * o2 + m[5] * o3 + gn * gauss(seed, n + 4),
-            m[6] * o1 + m[7] * o2 + m[8] * o3 + gn * gauss(seed, n + 5),
-            force_n,
-        )
+        return _to_sensor(self._m, f1, v2, v3, o1, o2, o3, t, self.seed, self.noise, self.gnoise,
+                          force_n)  # fmt: skip
+
+    def force(self, t):
+        return self.sample(t)[6]
+
+
+class Jumps:
+    """Series of vertical jumps; `events()` gives every (take-off, landing) time, s."""
+
+    def __init__(self, series=2, jumps=10, flight=0.45, contact=0.25, first=0.6, fade=0.0,
+                 impact=5.0, rest=20.0, lead=3.0, radius=0.40, noise=0.05, gnoise=0.3,
+                 mass=2.0, mount=None, seed=1):  # fmt: skip
+        self.series = int(series)
+        self.jumps = int(jumps)
+        self.first = float(first)
+        self.impact = float(impact) * G
+        self.lead = float(lead)
+        self.radius = float(radius)
+        self.noise = float(noise)
+        self.gnoise = float(gnoise)
+        self.mass = float(mass)
+        self.seed = int(seed)
+        self.mount_deg = _mount(mount, self.seed)
+        self._m = _mount_matrix(*self.mount_deg)
+        # One series as phases (start, length, kind, flight of the jump they lead to or end):
+        # kind 0 countermovement, 1 flight, 2 contact after a landing, 3 settling after the last.
+        phases = []
+        t = 0.0
+        fl = float(flight)
+        ct = float(contact)
+        fade = float(fade)
+        for j in range(self.jumps):
+            lead_in = self.first if j == 0 else ct
+            phases.append((t, lead_in, 0 if j == 0 else 2, fl))
+            t += lead_in
+            phases.append((t, fl, 1, fl))
+            t += fl
+            if j:
+                ct *= 1.0 + fade
+            fl *= 1.0 - fade
+        phases.append((t, 1.0, 3, 0.0))
+        self._phases = phases
+        self.series_s = t + 1.0 + float(rest)
+
+    def events(self):
+        out = []
+        for k in range(self.series):
+            base = self.lead + k * self.series_s
+            for start, length, kind, _ in self._phases:
+                if kind == 1:
+                    out.append((base + start, base + start + length))
+        return out
+
+    def _phase(self, t):
+        u = t - self.lead
+        if u < 0.0 or self.series <= 0:
+            return None, 0.0
+        k = int(u // self.series_s)
+        if k >= self.series:
+            return None, 0.0
+        u -= k * self.series_s
+        for phase in self._phases:
+            if phase[0] <= u < phase[0] + phase[1]:
+                return phase, u - phase[0]
+        return None, 0.0
+
+    def sample(self, t):
+        phase, p = self._phase(t)
+        f3 = G
+        thd = thdd = 0.0
+        if phase is not None:
+            _, length, kind, fl = phase
+            s = p / length
+            if kind == 1:
+                # Flight: free fall (no specific force), the shank swinging a few degrees.
+                f3 = 0.0
+                w = math.pi / length
+                amp = 4.0 * _RAD
+                thd = amp * w * _cos(w * p)
+                thdd = -amp * w * w * _sin(w * p)
+            else:
+                # On the ground: a half-sine push whose impulse launches the next flight (take-off
+                # speed g flight / 2; after a landing, the landing speed is turned round too) ...
+                extra = 0.0
+                if kind == 0:
+                    f3 = G + G * fl * math.pi / (4.0 * length) * _sin(math.pi * s)
+                elif kind == 2:
+                    f3 = G * (length + fl) / length * math.pi / 2.0 * _sin(math.pi * s)
+                    extra = 1.0
+                else:
+                    f3 = G + G * 1.5 * _sin(math.pi * min(s * 4.0, 1.0)) * (1.0 - s)
+                    extra = 1.0
+                if extra and p < 0.08:
+                    # ... and the landing's impact: a 10 ms rise, then decay.
+                    f3 += self.impact * (p / 0.01) * math.exp(1.0 - p / 0.01)
+        r = self.radius
+        f1 = r * thdd
+        f3 += r * thd * thd
+        o2 = -thd * _DEG
+        force_n = self.mass * _sqrt(f1 * f1 + f3 * f3)
+        return _to_sensor(self._m, f1, 0.0, f3, 0.0, o2, 0.0, t, self.seed, self.noise,
+                          self.gnoise, force_n)  # fmt: skip
 
     def force(self, t):
         return self.sample(t)[6]

@@ -7,14 +7,26 @@ import os
 import sys
 import time
 
-fresh = set(sys.modules), list(sys.path)
-
 # A board's ROM bootloader and MicroPython's start-up take time before main.py runs (about
 # 1 s on an ESP32); the launcher asks for it with boot_ms (default 0: tests boot at once).
 _boot_ms = int(os.getenv("ANKLET_SIM_BOOT_MS") or 0)
 if _boot_ms:
     time.sleep_ms(_boot_ms)
 del _boot_ms
+
+# The emulated hardware exists before the firmware runs, as a board's does: load and build it
+# now, so that its code and state come out of the heap before the firmware measures what is
+# free (it sizes its ring buffer from that) and not out of the app's share afterwards. (On an
+# ESP32 the BLE stack's buffers are not on the MicroPython heap at all.)
+import bluetooth  # noqa: E402
+import machine  # noqa: E402, F401
+import world  # noqa: E402
+
+world.get()
+bluetooth.BLE()  # the one radio: BLE() returns this instance from now on
+del bluetooth, world
+
+fresh = set(sys.modules), list(sys.path)
 
 
 def run_script(name):

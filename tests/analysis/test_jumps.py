@@ -1,0 +1,111 @@
+"""Jumps: take-off, landing, ground contact and the fatigue flag, against the simulated board's
+own jump motion (hil/sim/anklet_sim/mpy/motion.py, whose events() are the truth), in any
+sensor orientation and at any rate; and no jumps where nobody jumps."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from anklet.analysis import ImuRecording, analyze, find_jumps, write_session_tables
+from anklet.analysis.synthetic import SyntheticSession, random_rotation
+
+MOTION = Path(__file__).parents[2] / "hil" / "sim" / "anklet_sim" / "mpy" / "motion.py"
+G = 9.80665
+
+
+def _motion_module():
+    spec = importlib.util.spec_from_file_location("sim_motion", MOTION)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _recording(spec: str, rate_hz: float) -> tuple[ImuRecording, list[tuple[float, float]]]:
+    source = _motion_module().from_spec(spec)
+    t = np.arange(0.0, source.lead + source.series * source.series_s, 1.0 / rate_hz)
+    x = np.array([source.sample(v) for v in t])
+    return ImuRecording(t_s=t, acc_ms2=x[:, :3], gyro_dps=x[:, 3:6]), source.events()
+
+
+@pytest.mark.parametrize(("rate_hz", "seed"), [(100, 1), (200, 2), (400, 3), (1000, 4)])
+def test_every_jump_is_found_with_its_take_off_and_landing(rate_hz: int, seed: int) -> None:
+    rec, truth = _recording(f"jumps:series=2,jumps=8,rest=8,seed={seed}", rate_hz)
+    series = find_jumps(rec)
+    assert [s.jump_count for s in series] == [8, 8]
+    jumps = [j for s in series for j in s.jumps]
+    tolerance = 1.0 / rate_hz + 0.004  # a sample, plus the push-off fading into the flight
+    for jump, (takeoff, landing) in zip(jumps, truth, strict=True):
+        assert jump.takeoff_s == pytest.approx(takeoff, abs=tolerance)
+        assert jump.landing_s == pytest.approx(landing, abs=tolerance)
+        assert jump.height_cm == pytest.approx(G * 0.45**2 / 8 * 100, rel=0.05)  # 24.8 cm
+    for s in series:
+        assert s.jumps[0].contact_s is None  # from standing: no rebound
+        for jump in s.jumps[1:]:
+            assert jump.contact_s == pytest.approx(0.25, abs=2 * tolerance)
+            assert jump.rsi == pytest.approx(jump.height_cm / 100 / jump.contact_s)
+        assert s.flags == []  # steady jumps: no fatigue
+
+
+def test_height_falling_across_a_series_is_flagged_as_fatigue() -> None:
+    # Each jump flies 3 % shorter and stays 3 % longer on the ground than the one before.
+    rec, truth = _recording("jumps:series=1,jumps=10,fade=0.03,seed=5", 400)
+    (series,) = find_jumps(rec)
+    flights = np.array([b - a for a, b in truth])
+    heights = G * flights**2 / 8
+    expected_loss = 100 * (1 - heights[-2:].mean() / heights[:2].mean())
+    assert series.height_loss_pct == pytest.approx(expected_loss, abs=3.0)  # about 39 %
+    assert series.contact_change_pct is not None and series.contact_change_pct > 15
+    assert len(series.flags) == 1 and "jump height fell" in series.flags[0]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_jumping_gives_jumps_not_reps(seed: int) -> None:
+    rec, _ = _recording(f"jumps:series=3,jumps=10,rest=20,seed={seed}", 200)
+    result = analyze(rec)
+    assert result.total_reps == 0
+    assert result.total_jumps == 30
+    assert [s.index for s in result.jump_series] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_no_jumps_in_leg_raises_walking_or_fidgeting(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    session = (
+        SyntheticSession(rate_hz=200, mount=random_rotation(rng))
+        .rest(3)
+        .set(10, rom_deg=60, up_s=0.5, hold_s=0, down_s=0.5, pause_s=0.3)
+        .walk(30, stride_s=0.9)
+        .fidget(10)
+        .rest(3)
+    )
+    rec, _ = session.build(rng)
+    assert find_jumps(rec) == []
+
+
+def test_a_still_sensor_in_free_fall_without_a_landing_is_not_a_jump() -> None:
+    # The weight dropped onto a cushion: 0 g for 0.3 s, then a soft 1.2 g stop.
+    t = np.arange(0, 4, 0.005)
+    a = np.full(len(t), G)
+    a[(t >= 2.0) & (t < 2.3)] = 0.0
+    a[(t >= 2.3) & (t < 2.4)] = 1.2 * G
+    acc = np.column_stack([np.zeros_like(a), np.zeros_like(a), a])
+    rec = ImuRecording(t_s=t, acc_ms2=acc, gyro_dps=np.zeros((len(t), 3)))
+    assert find_jumps(rec) == []
+
+
+def test_jumps_csv_is_written_and_cleared(tmp_path: Path) -> None:
+    rec, _ = _recording("jumps:series=1,jumps=5,seed=6", 200)
+    write_session_tables(analyze(rec), tmp_path)
+    with (tmp_path / "jumps.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["jump_index"] for r in rows] == ["1", "2", "3", "4", "5"]
+    assert rows[0]["contact_s"] == "" and float(rows[1]["contact_s"]) > 0.2
+    assert 20 < float(rows[2]["height_cm"]) < 30
+    still, _ = _recording("jumps:series=0,seed=6", 200)
+    write_session_tables(analyze(still), tmp_path)
+    assert not (tmp_path / "jumps.csv").exists()  # a re-analysis without jumps leaves none
