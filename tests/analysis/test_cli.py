@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 from anklet.analysis import analyze_csv, write_session_tables
 from anklet.cli import _load_commands, app
 from typer.testing import CliRunner
@@ -63,3 +65,31 @@ def test_session_tables_have_one_row_per_set_and_rep(tmp_path: Path) -> None:
     assert len(reps) == 10
     assert {"rom_deg", "peak_velocity_dps", "sway_deg", "impulse_ns"} <= set(reps[0])
     assert reps[0]["impulse_ns"] == ""  # no load cell in this recording
+
+
+def _jump_csv(path: Path) -> Path:
+    motion = Path(__file__).parents[2] / "hil" / "sim" / "anklet_sim" / "mpy" / "motion.py"
+    spec = importlib.util.spec_from_file_location("sim_motion", motion)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    source = module.from_spec("jumps:series=1,jumps=5,fade=0.04,seed=3")
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["t_s", "ax_ms2", "ay_ms2", "az_ms2", "gx_dps", "gy_dps", "gz_dps"])
+        for t in np.arange(0.0, 10.0, 0.005):
+            w.writerow([f"{t:.3f}", *(f"{v:.4f}" for v in source.sample(t)[:6])])
+    return path
+
+
+def test_analyze_and_report_show_jumps(tmp_path: Path) -> None:
+    samples = _jump_csv(tmp_path / "samples.csv")
+    result = runner.invoke(app, ["analyze", str(samples), "--tables"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    assert "0 sets, 0 reps, 5 jumps" in result.output
+    assert "Jump series 1: 5 jumps" in result.output
+    assert "jump height fell" in result.output  # 4 % lower each jump: flagged
+    assert (tmp_path / "jumps.csv").read_text().count("\n") == 6
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "5 jumps" in result.output and (tmp_path / "report.png").stat().st_size > 10_000

@@ -1,17 +1,17 @@
-"""Plyometrics through the whole chain: the simulated board's IMU (register-level, ±16 g, 400 Hz)
-under the real firmware, the serial link, the host's session files, then the jump analysis."""
+"""Plyometrics through the whole chain, as a user runs it: `anklet set --accel-g 16` and
+`anklet log --rate 400` on the simulated board (register-level IMU under the real firmware,
+the serial link, the session files), then the jumps the session's analysis wrote."""
 
 from __future__ import annotations
 
-import asyncio
+import csv
 import importlib.util
+import os
+import subprocess
+import sys
 
 import pytest
-from anklet.analysis import analyze_csv
-from anklet.device import Device
-from anklet.transport.serial import SerialTransport
-from anklet_sim.board import MPY_DIR, SimulatedBoard
-from simhelpers import record
+from anklet_sim.board import MPY_DIR
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -26,27 +26,37 @@ def _truth() -> list[tuple[float, float]]:
     return module.from_spec(MOTION).events()
 
 
-def test_jumps_recorded_from_the_board_give_their_flight_and_contact_times(tmp_path):
-    board = SimulatedBoard(flash_dir=tmp_path / "flash", motion=MOTION)
+def _anklet(tmp_path, *args: str) -> str:
+    env = {**os.environ, "ANKLET_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run(
+        [sys.executable, "-m", "anklet.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=150,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
-    async def set_up() -> None:
-        device = Device(SerialTransport(board.port))
-        await device.wait_ready()
-        await device.set_rates(accel_fs_g=16)  # landings pass 8 g
-        await device.close()
 
-    with board:
-        asyncio.run(set_up())
-        summary = asyncio.run(record(board, tmp_path / "out", 10.0, 400))
-    assert summary.lost == 0
-    result = analyze_csv(summary.folder / "samples.csv")
-    assert result.total_reps == 0
-    (series,) = result.jump_series
+def test_a_logged_jump_session_reports_flight_and_contact_times(tmp_path):
+    _anklet(tmp_path, "set", "--device", "sim", "--accel-g", "16")  # landings pass 8 g
+    out = tmp_path / "out"
+    stdout = _anklet(
+        tmp_path, "log", "--device", "sim", "--motion", MOTION, "--rate", "400",
+        "--duration", "10", "--quiet", "--out", str(out),
+    )  # fmt: skip
+    assert "complete 100.000 %" in stdout
+    assert "0 rep(s), 6 jump(s)" in stdout
+    (folder,) = out.iterdir()
+    with (folder / "jumps.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
     truth = _truth()
-    assert series.jump_count == len(truth) == 6
+    assert len(rows) == len(truth) == 6
     # The session clock starts when logging starts, not at the motion's t = 0: compare spans.
-    for jump, (takeoff, landing) in zip(series.jumps, truth, strict=True):
-        assert jump.flight_s == pytest.approx(landing - takeoff, abs=0.008)
-    for jump, prev, now in zip(series.jumps[1:], truth, truth[1:], strict=False):
-        assert jump.contact_s == pytest.approx(now[0] - prev[1], abs=0.008)
-    assert max(j.landing_peak_g for j in series.jumps) > 8.0  # not clipped at ±8 g
+    for row, (takeoff, landing) in zip(rows, truth, strict=True):
+        assert float(row["flight_s"]) == pytest.approx(landing - takeoff, abs=0.008)
+    assert rows[0]["contact_s"] == ""  # the first jump is from standing
+    for row, prev, now in zip(rows[1:], truth, truth[1:], strict=False):
+        assert float(row["contact_s"]) == pytest.approx(now[0] - prev[1], abs=0.008)
+    assert max(float(r["landing_peak_g"]) for r in rows) > 8.0  # not clipped at ±8 g

@@ -82,19 +82,29 @@ def build_report(
         fontsize=13,
     )
     reps = [(s, r) for s in result.sets for r in s.reps]
-    labels = [f"{s.index}.{r.index}" for s, r in reps]
-    colours = [_SET_COLOURS[(s.index - 1) % len(_SET_COLOURS)] for s, _ in reps]
-    x = list(range(len(reps)))
-    for col, (field, ylabel) in enumerate(
-        (
-            ("rom_deg", "range of motion (deg)"),
-            ("concentric_mean_velocity_dps", "mean lifting speed (deg/s)"),
-        )
-    ):
+    jumps = [(js, j) for js in result.jump_series for j in js.jumps]
+    if reps or not jumps:
+        labels = [f"{s.index}.{r.index}" for s, r in reps]
+        colours = [_SET_COLOURS[(s.index - 1) % len(_SET_COLOURS)] for s, _ in reps]
+        bars = [
+            ([r.rom_deg for _, r in reps], "range of motion (deg)"),
+            ([r.concentric_mean_velocity_dps for _, r in reps], "mean lifting speed (deg/s)"),
+        ]
+        xlabel = "set.rep"
+    else:  # a plyometric session: the jumps' height and ground contact instead
+        labels = [f"{js.index}.{j.index}" for js, j in jumps]
+        colours = [_SET_COLOURS[(js.index - 1) % len(_SET_COLOURS)] for js, _ in jumps]
+        bars = [
+            ([j.height_cm for _, j in jumps], "jump height (cm)"),
+            ([(j.contact_s or 0.0) * 1000 for _, j in jumps], "ground contact before (ms)"),
+        ]
+        xlabel = "series.jump"
+    x = list(range(len(labels)))
+    for col, (values, ylabel) in enumerate(bars):
         bx = fig.add_subplot(gs[1, col])
-        bx.bar(x, [getattr(r, field) for _, r in reps], color=colours)
+        bx.bar(x, values, color=colours)
         bx.set_ylabel(ylabel)
-        bx.set_xlabel("set.rep")
+        bx.set_xlabel(xlabel)
         step = max(1, len(x) // 30)
         bx.set_xticks(x[::step], labels[::step], rotation=90, fontsize=7)
         bx.grid(axis="y", alpha=0.3)

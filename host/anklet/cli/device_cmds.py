@@ -129,17 +129,17 @@ class _LiveReps:
                 self.stats.sets += 1
 
 
-def _analyse_session(folder: Path) -> tuple[int, int]:
-    """Write sets.csv and reps.csv; returns (sets, reps)."""
+def _analyse_session(folder: Path) -> tuple[int, int, int]:
+    """Write sets.csv, reps.csv (and jumps.csv); returns (sets, reps, jumps)."""
     from anklet.analysis import AnalysisInputError, analyze_csv, write_session_tables
 
     try:
         result = analyze_csv(folder / "samples.csv")
     except AnalysisInputError as exc:
         console.print(f"[yellow]analysis skipped: {exc}[/]")
-        return 0, 0
+        return 0, 0, 0
     write_session_tables(result, folder)
-    return result.set_count, result.total_reps
+    return result.set_count, result.total_reps, result.total_jumps
 
 
 async def _log(
@@ -150,7 +150,7 @@ async def _log(
     raw: bool,
     motion: str,
     quiet: bool,
-) -> tuple[SessionSummary, tuple[int, int]]:
+) -> tuple[SessionSummary, tuple[int, int, int]]:
     async with open_device(dev, sim_motion=motion) as device:
         recorder = SessionRecorder(device, out_dir, imu_rate_hz=rate, keep_raw=raw)
         recorder.on_rows = _LiveReps(recorder.live)
@@ -175,7 +175,8 @@ async def _log(
     return summary, _analyse_session(summary.folder)
 
 
-def _print_summary(summary: SessionSummary, sets: int, reps: int) -> None:
+def _print_summary(summary: SessionSummary, training: tuple[int, int, int]) -> None:
+    sets, reps, jumps = training
     out.print(f"session  {summary.folder}")
     out.print(f"device   {summary.device_name}")
     out.print(f"duration {summary.duration_s:.1f} s")
@@ -185,7 +186,13 @@ def _print_summary(summary: SessionSummary, sets: int, reps: int) -> None:
         f"{summary.reconnects} reconnects, {summary.boots} boot(s))"
     )
     out.print(f"complete {summary.completeness_pct:.3f} %")
-    out.print(f"training {sets} set(s), {reps} rep(s)  (details: sets.csv, reps.csv)")
+    if jumps:
+        out.print(
+            f"training {sets} set(s), {reps} rep(s), {jumps} jump(s)  "
+            "(details: sets.csv, reps.csv, jumps.csv)"
+        )
+    else:
+        out.print(f"training {sets} set(s), {reps} rep(s)  (details: sets.csv, reps.csv)")
 
 
 @app.command("log")
@@ -219,8 +226,8 @@ def log_cmd(
     """
     if rate is not None and rate not in (100, 200, 400, 1000):
         raise _fail(f"--rate {rate} Hz is not supported: use 100, 200, 400 or 1000")
-    summary, (sets, reps) = _run(_log(device, duration, rate, out_dir, raw, motion, quiet), verbose)
-    _print_summary(summary, sets, reps)
+    summary, training = _run(_log(device, duration, rate, out_dir, raw, motion, quiet), verbose)
+    _print_summary(summary, training)
 
 
 @app.command()
@@ -241,7 +248,7 @@ def demo(
         f"[bold]Anklet demo[/]: simulated board, 3 sets of 10 leg raises, {duration:.0f} s"
     )
 
-    async def go() -> tuple[SessionSummary, tuple[int, int]]:
+    async def go() -> tuple[SessionSummary, tuple[int, int, int]]:
         async with open_device("sim", sim_motion=DEFAULT_SIM_MOTION, sim_flash=flash) as dev:
             recorder = SessionRecorder(dev, out_dir, imu_rate_hz=200)
             recorder.on_rows = _LiveReps(recorder.live)
@@ -260,8 +267,8 @@ def demo(
             summary = task.result()
         return summary, _analyse_session(summary.folder)
 
-    summary, (sets, reps) = _run(go(), verbose=False)
-    _print_summary(summary, sets, reps)
+    summary, training = _run(go(), verbose=False)
+    _print_summary(summary, training)
 
 
 # --- board commands ----------------------------------------------------------------------
