@@ -89,6 +89,8 @@ def _edge_time(
 
 
 def _jump(t: FloatArray, a: FloatArray, lo: int, hi: int, s: Settings) -> Jump | None:
+    if t[hi] - t[lo] < s.min_flight_s - 2 * _MAX_EDGE_S:  # far too short, even with its edges
+        return None
     level = float(np.median(a[lo : hi + 1]))
     if level > s.flight_level_ms2:
         return None
@@ -97,8 +99,8 @@ def _jump(t: FloatArray, a: FloatArray, lo: int, hi: int, s: Settings) -> Jump |
     flight = landing - takeoff
     if not s.min_flight_s <= flight <= s.max_flight_s:
         return None
-    after = (t > t[hi]) & (t <= t[hi] + _LANDING_WINDOW_S)
-    peak = float(a[after].max()) if after.any() else 0.0
+    end = int(np.searchsorted(t, t[hi] + _LANDING_WINDOW_S, side="right"))
+    peak = float(a[hi + 1 : end].max()) if end > hi + 1 else 0.0
     if peak < s.min_landing_ms2:
         return None
     return Jump(
