@@ -3,7 +3,6 @@ jump timing against the simulated board's jump motion (whose events are the trut
 
 from __future__ import annotations
 
-import importlib.util
 import time
 
 import numpy as np
@@ -11,7 +10,7 @@ from anklet.analysis import OnlineRepDetector, analyze, find_jumps
 from anklet.analysis.evaluate import DEFAULT_DATA, evaluate
 from anklet.analysis.loading import ImuRecording
 from anklet.analysis.synthetic import SyntheticSession, random_rotation
-from anklet_sim.board import MPY_DIR
+from anklet_sim import motion as sim_motion
 
 from bench.figure import Figure
 
@@ -47,11 +46,7 @@ def _naive_loop_s(rec: ImuRecording, seconds: float) -> float:
 
 def _jump_errors_ms(rate_hz: float, seed: int) -> tuple[np.ndarray, np.ndarray, int, int]:
     """|error| of take-offs and landings, |error| of contact times, jumps found, jumps made."""
-    spec = importlib.util.spec_from_file_location("sim_motion", MPY_DIR / "motion.py")
-    assert spec is not None and spec.loader is not None
-    motion = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(motion)
-    source = motion.from_spec(f"jumps:series=2,jumps=10,fade=0.02,rest=6,seed={seed}")
+    source = sim_motion.from_spec(f"jumps:series=2,jumps=10,fade=0.02,rest=6,seed={seed}")
     t = np.arange(0.0, source.lead + source.series * source.series_s, 1.0 / rate_hz)
     x = np.array([source.sample(v) for v in t])
     found = [j for s in find_jumps(ImuRecording(t, x[:, :3], x[:, 3:6])) for j in s.jumps]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from anklet.analysis import analyze_csv, write_session_tables
 from anklet.cli import _load_commands, app
+from anklet_sim import motion as sim_motion
 from typer.testing import CliRunner
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "uci_s1_e1_u2_fast_set.csv"
@@ -68,12 +68,7 @@ def test_session_tables_have_one_row_per_set_and_rep(tmp_path: Path) -> None:
 
 
 def _jump_csv(path: Path) -> Path:
-    motion = Path(__file__).parents[2] / "hil" / "sim" / "anklet_sim" / "mpy" / "motion.py"
-    spec = importlib.util.spec_from_file_location("sim_motion", motion)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    source = module.from_spec("jumps:series=1,jumps=5,fade=0.04,seed=3")
+    source = sim_motion.from_spec("jumps:series=1,jumps=5,fade=0.04,seed=3")
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["t_s", "ax_ms2", "ay_ms2", "az_ms2", "gx_dps", "gy_dps", "gz_dps"])

@@ -5,28 +5,19 @@ sensor orientation and at any rate; and no jumps where nobody jumps."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 from anklet.analysis import ImuRecording, analyze, find_jumps, write_session_tables
 from anklet.analysis.synthetic import SyntheticSession, random_rotation
+from anklet_sim import motion as sim_motion
 
-MOTION = Path(__file__).parents[2] / "hil" / "sim" / "anklet_sim" / "mpy" / "motion.py"
 G = 9.80665
 
 
-def _motion_module():
-    spec = importlib.util.spec_from_file_location("sim_motion", MOTION)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _recording(spec: str, rate_hz: float) -> tuple[ImuRecording, list[tuple[float, float]]]:
-    source = _motion_module().from_spec(spec)
+    source = sim_motion.from_spec(spec)
     t = np.arange(0.0, source.lead + source.series * source.series_s, 1.0 / rate_hz)
     x = np.array([source.sample(v) for v in t])
     return ImuRecording(t_s=t, acc_ms2=x[:, :3], gyro_dps=x[:, 3:6]), source.events()

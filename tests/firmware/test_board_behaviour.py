@@ -5,7 +5,6 @@ recording arriving intact."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import time
 from pathlib import Path
 
@@ -14,7 +13,8 @@ import pytest
 from anklet.device import CommandFailed, Device
 from anklet.transport.serial import SerialTransport
 from anklet_protocol import spec
-from anklet_sim.board import MPY_DIR, SimulatedBoard
+from anklet_sim import motion as sim_motion
+from anklet_sim.board import SimulatedBoard
 from simhelpers import QUIET_MOTION, read_meta, read_samples, record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,14 +153,6 @@ def test_fifo_overflow_is_reported_with_exactly_the_missing_indices(board, tmp_p
     assert np.array_equal(missing, expected)
 
 
-def _motion_module():
-    spec_ = importlib.util.spec_from_file_location("sim_motion", MPY_DIR / "motion.py")
-    assert spec_ is not None and spec_.loader is not None
-    module = importlib.util.module_from_spec(spec_)
-    spec_.loader.exec_module(module)
-    return module
-
-
 def test_replayed_recording_arrives_intact_within_quantisation(tmp_path):
     motion = f"csv:path={RECORDING},loop=0"
     sim = SimulatedBoard(flash_dir=tmp_path / "flash", motion=motion, sim_options={"imu_ppm": 0})
@@ -175,7 +167,7 @@ def test_replayed_recording_arrives_intact_within_quantisation(tmp_path):
         ]
     )
     # Where in the recording the first row was sampled is unknown to the host: find it.
-    source = _motion_module().from_spec(motion)
+    source = sim_motion.from_spec(motion)
     n = len(got)
     period = 1 / 200
 

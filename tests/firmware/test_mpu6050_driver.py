@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 from pathlib import Path
 
 import pytest
+from anklet_sim import motion as sim_motion
 
 ROOT = Path(__file__).resolve().parents[2]
 SIM_MPY = ROOT / "hil" / "sim" / "anklet_sim" / "mpy"
@@ -21,14 +21,6 @@ i2c = I2C(0, scl=Pin(22), sda=Pin(21), freq=400000)
 """
 
 G = 9.80665
-
-
-def load_motion():
-    spec = importlib.util.spec_from_file_location("sim_motion", SIM_MPY / "motion.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def words(data: bytes) -> list[int]:
@@ -170,7 +162,7 @@ def test_fifo_bursts_deliver_every_sample_at_the_detuned_rate(sim_run, rate_hz):
     period = (trace[-1] - trace[0]) / (len(trace) - 1)
     assert period == pytest.approx(1 / rate_hz / (1 + out["ppm"] / 1e6), rel=1e-9)
     # The records are the motion at those instants, quantised for ±8 g / ±1000 dps.
-    motion = load_motion().from_spec("leg-raise:lead=0")
+    motion = sim_motion.from_spec("leg-raise:lead=0")
     for i in range(n_read):
         got = words(data[i * 12 : i * 12 + 12])
         want = expected_words(motion, trace[i], 8, 1000)
@@ -206,7 +198,7 @@ print(json.dumps({"count": count, "flags": flags, "stream": stream, "trace": tra
 """,
         config={"motion": "leg-raise:lead=0"},
     )
-    motion = load_motion().from_spec("leg-raise:lead=0")
+    motion = sim_motion.from_spec("leg-raise:lead=0")
     assert out["count"] == 1024
     assert out["flags"] == [True, False]
     # The FIFO holds the last 1024 bytes of the sample stream: 1024 is not a multiple of 12, so

@@ -5,25 +5,16 @@ the serial link, the session files), then the jumps the session's analysis wrote
 from __future__ import annotations
 
 import csv
-import importlib.util
 import os
 import subprocess
 import sys
 
 import pytest
-from anklet_sim.board import MPY_DIR
+from anklet_sim import motion as sim_motion
 
 pytestmark = pytest.mark.timeout(180)
 
 MOTION = "jumps:series=1,jumps=6,flight=0.45,contact=0.25,impact=8,lead=2,seed=2"
-
-
-def _truth() -> list[tuple[float, float]]:
-    spec = importlib.util.spec_from_file_location("sim_motion", MPY_DIR / "motion.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.from_spec(MOTION).events()
 
 
 def _anklet(tmp_path, *args: str) -> str:
@@ -51,7 +42,7 @@ def test_a_logged_jump_session_reports_flight_and_contact_times(tmp_path):
     (folder,) = out.iterdir()
     with (folder / "jumps.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    truth = _truth()
+    truth = sim_motion.from_spec(MOTION).events()
     assert len(rows) == len(truth) == 6
     # The session clock starts when logging starts, not at the motion's t = 0: compare spans.
     for row, (takeoff, landing) in zip(rows, truth, strict=True):

@@ -4,11 +4,11 @@ replay interpolates, loops or holds."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
 
 import pytest
+from anklet_sim import motion as sim_motion
 
 ROOT = Path(__file__).resolve().parents[2]
 SIM_MPY = ROOT / "hil" / "sim" / "anklet_sim" / "mpy"
@@ -18,15 +18,7 @@ G = 9.80665
 SPEC = "leg-raise:sets=2,reps=3,rom=60,up=1.0,hold=1.0,down=1.5,rest=5,sway=3,noise=0.02,seed=7"
 
 
-def load_motion():
-    spec = importlib.util.spec_from_file_location("sim_motion", SIM_MPY / "motion.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-motion = load_motion()
+motion = sim_motion.module()
 TIMES = [i * 0.137 for i in range(200)]
 
 

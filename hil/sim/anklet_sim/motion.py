@@ -1,0 +1,32 @@
+"""The simulated board's motion sources (mpy/motion.py) under CPython: the very code the
+emulator runs, so a test's or a benchmark's reference signal is what the board felt.
+
+    from anklet_sim import motion
+    source = motion.from_spec("jumps:series=2,jumps=10")
+    source.sample(1.25)            # ax, ay, az (m/s²), gx, gy, gz (deg/s), strap force (N)
+    source.events()                # jumps: every (take-off, landing) time
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+MOTION_PY = Path(__file__).resolve().parent / "mpy" / "motion.py"
+
+
+@functools.cache
+def module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("anklet_sim_mpy_motion", MOTION_PY)
+    assert spec is not None and spec.loader is not None
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+def from_spec(spec: str) -> Any:
+    """A motion source, as the simulated board builds it from its `motion` setting."""
+    return module().from_spec(spec)
