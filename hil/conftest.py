@@ -43,6 +43,10 @@ WORKOUT_MOTION = (
     "sway=2,seed=7"
 )
 WORKOUT_SECONDS = 82.0
+#: Two series of 8 rebound jumps (0.45 s flights, 0.25 s contacts), 6 s after power-on.
+JUMPS_MOTION = "jumps:series=2,jumps=8,flight=0.45,contact=0.25,rest=6,lead=6,seed=4"
+JUMPS_SECONDS = 30.0
+JUMPS_RATE_HZ = 400  # contact times want a few ms of resolution
 #: A real recording (Yurtman & Barshan, right shank): its "too fast" set of 10, t = 96..162 s.
 REPLAY_SOURCE = DEFAULT_DATA / "data" / "s1_e1_u2_seated_leg_raise_right_shank_distal.csv"
 REPLAY_WINDOW_S = (96.0, 162.0)
@@ -133,6 +137,8 @@ def _recording_key(item: pytest.Item) -> str | None:
         return "workout"
     if "replay_session" in names:
         return "replay"
+    if "jump_session" in names:
+        return "jumps"
     return None
 
 
@@ -192,6 +198,8 @@ def recordings(
             jobs[f"rate-{rate}"] = Job(rate_hz=rate, seconds=seconds)
     if "workout" in planned:
         jobs["workout"] = Job(rate_hz=200, seconds=WORKOUT_SECONDS, motion=WORKOUT_MOTION)
+    if "jumps" in planned:
+        jobs["jumps"] = Job(rate_hz=JUMPS_RATE_HZ, seconds=JUMPS_SECONDS, motion=JUMPS_MOTION)
     if "replay" in planned:
         segment = replay_segment(folder / "replay_source.csv")
         jobs["replay"] = Job(
@@ -230,6 +238,11 @@ def workout_session(recordings: Plan) -> Recording:
 @pytest.fixture
 def replay_session(recordings: Plan) -> Recording:
     return recordings.get("replay")
+
+
+@pytest.fixture
+def jump_session(recordings: Plan) -> Recording:
+    return recordings.get("jumps")
 
 
 @pytest.fixture
