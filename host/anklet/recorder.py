@@ -50,6 +50,7 @@ class LiveStats:
     battery_pct: int | None = None
     sets: int = 0
     reps: int = 0
+    jumps: int = 0
     last_error: str = ""
 
 

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from anklet.analysis import ImuRecording, analyze, find_jumps, write_session_tables
+from anklet.analysis import (
+    ImuRecording,
+    OnlineJumpDetector,
+    analyze,
+    find_jumps,
+    write_session_tables,
+)
 from anklet.analysis.synthetic import SyntheticSession, random_rotation
 from anklet_sim import motion as sim_motion
 
@@ -100,3 +106,19 @@ def test_jumps_csv_is_written_and_cleared(tmp_path: Path) -> None:
     still, _ = _recording("jumps:series=0,seed=6", 200)
     write_session_tables(analyze(still), tmp_path)
     assert not (tmp_path / "jumps.csv").exists()  # a re-analysis without jumps leaves none
+
+
+@pytest.mark.parametrize("rate_hz", [200, 1000])
+def test_live_detector_reports_each_jump_once_soon_after_landing(rate_hz: int) -> None:
+    rec, truth = _recording("jumps:series=2,jumps=8,rest=5,seed=7", rate_hz)
+    detector = OnlineJumpDetector()
+    block = max(1, int(0.02 * rate_hz))  # 20 ms blocks, as the logger feeds it
+    reported: list[tuple[float, float]] = []  # (landing, the time it was reported)
+    for i in range(0, len(rec.t_s), block):
+        for jump in detector.feed(rec.t_s[i : i + block], rec.acc_ms2[i : i + block]):
+            reported.append((jump.landing_s, float(rec.t_s[min(i + block, len(rec.t_s)) - 1])))
+    offline = [j for s in find_jumps(rec) for j in s.jumps]
+    assert len(reported) == len(offline) == len(truth)
+    for (landing, when), jump in zip(reported, offline, strict=True):
+        assert landing == pytest.approx(jump.landing_s, abs=1e-9)
+        assert when - landing < 0.25  # within the landing window and a block

@@ -9,7 +9,7 @@ See docs/ANALYSIS.md for the method, its thresholds and its measured accuracy.
 
 from __future__ import annotations
 
-from anklet.analysis.jumps import find_jumps
+from anklet.analysis.jumps import OnlineJumpDetector, find_jumps
 from anklet.analysis.loading import AnalysisInputError, ImuRecording, read_imu_csv
 from anklet.analysis.online import OnlineRepDetector
 from anklet.analysis.pipeline import analyze, analyze_arrays, analyze_csv
@@ -23,6 +23,7 @@ __all__ = [
     "ImuRecording",
     "Jump",
     "JumpSeries",
+    "OnlineJumpDetector",
     "OnlineRepDetector",
     "Rep",
     "RepSet",

@@ -173,3 +173,40 @@ def _series_metrics(index: int, group: list[Jump], s: Settings) -> JumpSeries:
             "longer before the next."
         )
     return series
+
+
+class OnlineJumpDetector:
+    """`find_jumps` fed block by block, for the live view: each jump is reported once, as soon
+    as its landing window has been seen (0.15 s after touchdown).
+
+        detector = OnlineJumpDetector()
+        for t_s, acc_ms2 in blocks:
+            for jump in detector.feed(t_s, acc_ms2): ...
+
+    Only the last few seconds are kept (the longest flight, its edges and landing). Jumps come
+    without series, contact or RSI; the offline analysis at the end of the session has them.
+    """
+
+    def __init__(self, settings: Settings = DEFAULT_SETTINGS) -> None:
+        self.settings = settings
+        self.keep_s = settings.max_flight_s + 2 * _MAX_EDGE_S + _LANDING_WINDOW_S + 0.5
+        self._t = np.zeros(0)
+        self._a = np.zeros(0)
+        self._last_landing_s = -np.inf
+
+    def feed(self, t_s: FloatArray, acc_ms2: FloatArray) -> list[Jump]:
+        t = np.concatenate([self._t, np.asarray(t_s, dtype=np.float64)])
+        a = np.concatenate([self._a, np.linalg.norm(np.asarray(acc_ms2, dtype=np.float64), axis=1)])
+        if len(t) == 0:
+            return []
+        keep = int(np.searchsorted(t, t[-1] - self.keep_s))
+        self._t, self._a = t[keep:], a[keep:]
+        found: list[Jump] = []
+        for lo, hi in _flights(self._t, self._a, self.settings):
+            if self._t[hi] <= self._last_landing_s or self._t[-1] < self._t[hi] + _LANDING_WINDOW_S:
+                continue  # reported already, or its landing is not all in yet
+            jump = _jump(self._t, self._a, lo, hi, self.settings)
+            if jump is not None:
+                found.append(jump)
+                self._last_landing_s = float(self._t[hi])
+        return found

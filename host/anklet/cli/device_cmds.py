@@ -99,6 +99,7 @@ def _live_table(stats: LiveStats, device: str) -> Table:
         ("reconnects", str(stats.reconnects)),
         ("battery", battery),
         ("sets / reps", f"{stats.sets} / {stats.reps}"),
+        ("jumps", str(stats.jumps)),
     ]
     for key, value in rows:
         table.add_row(key, value)
@@ -106,12 +107,13 @@ def _live_table(stats: LiveStats, device: str) -> Table:
 
 
 class _LiveReps:
-    """Feeds written rows to the online rep detector; keeps the counts for the display."""
+    """Feeds written rows to the online rep and jump detectors; keeps the counts for the display."""
 
     def __init__(self, stats: LiveStats) -> None:
-        from anklet.analysis import OnlineRepDetector
+        from anklet.analysis import OnlineJumpDetector, OnlineRepDetector
 
         self.detector = OnlineRepDetector(source="live")
+        self.jumps = OnlineJumpDetector()
         self.stats = stats
         self.failed = ""
 
@@ -120,6 +122,7 @@ class _LiveReps:
             return
         try:
             reps = self.detector.feed(t_s, imu[:, :3], imu[:, 3:], force_n)
+            self.stats.jumps += len(self.jumps.feed(t_s, imu[:, :3]))
         except Exception as exc:  # live counts are a convenience: never stop the recording
             self.failed = str(exc)
             return
