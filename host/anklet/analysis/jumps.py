@@ -14,7 +14,6 @@ Ground contact is the time from one landing to the next take-off, for rebounds o
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
 
@@ -123,15 +122,11 @@ def _series(jumps: list[Jump], s: Settings) -> list[JumpSeries]:
             contact = jump.takeoff_s - prev.landing_s
             if contact <= s.max_contact_s:
                 rsi = jump.height_cm / 100.0 / contact
-                jump = _with(jump, contact_s=contact, rsi=rsi)
+                jump = replace(jump, contact_s=contact, rsi=rsi)
             groups[-1].append(jump)
         else:
             groups.append([jump])
     return [_series_metrics(k, group, s) for k, group in enumerate(groups, start=1)]
-
-
-def _with(jump: Jump, **changes: Any) -> Jump:
-    return replace(jump, **changes)
 
 
 def _change_pct(first: list[float], last: list[float]) -> float:
@@ -141,7 +136,7 @@ def _change_pct(first: list[float], last: list[float]) -> float:
 
 
 def _series_metrics(index: int, group: list[Jump], s: Settings) -> JumpSeries:
-    jumps = [_with(j, index=k) for k, j in enumerate(group, start=1)]
+    jumps = [replace(j, index=k) for k, j in enumerate(group, start=1)]
     heights = [j.height_cm for j in jumps]
     contacts = [j.contact_s for j in jumps if j.contact_s is not None]
     rsis = [j.rsi for j in jumps if j.rsi is not None]
