@@ -5,6 +5,7 @@ sensor orientation and at any rate; and no jumps where nobody jumps."""
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from anklet.analysis import (
     OnlineJumpDetector,
     analyze,
     find_jumps,
+    read_imu_csv,
     write_session_tables,
 )
 from anklet.analysis.synthetic import SyntheticSession, random_rotation
@@ -122,3 +124,33 @@ def test_live_detector_reports_each_jump_once_soon_after_landing(rate_hz: int) -
     for (landing, when), jump in zip(reported, offline, strict=True):
         assert landing == pytest.approx(jump.landing_s, abs=1e-9)
         assert when - landing < 0.25  # within the landing window and a block
+
+
+def test_landings_clipped_at_the_accelerometer_range_are_flagged(tmp_path: Path) -> None:
+    rec, _ = _recording("jumps:series=1,jumps=5,impact=8,mount=0/0/0,seed=8", 400)
+    # What a ±8 g accelerometer records of landings that pass 8 g (along the shank: z here).
+    clipped = np.clip(rec.acc_ms2, -8 * G, 8 * G)
+    at_8g = ImuRecording(rec.t_s, clipped, rec.gyro_dps, accel_range_g=8.0)
+    result = analyze(at_8g)
+    assert all(j.landing_clipped for s in result.jump_series for j in s.jumps)
+    (flag,) = [f for f in result.flags if "landings reached" in f]
+    assert "5 of 5 landings reached the accelerometer's ±8 g range" in flag
+    assert "--accel-g 16" in flag
+    at_16g = ImuRecording(rec.t_s, rec.acc_ms2, rec.gyro_dps, accel_range_g=16.0)
+    result = analyze(at_16g)
+    assert not any(j.landing_clipped for s in result.jump_series for j in s.jumps)
+    assert not [f for f in result.flags if "landings reached" in f]
+
+
+def test_a_session_folder_gives_the_accelerometer_range(tmp_path: Path) -> None:
+    rec, _ = _recording("jumps:series=1,jumps=3,seed=9", 200)
+    with (tmp_path / "samples.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["t_s", "ax_ms2", "ay_ms2", "az_ms2", "gx_dps", "gy_dps", "gz_dps"])
+        for t, acc, gyro in zip(rec.t_s, rec.acc_ms2, rec.gyro_dps, strict=True):
+            w.writerow([f"{t:.4f}", *(f"{v:.4f}" for v in (*acc, *gyro))])
+    assert read_imu_csv(tmp_path / "samples.csv").accel_range_g is None  # a bare CSV
+    (tmp_path / "session.json").write_text(json.dumps({"ranges": {"accel_g": 4, "gyro_dps": 1000}}))
+    assert read_imu_csv(tmp_path / "samples.csv").accel_range_g == 4.0
+    (tmp_path / "session.json").write_text("{not json")
+    assert read_imu_csv(tmp_path / "samples.csv").accel_range_g is None  # unreadable: unknown

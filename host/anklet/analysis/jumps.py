@@ -25,6 +25,7 @@ _G = 9.80665
 _LANDING_WINDOW_S = 0.15
 _TREND_JUMPS = 2  # jumps averaged at each end of a series for its trends
 _MAX_EDGE_S = 0.03  # the most an edge is moved past its threshold crossing
+_CLIP_FRACTION = 0.99  # of the full scale: an axis this high is at the range (32767 LSB)
 
 
 def find_jumps(rec: ImuRecording, s: Settings = DEFAULT_SETTINGS) -> list[JumpSeries]:
@@ -32,7 +33,33 @@ def find_jumps(rec: ImuRecording, s: Settings = DEFAULT_SETTINGS) -> list[JumpSe
     t = rec.t_s
     a = np.linalg.norm(rec.acc_ms2, axis=1)
     jumps = [j for j in (_jump(t, a, lo, hi, s) for lo, hi in _flights(t, a, s)) if j]
+    if rec.accel_range_g is not None:
+        at_range = np.abs(rec.acc_ms2).max(axis=1) >= _CLIP_FRACTION * rec.accel_range_g * _G
+        jumps = [replace(j, landing_clipped=_clipped(t, at_range, j)) for j in jumps]
     return _series(jumps, s)
+
+
+def clipping_flag(series: list[JumpSeries], accel_range_g: float | None) -> list[str]:
+    """One flag when landings hit the accelerometer's range (their peaks are then floors)."""
+    jumps = [j for js in series for j in js.jumps]
+    clipped = sum(j.landing_clipped for j in jumps)
+    if not clipped or accel_range_g is None:
+        return []
+    advice = (
+        "log jumps with `anklet set --accel-g 16`"
+        if accel_range_g < 16
+        else "the peaks are above what the sensor measures"
+    )
+    return [
+        f"{clipped} of {len(jumps)} landings reached the accelerometer's ±{accel_range_g:g} g "
+        f"range: their landing peaks are clipped (read them as at least that); {advice}."
+    ]
+
+
+def _clipped(t: FloatArray, at_range: np.ndarray, jump: Jump) -> bool:
+    lo = int(np.searchsorted(t, jump.landing_s))
+    hi = int(np.searchsorted(t, jump.landing_s + _LANDING_WINDOW_S, side="right"))
+    return bool(at_range[lo:hi].any())
 
 
 def _flights(t: FloatArray, a: FloatArray, s: Settings) -> list[tuple[int, int]]:

@@ -8,6 +8,7 @@ rec.rate_hz                                        # read from t_s, never assume
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,7 @@ class ImuRecording:
     acc_ms2: FloatArray
     gyro_dps: FloatArray
     force_n: FloatArray | None = None  # NaN where the load cell had no sample yet
+    accel_range_g: float | None = None  # the accelerometer's full scale, when known
 
     @property
     def rate_hz(self) -> float:
@@ -106,9 +108,20 @@ def read_imu_csv(path: Path) -> ImuRecording:
         acc_ms2=np.ascontiguousarray(imu[:, 1:4]),
         gyro_dps=np.ascontiguousarray(imu[:, 4:7]),
         force_n=force if force is not None and np.any(np.isfinite(force)) else None,
+        accel_range_g=_session_accel_range_g(path),
     )
     check_recording(rec, str(path), first_row=2)
     return rec
+
+
+def _session_accel_range_g(samples_csv: Path) -> float | None:
+    """The accelerometer range from a session folder's session.json, if beside the CSV."""
+    try:
+        meta = json.loads((samples_csv.parent / "session.json").read_text())
+        value = float(meta["ranges"]["accel_g"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # not a session folder (or an unreadable one): the range is unknown
+    return value if value > 0 else None
 
 
 def _header(path: Path) -> list[str]:

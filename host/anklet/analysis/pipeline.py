@@ -20,7 +20,7 @@ import numpy as np
 from anklet.analysis.axis import integrated_angle, principal_axis
 from anklet.analysis.bouts import activity_mask, bouts
 from anklet.analysis.gait import gait_mask
-from anklet.analysis.jumps import find_jumps
+from anklet.analysis.jumps import clipping_flag, find_jumps
 from anklet.analysis.loading import FloatArray, ImuRecording, check_recording, read_imu_csv
 from anklet.analysis.metrics import rep_metrics, session_flags, set_metrics
 from anklet.analysis.reps import RepSpan, find_reps
@@ -141,11 +141,12 @@ def with_jumps(result: SessionAnalysis, rec: ImuRecording, s: Settings) -> Sessi
     series = find_jumps(rec, s)
     if not series:
         return result
+    flags = [f for x in series for f in x.flags] + clipping_flag(series, rec.accel_range_g)
     return replace(
         result,
         jump_series=series,
         total_jumps=sum(x.jump_count for x in series),
-        flags=result.flags + [f for x in series for f in x.flags],
+        flags=result.flags + flags,
     )
 
 

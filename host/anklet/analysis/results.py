@@ -59,6 +59,7 @@ class Jump:
     contact_s: float | None  # ground contact before this take-off, when it was a rebound
     rsi: float | None  # reactive strength index: height (m) / contact time (s)
     landing_peak_g: float  # largest |acceleration| in the 0.15 s after touchdown
+    landing_clipped: bool = False  # an axis hit the accelerometer's range: the peak is a floor
 
 
 @dataclass(frozen=True)

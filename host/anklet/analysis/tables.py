@@ -56,12 +56,15 @@ JUMP_COLUMNS = (
     "contact_s",
     "rsi",
     "landing_peak_g",
+    "landing_clipped",
 )
 
 
 def _fmt(value: float | int | None) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
     if isinstance(value, int):
         return str(value)
     return f"{value:.3f}"

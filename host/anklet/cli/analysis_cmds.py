@@ -145,7 +145,7 @@ def _print_result(result: SessionAnalysis) -> None:
             title=(
                 f"Jump series {js.index}: {js.jump_count} jumps, "
                 f"{js.start_s:.1f}–{js.end_s:.1f} s, height {js.mean_height_cm:.0f} cm{contact}, "
-                f"height loss {js.height_loss_pct:.0f} %"
+                f"height loss {round(js.height_loss_pct)} %"
             ),
             title_justify="left",
         )
@@ -167,7 +167,7 @@ def _print_result(result: SessionAnalysis) -> None:
                 f"{j.height_cm:.1f}",
                 f"{j.contact_s * 1000:.0f}" if j.contact_s is not None else "–",
                 f"{j.rsi:.2f}" if j.rsi is not None else "–",
-                f"{j.landing_peak_g:.1f}",
+                f"≥{j.landing_peak_g:.1f}" if j.landing_clipped else f"{j.landing_peak_g:.1f}",
             )
         console.print(table)
     for flag in result.flags:
