@@ -45,7 +45,7 @@ def analyze(
         typer.Option("--tables", help="also write sets.csv, reps.csv (and jumps.csv) beside it"),
     ] = False,
 ) -> None:
-    """Find sets and reps in an IMU recording and print their metrics.
+    """Find sets, reps and jumps in an IMU recording and print their metrics.
 
     Examples:
 
@@ -76,7 +76,8 @@ def report(
         int | None, typer.Option("--planned-sets", help="flag sessions with more sets")
     ] = None,
 ) -> None:
-    """Write report.png: the signal with reps and sets, per-rep bars, and the set summary.
+    """Write report.png: the signal with sets and jumps marked, per-rep (or per-jump) bars, and
+    the summary.
 
     Example:
 
