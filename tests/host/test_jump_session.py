@@ -14,7 +14,8 @@ from anklet_sim import motion as sim_motion
 
 pytestmark = pytest.mark.timeout(180)
 
-MOTION = "jumps:series=1,jumps=6,flight=0.45,contact=0.25,impact=8,lead=2,seed=2"
+# Each jump 2 % lower than the last: the summary flags the height loss.
+MOTION = "jumps:series=1,jumps=6,flight=0.45,contact=0.25,fade=0.02,impact=8,lead=2,seed=2"
 
 
 def _anklet(tmp_path, *args: str) -> str:
@@ -39,6 +40,8 @@ def test_a_logged_jump_session_reports_flight_and_contact_times(tmp_path):
     )  # fmt: skip
     assert "complete 100.000 %" in stdout
     assert "0 rep(s), 6 jump(s)" in stdout
+    assert "! Jump series 1: jump height fell" in stdout
+    assert "landings reached" not in stdout  # ±16 g: no landing clipped
     (folder,) = out.iterdir()
     with (folder / "jumps.csv").open() as fh:
         rows = list(csv.DictReader(fh))

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NamedTuple, TypeVar
 
 import numpy as np
 import typer
@@ -132,17 +132,26 @@ class _LiveReps:
                 self.stats.sets += 1
 
 
-def _analyse_session(folder: Path) -> tuple[int, int, int]:
-    """Write sets.csv, reps.csv (and jumps.csv); returns (sets, reps, jumps)."""
+class _Training(NamedTuple):
+    """What the analysis at the end of a session found, for its summary."""
+
+    sets: int = 0
+    reps: int = 0
+    jumps: int = 0
+    flags: tuple[str, ...] = ()
+
+
+def _analyse_session(folder: Path) -> _Training:
+    """Write sets.csv, reps.csv (and jumps.csv); returns the counts and flags."""
     from anklet.analysis import AnalysisInputError, analyze_csv, write_session_tables
 
     try:
         result = analyze_csv(folder / "samples.csv")
     except AnalysisInputError as exc:
         console.print(f"[yellow]analysis skipped: {exc}[/]")
-        return 0, 0, 0
+        return _Training()
     write_session_tables(result, folder)
-    return result.set_count, result.total_reps, result.total_jumps
+    return _Training(result.set_count, result.total_reps, result.total_jumps, tuple(result.flags))
 
 
 async def _log(
@@ -153,7 +162,7 @@ async def _log(
     raw: bool,
     motion: str,
     quiet: bool,
-) -> tuple[SessionSummary, tuple[int, int, int]]:
+) -> tuple[SessionSummary, _Training]:
     async with open_device(dev, sim_motion=motion) as device:
         recorder = SessionRecorder(device, out_dir, imu_rate_hz=rate, keep_raw=raw)
         recorder.on_rows = _LiveReps(recorder.live)
@@ -178,8 +187,8 @@ async def _log(
     return summary, _analyse_session(summary.folder)
 
 
-def _print_summary(summary: SessionSummary, training: tuple[int, int, int]) -> None:
-    sets, reps, jumps = training
+def _print_summary(summary: SessionSummary, training: _Training) -> None:
+    sets, reps, jumps, flags = training
     out.print(f"session  {summary.folder}")
     out.print(f"device   {summary.device_name}")
     out.print(f"duration {summary.duration_s:.1f} s")
@@ -196,6 +205,8 @@ def _print_summary(summary: SessionSummary, training: tuple[int, int, int]) -> N
         )
     else:
         out.print(f"training {sets} set(s), {reps} rep(s)  (details: sets.csv, reps.csv)")
+    for flag in flags:
+        out.print(f"! {flag}", soft_wrap=True, highlight=False)
 
 
 @app.command("log")
@@ -251,7 +262,7 @@ def demo(
         f"[bold]Anklet demo[/]: simulated board, 3 sets of 10 leg raises, {duration:.0f} s"
     )
 
-    async def go() -> tuple[SessionSummary, tuple[int, int, int]]:
+    async def go() -> tuple[SessionSummary, _Training]:
         async with open_device("sim", sim_motion=DEFAULT_SIM_MOTION, sim_flash=flash) as dev:
             recorder = SessionRecorder(dev, out_dir, imu_rate_hz=200)
             recorder.on_rows = _LiveReps(recorder.live)
