@@ -97,6 +97,12 @@ def report(
     print(f"{target}: {result.set_count} sets, {result.total_reps} reps{jumps}")
 
 
+_REP_COLUMNS = (
+    "rep", "start s", "end s", "up s", "hold s", "down s", "ROM deg", "peak deg/s", "sway deg",
+)  # fmt: skip
+_JUMP_COLUMNS = ("jump", "take-off s", "flight ms", "height cm", "contact ms", "RSI", "landing g")
+
+
 def _print_result(result: SessionAnalysis) -> None:
     console = Console()
     jumps = f", {result.total_jumps} jumps" if result.total_jumps else ""
@@ -107,69 +113,58 @@ def _print_result(result: SessionAnalysis) -> None:
         highlight=False,
     )
     for s in result.sets:
-        table = Table(
-            title=(
-                f"Set {s.index}: {s.rep_count} reps, {s.start_s:.1f}–{s.end_s:.1f} s, "
-                f"{s.cadence_rpm:.1f}/min, TUT {s.time_under_tension_s:.0f} s, "
-                f"speed loss {s.velocity_loss_pct:.0f} %"
-            ),
-            title_justify="left",
+        _print_table(
+            console,
+            f"Set {s.index}: {s.rep_count} reps, {s.start_s:.1f}–{s.end_s:.1f} s, "
+            f"{s.cadence_rpm:.1f}/min, TUT {s.time_under_tension_s:.0f} s, "
+            f"speed loss {s.velocity_loss_pct:.0f} %",
+            _REP_COLUMNS,
+            [
+                (
+                    str(r.index),
+                    f"{r.start_s:.2f}",
+                    f"{r.end_s:.2f}",
+                    f"{r.concentric_s:.2f}",
+                    f"{r.hold_s:.2f}",
+                    f"{r.eccentric_s:.2f}",
+                    f"{r.rom_deg:.1f}",
+                    f"{r.peak_velocity_dps:.0f}",
+                    f"{r.sway_deg:.1f}",
+                )
+                for r in s.reps
+            ],
         )
-        for col in (
-            "rep",
-            "start s",
-            "end s",
-            "up s",
-            "hold s",
-            "down s",
-            "ROM deg",
-            "peak deg/s",
-            "sway deg",
-        ):
-            table.add_column(col, justify="right")
-        for r in s.reps:
-            table.add_row(
-                str(r.index),
-                f"{r.start_s:.2f}",
-                f"{r.end_s:.2f}",
-                f"{r.concentric_s:.2f}",
-                f"{r.hold_s:.2f}",
-                f"{r.eccentric_s:.2f}",
-                f"{r.rom_deg:.1f}",
-                f"{r.peak_velocity_dps:.0f}",
-                f"{r.sway_deg:.1f}",
-            )
-        console.print(table)
     for js in result.jump_series:
         contact = f", contact {js.mean_contact_s * 1000:.0f} ms" if js.mean_contact_s else ""
-        table = Table(
-            title=(
-                f"Jump series {js.index}: {js.jump_count} jumps, "
-                f"{js.start_s:.1f}–{js.end_s:.1f} s, height {js.mean_height_cm:.0f} cm{contact}, "
-                f"height loss {round(js.height_loss_pct)} %"
-            ),
-            title_justify="left",
+        _print_table(
+            console,
+            f"Jump series {js.index}: {js.jump_count} jumps, "
+            f"{js.start_s:.1f}–{js.end_s:.1f} s, height {js.mean_height_cm:.0f} cm{contact}, "
+            f"height loss {round(js.height_loss_pct)} %",
+            _JUMP_COLUMNS,
+            [
+                (
+                    str(j.index),
+                    f"{j.takeoff_s:.2f}",
+                    f"{j.flight_s * 1000:.0f}",
+                    f"{j.height_cm:.1f}",
+                    f"{j.contact_s * 1000:.0f}" if j.contact_s is not None else "–",
+                    f"{j.rsi:.2f}" if j.rsi is not None else "–",
+                    f"≥{j.landing_peak_g:.1f}" if j.landing_clipped else f"{j.landing_peak_g:.1f}",
+                )
+                for j in js.jumps
+            ],
         )
-        for col in (
-            "jump",
-            "take-off s",
-            "flight ms",
-            "height cm",
-            "contact ms",
-            "RSI",
-            "landing g",
-        ):
-            table.add_column(col, justify="right")
-        for j in js.jumps:
-            table.add_row(
-                str(j.index),
-                f"{j.takeoff_s:.2f}",
-                f"{j.flight_s * 1000:.0f}",
-                f"{j.height_cm:.1f}",
-                f"{j.contact_s * 1000:.0f}" if j.contact_s is not None else "–",
-                f"{j.rsi:.2f}" if j.rsi is not None else "–",
-                f"≥{j.landing_peak_g:.1f}" if j.landing_clipped else f"{j.landing_peak_g:.1f}",
-            )
-        console.print(table)
     for flag in result.flags:
         console.print(f"[bold red]![/] {flag}", soft_wrap=True)
+
+
+def _print_table(
+    console: Console, title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]
+) -> None:
+    table = Table(title=title, title_justify="left")
+    for col in columns:
+        table.add_column(col, justify="right")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
