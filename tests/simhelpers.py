@@ -41,3 +41,13 @@ async def record(
     summary = await task
     await device.close()
     return summary
+
+
+async def eventually(predicate: Any, timeout_s: float = 5.0) -> bool:
+    """Wait until predicate() is true (events of the simulated radio land asynchronously);
+    returns its last value, for the test to assert."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not predicate() and loop.time() < deadline:
+        await asyncio.sleep(0.02)
+    return bool(predicate())

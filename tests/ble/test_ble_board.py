@@ -16,6 +16,7 @@ from anklet.transport.ble import BleTransport, scan
 from anklet_protocol import spec
 from anklet_sim.ble_board import SimulatedBleBoard
 from anklet_sim.board import MPY_DIR
+from simhelpers import eventually
 
 from tests.ble.test_ble_link import Host
 
@@ -84,6 +85,9 @@ def test_bonded_reconnect_after_reboot_and_reconnect_after_link_loss(tmp_path: P
         await link.connect()
         assert (await Host(link).command(spec.Opcode.STOP)).status == 0
         await link.disconnect()
-        assert sim.radio.stats.pairings == 1  # every reconnect used the stored bond
+        stats = sim.radio.stats
+        assert await eventually(lambda: stats.encryptions == 3)  # three links, all encrypted
+        await asyncio.sleep(0.5)  # time for a new pairing's event, had there been one
+        assert stats.pairings == 1  # every reconnect used the stored bond
 
     run(tmp_path, body)
