@@ -47,8 +47,7 @@ def _naive_loop_s(rec: ImuRecording, seconds: float) -> float:
 def _jump_errors_ms(rate_hz: float, seed: int) -> tuple[np.ndarray, np.ndarray, int, int]:
     """|error| of take-offs and landings, |error| of contact times, jumps found, jumps made."""
     source = sim_motion.from_spec(f"jumps:series=2,jumps=10,fade=0.02,rest=6,seed={seed}")
-    t = np.arange(0.0, source.lead + source.series * source.series_s, 1.0 / rate_hz)
-    x = np.array([source.sample(v) for v in t])
+    t, x = sim_motion.sampled(source, rate_hz, source.length_s)
     found = [j for s in find_jumps(ImuRecording(t, x[:, :3], x[:, 3:6])) for j in s.jumps]
     truth = source.events()
     if len(found) != len(truth):

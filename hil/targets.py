@@ -129,19 +129,8 @@ class Board:
     # --- any target --------------------------------------------------------------------------
 
     async def answer(self, timeout_s: float = 20.0) -> DeviceInfo:
-        """GET_INFO, reconnecting and retrying until the board answers (it may be booting).
-
-        Unlike a user's first connect, a port that cannot be opened is retried too: the board
-        under test may be resetting, and its USB port re-enumerating.
-        """
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                return await self.device.wait_ready(max(1.0, deadline - time.monotonic()))
-            except _LinkErrors:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.3)
+        """GET_INFO, reconnecting and retrying until the board answers (it may be booting)."""
+        return await self.device.wait_ready(timeout_s, retry_open=True)
 
     async def wait_rebooted(self, since_s: float, timeout_s: float = 30.0) -> StatusReport:
         """Wait until the board answers with an uptime that began after host time `since_s`."""

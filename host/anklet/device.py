@@ -310,15 +310,19 @@ class Device:
             raise CommandFailed(opcode, status, body)
         return body
 
-    async def wait_ready(self, timeout_s: float = BOOT_TIMEOUT_S) -> DeviceInfo:
+    async def wait_ready(
+        self, timeout_s: float = BOOT_TIMEOUT_S, *, retry_open: bool = False
+    ) -> DeviceInfo:
         """Open the link and ask GET_INFO until the board answers: it may still be booting.
 
         Each try waits `command_timeout_s`; a lost link is opened again between tries.
         Raises the last try's error (CommandTimeout, LinkLost, ...) once `timeout_s` is spent;
         an answer that is an error (IncompatibleDevice, CommandFailed) is raised at once.
+        A port that cannot be opened at first is an error at once too, unless `retry_open`
+        (a board under test that is resetting, its USB port re-enumerating).
         """
         deadline = time.monotonic() + timeout_s
-        if self._reader is None:
+        if self._reader is None and not retry_open:
             await self.open()  # never opened: a port that is missing or busy fails here, at once
         while True:
             try:

@@ -26,8 +26,7 @@ G = 9.80665
 
 def _recording(spec: str, rate_hz: float) -> tuple[ImuRecording, list[tuple[float, float]]]:
     source = sim_motion.from_spec(spec)
-    t = np.arange(0.0, source.lead + source.series * source.series_s, 1.0 / rate_hz)
-    x = np.array([source.sample(v) for v in t])
+    t, x = sim_motion.sampled(source, rate_hz, source.length_s)
     return ImuRecording(t_s=t, acc_ms2=x[:, :3], gyro_dps=x[:, 3:6]), source.events()
 
 

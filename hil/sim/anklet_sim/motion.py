@@ -5,6 +5,7 @@ emulator runs, so a test's or a benchmark's reference signal is what the board f
     source = motion.from_spec("jumps:series=2,jumps=10")
     source.sample(1.25)            # ax, ay, az (m/s²), gx, gy, gz (deg/s), strap force (N)
     source.events()                # jumps: every (take-off, landing) time
+    t, x = motion.sampled(source, 200, source.length_s)   # x: (n, 7), as sample() gives
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+import numpy as np
 
 MOTION_PY = Path(__file__).resolve().parent / "mpy" / "motion.py"
 
@@ -30,3 +33,9 @@ def module() -> ModuleType:
 def from_spec(spec: str) -> Any:
     """A motion source, as the simulated board builds it from its `motion` setting."""
     return module().from_spec(spec)
+
+
+def sampled(source: Any, rate_hz: float, seconds: float) -> tuple[np.ndarray, np.ndarray]:
+    """The source sampled at `rate_hz` from t = 0 for `seconds`: times (n,) and samples (n, 7)."""
+    t = np.arange(0.0, seconds, 1.0 / rate_hz)
+    return t, np.array([source.sample(v) for v in t])

@@ -437,15 +437,7 @@ class _BoardSession:
             Connection.EVENT_CONNECTION_ENCRYPTION_CHANGE, lambda: self._on_encryption(connection)
         )
         connection.on(Connection.EVENT_PAIRING, lambda *_: self._on_pairing())
-        peer = connection.peer_address
-        self._send_json(
-            {
-                "ev": "connect",
-                "conn": connection.handle,
-                "addr_type": peer.address_type,
-                "addr": bytes(reversed(bytes(peer))).hex(),
-            }
-        )
+        self._send_peer_event("connect", connection)
         radio.connected.set()
         self._event_task = asyncio.create_task(self._connection_events(connection))
 
@@ -456,13 +448,16 @@ class _BoardSession:
         self.connection = None
         self.queue.clear()
         self.radio.connected.clear()
+        self._send_peer_event("disconnect", connection)
+
+    def _send_peer_event(self, ev: str, connection: Connection) -> None:
         peer = connection.peer_address
         self._send_json(
             {
-                "ev": "disconnect",
+                "ev": ev,
                 "conn": connection.handle,
                 "addr_type": peer.address_type,
-                "addr": bytes(reversed(bytes(peer))).hex(),
+                "addr": bytes(reversed(bytes(peer))).hex(),  # little-endian, as the IRQ has it
             }
         )
 

@@ -299,6 +299,12 @@ class Jumps:
         phases.append((t, 1.0, 3, 0.0))
         self._phases = phases
         self.series_s = t + 1.0 + float(rest)
+        self._last = 0  # the phase the previous sample fell in: times mostly increase
+
+    @property
+    def length_s(self):
+        """Time from t = 0 to the end of the last series, its rest included."""
+        return self.lead + self.series * self.series_s
 
     def events(self):
         out = []
@@ -317,8 +323,13 @@ class Jumps:
         if k >= self.series:
             return None, 0.0
         u -= k * self.series_s
-        for phase in self._phases:
+        phases = self._phases
+        n = len(phases)
+        for step in range(n):
+            i = (self._last + step) % n
+            phase = phases[i]
             if phase[0] <= u < phase[0] + phase[1]:
+                self._last = i
                 return phase, u - phase[0]
         return None, 0.0
 
