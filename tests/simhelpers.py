@@ -43,9 +43,10 @@ async def record(
     return summary
 
 
-async def eventually(predicate: Any, timeout_s: float = 5.0) -> bool:
+async def eventually(predicate: Any, timeout_s: float = 60.0) -> bool:
     """Wait until predicate() is true (events of the simulated radio land asynchronously);
-    returns its last value, for the test to assert."""
+    returns its last value, for the test to assert. The timeout only bounds a test that would
+    otherwise hang: it returns as soon as the event is seen, however busy the machine."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while not predicate() and loop.time() < deadline:

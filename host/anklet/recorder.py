@@ -119,6 +119,9 @@ class SessionRecorder:
             self.live.state = "stopping"
             with contextlib.suppress(*_LinkErrors, TimeoutError):
                 await asyncio.wait_for(device.stop(), 2.0)
+                # The board's own count of what it dropped, as of the end: session.json's
+                # board_status must not be a STATUS from up to a second before.
+                self.log.status = await asyncio.wait_for(device.get_status(), 2.0)
             self._finish()
         return self.summary()
 

@@ -28,6 +28,7 @@ from bumble.host import Host
 from bumble.keys import MemoryKeyStore
 from bumble.link import LocalLink
 from bumble.transport.common import AsyncPipeSink
+from simhelpers import eventually
 
 SERVICE = "8f1a0001-5c3e-4b7a-9d2e-a4c6e1b7f001"
 NOTIFY = "8f1a0002-5c3e-4b7a-9d2e-a4c6e1b7f001"
@@ -112,7 +113,7 @@ def run(body: Callable[[LocalLink, Peripheral, BumbleCentral], Awaitable[Any]]) 
         peripheral = Peripheral(link)
         await peripheral.start()
         async with BumbleCentral.on_link(link) as central:
-            return await asyncio.wait_for(body(link, peripheral, central), 10)
+            return await asyncio.wait_for(body(link, peripheral, central), 120)  # hang guard
 
     return asyncio.run(main())
 
@@ -185,10 +186,7 @@ def test_writes_with_and_without_response_reach_the_peripheral():
         async with BleakClient(PERIPHERAL, backend=BumbleClient, central=central) as client:
             await client.write_gatt_char(WRITE, b"\x01" * 200, response=True)
             await client.write_gatt_char(WRITE, b"\x02\x03", response=False)
-            for _ in range(50):
-                if len(peripheral.writes) == 2:
-                    break
-                await asyncio.sleep(0.01)
+            await eventually(lambda: len(peripheral.writes) == 2)
             assert [w for w, _ in peripheral.writes] == [b"\x01" * 200, b"\x02\x03"]
 
     run(body)
@@ -221,7 +219,7 @@ def test_disconnected_callback_fires_when_peripheral_drops_the_link():
         )
         await client.connect()
         await peripheral.connection.disconnect()
-        await asyncio.wait_for(lost.wait(), 2)
+        await asyncio.wait_for(lost.wait(), 60)
         assert not client.is_connected
         # A disconnect we ask for does not fire the callback.
         lost.clear()
