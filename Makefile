@@ -25,11 +25,11 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check protocol host hil tests bench
+	$(BIN)/ruff format --check protocol host sim hil tests bench
 	$(BIN)/python -m anklet_protocol.codegen --check
 	$(BIN)/pyright -p pyrightconfig.firmware.json
 	$(BIN)/pyright -p pyrightconfig.json
-	$(BIN)/python -m anklet_protocol.mpycheck firmware hil/sim/anklet_sim/mpy
+	$(BIN)/python -m anklet_protocol.mpycheck firmware sim/anklet_sim/mpy
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

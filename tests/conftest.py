@@ -15,7 +15,7 @@ from anklet_sim.board import micropython_command
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
-SIM_MPY = ROOT / "hil" / "sim" / "anklet_sim" / "mpy"
+SIM_MPY = ROOT / "sim" / "anklet_sim" / "mpy"
 
 
 def run_micropython(

@@ -3,8 +3,9 @@
     async with open_device("serial:/dev/ttyUSB0") as board: ...
     async with open_device("sim") as board: ...     # starts a simulated board in the background
 
-DEV is `sim` (the simulated board over serial), `sim:ble` (over the simulated radio),
-`serial:PATH`, `ble:NAME_OR_ADDRESS`, or the name of a remembered device (`anklet pair`).
+DEV is `serial:PATH`, `ble:NAME_OR_ADDRESS`, a scheme another package registers (the simulated
+board's `sim` and `sim:ble`: see anklet.schemes), or the name of a remembered device
+(`anklet pair`).
 With no DEV: the only remembered device if there is exactly one, otherwise `sim`.
 """
 
@@ -20,9 +21,9 @@ from typing import Any
 
 import platformdirs
 
+from . import schemes
 from .device import Device
 from .transport import TransportError
-from .transport.serial import SerialTransport
 
 # Three sets of ten leg raises: ~105 s with the 3 s lead-in and two 15 s rests.
 DEFAULT_SIM_MOTION = (
@@ -106,7 +107,7 @@ def resolve(dev: str | None, registry: DeviceRegistry | None = None) -> str:
         if len(remembered) == 1:
             return next(iter(remembered.values())).device
         return "sim"
-    if dev in ("sim", "sim:ble") or dev.startswith(("serial:", "ble:", "sim:")):
+    if schemes.find(dev) is not None:
         return dev
     remembered = registry.load()
     if dev in remembered:
@@ -115,7 +116,7 @@ def resolve(dev: str | None, registry: DeviceRegistry | None = None) -> str:
         return f"serial:{dev}"
     known = ", ".join(sorted(remembered)) or "none yet (anklet pair)"
     raise TransportError(
-        f"unknown device {dev!r}: use sim, serial:PATH, ble:NAME or a remembered name ({known})"
+        f"unknown device {dev!r}: use {schemes.usages()} or a remembered name ({known})"
     )
 
 
@@ -129,59 +130,18 @@ async def open_device(
     ble_backend: str | None = None,
     command_timeout_s: float = 2.0,
 ) -> AsyncIterator[Device]:
-    """Yield an opened Device; a simulated board lives exactly as long as the block."""
+    """Yield an opened Device; whatever backs it (a simulated board) lives exactly as long as
+    the block. Schemes come from `anklet.schemes`: built in, or registered by packages."""
     target = resolve(dev)
-    if target == "sim":
-        from anklet_sim.board import SimulatedBoard
-
-        board = SimulatedBoard(
-            flash_dir=sim_flash or default_sim_flash(),
-            motion=motion_spec(sim_motion),
-            sim_options=sim_options or {},
-        )
-        board.start()
-        try:
-            device = Device(SerialTransport(board.port), command_timeout_s)
-            device.sim = board  # type: ignore[attr-defined]
-            try:
-                yield device
-            finally:
-                await device.close()
-        finally:
-            board.stop()
-        return
-    if target == "sim:ble":
-        from anklet_sim.ble_board import SimulatedBleBoard
-
-        from .transport.ble import BleTransport
-
-        async with SimulatedBleBoard(
-            sim_flash or default_sim_flash(),
-            motion=motion_spec(sim_motion),
-            sim_options=sim_options or {},
-        ) as ble_board:
-            # Pairs on first connect: the board refuses commands on an unencrypted link.
-            transport = BleTransport(None, pair=True, central=ble_board.central())
-            device = Device(transport, command_timeout_s)
-            device.sim = ble_board  # type: ignore[attr-defined]
-            try:
-                yield device
-            finally:
-                await device.close()
-        return
-    if target.startswith("serial:"):
-        device = Device(SerialTransport(target.removeprefix("serial:")), command_timeout_s)
-    elif target.startswith("ble:"):
-        try:
-            from .transport.ble import BleTransport
-        except ImportError:
-            raise TransportError("BLE support is not available in this build") from None
-        device = Device(
-            BleTransport(target.removeprefix("ble:"), backend=ble_backend), command_timeout_s
-        )
-    else:
-        raise TransportError(f"cannot open {target!r}")
-    try:
+    scheme = schemes.find(target)
+    if scheme is None:
+        raise TransportError(f"cannot open {target!r}: use {schemes.usages()}")
+    options = schemes.OpenOptions(
+        command_timeout_s=command_timeout_s,
+        ble_backend=ble_backend,
+        sim_motion=sim_motion,
+        sim_flash=sim_flash,
+        sim_options=sim_options or {},
+    )
+    async with scheme.open(target, options) as device:
         yield device
-    finally:
-        await device.close()

@@ -33,10 +33,10 @@ import serial
 from anklet_protocol import framing, spec
 from anklet_protocol.decoder import StreamDecoder
 
+from .firmware_source import firmware_dir
 from .flashing import PortError, PortNotFound, port_error
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-FIRMWARE_DIR = Path(os.environ.get("ANKLET_FIRMWARE_DIR", REPO_ROOT / "firmware"))
+FIRMWARE_DIR = firmware_dir()
 REPL_BAUD = 115_200  # the ESP32's UART REPL; USB CDC and ptys ignore it
 GIT_FIELD = 8  # INFO's fw_git: 8 ASCII characters
 

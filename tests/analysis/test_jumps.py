@@ -1,5 +1,5 @@
 """Jumps: take-off, landing, ground contact and the fatigue flag, against the simulated board's
-own jump motion (hil/sim/anklet_sim/mpy/motion.py, whose events() are the truth), in any
+own jump motion (sim/anklet_sim/mpy/motion.py, whose events() are the truth), in any
 sensor orientation and at any rate; and no jumps where nobody jumps."""
 
 from __future__ import annotations

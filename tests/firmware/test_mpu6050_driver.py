@@ -9,7 +9,7 @@ import pytest
 from anklet_sim import motion as sim_motion
 
 ROOT = Path(__file__).resolve().parents[2]
-SIM_MPY = ROOT / "hil" / "sim" / "anklet_sim" / "mpy"
+SIM_MPY = ROOT / "sim" / "anklet_sim" / "mpy"
 
 PRELUDE = """
 import json, time, struct, micropython

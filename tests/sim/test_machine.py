@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SIM_MPY = ROOT / "hil" / "sim" / "anklet_sim" / "mpy"
+SIM_MPY = ROOT / "sim" / "anklet_sim" / "mpy"
 BOARD = ROOT / "firmware" / "board.py"
 
 I2C_SETUP = """

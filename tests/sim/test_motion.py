@@ -1,4 +1,4 @@
-"""Motion sources (hil/sim/anklet_sim/mpy/motion.py): the same code under CPython and
+"""Motion sources (sim/anklet_sim/mpy/motion.py): the same code under CPython and
 MicroPython gives the same signal; the synthetic exercise has the asked-for structure; CSV
 replay interpolates, loops or holds."""
 
@@ -11,7 +11,7 @@ import pytest
 from anklet_sim import motion as sim_motion
 
 ROOT = Path(__file__).resolve().parents[2]
-SIM_MPY = ROOT / "hil" / "sim" / "anklet_sim" / "mpy"
+SIM_MPY = ROOT / "sim" / "anklet_sim" / "mpy"
 # A real 25 Hz recording (44 s of it, starting at t_s = 96): see tests/fixtures/README.md.
 UCI = ROOT / "tests" / "fixtures" / "uci_s1_e1_u2_fast_set.csv"
 G = 9.80665

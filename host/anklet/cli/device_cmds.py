@@ -8,6 +8,7 @@ anklet calibrate --device Left --mass-kg 5
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import signal
@@ -401,25 +402,22 @@ def sim(
 
       anklet sim --motion recording.csv
     """
-    from anklet_sim.board import SimulatedBoard
+    from anklet import schemes
 
+    simulator = schemes.find("sim")
+    if not isinstance(simulator, schemes.ServingScheme):
+        raise _fail("the simulated board is not installed (package anklet_sim)")
     try:
-        spec = motion_spec(motion)
+        motion_spec(motion)
     except TransportError as exc:
         raise _fail(str(exc)) from None
-    board = SimulatedBoard(flash_dir=flash or default_sim_flash(), motion=spec)
-    port = board.start()
-    out.print(f"simulated board running: serial port {port}")
-    out.print(f"  connect with: anklet log --device serial:{port}")
-    out.print(f"  flash directory: {board.flash_dir}")
-    out.print("Ctrl-C to power it off")
-    try:
+    options = schemes.OpenOptions(sim_motion=motion, sim_flash=flash)
+    with contextlib.suppress(KeyboardInterrupt), simulator.serve(options) as lines:
+        for line in lines:
+            out.print(line)
+        out.print("Ctrl-C to power it off")
         while True:
             time.sleep(1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        board.stop()
 
 
 @app.command()

@@ -178,17 +178,21 @@ def deploy_cmd(
 
       anklet deploy --device sim --flash /tmp/board1
     """
-    from anklet.connect import default_sim_flash, resolve
+    from anklet import schemes
+    from anklet.connect import resolve
     from anklet.transport import TransportError
 
     try:
         target = resolve(device)
     except TransportError as exc:
         raise _fail(str(exc)) from None
+    scheme = schemes.find(target)
     with _progress(json_out) as view:
         try:
-            if target == "sim":
-                result = _deploy_sim(flash or default_sim_flash(), firmware_dir, verify_s, view)
+            if isinstance(scheme, schemes.ServingScheme):  # a board of its own (the simulator)
+                options = schemes.OpenOptions(sim_flash=flash)
+                with scheme.deploy_target(options) as board:
+                    result = deploy(board, firmware_dir, progress=view, verify_s=verify_s)
             elif target.startswith("serial:"):
                 port = target.removeprefix("serial:")
                 result = deploy(Target.serial(port), firmware_dir, progress=view,
@@ -210,14 +214,6 @@ def deploy_cmd(
         f"({result.files} files, {result.size_bytes / 1024:.0f} KB, {result.board.describe()}); "
         f"config.json {kept}; previous version in fw_prev/"
     )
-
-
-def _deploy_sim(flash: Path, firmware_dir: Path, verify_s: float, view: Any) -> DeployResult:
-    from anklet_sim.board import SimulatedBoard
-
-    with SimulatedBoard(flash_dir=flash) as sim:
-        target = Target(sim.port, f"sim:{sim.flash_dir}", power_cycle=sim.power_cycle)
-        return deploy(target, firmware_dir, progress=view, verify_s=verify_s)
 
 
 def _result_dict(result: DeployResult) -> dict[str, Any]:

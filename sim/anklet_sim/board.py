@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from anklet.firmware_source import firmware_dir
+
 MPY_DIR = Path(__file__).resolve().parent / "mpy"
-REPO_ROOT = Path(__file__).resolve().parents[3]
-FIRMWARE_DIR = Path(os.environ.get("ANKLET_FIRMWARE_DIR", REPO_ROOT / "firmware"))
+FIRMWARE_DIR = firmware_dir()
 
 # Exit codes of the interpreter: how the simulated board ended (see mpy/machine.py).
 EXIT_RESET = 3  # machine.reset() / hard reset
