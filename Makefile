@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TARGET ?= sim
 
-.PHONY: setup demo test lint bench bench-quick hil protocol clean
+.PHONY: setup demo test lint bench bench-quick hil protocol package-check clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,10 @@ hil: $(STAMP)
 
 protocol: $(STAMP)
 	$(BIN)/python -m anklet_protocol.codegen
+
+# Anklet as users install it: a wheel into a fresh venv, deploy and log from outside the repo.
+package-check: $(STAMP)
+	bash .ci/package-check
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
@@ -105,13 +106,15 @@ def git_revision(firmware_dir: Path = FIRMWARE_DIR) -> str:
     """The revision for INFO's fw_git: 8 hex digits, or 7 and '+' if firmware/ has changes.
 
     The protocol field holds 8 ASCII characters, so "1a2b3c4d-dirty" cannot fit; '+' keeps
-    the mark that the board runs code no commit holds. 'nogit' outside a git checkout.
+    the mark that the board runs code no commit holds. Outside a git checkout (Anklet installed
+    from a wheel) the release it came with, 'v0.1.0'; 'nogit' if even that does not fit.
     """
     try:
         head = _git(firmware_dir, "rev-parse", "--short=8", "HEAD")
         changes = _git(firmware_dir, "status", "--porcelain", "--", ".")
     except (OSError, subprocess.CalledProcessError):
-        return "nogit"
+        release = "v" + package_version("anklet")
+        return release if len(release) <= GIT_FIELD and release.isascii() else "nogit"
     return head[:7] + "+" if changes else head[:GIT_FIELD]
 
 
