@@ -37,6 +37,9 @@ class Settings:
     # Relative floor: a rep smaller than this fraction of the median range of its neighbours is
     # a wobble, not a rep (a set's reps are alike).
     min_rom_fraction: float = 0.3
+    # ... and slower than this fraction of their median peak angular velocity is not one of them
+    # either: the reps of a set are made at one tempo; a leg shifted between sets moves slowly.
+    min_speed_fraction: float = 0.25
     # Shortest and longest plausible rep (fast kicks to 10 s holds with slow phases).
     min_rep_s: float = 0.6
     max_rep_s: float = 30.0
