@@ -182,6 +182,7 @@ def test_a_drop_off_a_box_is_not_a_jump_and_starts_the_rebound_contact() -> None
     ):
         assert s.drop_landing_s == pytest.approx(drop_landing, abs=0.005)
         (jump,) = s.jumps
+        assert jump.contact_s is not None
         assert jump.contact_s == pytest.approx(0.45, abs=0.01)
         assert jump.rsi == pytest.approx(jump.height_cm / 100 / jump.contact_s)
         assert jump.flight_s == pytest.approx(landing - takeoff, abs=0.01)
