@@ -118,3 +118,21 @@ def test_a_slow_shift_of_the_leg_after_a_fast_set_is_not_a_rep() -> None:
     parts += [np.zeros(int(2 * rate)), _excursion(int(5 * rate), 25.0), np.zeros(int(3 * rate))]
     result = analyze(_hinge_recording(np.concatenate(parts), rate))
     assert [s.rep_count for s in result.sets] == [10]
+
+
+def test_a_fast_set_that_sets_the_leg_down_hard_each_rep_is_not_taken_for_walking() -> None:
+    # Twelve 1.2 s reps, each ending with a 3 g knock as the leg lands on the table: a train of
+    # impacts a stride apart, but the leg rests after each, where a walker's shank turns on.
+    rate = 100.0
+    parts = [np.zeros(int(3 * rate))]
+    for _ in range(12):
+        parts += [_excursion(int(0.9 * rate), 50.0), np.zeros(int(0.3 * rate))]
+    parts.append(np.zeros(int(3 * rate)))
+    rec = _hinge_recording(np.concatenate(parts), rate)
+    acc = rec.acc_ms2.copy()
+    for k in range(12):
+        landing = int(3 * rate) + k * int(1.2 * rate) + int(0.9 * rate)
+        acc[landing : landing + 3, 2] += 3 * 9.81
+    result = analyze(ImuRecording(rec.t_s, acc, rec.gyro_dps))
+    assert [s.rep_count for s in result.sets] == [12]
+    assert result.total_jumps == 0

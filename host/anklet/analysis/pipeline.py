@@ -64,7 +64,7 @@ def analyse_bout(
     axis = principal_axis(g, active.astype(np.float64))
     angle = integrated_angle(g, axis, grid.rate_hz)
     rate = g @ axis
-    gait = gait_mask(grid.impact_ms2[start:stop], grid.rate_hz, s)
+    gait = gait_mask(grid.impact_ms2[start:stop], np.linalg.norm(g, axis=1), grid.rate_hz, s)
     spans = find_reps(angle, rate, gait, grid.rate_hz, s)
     if spans and spans[0].polarity < 0:
         axis, angle, rate = -axis, -angle, -rate
