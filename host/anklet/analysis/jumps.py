@@ -49,7 +49,8 @@ def find_jumps(rec: ImuRecording, s: Settings = DEFAULT_SETTINGS) -> list[JumpSe
     """Every jump of the recording, grouped into series (a drop before a series is noted on it)."""
     t = rec.t_s
     a = np.linalg.norm(rec.acc_ms2, axis=1)
-    jumps, drops = _detect(t, a, s)
+    turn = np.linalg.norm(rec.gyro_dps, axis=1) if rec.has_gyro else None
+    jumps, drops = _detect(t, a, s, turn)
     range_ms2 = accel_range_ms2(rec)
     if range_ms2 is not None:
         at_range = np.abs(rec.acc_ms2).max(axis=1) >= _CLIP_FRACTION * range_ms2
@@ -100,8 +101,14 @@ def _window(t: FloatArray, lo_s: float, hi_s: float) -> slice:
     return slice(int(np.searchsorted(t, lo_s)), int(np.searchsorted(t, hi_s, side="right")))
 
 
-def _detect(t: FloatArray, a: FloatArray, s: Settings) -> tuple[list[Jump], list[float]]:
-    """Jumps (unnumbered, no contact yet) and drop landing times, in time order."""
+def _detect(
+    t: FloatArray, a: FloatArray, s: Settings, turn_dps: FloatArray | None = None
+) -> tuple[list[Jump], list[float]]:
+    """Jumps (unnumbered, no contact yet) and drop landing times, in time order.
+
+    `turn_dps` (|gyro|, when there is a gyro): in flight the segment swings and turns, so a
+    "flight" in which it stays still is a knock on a resting limb, not a jump.
+    """
     hi = np.flatnonzero(a >= s.impact_ms2)
     if hi.size < 2:
         return [], []
@@ -133,6 +140,10 @@ def _detect(t: FloatArray, a: FloatArray, s: Settings) -> tuple[list[Jump], list
         flight = landing - takeoff
         if not s.min_flight_s <= flight <= s.max_flight_s:
             continue
+        if turn_dps is not None:
+            airborne = turn_dps[_window(t, takeoff, landing)]
+            if airborne.size and float(airborne.max()) < s.min_flight_turn_dps:
+                continue  # the segment never turned: nothing left the ground
         peak = float(a[_window(t, landing, landing + _LANDING_WINDOW_S)].max())
         jumps.append(
             Jump(
@@ -280,19 +291,30 @@ class OnlineJumpDetector:
         self.keep_s = settings.max_flight_s + 2 * settings.release_s + _LANDING_WINDOW_S + 1.0
         self._t = np.zeros(0)
         self._a = np.zeros(0)
+        self._turn = np.zeros(0)  # |gyro| beside _a, while every block has brought a gyro
         self._last_landing_s = -np.inf
 
-    def feed(self, t_s: FloatArray, acc_ms2: FloatArray) -> list[Jump]:
+    def feed(
+        self, t_s: FloatArray, acc_ms2: FloatArray, gyro_dps: FloatArray | None = None
+    ) -> list[Jump]:
+        """Add samples (gyro optional, as offline: with it, a flight must show rotation)."""
         t = np.concatenate([self._t, np.asarray(t_s, dtype=np.float64)])
         a = np.concatenate([self._a, np.linalg.norm(np.asarray(acc_ms2, dtype=np.float64), axis=1)])
+        if gyro_dps is not None:
+            turn = np.linalg.norm(np.asarray(gyro_dps, dtype=np.float64).reshape(-1, 3), axis=1)
+            self._turn = np.concatenate([self._turn, turn])
+        else:
+            self._turn = np.zeros(0)
         if len(t) < 2:
             self._t, self._a = t, a
             return []
         keep = int(np.searchsorted(t, t[-1] - self.keep_s))
         self._t, self._a = t[keep:], a[keep:]
+        turn_dps = self._turn[keep:] if len(self._turn) == len(t) else None
+        self._turn = turn_dps if turn_dps is not None else np.zeros(0)
         if len(self._t) < 2:
             return []
-        jumps, _ = _detect(self._t, self._a, self.settings)
+        jumps, _ = _detect(self._t, self._a, self.settings, turn_dps)
         found: list[Jump] = []
         for jump in jumps:
             if jump.landing_s <= self._last_landing_s + 1e-9:

@@ -82,6 +82,10 @@ class Settings:
     # 0.1 s before take-off the loaded foot reads more than this on average (real drop jumps:
     # about 2 g). A heel strike or a knock, preceded by a swing, does not.
     min_push_ms2: float = 1.3 * 9.80665
+    # With a gyro: in flight the foot or shank swings and turns (a 0.2-0.5 s flight of the
+    # simulated shank peaks near 45-100 dps); a "flight" whose segment never turns faster than
+    # this (rest is under 2-3 dps of noise and tremor) is a knock on a resting limb.
+    min_flight_turn_dps: float = 10.0
     # The shortest ground contact a jump can push off from (stiff pogo hops: 0.12-0.15 s; sprint
     # strides 0.08 s): an impact followed at once by a "flight" is a heel strike, not a rebound.
     min_contact_s: float = 0.08
