@@ -1,5 +1,7 @@
-"""Analysis speed (one hour of 1000 Hz data), rep-count accuracy on the real UCI recordings, and
-jump timing against the simulated board's jump motion (whose events are the truth)."""
+"""Analysis speed (one hour of 1000 Hz synthetic data), rep counts on real recordings by
+leave-one-subject-out (uci_pt_legs + squat_shank), jump timing on real drop jumps against a
+force plate (forsyth_dropjump), and jump timing on the simulated board's jump motion (whose
+events are the truth; simulated data). Every figure's name says which data it ran on."""
 
 from __future__ import annotations
 
@@ -7,7 +9,14 @@ import time
 
 import numpy as np
 from anklet.analysis import OnlineRepDetector, analyze, find_jumps
-from anklet.analysis.evaluate import DEFAULT_DATA, evaluate
+from anklet.analysis.evaluate import (
+    DEFAULT_DATA,
+    DROPJUMP_DATA,
+    PUBLISHED_FLIGHT,
+    SQUAT_DATA,
+    dropjumps,
+    loso,
+)
 from anklet.analysis.loading import ImuRecording
 from anklet.analysis.synthetic import SyntheticSession, random_rotation
 from anklet_sim import motion as sim_motion
@@ -73,7 +82,7 @@ def _jump_figures() -> list[Figure]:
         figures.append(
             Figure(
                 AREA,
-                f"jumps at {rate} Hz: take-off/landing error, max (ms)",
+                f"simulated jumps at {rate} Hz: take-off/landing error, max (ms)",
                 f"{edges.max():.1f}" if edges.size else "n/a",
                 f"{found} of {made} jumps found; contact time error max "
                 f"{contact.max() if contact.size else float('nan'):.1f} ms; "
@@ -92,7 +101,7 @@ def run() -> list[Figure]:
     figures = [
         Figure(
             AREA,
-            "analyse 1 h of 1000 Hz IMU (s)",
+            "analyse 1 h of 1000 Hz synthetic IMU (s)",
             f"{elapsed:.2f}",
             f"x{3600 / elapsed:.0f} real time; a bare per-sample Python loop: "
             f"{_naive_loop_s(rec, 60):.1f} s",
@@ -104,8 +113,10 @@ def run() -> list[Figure]:
             f"{len(rec.t_s) / elapsed / 1e6:.1f} M",
             f"{len(rec.t_s) / 1e6:.2f} M samples",
         ),
-        Figure(AREA, "reps found in that hour", f"{result.total_reps}", f"{true_reps} made", "all"),
-        Figure(AREA, "jumps found in that hour", f"{result.total_jumps}", "none made", "0"),
+        Figure(
+            AREA, "synthetic hour: reps found", f"{result.total_reps}", f"{true_reps} made", "all"
+        ),
+        Figure(AREA, "synthetic hour: jumps found", f"{result.total_jumps}", "none made", "0"),
     ]
     figures += _jump_figures()
     # Online: ten minutes fed in 20 ms blocks, as the logger would.
@@ -125,31 +136,70 @@ def run() -> list[Figure]:
             "< 600 s (real time)",
         )
     )
-    if (DEFAULT_DATA / "labels_sets.csv").is_file():
-        ev = evaluate(DEFAULT_DATA)
+    figures += _real_figures()
+    return figures
+
+
+def _real_figures() -> list[Figure]:
+    """Figures on the real shared recordings (../shared/data), when they are there."""
+    figures: list[Figure] = []
+    if (DEFAULT_DATA / "labels_sets.csv").is_file() and (SQUAT_DATA / "labels_sets.csv").is_file():
+        ev = loso(DEFAULT_DATA, SQUAT_DATA)
+        names = {"shank": "UCI shank", "thigh": "UCI thigh", "squat": "squat_shank"}
         for row in ev.rows:
             figures.append(
                 Figure(
                     AREA,
-                    f"UCI {row.location}: sets within ±1 rep ({row.sets} sets)",
+                    f"real, LOSO: {names[row.location]} sets within ±1 rep ({row.sets} sets)",
                     f"{row.within_one_pct:.1f} %",
-                    "91-93 % (published, wrist/ankle/forearm)",
-                    ">= 97 %",
+                    f"mean abs error {row.mae_reps:.2f}/set; published 91-93 % (other sensors)",
+                    ">= 97 %" if row.location != "thigh" else "",
                 )
-            )
-            figures.append(
-                Figure(AREA, f"UCI {row.location}: mean abs error per set", f"{row.mae_reps:.2f}")
             )
         figures.append(
             Figure(
                 AREA,
-                "UCI negative controls: reps on a resting leg",
-                f"{ev.negative_control_reps}",
-                f"{ev.negative_control_recordings} arm-exercise recordings",
+                "real, LOSO: reps on arm-exercise controls",
+                f"{ev.control_reps}",
+                f"{ev.control_recordings} UCI recordings, thigh unit",
                 "0",
             )
         )
         figures.append(
-            Figure(AREA, "UCI: jumps found (nobody jumps)", f"{ev.false_jumps}", "33 files", "0")
+            Figure(
+                AREA,
+                "real: jumps in leg-exercise and squat recordings",
+                f"{ev.false_jumps}",
+                "nobody jumps in them",
+                "0",
+            )
+        )
+    if (DROPJUMP_DATA / "labels.csv").is_file():
+        trials = dropjumps(DROPJUMP_DATA)
+        found = [t for t in trials if t.flight_ms is not None]
+
+        def worst(values: list[float | None]) -> str:
+            known = [abs(v) for v in values if v is not None]
+            return f"{max(known):.1f}" if len(known) == len(trials) else "n/a"
+
+        note = "forsyth_dropjump, 5 trials, tuned on them"
+        for name, values, target in (
+            ("take-off error, max (ms)", [t.takeoff_ms for t in trials], "<= 20"),
+            ("landing error, max (ms)", [t.landing_ms for t in trials], "<= 20"),
+            ("flight time error, max (ms)", [t.flight_ms for t in trials], "<= 15"),
+            ("contact time error, max (ms)", [t.contact_ms for t in trials], "<= 25"),
+        ):
+            reference = PUBLISHED_FLIGHT if name.startswith("flight") else note
+            label = f"real drop jumps vs force plate: {name}"
+            figures.append(Figure(AREA, label, worst(values), reference, target))
+        figures.append(
+            Figure(
+                AREA,
+                "real drop jumps: rebounds found, drops told, clipped flagged",
+                f"{len(found)}/{sum(t.drop_found for t in trials)}/{sum(t.clipped for t in trials)}"
+                f" of {len(trials)}",
+                note,
+                "all",
+            )
         )
     return figures

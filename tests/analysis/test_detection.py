@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from anklet.analysis import analyze
+from anklet.analysis.loading import ImuRecording
 from anklet.analysis.synthetic import SyntheticSession, random_rotation
 
 
@@ -71,3 +72,67 @@ def test_counts_do_not_depend_on_sample_rate(rate_hz: float) -> None:
 def test_a_lone_movement_is_not_a_set() -> None:
     session = _session(3).rest(5).set(1, rom_deg=40).rest(30).set(2, rom_deg=40).rest(5)
     assert _counts(session, 3) == []
+
+
+def _hinge_recording(theta_deg: np.ndarray, rate_hz: float) -> ImuRecording:
+    """A limb turning about the sensor's x axis by theta(t), gravity turning with it."""
+    t = np.arange(len(theta_deg)) / rate_hz
+    rng = np.random.default_rng(7)
+    gyro = np.zeros((len(t), 3))
+    gyro[:, 0] = np.gradient(theta_deg, 1 / rate_hz) + rng.normal(0, 0.3, len(t))
+    th = np.radians(theta_deg)
+    acc = np.column_stack([np.zeros_like(th), 9.81 * np.sin(th), 9.81 * np.cos(th)])
+    return ImuRecording(t_s=t, acc_ms2=acc + rng.normal(0, 0.05, acc.shape), gyro_dps=gyro)
+
+
+def _excursion(n: int, depth_deg: float) -> np.ndarray:
+    return depth_deg * np.sin(np.linspace(0, np.pi, n)) ** 2
+
+
+def test_a_fast_prone_set_whose_leg_settles_lower_after_each_rep_counts_every_rep() -> None:
+    # Each lift goes -50 deg; each lowering overshoots and the leg then rests a little further
+    # on (drops onto the table, or gyro drift): the bout's mean angle lies on the rest side,
+    # which once made the lifts read as lowerings and lost a rep.
+    rate = 50.0
+    parts = [np.zeros(int(3 * rate))]
+    rest = 0.0
+    for _ in range(10):
+        lift = rest - _excursion(int(1.6 * rate), 50.0)
+        parts.append(lift)
+        rest += 6.0
+        parts.append(np.linspace(lift[-1], rest, int(0.3 * rate)))
+        parts.append(np.full(int(1.0 * rate), rest))
+    parts.append(np.full(int(3 * rate), rest))
+    result = analyze(_hinge_recording(np.concatenate(parts), rate))
+    assert [s.rep_count for s in result.sets] == [10]
+    assert all(40 < r.rom_deg < 60 for r in result.sets[0].reps)
+
+
+def test_a_slow_shift_of_the_leg_after_a_fast_set_is_not_a_rep() -> None:
+    # Ten brisk 60 deg reps (~150 dps), then the leg shifted 25 deg over 5 s (~10 dps): as large
+    # as a low rep, but nothing like the set's tempo.
+    rate = 50.0
+    parts = [np.zeros(int(3 * rate))]
+    for _ in range(10):
+        parts += [_excursion(int(1.2 * rate), 60.0), np.zeros(int(0.8 * rate))]
+    parts += [np.zeros(int(2 * rate)), _excursion(int(5 * rate), 25.0), np.zeros(int(3 * rate))]
+    result = analyze(_hinge_recording(np.concatenate(parts), rate))
+    assert [s.rep_count for s in result.sets] == [10]
+
+
+def test_a_fast_set_that_sets_the_leg_down_hard_each_rep_is_not_taken_for_walking() -> None:
+    # Twelve 1.2 s reps, each ending with a 3 g knock as the leg lands on the table: a train of
+    # impacts a stride apart, but the leg rests after each, where a walker's shank turns on.
+    rate = 100.0
+    parts = [np.zeros(int(3 * rate))]
+    for _ in range(12):
+        parts += [_excursion(int(0.9 * rate), 50.0), np.zeros(int(0.3 * rate))]
+    parts.append(np.zeros(int(3 * rate)))
+    rec = _hinge_recording(np.concatenate(parts), rate)
+    acc = rec.acc_ms2.copy()
+    for k in range(12):
+        landing = int(3 * rate) + k * int(1.2 * rate) + int(0.9 * rate)
+        acc[landing : landing + 3, 2] += 3 * 9.81
+    result = analyze(ImuRecording(rec.t_s, acc, rec.gyro_dps))
+    assert [s.rep_count for s in result.sets] == [12]
+    assert result.total_jumps == 0

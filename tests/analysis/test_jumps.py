@@ -18,6 +18,7 @@ from anklet.analysis import (
     read_imu_csv,
     write_session_tables,
 )
+from anklet.analysis.loading import AnalysisInputError
 from anklet.analysis.synthetic import SyntheticSession, random_rotation
 from anklet_sim import motion as sim_motion
 
@@ -116,7 +117,8 @@ def test_live_detector_reports_each_jump_once_soon_after_landing(rate_hz: int) -
     block = max(1, int(0.02 * rate_hz))  # 20 ms blocks, as the logger feeds it
     reported: list[tuple[float, float]] = []  # (landing, the time it was reported)
     for i in range(0, len(rec.t_s), block):
-        for jump in detector.feed(rec.t_s[i : i + block], rec.acc_ms2[i : i + block]):
+        sl = slice(i, i + block)
+        for jump in detector.feed(rec.t_s[sl], rec.acc_ms2[sl], rec.gyro_dps[sl]):
             reported.append((jump.landing_s, float(rec.t_s[min(i + block, len(rec.t_s)) - 1])))
     offline = [j for s in find_jumps(rec) for j in s.jumps]
     assert len(reported) == len(offline) == len(truth)
@@ -153,3 +155,122 @@ def test_a_session_folder_gives_the_accelerometer_range(tmp_path: Path) -> None:
     assert read_imu_csv(tmp_path / "samples.csv").accel_range_g == 4.0
     (tmp_path / "session.json").write_text("{not json")
     assert read_imu_csv(tmp_path / "samples.csv").accel_range_g is None  # unreadable: unknown
+
+
+def test_flight_is_found_without_free_fall_from_push_off_and_impact() -> None:
+    # The simulated shank swings in flight as a real foot does: |a| never near 0 for long.
+    rec, truth = _recording("jumps:series=1,jumps=6,seed=10", 400)
+    a = np.linalg.norm(rec.acc_ms2, axis=1)
+    for takeoff, landing in truth:
+        flight = (rec.t_s > takeoff + 0.03) & (rec.t_s < landing - 0.01)
+        assert a[flight].mean() > 0.4 * G  # not free fall: the old 0.3 g median test fails here
+    jumps = [j for s in find_jumps(rec) for j in s.jumps]
+    assert len(jumps) == len(truth)
+    for jump, (takeoff, landing) in zip(jumps, truth, strict=True):
+        assert jump.takeoff_s == pytest.approx(takeoff, abs=0.005)
+        assert jump.landing_s == pytest.approx(landing, abs=0.005)
+
+
+def test_a_drop_off_a_box_is_not_a_jump_and_starts_the_rebound_contact() -> None:
+    spec = "jumps:series=2,jumps=1,drop=0.43,contact=0.45,flight=0.33,rest=5,seed=11"
+    source = sim_motion.from_spec(spec)
+    t, x = sim_motion.sampled(source, 400, source.length_s)
+    rec = ImuRecording(t_s=t, acc_ms2=x[:, :3], gyro_dps=x[:, 3:6])
+    series = find_jumps(rec)
+    assert [s.jump_count for s in series] == [1, 1]  # the steps off the box are not jumps
+    for s, drop_landing, (takeoff, landing) in zip(
+        series, source.drops(), source.events(), strict=True
+    ):
+        assert s.drop_landing_s == pytest.approx(drop_landing, abs=0.005)
+        (jump,) = s.jumps
+        assert jump.contact_s is not None
+        assert jump.contact_s == pytest.approx(0.45, abs=0.01)
+        assert jump.rsi == pytest.approx(jump.height_cm / 100 / jump.contact_s)
+        assert jump.flight_s == pytest.approx(landing - takeoff, abs=0.01)
+
+
+def _write_csv(path: Path, rec: ImuRecording, *, gyro: bool) -> None:
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["t_s", "ax_ms2", "ay_ms2", "az_ms2", "gx_dps", "gy_dps", "gz_dps"])
+        for t, acc, g in zip(rec.t_s, rec.acc_ms2, rec.gyro_dps, strict=True):
+            cells = [f"{v:.5f}" for v in g] if gyro else ["", "", ""]
+            w.writerow([f"{t:.5f}", *(f"{v:.5f}" for v in acc), *cells])
+
+
+def test_an_accelerometer_only_recording_gives_jumps_and_says_reps_need_the_gyro(
+    tmp_path: Path,
+) -> None:
+    rec, truth = _recording("jumps:series=1,jumps=5,seed=12", 400)
+    _write_csv(tmp_path / "samples.csv", rec, gyro=False)
+    loaded = read_imu_csv(tmp_path / "samples.csv")
+    assert not loaded.has_gyro
+    result = analyze(loaded)
+    assert result.total_jumps == len(truth) == 5
+    assert result.total_reps == 0
+    (note,) = [f for f in result.flags if "no gyroscope data" in f]
+    assert "reps" in note and "jumps" in note
+
+
+def test_a_gyro_column_filled_only_later_is_a_one_line_error(tmp_path: Path) -> None:
+    rec, _ = _recording("jumps:series=1,jumps=1,seed=12", 100)
+    _write_csv(tmp_path / "samples.csv", rec, gyro=False)
+    lines = (tmp_path / "samples.csv").read_text().splitlines()
+    lines[5] = lines[5].rstrip(",") + ",1.0,2.0,3.0"
+    (tmp_path / "samples.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(AnalysisInputError, match=r"row 6, column gx_dps: a gyro value"):
+        read_imu_csv(tmp_path / "samples.csv")
+
+
+def test_clipped_landings_are_found_from_the_data_flat_tops_without_session_json() -> None:
+    rec, _ = _recording("jumps:series=1,jumps=4,impact=10,mount=0/0/0,seed=13", 400)
+    clipped = np.clip(rec.acc_ms2, -8 * G, 8 * G)  # a ±8 g part, its range not recorded
+    result = analyze(ImuRecording(rec.t_s, clipped, rec.gyro_dps))
+    assert result.total_jumps == 4
+    assert all(j.landing_clipped for s in result.jump_series for j in s.jumps)
+    assert any("4 of 4 landings reached the accelerometer's ±8 g range" in f for f in result.flags)
+    unclipped = analyze(ImuRecording(rec.t_s, rec.acc_ms2, rec.gyro_dps))
+    assert not any(j.landing_clipped for s in unclipped.jump_series for j in s.jumps)
+
+
+def test_a_landing_with_only_one_axis_near_range_but_a_large_magnitude_is_clipped() -> None:
+    # Several axes saturate at once: |a| exceeds the range, though no single axis passes it.
+    rec, _ = _recording("jumps:series=1,jumps=3,impact=20,mount=30/40/10,seed=14", 400)
+    clipped = np.clip(rec.acc_ms2, -16 * G, 16 * G)
+    result = analyze(ImuRecording(rec.t_s, clipped, rec.gyro_dps, accel_range_g=16.0))
+    jumps = [j for s in result.jump_series for j in s.jumps]
+    assert len(jumps) == 3
+    assert all(j.landing_clipped and j.landing_peak_g > 16 for j in jumps)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_no_jumps_when_a_leg_is_set_down_hard_between_reps(seed: int) -> None:
+    # Prone or seated reps that end with the leg dropped onto the table: a 4-6 g knock each rep,
+    # after a fall of the limb, but no push-off before any "flight".
+    rng = np.random.default_rng(seed)
+    rate = 200
+    t = np.arange(0, 40, 1 / rate)
+    acc = np.tile([0.0, 0.0, G], (len(t), 1))
+    for k in range(10):
+        drop_t = 3 + 3.3 * k
+        falling = (t >= drop_t - 0.15) & (t < drop_t)
+        acc[falling, 2] = 0.3 * G  # the leg let fall
+        knock = (t >= drop_t) & (t < drop_t + 0.03)
+        acc[knock, 2] = G + rng.uniform(3, 5) * G * np.exp(-(t[knock] - drop_t) / 0.01)
+        bounce = (t >= drop_t + 0.15) & (t < drop_t + 0.3)
+        acc[bounce, 2] = 0.4 * G  # and bounces once
+        knock2 = (t >= drop_t + 0.3) & (t < drop_t + 0.33)
+        acc[knock2, 2] = 5 * G
+    rec = ImuRecording(t_s=t, acc_ms2=acc, gyro_dps=np.zeros((len(t), 3)))
+    assert find_jumps(rec) == []
+
+
+def test_with_a_gyro_a_flight_in_which_the_segment_never_turns_is_not_a_jump() -> None:
+    # The accelerometer trace of real-looking jumps, but the gyro says the limb lay still: knocks
+    # on a resting limb. Without a gyro the same trace is taken for the jumps it resembles.
+    rec, truth = _recording("jumps:series=1,jumps=4,gnoise=0,seed=15", 400)
+    still = np.random.default_rng(15).normal(0.0, 0.5, rec.gyro_dps.shape)  # noise, no rotation
+    assert find_jumps(ImuRecording(rec.t_s, rec.acc_ms2, still)) == []
+    no_gyro = ImuRecording(rec.t_s, rec.acc_ms2, np.zeros_like(still), has_gyro=False)
+    assert sum(s.jump_count for s in find_jumps(no_gyro)) == len(truth) == 4
+    assert sum(s.jump_count for s in find_jumps(rec)) == 4  # the simulated shank does turn

@@ -1,5 +1,5 @@
 """A real excerpt (UCI physical-therapy data, see fixtures/README.md) and, when present, the
-full shared dataset against the accuracy target."""
+full shared datasets against the accuracy targets (../shared/data; skipped without them)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from anklet.analysis import analyze_csv
-from anklet.analysis.evaluate import DEFAULT_DATA, evaluate
+from anklet.analysis.evaluate import DEFAULT_DATA, DROPJUMP_DATA, SQUAT_DATA, dropjumps, evaluate
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "uci_s1_e1_u2_fast_set.csv"
 
@@ -21,10 +21,38 @@ def test_real_fast_set_on_the_shank_counts_ten_reps() -> None:
         assert rep.duration_s < 4
 
 
-@pytest.mark.skipif(not (DEFAULT_DATA / "labels_sets.csv").is_file(), reason="dataset absent")
+@pytest.mark.skipif(
+    not (DEFAULT_DATA / "labels_sets.csv").is_file(), reason="../shared/data/uci_pt_legs absent"
+)
 def test_shared_dataset_meets_the_accuracy_target() -> None:
     ev = evaluate(DEFAULT_DATA)
     assert ev.negative_control_reps == 0
     assert ev.false_jumps == 0
     for row in ev.rows:
         assert row.within_one_pct >= 97.0, row
+
+
+@pytest.mark.skipif(
+    not (SQUAT_DATA / "labels_sets.csv").is_file(), reason="../shared/data/squat_shank absent"
+)
+def test_squats_with_a_sensor_offset_count_ten_reps_and_no_jumps() -> None:
+    # The shank reads 13-14 m/s² at rest there: nothing may assume |a| = g.
+    for path in sorted(SQUAT_DATA.glob("class*_shank.csv")):
+        result = analyze_csv(path)
+        assert 9 <= result.total_reps <= 11, path.name
+        assert result.total_jumps == 0, path.name
+
+
+@pytest.mark.skipif(
+    not (DROPJUMP_DATA / "labels.csv").is_file(), reason="../shared/data/forsyth_dropjump absent"
+)
+def test_force_plate_drop_jumps_are_timed_within_the_targets() -> None:
+    trials = dropjumps(DROPJUMP_DATA)
+    assert len(trials) == 5
+    for t in trials:
+        assert t.found == 1, t  # the rebound jump, and the step off the box is not a jump
+        assert t.drop_found and t.clipped, t
+        assert t.takeoff_ms is not None and abs(t.takeoff_ms) <= 20, t
+        assert t.landing_ms is not None and abs(t.landing_ms) <= 20, t
+        assert t.flight_ms is not None and abs(t.flight_ms) <= 15, t
+        assert t.contact_ms is not None and abs(t.contact_ms) <= 25, t

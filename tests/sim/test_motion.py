@@ -16,6 +16,7 @@ SIM_MPY = ROOT / "sim" / "anklet_sim" / "mpy"
 UCI = ROOT / "tests" / "fixtures" / "uci_s1_e1_u2_fast_set.csv"
 G = 9.80665
 SPEC = "leg-raise:sets=2,reps=3,rom=60,up=1.0,hold=1.0,down=1.5,rest=5,sway=3,noise=0.02,seed=7"
+JUMP_SPEC = "jumps:series=1,jumps=3,drop=0.43,contact=0.45,flight=0.33,lead=1,seed=3"
 
 
 motion = sim_motion.module()
@@ -44,7 +45,7 @@ def test_micropython_computes_the_same_signal_as_cpython(sim_run, tmp_path):
 import json, motion
 times = [i * 0.137 for i in range(200)]
 res = {{}}
-for spec in ({SPEC!r}, {csv_spec!r}):
+for spec in ({SPEC!r}, {csv_spec!r}, {JUMP_SPEC!r}):
     m = motion.from_spec(spec)
     res[spec] = [list(m.sample(t)) for t in times]
 print(json.dumps(res))
@@ -143,3 +144,25 @@ print(json.dumps(res))
     # The emulator calls it up to 1000x/s in real time: keep it a small share of a CPU.
     assert out["leg-raise"] < 150
     assert out["csv"] < 150
+
+
+def test_jumps_look_like_a_real_shoe_recording_not_free_fall():
+    # What forsyth_dropjump's README reports of real drop jumps at the shoe: in flight |a| stays
+    # well above 0 (mean 0.7-1.1 g) with brief dips; a release spike after take-off, impacts
+    # at landing; a step off a box falls only in part (0.3-0.6 g).
+    source = motion.from_spec("jumps:series=1,jumps=4,drop=0.43,noise=0,lead=1,seed=4")
+    t, x = sim_motion.sampled(source, 1000, source.length_s)
+    a = [math.sqrt(r[0] ** 2 + r[1] ** 2 + r[2] ** 2) / G for r in x]
+
+    def span(lo, hi):
+        return [v for tt, v in zip(t, a, strict=True) if lo <= tt < hi]
+
+    for takeoff, landing in source.events():
+        flight = span(takeoff + 0.03, landing - 0.01)
+        assert 0.4 < sum(flight) / len(flight) < 1.2  # not free fall
+        assert min(flight) < 0.5  # but a brief dip
+        assert max(span(takeoff, takeoff + 0.025)) > 4  # the release spike
+        assert max(span(landing, landing + 0.02)) > 4  # the impact
+    (drop,) = source.drops()
+    fall = span(drop - 0.25, drop - 0.01)  # the fall from 43 cm lasts 0.3 s
+    assert all(0.3 < v < 0.6 for v in fall)

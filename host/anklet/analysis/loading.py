@@ -36,6 +36,7 @@ class ImuRecording:
     gyro_dps: FloatArray
     force_n: FloatArray | None = None  # NaN where the load cell had no sample yet
     accel_range_g: float | None = None  # the accelerometer's full scale, when known
+    has_gyro: bool = True  # False: the file's gyro columns are empty (gyro_dps is then zeros)
 
     @property
     def rate_hz(self) -> float:
@@ -88,6 +89,10 @@ def read_imu_csv(path: Path) -> ImuRecording:
         raise AnalysisInputError(f"{path}: missing column(s) {', '.join(missing)}")
     cols = [names.index(c) for c in IMU_COLUMNS]
     force_col = names.index(FORCE_COLUMN) if FORCE_COLUMN in names else None
+    if _gyro_empty(path, cols[4:]):  # an accelerometer-only recording: jumps need no gyro
+        rec = read_imu_csv_columns(path, cols[:4], force_col)
+        check_recording(rec, str(path), first_row=2)
+        return rec
     try:  # fast path: numpy's C parser; the slow path below finds the bad cell for the message
         imu = np.loadtxt(path, delimiter=",", skiprows=1, usecols=cols, ndmin=2, dtype=np.float64)
         force = None
@@ -114,6 +119,39 @@ def read_imu_csv(path: Path) -> ImuRecording:
     return rec
 
 
+def _gyro_empty(path: Path, gyro_cols: list[int]) -> bool:
+    """True when every gyro cell of the first data row is empty (the sensor had no gyro)."""
+    with path.open(newline="") as fh:
+        reader = csv.reader(fh)
+        next(reader, None)
+        row = next(reader, None)
+    if row is None or any(c < len(row) and row[c].strip() for c in gyro_cols):
+        return False
+    with path.open(newline="") as fh:  # then every row must be without gyro
+        for line, cells in enumerate(csv.reader(fh), start=1):
+            for c in gyro_cols if line > 1 else []:
+                if c < len(cells) and cells[c].strip():
+                    raise AnalysisInputError(
+                        f"{path}: row {line}, column {IMU_COLUMNS[4 + gyro_cols.index(c)]}: "
+                        "a gyro value, but the first row has none"
+                    )
+    return True
+
+
+def read_imu_csv_columns(path: Path, cols: list[int], force_col: int | None) -> ImuRecording:
+    """An accelerometer-only file: t_s and acceleration (its gyro columns are empty)."""
+    names = IMU_COLUMNS[:4]
+    imu, force = _read_slow(path, cols, force_col, names)
+    return ImuRecording(
+        t_s=np.ascontiguousarray(imu[:, 0]),
+        acc_ms2=np.ascontiguousarray(imu[:, 1:4]),
+        gyro_dps=np.zeros((len(imu), 3)),
+        force_n=force if force is not None and np.any(np.isfinite(force)) else None,
+        accel_range_g=_session_accel_range_g(path),
+        has_gyro=False,
+    )
+
+
 def _session_accel_range_g(samples_csv: Path) -> float | None:
     """The accelerometer range from a session folder's session.json, if beside the CSV."""
     try:
@@ -138,18 +176,18 @@ def _header(path: Path) -> list[str]:
 
 
 def _read_slow(
-    path: Path, cols: list[int], force_col: int | None
+    path: Path, cols: list[int], force_col: int | None, names: tuple[str, ...] = IMU_COLUMNS
 ) -> tuple[FloatArray, FloatArray | None]:
     with path.open(newline="") as fh:
         reader = csv.reader(fh)
         next(reader)
         rows = [r for r in reader if any(cell.strip() for cell in r)]
-    imu = np.empty((len(rows), len(IMU_COLUMNS)))
+    imu = np.empty((len(rows), len(names)))
     force = np.full(len(rows), np.nan) if force_col is not None else None
     for i, row in enumerate(rows):
         line = i + 2  # 1-based file line, after the header
         for j, c in enumerate(cols):
-            imu[i, j] = _cell(row, c, path, line, IMU_COLUMNS[j], allow_empty=False)
+            imu[i, j] = _cell(row, c, path, line, names[j], allow_empty=False)
         if force is not None and force_col is not None:
             force[i] = _cell(row, force_col, path, line, FORCE_COLUMN, allow_empty=True)
     return imu, force

@@ -20,7 +20,7 @@ import numpy as np
 from anklet.analysis.axis import integrated_angle, principal_axis
 from anklet.analysis.bouts import activity_mask, bouts
 from anklet.analysis.gait import gait_mask
-from anklet.analysis.jumps import clipping_flag, find_jumps
+from anklet.analysis.jumps import accel_range_ms2, clipping_flag, find_jumps
 from anklet.analysis.loading import FloatArray, ImuRecording, check_recording, read_imu_csv
 from anklet.analysis.metrics import rep_metrics, session_flags, set_metrics
 from anklet.analysis.reps import RepSpan, find_reps
@@ -28,6 +28,11 @@ from anklet.analysis.resample import WorkingGrid, to_working_grid
 from anklet.analysis.results import Rep, RepSet, SessionAnalysis
 from anklet.analysis.sets import group_sets
 from anklet.analysis.settings import DEFAULT_SETTINGS, Settings
+
+NO_GYRO_NOTE = (
+    "no gyroscope data: reps are counted from the leg's rotation and need it; "
+    "jumps are found from the accelerometer alone."
+)
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,7 @@ def analyse_bout(
     axis = principal_axis(g, active.astype(np.float64))
     angle = integrated_angle(g, axis, grid.rate_hz)
     rate = g @ axis
-    gait = gait_mask(grid.impact_ms2[start:stop], grid.rate_hz, s)
+    gait = gait_mask(grid.impact_ms2[start:stop], np.linalg.norm(g, axis=1), grid.rate_hz, s)
     spans = find_reps(angle, rate, gait, grid.rate_hz, s)
     if spans and spans[0].polarity < 0:
         axis, angle, rate = -axis, -angle, -rate
@@ -123,8 +128,10 @@ def analyze(
 ) -> SessionAnalysis:
     """Sets, reps and metrics of one recording."""
     check_recording(rec, source)
-    grid = to_working_grid(rec)
-    reps = [r for bout in detect_bouts(grid, settings) for r in bout_reps(grid, bout)]
+    reps: list[Rep] = []
+    if rec.has_gyro:
+        grid = to_working_grid(rec)
+        reps = [r for bout in detect_bouts(grid, settings) for r in bout_reps(grid, bout)]
     result = assemble(
         reps,
         settings,
@@ -133,6 +140,8 @@ def analyze(
         duration_s=rec.duration_s,
         planned_sets=planned_sets,
     )
+    if not rec.has_gyro:
+        result = replace(result, flags=[NO_GYRO_NOTE, *result.flags])
     return with_jumps(result, rec, settings)
 
 
@@ -141,7 +150,7 @@ def with_jumps(result: SessionAnalysis, rec: ImuRecording, s: Settings) -> Sessi
     series = find_jumps(rec, s)
     if not series:
         return result
-    flags = [f for x in series for f in x.flags] + clipping_flag(series, rec.accel_range_g)
+    flags = [f for x in series for f in x.flags] + clipping_flag(series, accel_range_ms2(rec))
     return replace(
         result,
         jump_series=series,

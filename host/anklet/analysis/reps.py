@@ -21,6 +21,8 @@ from anklet.analysis.loading import FloatArray
 from anklet.analysis.settings import Settings
 
 EDGE_FRACTION = 0.1  # a phase starts/ends where its angular velocity is below 10 % of its peak
+_SWING_PERCENTILE = 5  # a bout's typical swing: between these percentiles of its angle ...
+_FIRST_SWING_FRACTION = 0.5  # ... and its first lift goes at least this fraction of it
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ def find_reps(
     if len(idx) < 3:
         return []
     if polarity is None:
-        polarity = _polarity(angle_deg, idx, settings)
+        polarity = _polarity(angle_deg)
     x = polarity * angle_deg
     kinds = [k * polarity for k in kinds]
     spans: list[RepSpan] = []
@@ -126,16 +128,25 @@ def find_reps(
         if _plausible(span, rate_dps, gait, rate_hz, settings):
             spans.append(span)
         k = end_k
-    return _drop_wobbles(spans, settings)
+    peaks = [float(np.max(np.abs(rate_dps[sp.start : sp.end + 1]))) for sp in spans]
+    return _drop_wobbles(spans, peaks, settings)
 
 
-def _polarity(angle_deg: FloatArray, idx: list[int], settings: Settings) -> int:
-    """+1 if the bout spends its excursions above its starting (rest) level, else -1.
+def _polarity(angle_deg: FloatArray) -> int:
+    """+1 if the bout's first large excursion from its starting rest rises, else -1.
 
-    A bout starts at rest, and reps go out from rest and come back, holding at the far end.
+    A bout starts at rest and its first movement is a lift (a lowering has to follow a lift).
+    "Large" is half the bout's typical swing, so a fidget before the set does not decide. Not
+    the bout's mean level: integrated gyro drifts over a long bout, and a prone set whose leg
+    settles lower after each rep was then read upside down.
     """
-    del idx, settings
-    return 1 if float(np.mean(angle_deg - angle_deg[0])) >= 0 else -1
+    lo, hi = np.percentile(angle_deg, [_SWING_PERCENTILE, 100 - _SWING_PERCENTILE])
+    swing = float(hi - lo)
+    away = angle_deg - angle_deg[0]
+    beyond = np.flatnonzero(np.abs(away) >= _FIRST_SWING_FRACTION * swing)
+    if swing <= 0 or beyond.size == 0:
+        return 1
+    return 1 if away[beyond[0]] > 0 else -1
 
 
 def _span(
@@ -194,14 +205,23 @@ def _plausible(
     return not bool(np.any(gait[seg]))
 
 
-def _drop_wobbles(spans: list[RepSpan], s: Settings, neighbours: int = 4) -> list[RepSpan]:
+def _drop_wobbles(
+    spans: list[RepSpan], peaks_dps: list[float], s: Settings, neighbours: int = 4
+) -> list[RepSpan]:
+    """Drop reps unlike their neighbours: a set's reps are alike in range and in speed, so a
+    small or slow movement among them (a wobble, the leg repositioned between sets) is not one."""
     if len(spans) < 3:
         return spans
     roms = np.array([sp.rom_deg for sp in spans])
+    peaks = np.array(peaks_dps)
     keep: list[RepSpan] = []
     for i, sp in enumerate(spans):
         lo, hi = max(i - neighbours, 0), min(i + neighbours + 1, len(spans))
-        local = float(np.median(np.delete(roms[lo:hi], i - lo)))
-        if sp.rom_deg >= s.min_rom_fraction * local:
+        local_rom = float(np.median(np.delete(roms[lo:hi], i - lo)))
+        local_peak = float(np.median(np.delete(peaks[lo:hi], i - lo)))
+        if (
+            sp.rom_deg >= s.min_rom_fraction * local_rom
+            and peaks[i] >= s.min_speed_fraction * local_peak
+        ):
             keep.append(sp)
     return keep

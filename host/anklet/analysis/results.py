@@ -76,6 +76,7 @@ class JumpSeries:
     height_loss_pct: float  # first jumps vs last jumps; + means lower
     contact_change_pct: float | None  # first rebounds vs last; + means longer on the ground
     flags: list[str] = field(default_factory=list)
+    drop_landing_s: float | None = None  # a drop jump: the landing off the box, contact starts here
 
 
 @dataclass(frozen=True)

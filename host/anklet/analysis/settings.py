@@ -37,6 +37,9 @@ class Settings:
     # Relative floor: a rep smaller than this fraction of the median range of its neighbours is
     # a wobble, not a rep (a set's reps are alike).
     min_rom_fraction: float = 0.3
+    # ... and slower than this fraction of their median peak angular velocity is not one of them
+    # either: the reps of a set are made at one tempo; a leg shifted between sets moves slowly.
+    min_speed_fraction: float = 0.25
     # Shortest and longest plausible rep (fast kicks to 10 s holds with slow phases).
     min_rep_s: float = 0.6
     max_rep_s: float = 30.0
@@ -59,21 +62,36 @@ class Settings:
     trend_reps: int = 2
     # Sway growth from the first to the last reps flagged as compensation, in degrees.
     sway_rise_flag_deg: float = 3.0
-    # Jumps: in flight the whole body falls freely and the accelerometer reads about 0 g; on the
-    # ground, standing or pushing, it reads 1 g or more. Below this is flight; the leg's own
-    # swing in the air adds a few tenths of a g at most.
+    # Jumps. At the foot or shank |a| does not fall to 0 g in flight: the segment rotates and
+    # swings (forsyth_dropjump: mean |a| 0.7-1.1 g over the flight), so flights are found between
+    # the two signatures a jump does have: the push-off and the landing impact. Both pass this:
+    # landings at the shoe reach 11-27 g, the push-off's release 7-10 g; the flight's own swing
+    # and a stance stay under 3 g.
+    impact_ms2: float = 4.0 * 9.80665
+    # In flight the segment's acceleration relative to the falling body passes near zero at some
+    # moment (real flights: minima 0.12-0.33 g, 10 ms mean); standing on the ground it does not
+    # (contact minima >= 0.57 g), because the ground holds the foot up against gravity.
     free_fall_ms2: float = 0.5 * 9.80665
-    # ... and over a whole flight the median is below this: a limb dropped while the body rests
-    # (a leg let fall onto a table) dips under the threshold too, but its joint holds it back.
-    flight_level_ms2: float = 0.3 * 9.80665
     # Shortest and longest flight: 0.1 s is a 1 cm hop; 1.2 s would be a 1.8 m vertical jump.
     min_flight_s: float = 0.1
     max_flight_s: float = 1.2
-    # Blips above the threshold shorter than this inside a flight (a strap rattling) are merged.
-    flight_blip_s: float = 0.015
-    # A landing hits harder than this within 0.15 s of touchdown (else the sensor moved, not the
-    # body: a strap pulled, the weight put down).
-    min_landing_ms2: float = 2.0 * 9.80665
+    # The push-off's release: the shoe rings as the load leaves it, its last spike following the
+    # moment the toe leaves the ground within this time; take-off is the quietest sample in it.
+    release_s: float = 0.025
+    # Leaving the ground needs a push: the ground force exceeds body weight, so over the last
+    # 0.1 s before take-off the loaded foot reads more than this on average (real drop jumps:
+    # about 2 g). A heel strike or a knock, preceded by a swing, does not.
+    min_push_ms2: float = 1.3 * 9.80665
+    # With a gyro: in flight the foot or shank swings and turns (a 0.2-0.5 s flight of the
+    # simulated shank peaks near 45-100 dps); a "flight" whose segment never turns faster than
+    # this (rest is under 2-3 dps of noise and tremor) is a knock on a resting limb.
+    min_flight_turn_dps: float = 10.0
+    # The shortest ground contact a jump can push off from (stiff pogo hops: 0.12-0.15 s; sprint
+    # strides 0.08 s): an impact followed at once by a "flight" is a heel strike, not a rebound.
+    min_contact_s: float = 0.08
+    # A drop off a box: a dip under free_fall_ms2 lasting this long (a step-off falls freely only
+    # in part: 0.3-0.6 g for 0.35 s in the real recordings) before a landing with no push-off.
+    min_drop_s: float = 0.1
     # Ground contact between jumps this short or shorter is reactive (rebound, pogo, depth
     # jump): its time is the ground-contact time. Longer is a reset between single jumps.
     max_contact_s: float = 1.0

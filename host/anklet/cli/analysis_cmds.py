@@ -136,9 +136,11 @@ def _print_result(result: SessionAnalysis) -> None:
         )
     for js in result.jump_series:
         contact = f", contact {js.mean_contact_s * 1000:.0f} ms" if js.mean_contact_s else ""
+        off_box = js.drop_landing_s
+        drop = f" (drop jump: off the box at {off_box:.2f} s)" if off_box is not None else ""
         _print_table(
             console,
-            f"Jump series {js.index}: {js.jump_count} jumps, "
+            f"Jump series {js.index}{drop}: {js.jump_count} jumps, "
             f"{js.start_s:.1f}–{js.end_s:.1f} s, height {js.mean_height_cm:.0f} cm{contact}, "
             f"height loss {round(js.height_loss_pct)} %",
             _JUMP_COLUMNS,

@@ -123,7 +123,7 @@ class _LiveReps:
             return
         try:
             reps = self.detector.feed(t_s, imu[:, :3], imu[:, 3:], force_n)
-            self.stats.jumps += len(self.jumps.feed(t_s, imu[:, :3]))
+            self.stats.jumps += len(self.jumps.feed(t_s, imu[:, :3], imu[:, 3:6]))
         except Exception as exc:  # live counts are a convenience: never stop the recording
             self.failed = str(exc)
             return

@@ -32,6 +32,11 @@
 #     fade=0.0              fatigue: each jump flies (1 - fade) times the last one's flight and
 #                           stays on the ground (1 + fade) times its contact
 #     impact=5              landing peak over the support force, g
+#     release=6 fold=0.5    push-off release spike after take-off; knee fold in flight, g
+#     drop=0                drop jumps: each series starts with a step off a box this high, m
+#                           (its landing: drops()), then `contact` on the ground and the jumps
+#               Not free fall: in flight the shank swings (|a| ~0.5-1.2 g, brief dips), as real
+#               shoe recordings show (forsyth_dropjump; constants beside `Jumps`).
 #     rest=20 lead=3 noise gnoise mass mount seed   as for leg-raise
 #   csv         replay of a recording with columns t_s,ax_ms2,ay_ms2,az_ms2,gx_dps,gy_dps,gz_dps
 #     path=FILE (text)      e.g. /work/shared/data/uci_pt_legs/data/s1_e1_u2_....csv (25 Hz)
@@ -262,13 +267,26 @@ class LegRaise:
         return self.sample(t)[6]
 
 
+# Jump shape (checked against forsyth_dropjump, a shoe-mounted accelerometer on real drop jumps).
+_SWING_G = 1.0  # peak tangential acceleration of the shank's swing in flight, g
+_RELEASE_S = 0.012  # the release spike peaks this long after take-off (real: 9-19 ms)
+_IMPACT_RISE_S = 0.006  # the landing impact's rise (real: within one 2.5 ms sample; slower here
+#                         so that a 100 Hz sampler still sees the impact over 4 g)
+_TOE_S = 0.03  # the forefoot's push-off peak before take-off: its length ...
+_TOE_G = 2.5  # ... and height over the push (real: ~4.5 g in all at the shoe, 6-16 ms before)
+_RING_S = 0.012  # period of the landing's ringing
+_LEAN = 12.0 * _RAD  # the shank's lean over the foot during ground contact
+
+
 class Jumps:
     """Series of vertical jumps; `events()` gives every (take-off, landing) time, s."""
 
     def __init__(self, series=2, jumps=10, flight=0.45, contact=0.25, first=0.6, fade=0.0,
-                 impact=5.0, rest=20.0, lead=3.0, radius=0.40, noise=0.05, gnoise=0.3,
-                 mass=2.0, mount=None, seed=1):  # fmt: skip
+                 impact=5.0, release=6.0, fold=0.5, drop=0.0, rest=20.0, lead=3.0, radius=0.40,
+                 noise=0.05, gnoise=0.3, mass=2.0, mount=None, seed=1):  # fmt: skip
         self.series = int(series)
+        self.release = float(release) * G
+        self.fold = float(fold) * G
         self.jumps = int(jumps)
         self.first = float(first)
         self.impact = float(impact) * G
@@ -280,23 +298,35 @@ class Jumps:
         self.seed = int(seed)
         self.mount_deg = _mount(mount, self.seed)
         self._m = _mount_matrix(*self.mount_deg)
-        # One series as phases (start, length, kind, flight of the jump they lead to or end):
-        # kind 0 countermovement, 1 flight, 2 contact after a landing, 3 settling after the last.
+        # One series as phases (start, length, kind, flight of the jump they lead to or end,
+        # speed at the landing that starts them): kind 0 countermovement, 1 flight, 2 contact
+        # after a landing, 3 settling after the last, 4 the fall of a step off a box.
         phases = []
         t = 0.0
         fl = float(flight)
         ct = float(contact)
         fade = float(fade)
+        self.drop = float(drop)
+        v_in = 0.0
+        if self.drop > 0.0:
+            fall = _sqrt(2.0 * self.drop / G)
+            phases.append((t, fall, 4, fl, 0.0))
+            t += fall
+            v_in = G * fall
         for j in range(self.jumps):
-            lead_in = self.first if j == 0 else ct
-            phases.append((t, lead_in, 0 if j == 0 else 2, fl))
-            t += lead_in
-            phases.append((t, fl, 1, fl))
+            if j == 0 and self.drop <= 0.0:
+                phases.append((t, self.first, 0, fl, 0.0))
+                t += self.first
+            else:
+                phases.append((t, ct, 2, fl, v_in))
+                t += ct
+            phases.append((t, fl, 1, fl, 0.0))
             t += fl
+            v_in = G * fl / 2.0
             if j:
                 ct *= 1.0 + fade
             fl *= 1.0 - fade
-        phases.append((t, 1.0, 3, 0.0))
+        phases.append((t, 1.0, 3, 0.0, v_in))
         self._phases = phases
         self.series_s = t + 1.0 + float(rest)
         self._last = 0  # the phase the previous sample fell in: times mostly increase
@@ -310,9 +340,19 @@ class Jumps:
         out = []
         for k in range(self.series):
             base = self.lead + k * self.series_s
-            for start, length, kind, _ in self._phases:
+            for start, length, kind, _, _ in self._phases:
                 if kind == 1:
                     out.append((base + start, base + start + length))
+        return out
+
+    def drops(self):
+        """Landing times of the steps off a box (`drop`), one per series."""
+        out = []
+        for k in range(self.series):
+            base = self.lead + k * self.series_s
+            for start, length, kind, _, _ in self._phases:
+                if kind == 4:
+                    out.append(base + start + length)
         return out
 
     def _phase(self, t):
@@ -334,37 +374,66 @@ class Jumps:
         return None, 0.0
 
     def sample(self, t):
+        # What a shank sensor reads, after the real shoe recordings in forsyth_dropjump (README
+        # there): no free fall in flight (the segment swings: mean |a| ~0.7-1 g, a brief dip near
+        # 0.1-0.3 g), a push-off ending in a release spike that peaks ~12 ms after take-off
+        # (7-10 g real; `release` here), a landing impact rising within a few ms and ringing.
         phase, p = self._phase(t)
+        f1 = 0.0
         f3 = G
-        thd = thdd = 0.0
+        th = thd = 0.0
         if phase is not None:
-            _, length, kind, fl = phase
+            _, length, kind, fl, v_in = phase
             s = p / length
-            if kind == 1:
-                # Flight: free fall (no specific force), the shank swinging a few degrees.
-                f3 = 0.0
+            if kind == 4:
+                # Stepping off a box: the body falls, but the foot slides off the edge and the legs
+                # reach for the floor, so a shoe reads 0.3-0.6 g, not 0 (forsyth_dropjump).
+                f3 = 0.4 * G
+                f1 = 0.15 * G * _sin(math.pi * s)
+            elif kind == 1:
+                # Flight: the body falls freely, so only the shank's motion relative to it is felt.
+                # It swings back and returns, th = amp sin^2(pi p / T): its tangential acceleration
+                # r th'' (about 1 g whatever the flight time: amp scales with T^2) passes through 0
+                # a quarter and three quarters into the flight, where |a| dips; along the shank the
+                # knee folds and unfolds (+-`fold` g) and the centripetal r th'^2 pulls to the knee.
                 w = math.pi / length
-                amp = 4.0 * _RAD
-                thd = amp * w * _cos(w * p)
-                thdd = -amp * w * w * _sin(w * p)
+                amp = _SWING_G * G / (2.0 * self.radius * w * w)
+                th = amp * _sin(w * p) ** 2
+                thd = amp * w * _sin(2.0 * w * p)
+                f1 = self.radius * 2.0 * amp * w * w * _cos(2.0 * w * p)
+                f3 = self.fold * _cos(2.0 * w * p) + self.radius * thd * thd
+                # The release: the shoe and strap ring as the push-off's load leaves them.
+                f3 += self.release * (p / _RELEASE_S) * math.exp(1.0 - p / _RELEASE_S)
             else:
-                # On the ground: a half-sine push whose impulse launches the next flight (take-off
-                # speed g flight / 2; after a landing, the landing speed is turned round too) ...
-                extra = 0.0
+                # On the ground: support (1 g) plus a half-sine push whose impulse turns the landing
+                # speed round and launches the next flight (take-off speed g flight / 2); the shank
+                # leans forward and back over the foot as the ankle bends and extends.
                 if kind == 0:
-                    f3 = G + G * fl * math.pi / (4.0 * length) * _sin(math.pi * s)
+                    # From standing: unweighting (down to 0.6 g) then the push, whose impulse also
+                    # makes up what the unweighting took.
+                    if s < 0.5:
+                        f = G - 0.4 * G * _sin(2.0 * math.pi * s)
+                    else:
+                        push = G * fl * math.pi / length + 0.4 * G
+                        f = G + push * _sin(2.0 * math.pi * (s - 0.5))
                 elif kind == 2:
-                    f3 = G * (length + fl) / length * math.pi / 2.0 * _sin(math.pi * s)
-                    extra = 1.0
+                    # The push turns the landing speed round and adds the take-off speed.
+                    f = G + (v_in + G * fl / 2.0) * math.pi / (2.0 * length) * _sin(math.pi * s)
                 else:
-                    f3 = G + G * 1.5 * _sin(math.pi * min(s * 4.0, 1.0)) * (1.0 - s)
-                    extra = 1.0
-                if extra and p < 0.08:
-                    # ... and the landing's impact: a 10 ms rise, then decay.
-                    f3 += self.impact * (p / 0.01) * math.exp(1.0 - p / 0.01)
-        r = self.radius
-        f1 = r * thdd
-        f3 += r * thd * thd
+                    f = G
+                if kind <= 2 and length - p < _TOE_S:
+                    # The forefoot loads as the heel lifts: the push-off peak just before take-off.
+                    f += _TOE_G * G * _sin(math.pi * (length - p) / _TOE_S)
+                th = _LEAN * _sin(math.pi * s)
+                thd = _LEAN * math.pi / length * _cos(math.pi * s)
+                f1 = f * _sin(th)
+                f3 = f * _cos(th)
+                if kind >= 2 and p < 0.1:
+                    # The landing's impact: a ~6 ms rise, then decaying rings on both axes.
+                    u = p / _IMPACT_RISE_S
+                    ring = self.impact * u * math.exp(1.0 - u)
+                    f3 += ring
+                    f1 += 0.5 * ring * _sin(2.0 * math.pi * p / _RING_S)
         o2 = -thd * _DEG
         force_n = self.mass * _sqrt(f1 * f1 + f3 * f3)
         return _to_sensor(self._m, f1, 0.0, f3, 0.0, o2, 0.0, t, self.seed, self.noise,
