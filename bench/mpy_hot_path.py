@@ -1,7 +1,7 @@
 # ruff: noqa: SIM115
 # Runs under MicroPython for bench_firmware.py: what the firmware's hot path costs per sample.
 #
-#     MICROPYPATH=hil/sim/anklet_sim/mpy:firmware:.frozen ANKLET_SIM_CONFIG=sim.json \
+#     MICROPYPATH=sim/anklet_sim/mpy:firmware:.frozen ANKLET_SIM_CONFIG=sim.json \
 #         micropython bench/mpy_hot_path.py          # prints one JSON line
 #
 # Each round, the emulated MPU-6050 makes BURST samples (the world clock is frozen and stepped,
