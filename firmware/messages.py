@@ -56,6 +56,7 @@ def pack_info(buf, info):
         info["load_offset"],
         info["load_scale"],
         info["max_frame"],
+        info["resend_window_ms"],
     )
     return W.INFO_SIZE
 
@@ -77,6 +78,7 @@ def pack_status(buf, offset, s):
         s.tx_retries,
         s.ring_oldest,
         s.free_heap,
+        s.load_dropped,
     )
     return offset + W.STATUS_SIZE
 

@@ -84,6 +84,7 @@ class DeviceInfo:
     max_frame: int
     accel_lsb_per_g: float  # the part's datasheet sensitivity at this range
     gyro_lsb_per_dps: float
+    resend_window_ms: int  # how long the link may drop and RESEND still refill it; 0: not known
 
     @classmethod
     def from_message(cls, info: Any) -> DeviceInfo:
@@ -110,6 +111,7 @@ class DeviceInfo:
             max_frame=info.max_frame,
             accel_lsb_per_g=spec.accel_lsb_per_g(info.imu_model, info.accel_fs_g),
             gyro_lsb_per_dps=spec.gyro_lsb_per_dps(info.imu_model, info.gyro_fs_dps),
+            resend_window_ms=info.resend_window_ms,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -129,6 +131,7 @@ class StatusReport:
     tx_retries: int
     ring_oldest: int
     free_heap: int
+    load_dropped: int  # load-cell samples lost on the board; 0 from boards older than 1.1
 
     @classmethod
     def from_message(cls, status: Any) -> StatusReport:

@@ -160,7 +160,7 @@ def _field_docs() -> dict[str, dict[str, str]]:
 
 
 def _type_name(sub: c.Construct) -> str:
-    while isinstance(sub, c.Renamed):
+    while isinstance(sub, c.Renamed | spec.Trailing):
         sub = sub.subcon
     if isinstance(sub, c.FormatField):
         return {
@@ -196,7 +196,14 @@ def _struct_table(name: str, struct_def: c.Struct, docs: dict[str, str]) -> list
         type_name = _type_name(sub)
         where = str(offset) if offset is not None else "…"
         field_name = str(sub.name)
-        rows.append(f"| {where} | `{field_name}` | {type_name} | {docs.get(field_name, '')} |")
+        meaning = docs.get(field_name, "")
+        added = spec.trailing_of(sub)
+        if added is not None:
+            meaning = (
+                f"{meaning} (added in {spec.VERSION_MAJOR}.{added.since}; "
+                f"{added.default} from older boards)"
+            )
+        rows.append(f"| {where} | `{field_name}` | {type_name} | {meaning} |")
         try:
             offset = None if offset is None else offset + sub.sizeof()
         except c.SizeofError:
@@ -258,7 +265,17 @@ def protocol_doc() -> str:
         "",
         "A host reads every frame whose major version equals its own and refuses the others with",
         "a message naming both versions. A minor version only adds message types, opcodes, status",
-        "codes or trailing payload fields, which an older peer skips.",
+        "codes or fields at the end of a fixed-size payload (INFO, STATUS, EVENT, replies). Such a",
+        "field is declared `Trailing(type, default, since=minor)` in `spec.py` and marked",
+        "*added in* below. A host reads an older board's shorter payload with the field at its",
+        "default, and ignores the extra bytes at the end of a newer board's payload; a payload",
+        "that ends inside a field is malformed. The golden vectors `*_from_board_1_0` and",
+        "`*_from_newer_board` hold both cases, checked by the host and, under MicroPython, by the",
+        "firmware's packers (a newer payload only appends to an older one).",
+        "",
+        "A `SAMPLES` payload is not extended this way: its samples follow its header and each",
+        "other, so a field added to every IMU sample changes the stride and the major version",
+        "(see *Adding an IMU channel* in docs/ARCHITECTURE.md).",
         "",
         "## BLE GATT",
         "",
