@@ -63,6 +63,12 @@ REPLY_HEAD_SIZE = const(4)
 LOG_HEAD_FMT = "<B"
 LOG_HEAD_SIZE = const(1)
 
+# The IMU sample's fields in wire order; modules that keep its size in a const() check
+# it against IMU_SAMPLE_SIZE and IMU_SAMPLE_FMT at import.
+IMU_FIELDS = ('ax', 'ay', 'az', 'gx', 'gy', 'gz')
+IMU_WIDTH = const(6)
+LOAD_FIELDS = ('index', 't_us', 'counts')
+
 # MsgType
 MSG_INFO = const(1)
 MSG_SAMPLES = const(2)

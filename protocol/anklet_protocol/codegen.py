@@ -16,7 +16,7 @@ from pathlib import Path
 
 import construct as c
 
-from . import spec, structfmt, vectors
+from . import layout, spec, structfmt, vectors
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE_OUT = ROOT / "firmware" / "anklet_wire.py"
@@ -108,6 +108,14 @@ def firmware_module() -> str:
         fmt = _prefix_format(struct_def)
         lines.append(f'{name}_FMT = "{fmt}"')
         lines.append(f"{name}_SIZE = const({struct.calcsize(fmt)})")
+    lines.append("")
+    lines.append(
+        "# The IMU sample's fields in wire order; modules that keep its size in a const() check"
+    )
+    lines.append("# it against IMU_SAMPLE_SIZE and IMU_SAMPLE_FMT at import.")
+    lines.append(f"IMU_FIELDS = {tuple(layout.IMU_FIELDS)!r}")
+    lines.append(f"IMU_WIDTH = const({layout.IMU_WIDTH})")
+    lines.append(f"LOAD_FIELDS = {tuple(layout.LOAD_DTYPE.names or ())!r}")
     for prefix, enum in _ENUMS:
         lines.append("")
         lines.append(f"# {enum.__name__}")
@@ -301,6 +309,7 @@ def protocol_doc() -> str:
         "Log",
     ):
         out += _struct_table(name, getattr(spec, name), docs.get(name, {}))
+    out += _channel_table()
     out += [
         "A `SAMPLES` payload is a `SamplesHeader`, then `imu_count` × `ImuSample`, then",
         "`load_count` × `LoadSample`. IMU sample *k* of the block has index `first_index + k`",
@@ -329,6 +338,23 @@ def protocol_doc() -> str:
         out += _enum_table(enum)
     out += _sensitivity_table()
     return "\n".join(out).rstrip() + "\n"
+
+
+def _channel_table() -> list[str]:
+    rows = [
+        "### IMU channels",
+        "",
+        "The host reads an `ImuSample` as these groups (`anklet_protocol.layout`: numpy dtypes,",
+        "column slices and CSV columns all come from `spec.ImuSample` and `spec.IMU_GROUPS`).",
+        "",
+        "| group | fields | host unit | CSV columns | from LSB |",
+        "|---|---|---|---|---|",
+    ]
+    for group in spec.IMU_GROUPS:
+        fields = ", ".join(f"`{name}`" for name in group.fields)
+        columns = ", ".join(f"`{name}_{group.unit}`" for name in group.fields)
+        rows.append(f"| {group.name} | {fields} | {group.unit} | {columns} | {group.from_lsb} |")
+    return [*rows, ""]
 
 
 def _sensitivity_table() -> list[str]:

@@ -12,6 +12,7 @@ carries exactly one frame per notification or write.
 from __future__ import annotations
 
 from enum import IntEnum, IntFlag
+from typing import NamedTuple
 
 from construct import (
     Array,
@@ -288,6 +289,24 @@ ImuSample = Struct(
     "gz" / Int16sl,
 )
 IMU_SAMPLE_SIZE = ImuSample.sizeof()
+
+
+class ChannelGroup(NamedTuple):
+    """Consecutive fields of an IMU sample that measure one quantity on three axes."""
+
+    name: str  # the host's name for the group: `layout.GROUPS["accel"]`
+    fields: tuple[str, ...]  # the ImuSample fields, in wire order
+    unit: str  # the host's unit, the suffix of its CSV columns: ax → ax_ms2
+    from_lsb: str  # how the host turns a reading into that unit (docs)
+
+
+#: The IMU sample's channels. A field added to every IMU sample (a magnetometer: mx, my, mz)
+#: goes into `ImuSample` and here; `layout`, the CSV columns and the firmware's sizes follow.
+IMU_GROUPS = (
+    ChannelGroup("accel", ("ax", "ay", "az"), "ms2", "× 9.80665 / accel_lsb_per_g (INFO)"),
+    ChannelGroup("gyro", ("gx", "gy", "gz"), "dps", "/ gyro_lsb_per_dps (INFO)"),
+)
+
 
 LoadSample = Struct(
     "index" / Int32ul,  # load-cell sample counter since start

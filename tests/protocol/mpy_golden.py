@@ -37,9 +37,7 @@ def build_payload(vec, buf):
         )
         at = W.SAMPLES_HEADER_SIZE
         for s in f["imu"]:
-            struct.pack_into(
-                W.IMU_SAMPLE_FMT, buf, at, s["ax"], s["ay"], s["az"], s["gx"], s["gy"], s["gz"]
-            )
+            struct.pack_into(W.IMU_SAMPLE_FMT, buf, at, *[s[k] for k in W.IMU_FIELDS])
             at += W.IMU_SAMPLE_SIZE
         for s in f["load"]:
             messages.pack_load(buf, at, s["index"], s["t_us"], s["counts"])
