@@ -43,3 +43,23 @@ def test_sampler_refuses_an_imu_sample_its_driver_does_not_deliver(micropython, 
     assert "imported" not in output
     assert result.returncode != 0
     assert "ImportError: anklet_wire's IMU sample is not the MPU-6050 FIFO record" in output
+
+
+def test_generated_status_packer_allocates_nothing(micropython, tmp_path):
+    # STATUS goes out every second for hours: its packer must not feed the garbage collector.
+    script = tmp_path / "status_heap.py"
+    script.write_text(
+        "import micropython, anklet_wire as W, messages\n"
+        "class C: pass\n"
+        "c = C()\n"
+        f"for i, name in enumerate({[str(sub.name) for sub in spec.Status.subcons]!r}):\n"
+        "    setattr(c, name, i * 1000)\n"
+        "buf = bytearray(W.STATUS_SIZE)\n"
+        "n = 0  # a global created under heap_lock would grow the dict\n"
+        "micropython.heap_lock()\n"
+        "n = messages.pack_status(buf, 0, c)\n"
+        "micropython.heap_unlock()\n"
+        "print(n, buf[-4:] == bytes((0xF8, 0x2A, 0, 0)))\n"  # load_dropped = 11000, last field
+    )
+    result = micropython(script)
+    assert result.stdout.split() == [str(spec.Status.sizeof()), "True"], result.stdout
