@@ -17,6 +17,7 @@ from anklet.device import (
     CommandFailed,
     CommandTimeout,
     Device,
+    DeviceError,
     IncompatibleDevice,
     StatusReport,
 )
@@ -91,6 +92,21 @@ def test_info_and_status_from_a_newer_board_ignore_its_extra_fields():
     assert info.resend_window_ms == 25800 and info.max_frame == 244
     assert status == StatusReport.from_message(spec.Status.parse(spec.Status.build(STATUS)))
     assert status.load_dropped == 3
+
+
+def test_a_reply_too_short_for_its_payload_is_a_one_line_device_error():
+    async def go(device, board, link):
+        with pytest.raises(DeviceError) as failure:
+            await device.get_info()
+        return str(failure.value), device.decoder.stats.malformed_payload
+
+    message, counted = run(go, info_payload=b"12345")
+    assert message == (
+        "fake:cobs answered get_info with a malformed reply (5 bytes: Error in path (parsing) "
+        "-> device_id; stream read less than specified amount, expected 6, found 5): update "
+        "the firmware (anklet deploy)"
+    )
+    assert counted == 1
 
 
 def test_each_command_carries_a_new_request_id_and_its_arguments():
