@@ -13,7 +13,9 @@ import pytest
 from anklet_protocol import StreamDecoder, parse_message, spec, vectors
 from anklet_protocol.decoder import MalformedPayload
 from anklet_protocol.framing import encode_frame
-from construct import Int8ul, Int16ul, Struct
+from construct import Int8ul, Int16ul, StreamError, Struct
+from hypothesis import given
+from hypothesis import strategies as st
 
 VECTORS = Path(__file__).resolve().parents[2] / "protocol" / "vectors" / "vectors.json"
 
@@ -122,3 +124,32 @@ def test_an_added_field_must_come_after_every_older_field():
         spec.check_trailing(Struct("a" / spec.Trailing(Int16ul, 0, since=1), "b" / Int8ul))
     with pytest.raises(TypeError, match=r"added in 1\.9"):
         spec.check_trailing(Struct("a" / Int8ul, "b" / spec.Trailing(Int8ul, 0, since=9)))
+
+
+_U32 = st.integers(min_value=0, max_value=2**32 - 1)
+
+
+@given(
+    counters=st.lists(_U32, min_size=len(spec.Status.subcons), max_size=len(spec.Status.subcons)),
+    cut=st.integers(min_value=0, max_value=spec.Status.sizeof()),
+    tail=st.binary(max_size=40),
+)
+def test_status_of_any_version_parses_exactly_when_it_ends_on_a_field_boundary(counters, cut, tail):
+    fields = {
+        str(sub.name): value for sub, value in zip(spec.Status.subcons, counters, strict=True)
+    }
+    fields.update(battery_mv=counters[1] & 0xFFFF, battery_pct=counters[2] & 0xFF)
+    fields.update(flags=counters[3] & 0xFF)
+    full = spec.Status.build(fields)
+    old_size = spec.as_of(spec.Status, 0).sizeof()
+    # A newer board: anything appended is ignored.
+    assert spec.Status.parse(full + tail) == spec.Status.parse(full)
+    # An older board: its payload ends where 1.0 ended; any other cut is an error.
+    payload = full[:cut]
+    if cut in (old_size, len(full)):
+        parsed = spec.Status.parse(payload)
+        assert parsed.load_dropped == (fields["load_dropped"] if cut == len(full) else 0)
+        assert parsed.free_heap == fields["free_heap"]
+    else:
+        with pytest.raises(StreamError, match="stream read less"):
+            spec.Status.parse(payload)
