@@ -16,17 +16,22 @@ def _i16(value: int) -> int:
     return (value + 32768) % 65536 - 32768
 
 
+# A spread of int16 values, both signs and both extremes, varying with the sample index k.
+_SPREAD = (
+    lambda k: _i16(k * 977),
+    lambda k: _i16(-k * 31),
+    lambda k: 16384 - k,
+    lambda k: _i16(k * 7 - 200),
+    lambda k: 32767 - k,
+    lambda k: -32768 + k,
+)
+
+
 def _imu(k: int) -> dict[str, int]:
-    """A spread of int16 values, both signs and both extremes, varying with the index."""
+    """One IMU sample: every field of `spec.ImuSample`, each with its own spread."""
     k %= 4096
-    return dict(
-        ax=_i16(k * 977),
-        ay=_i16(-k * 31),
-        az=16384 - k,
-        gx=_i16(k * 7 - 200),
-        gy=32767 - k,
-        gz=-32768 + k,
-    )
+    names = [str(sub.name) for sub in spec.ImuSample.subcons]
+    return {name: _SPREAD[j % len(_SPREAD)](k) for j, name in enumerate(names)}
 
 
 def _info(name: str) -> dict[str, Any]:
