@@ -206,7 +206,8 @@ class Trailing(Subconstruct):
 
     Parsing a payload that ends where this field would start (an older peer's) gives `default`;
     a payload that ends inside the field is still an error. Building without the field writes
-    `default`. Only `Trailing` fields may follow a `Trailing` field (`check_trailing`).
+    `default`. Only `Trailing` fields may follow a `Trailing` field (`check_trailing`), and
+    only in a struct that is a whole payload: the end of the payload is what marks an older peer.
 
         "load_dropped" / Trailing(Int32ul, default=0, since=1)
     """
