@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from anklet_protocol import StreamDecoder, framing, parse_message, spec
+from anklet_protocol import StreamDecoder, framing, layout, parse_message, spec
 from anklet_protocol.decoder import concat_imu
 
 from bench.figure import Figure
@@ -26,8 +26,8 @@ def make_capture(seconds: int = SECONDS, max_frame: int = spec.SERIAL_MAX_FRAME)
     header = spec.SamplesHeader
     for seq, first in enumerate(range(0, total, n_imu)):
         count = min(n_imu, total - first)
-        imu = rng.integers(-32768, 32767, size=(count, 6), dtype=np.int16).astype("<i2")
-        load = np.zeros(1, dtype=[("index", "<u4"), ("t_us", "<u4"), ("counts", "<i4")])
+        imu = rng.integers(-32768, 32767, size=(count, layout.IMU_WIDTH), dtype=layout.IMU_SCALAR)
+        load = np.zeros(1, dtype=layout.LOAD_DTYPE)
         payload = (
             header.build(
                 dict(

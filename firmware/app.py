@@ -47,6 +47,7 @@ class Counters:
         self.tx_retries = 0
         self.ring_oldest = 0
         self.free_heap = 0
+        self.load_dropped = 0
 
 
 class App:
@@ -177,6 +178,9 @@ class App:
             "load_offset": self.load.offset,
             "load_scale": self.load.scale,
             "max_frame": min(link.max_frame for link in self.links),
+            # full blocks: how long a link may drop before RESEND can no longer refill it
+            "resend_window_ms": self.ring.slots * self.sampler.max_imu * 1000
+            // values["imu_rate_hz"],
         }
 
     def default_name(self):
@@ -214,6 +218,7 @@ class App:
         c.tx_retries = sum(link.tx_retries for link in self.links)
         c.ring_oldest = self.ring.oldest_index()
         c.free_heap = gc.mem_free()
+        c.load_dropped = self.load.overruns
         return c
 
     def send(self, link, msg_type, length, flags=0):

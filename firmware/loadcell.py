@@ -9,12 +9,16 @@ Counts on the wire are raw − offset (tare is applied on the board); newtons = 
 
 from array import array
 
+import anklet_wire as W
 import messages
 import ticks
 from micropython import const
 
 _QUEUE = const(32)  # 0.4 s at 80 Hz: the sampler takes them every drain (≤ 100 ms)
-_LOAD_SIZE = const(12)  # anklet_wire.LOAD_SAMPLE_SIZE
+_LOAD_SIZE = const(12)  # anklet_wire.LOAD_SAMPLE_SIZE, checked below
+
+if W.LOAD_SAMPLE_SIZE != _LOAD_SIZE:
+    raise ImportError("anklet_wire.LOAD_SAMPLE_SIZE changed: update loadcell._LOAD_SIZE")
 
 
 class LoadCell:

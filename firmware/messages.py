@@ -33,52 +33,15 @@ def pack_load(buf, offset, index, t_us, counts):
 
 def pack_info(buf, info):
     """`info` is a dict with the Info fields (built once per config change, not in a hot path)."""
-    name = info["name"].encode()[: W.NAME_MAX]
-    git = info["fw_git"].encode()[:8]
-    struct.pack_into(
-        W.INFO_FMT,
-        buf,
-        0,
-        info["device_id"],
-        name,
-        info["fw_major"],
-        info["fw_minor"],
-        info["fw_patch"],
-        git,
-        info["proto_major"],
-        info["proto_minor"],
-        info["imu_model"],
-        info["accel_fs_g"],
-        info["gyro_fs_dps"],
-        info["imu_rate_hz"],
-        info["load_rate_hz"],
-        info["reset_cause"],
-        info["load_offset"],
-        info["load_scale"],
-        info["max_frame"],
-    )
-    return W.INFO_SIZE
+    values = dict(info)
+    values["name"] = info["name"].encode()[: W.NAME_MAX]
+    values["fw_git"] = info["fw_git"].encode()[:8]
+    return W.pack_info(buf, 0, values)
 
 
 def pack_status(buf, offset, s):
-    """`s` is a Counters-like object with the Status fields as attributes."""
-    struct.pack_into(
-        W.STATUS_FMT,
-        buf,
-        offset,
-        s.uptime_ms,
-        s.battery_mv,
-        s.battery_pct,
-        s.flags,
-        s.samples_produced,
-        s.samples_dropped,
-        s.load_produced,
-        s.frames_sent,
-        s.tx_retries,
-        s.ring_oldest,
-        s.free_heap,
-    )
-    return offset + W.STATUS_SIZE
+    """`s` is a Counters-like object with the Status fields as attributes (allocation-free)."""
+    return W.pack_status(buf, offset, s)
 
 
 def pack_event(buf, kind, t_us, value):

@@ -22,11 +22,19 @@ import messages
 import ticks
 from micropython import const
 
-_SAMPLE = const(12)  # bytes per IMU sample (accel xyz + gyro xyz, int16)
+_SAMPLE = const(12)  # bytes per IMU sample: the MPU-6050's FIFO record = the wire's ImuSample
 _HEAD = const(12)  # SAMPLES header bytes
 _FIFO_BYTES = const(1024)  # the MPU-6050's FIFO
 _UNKNOWN = const(-1)
 _LATENCY_MS = const(100)  # longest a sample waits on the board for its block to fill
+
+
+# The FIFO record is copied to the wire as is, int16 by int16 (swap16): the spec's sample must
+# be that record. A field added to ImuSample (`make protocol`) stops here until the driver and
+# these sizes deliver it, instead of streaming samples the host would read with another stride.
+if (W.IMU_SAMPLE_SIZE != _SAMPLE or W.SAMPLES_HEADER_SIZE != _HEAD
+        or W.IMU_SAMPLE_FMT != "<" + "h" * (_SAMPLE // 2)):
+    raise ImportError("anklet_wire's IMU sample is not the MPU-6050 FIFO record sampler.py copies")
 
 
 class Sampler:

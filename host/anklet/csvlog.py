@@ -21,16 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from anklet_protocol.layout import IMU_CSV_COLUMNS
 
 SAMPLE_COLUMNS = (
     "index",
     "t_s",
-    "ax_ms2",
-    "ay_ms2",
-    "az_ms2",
-    "gx_dps",
-    "gy_dps",
-    "gz_dps",
+    *IMU_CSV_COLUMNS,
     "force_n",
 )
 FORCE_COLUMNS = ("index", "t_s", "force_n")

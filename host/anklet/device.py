@@ -84,6 +84,7 @@ class DeviceInfo:
     max_frame: int
     accel_lsb_per_g: float  # the part's datasheet sensitivity at this range
     gyro_lsb_per_dps: float
+    resend_window_ms: int  # how long the link may drop and RESEND still refill it; 0: not known
 
     @classmethod
     def from_message(cls, info: Any) -> DeviceInfo:
@@ -110,6 +111,7 @@ class DeviceInfo:
             max_frame=info.max_frame,
             accel_lsb_per_g=spec.accel_lsb_per_g(info.imu_model, info.accel_fs_g),
             gyro_lsb_per_dps=spec.gyro_lsb_per_dps(info.imu_model, info.gyro_fs_dps),
+            resend_window_ms=info.resend_window_ms,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -129,6 +131,7 @@ class StatusReport:
     tx_retries: int
     ring_oldest: int
     free_heap: int
+    load_dropped: int  # load-cell samples lost on the board; 0 from boards older than 1.1
 
     @classmethod
     def from_message(cls, status: Any) -> StatusReport:
@@ -341,9 +344,21 @@ class Device:
                 log.info("%s not ready yet (%s); asking again", self.description, exc)
                 await asyncio.sleep(min(0.3, left))
 
+    def _parse_reply(self, opcode: spec.Opcode, body: bytes) -> Any:
+        """A reply payload by `spec.REPLY_PAYLOADS`; a short or broken one is a DeviceError."""
+        try:
+            return spec.REPLY_PAYLOADS[opcode].parse(body)
+        except Exception as exc:  # construct raises many types; all mean the same here
+            self.decoder.stats.malformed_payload += 1
+            why = "; ".join(str(exc).splitlines()) or type(exc).__name__
+            raise DeviceError(
+                f"{self.description} answered {_opcode_name(opcode)} with a malformed reply "
+                f"({len(body)} bytes: {why}): update the firmware (anklet deploy)"
+            ) from None
+
     async def get_info(self) -> DeviceInfo:
         body = await self.command(spec.Opcode.GET_INFO)
-        info = DeviceInfo.from_message(spec.Info.parse(body))
+        info = DeviceInfo.from_message(self._parse_reply(spec.Opcode.GET_INFO, body))
         major = int(info.protocol.split(".")[0])
         if major != spec.VERSION_MAJOR:
             raise IncompatibleDevice(
@@ -355,7 +370,7 @@ class Device:
 
     async def get_status(self) -> StatusReport:
         return StatusReport.from_message(
-            spec.Status.parse(await self.command(spec.Opcode.GET_STATUS))
+            self._parse_reply(spec.Opcode.GET_STATUS, await self.command(spec.Opcode.GET_STATUS))
         )
 
     async def start(self) -> None:
@@ -381,13 +396,13 @@ class Device:
 
     async def tare(self, samples: int = 20) -> int:
         body = await self.command(spec.Opcode.TARE, timeout_s=8.0, samples=samples)
-        return int(spec.TareReply.parse(body).offset)
+        return int(self._parse_reply(spec.Opcode.TARE, body).offset)
 
     async def calibrate(self, mass_kg: float) -> float:
         body = await self.command(
             spec.Opcode.CALIBRATE, timeout_s=10.0, mass_g=round(mass_kg * 1000)
         )
-        return float(spec.CalibrateReply.parse(body).scale)
+        return float(self._parse_reply(spec.Opcode.CALIBRATE, body).scale)
 
     async def set_name(self, name: str) -> None:
         await self.command(spec.Opcode.SET_NAME, name=name)
@@ -397,7 +412,7 @@ class Device:
         sent = time.monotonic()
         body = await self.command(spec.Opcode.TIME_SYNC, host_token=token)
         received = time.monotonic()
-        reply = spec.TimeSyncReply.parse(body)
+        reply = self._parse_reply(spec.Opcode.TIME_SYNC, body)
         return TimeSync(sent, received, int(reply.device_us))
 
     async def resend(self, from_index: int) -> ResendAnswer:
@@ -408,7 +423,7 @@ class Device:
             if exc.status != spec.StatusCode.NOT_AVAILABLE or not exc.payload:
                 raise
             body, ok = exc.payload, False
-        reply = spec.ResendReply.parse(body)
+        reply = self._parse_reply(spec.Opcode.RESEND, body)
         return ResendAnswer(ok, reply.from_index, reply.oldest_index, reply.next_index)
 
     async def reboot(self) -> None:

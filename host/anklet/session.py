@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+from anklet_protocol import layout
 from anklet_protocol.decoder import SampleBlock
 
 from .clock import ClockModel
@@ -146,8 +147,8 @@ class SessionLog:
         gyro_scale = 1.0 / info.gyro_lsb_per_dps
         index = np.concatenate([np.arange(b.first_index, b.end_index) for b in blocks])
         imu = np.concatenate([b.imu for b in blocks]).astype(np.float64)
-        imu[:, :3] *= accel_scale
-        imu[:, 3:] *= gyro_scale
+        imu[:, layout.ACCEL] *= accel_scale
+        imu[:, layout.GYRO] *= gyro_scale
         t_s = np.asarray(clock.index_to_host_s(index)) - self.start_host_s
         loads = [b.load for b in blocks if b.load_count]
         force = np.full(len(index), self._last_force_n)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from cobs import cobs
 
-from . import spec, structfmt
+from . import layout, spec, structfmt
 
 _HEADER = struct.Struct(structfmt.format_of(spec.Header))
 _SAMPLES_HEADER = struct.Struct(structfmt.format_of(spec.SamplesHeader))
@@ -29,9 +29,6 @@ _OVERHEAD = spec.FRAME_OVERHEAD
 _KNOWN_TYPES = frozenset(int(t) for t in spec.MsgType)
 # A COBS packet longer than the largest possible frame cannot be one: drop it without decoding.
 _MAX_PACKET = 0xFFFF + _OVERHEAD + (0xFFFF + _OVERHEAD) // 254 + 2
-
-IMU_DTYPE = np.dtype("<i2")
-LOAD_DTYPE = np.dtype([("index", "<u4"), ("t_us", "<u4"), ("counts", "<i4")])
 
 
 @dataclass(slots=True)
@@ -101,13 +98,13 @@ class SampleBlock:
 
     @property
     def imu(self) -> np.ndarray:
-        """(imu_count, 6) int16: ax, ay, az, gx, gy, gz in LSB."""
-        return np.frombuffer(self.imu_bytes, dtype=IMU_DTYPE).reshape(-1, 6)
+        """(imu_count, layout.IMU_WIDTH) array in LSB, columns `layout.IMU_FIELDS`."""
+        return layout.imu_array(self.imu_bytes)
 
     @property
     def load(self) -> np.ndarray:
-        """Structured array with fields index, t_us, counts."""
-        return np.frombuffer(self.load_bytes, dtype=LOAD_DTYPE)
+        """Structured array with the LoadSample fields (index, t_us, counts)."""
+        return np.frombuffer(self.load_bytes, dtype=layout.LOAD_DTYPE)
 
     @property
     def resent(self) -> bool:
@@ -149,9 +146,8 @@ def parse_message(frame: Frame) -> Any:
 
 
 def concat_imu(blocks: list[SampleBlock]) -> np.ndarray:
-    """All IMU samples of many blocks as one (n, 6) int16 array, with a single copy."""
-    joined = b"".join(block.imu_bytes for block in blocks)
-    return np.frombuffer(joined, dtype=IMU_DTYPE).reshape(-1, 6)
+    """All IMU samples of many blocks as one (n, layout.IMU_WIDTH) array, with a single copy."""
+    return layout.imu_array(b"".join(block.imu_bytes for block in blocks))
 
 
 @dataclass

@@ -12,6 +12,7 @@ carries exactly one frame per notification or write.
 from __future__ import annotations
 
 from enum import IntEnum, IntFlag
+from typing import NamedTuple
 
 from construct import (
     Array,
@@ -26,14 +27,19 @@ from construct import (
     Int32ul,
     PaddedString,
     PascalString,
+    Renamed,
     Struct,
+    Subconstruct,
+    stream_iseof,
     this,
 )
 
 # Version rule: a host speaks to any board with the same major version. Minor versions only add
-# message types, opcodes, status codes or trailing payload fields, which older peers ignore.
+# message types, opcodes, status codes or trailing payload fields (declared with `Trailing`):
+# an older peer's shorter payload parses with the fields' defaults, a newer peer's extra
+# trailing bytes are ignored.
 VERSION_MAJOR = 1
-VERSION_MINOR = 0
+VERSION_MINOR = 1
 
 MAGIC = b"AK"
 
@@ -192,6 +198,66 @@ ACCEL_RANGES_G = (2, 4, 8, 16)
 GYRO_RANGES_DPS = (250, 500, 1000, 2000)
 NAME_MAX = 20
 
+# --- Compatibility -------------------------------------------------------------------------
+
+
+class Trailing(Subconstruct):
+    """A field added at the end of a message in minor version `since`.
+
+    Parsing a payload that ends where this field would start (an older peer's) gives `default`;
+    a payload that ends inside the field is still an error. Building without the field writes
+    `default`. Only `Trailing` fields may follow a `Trailing` field (`check_trailing`), and
+    only in a struct that is a whole payload: the end of the payload is what marks an older peer.
+
+        "load_dropped" / Trailing(Int32ul, default=0, since=1)
+    """
+
+    def __init__(self, subcon, default, since):
+        super().__init__(subcon)
+        self.default = default
+        self.since = since
+        self.flagbuildnone = True  # Struct passes None when the caller leaves the field out
+
+    def _parse(self, stream, context, path):
+        if stream_iseof(stream):
+            return self.default
+        return self.subcon._parsereport(stream, context, path)
+
+    def _build(self, obj, stream, context, path):
+        return self.subcon._build(self.default if obj is None else obj, stream, context, path)
+
+
+def trailing_of(sub) -> Trailing | None:
+    """The `Trailing` marker of a Struct's field, if it was added in a minor version."""
+    while isinstance(sub, Renamed):
+        sub = sub.subcon
+    return sub if isinstance(sub, Trailing) else None
+
+
+def field_since(sub) -> int:
+    """The minor version that added this field of a Struct (0: there from the start)."""
+    marker = trailing_of(sub)
+    return marker.since if marker is not None else 0
+
+
+def check_trailing(struct: Struct) -> Struct:
+    """Raise if a field added in a minor version is followed by an older or plain field."""
+    since = 0
+    for sub in struct.subcons:
+        added = field_since(sub)
+        if added < since:
+            raise TypeError(f"field {sub.name} follows a field added in 1.{since}: add it last")
+        if added > VERSION_MINOR:
+            raise TypeError(f"field {sub.name} is added in 1.{added}, after {VERSION_MINOR}")
+        since = added
+    return struct
+
+
+def as_of(struct: Struct, minor: int) -> Struct:
+    """The struct as a peer of version 1.`minor` knows it (without fields added later)."""
+    return Struct(*(sub for sub in struct.subcons if field_since(sub) <= minor))
+
+
 # --- Frame ---------------------------------------------------------------------------------
 
 Header = Struct(
@@ -224,6 +290,24 @@ ImuSample = Struct(
     "gz" / Int16sl,
 )
 IMU_SAMPLE_SIZE = ImuSample.sizeof()
+
+
+class ChannelGroup(NamedTuple):
+    """Consecutive fields of an IMU sample that measure one quantity on three axes."""
+
+    name: str  # the host's name for the group: `layout.GROUPS["accel"]`
+    fields: tuple[str, ...]  # the ImuSample fields, in wire order
+    unit: str  # the host's unit, the suffix of its CSV columns: ax → ax_ms2
+    from_lsb: str  # how the host turns a reading into that unit (docs)
+
+
+#: The IMU sample's channels. A field added to every IMU sample (a magnetometer: mx, my, mz)
+#: goes into `ImuSample` and here; `layout`, the CSV columns and the firmware's sizes follow.
+IMU_GROUPS = (
+    ChannelGroup("accel", ("ax", "ay", "az"), "ms2", "× 9.80665 / accel_lsb_per_g (INFO)"),
+    ChannelGroup("gyro", ("gx", "gy", "gz"), "dps", "/ gyro_lsb_per_dps (INFO)"),
+)
+
 
 LoadSample = Struct(
     "index" / Int32ul,  # load-cell sample counter since start
@@ -269,6 +353,7 @@ Info = Struct(
     "load_offset" / Int32sl,  # tare offset in raw ADC counts
     "load_scale" / Float32l,  # ADC counts per newton
     "max_frame" / Int16ul,  # largest frame this link carries
+    "resend_window_ms" / Trailing(Int32ul, 0, since=1),  # link outage RESEND can refill
 )
 
 Status = Struct(
@@ -283,6 +368,7 @@ Status = Struct(
     "tx_retries" / Int32ul,  # BLE notifications retried after ENOMEM (back-pressure)
     "ring_oldest" / Int32ul,  # oldest IMU sample index still held for RESEND
     "free_heap" / Int32ul,
+    "load_dropped" / Trailing(Int32ul, 0, since=1),  # load samples lost on the board (queue full)
 )
 
 Command = Struct(
@@ -358,6 +444,23 @@ REPLY_PAYLOADS = {
     Opcode.GET_STATUS: Status,
 }
 
+# Every struct a message or reply is parsed with keeps its added fields last.
+for _struct in (
+    Header,
+    SamplesHeader,
+    ImuSample,
+    LoadSample,
+    Info,
+    Status,
+    Command,
+    Reply,
+    Event,
+    Log,
+    *COMMAND_ARGS.values(),
+    *REPLY_PAYLOADS.values(),
+):
+    check_trailing(_struct)
+
 PAYLOADS = {
     MsgType.INFO: Info,
     MsgType.SAMPLES: Samples,
@@ -367,6 +470,24 @@ PAYLOADS = {
     MsgType.EVENT: Event,
     MsgType.LOG: Log,
 }
+
+
+# Every struct a message or reply is parsed with keeps its added fields last.
+for _struct in (
+    Header,
+    SamplesHeader,
+    ImuSample,
+    LoadSample,
+    Info,
+    Status,
+    Command,
+    Reply,
+    Event,
+    Log,
+    *COMMAND_ARGS.values(),
+    *REPLY_PAYLOADS.values(),
+):
+    check_trailing(_struct)
 
 
 def samples_capacity(max_frame: int, load_ratio: float) -> tuple[int, int]:

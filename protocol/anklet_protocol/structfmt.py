@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import construct as c
 
+from .spec import Trailing
+
 _CODES = {
     (1, False): "B",
     (1, True): "b",
@@ -24,7 +26,8 @@ _CODES = {
 
 
 def _unwrap(sub: c.Construct) -> c.Construct:
-    while isinstance(sub, c.Renamed):
+    """The field's type under its name and its `Trailing` marker (which changes no bytes)."""
+    while isinstance(sub, c.Renamed | Trailing):
         sub = sub.subcon
     return sub
 

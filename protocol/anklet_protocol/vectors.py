@@ -16,17 +16,22 @@ def _i16(value: int) -> int:
     return (value + 32768) % 65536 - 32768
 
 
+# A spread of int16 values, both signs and both extremes, varying with the sample index k.
+_SPREAD = (
+    lambda k: _i16(k * 977),
+    lambda k: _i16(-k * 31),
+    lambda k: 16384 - k,
+    lambda k: _i16(k * 7 - 200),
+    lambda k: 32767 - k,
+    lambda k: -32768 + k,
+)
+
+
 def _imu(k: int) -> dict[str, int]:
-    """A spread of int16 values, both signs and both extremes, varying with the index."""
+    """One IMU sample: every field of `spec.ImuSample`, each with its own spread."""
     k %= 4096
-    return dict(
-        ax=_i16(k * 977),
-        ay=_i16(-k * 31),
-        az=16384 - k,
-        gx=_i16(k * 7 - 200),
-        gy=32767 - k,
-        gz=-32768 + k,
-    )
+    names = [str(sub.name) for sub in spec.ImuSample.subcons]
+    return {name: _SPREAD[j % len(_SPREAD)](k) for j, name in enumerate(names)}
 
 
 def _info(name: str) -> dict[str, Any]:
@@ -48,6 +53,7 @@ def _info(name: str) -> dict[str, Any]:
         load_offset=-81234,
         load_scale=2280.5,
         max_frame=244,
+        resend_window_ms=25800,
     )
 
 
@@ -64,6 +70,7 @@ def _status() -> dict[str, Any]:
         tx_retries=17,
         ring_oldest=3990000,
         free_heap=81920,
+        load_dropped=3,
     )
 
 
@@ -199,6 +206,45 @@ CASES: list[tuple[str, spec.MsgType, int, int, dict[str, Any]]] = [
 ]
 
 
+# Peers of other minor versions (name, message type, seq, fields, the peer's minor version):
+# an older board's payload ends before the fields added since, which the host reads as their
+# defaults; a newer board's payload carries a field this host does not know, which it ignores.
+# `fields` is what this host must read.
+COMPAT_CASES: list[tuple[str, spec.MsgType, int, dict[str, Any], int]] = [
+    ("info_from_board_1_0", spec.MsgType.INFO, 20, _info("Anklet-C0FFEE"), 0),
+    ("status_from_board_1_0", spec.MsgType.STATUS, 21, _status(), 0),
+    (
+        "info_from_newer_board",
+        spec.MsgType.INFO,
+        22,
+        _info("Anklet-C0FFEE"),
+        spec.VERSION_MINOR + 1,
+    ),
+    ("status_from_newer_board", spec.MsgType.STATUS, 23, _status(), spec.VERSION_MINOR + 1),
+]
+#: The field a newer board appends in the vectors above (4 bytes this host has never seen).
+NEWER_FIELD = bytes.fromhex("a5c3e1f0")
+
+
+def peer_payload(msg_type: spec.MsgType, fields: dict[str, Any], minor: int) -> bytes:
+    """The payload a board of version 1.`minor` sends for these fields."""
+    struct = spec.PAYLOADS[msg_type]
+    payload = struct.build(fields)
+    if minor > spec.VERSION_MINOR:
+        return payload + NEWER_FIELD
+    return payload[: spec.as_of(struct, minor).sizeof()]
+
+
+def read_by_this_host(msg_type: spec.MsgType, fields: dict[str, Any], minor: int) -> dict[str, Any]:
+    """The fields this host reads from a board of version 1.`minor`: later ones at defaults."""
+    out = dict(fields)
+    for sub in spec.PAYLOADS[msg_type].subcons:
+        added = spec.trailing_of(sub)
+        if added is not None and added.since > minor:
+            out[str(sub.name)] = added.default
+    return out
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, bytes):
         return {"hex": value.hex()}
@@ -223,6 +269,23 @@ def build_vectors() -> list[dict[str, Any]]:
                 flags=int(flags),
                 seq=seq,
                 fields=_jsonable(fields),
+                payload=payload.hex(),
+                frame=frame.hex(),
+                wire=framing.cobs_wrap(frame).hex(),
+            )
+        )
+    for name, msg_type, seq, fields, minor in COMPAT_CASES:
+        payload = peer_payload(msg_type, fields, minor)
+        version = (spec.VERSION_MAJOR, minor)
+        frame = framing.encode_frame(msg_type, payload, seq=seq, version=version)
+        out.append(
+            dict(
+                name=name,
+                msg_type=int(msg_type),
+                flags=0,
+                seq=seq,
+                peer_version=list(version),
+                fields=_jsonable(read_by_this_host(msg_type, fields, minor)),
                 payload=payload.hex(),
                 frame=frame.hex(),
                 wire=framing.cobs_wrap(frame).hex(),

@@ -87,6 +87,7 @@ class App:
             c.tx_retries = link.tx_retries
             c.ring_oldest = self.ring.oldest_index()
             c.free_heap = self.streamer.skipped
+            c.load_dropped = 0
             size = messages.pack_status(writer.payload, size, c)
         messages.pack_reply_head(writer.payload, request_id, opcode, status)
         n = writer.seal(W.MSG_REPLY, 0, size)

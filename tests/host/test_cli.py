@@ -14,6 +14,7 @@ import pytest
 import serial
 from accounting import assert_every_sample_accounted, lost_on_the_link
 from anklet.cli import _load_commands, app
+from anklet_protocol.spec import VERSION_MINOR
 from anklet_sim.board import FIRMWARE_DIR, SimulatedBoard
 from clihelpers import assert_one_line_error
 from simhelpers import QUIET_MOTION
@@ -89,7 +90,9 @@ def test_board_with_another_major_version_is_refused_naming_both(tmp_path):
         result = anklet("info", "--device", f"serial:{board.port}")
     finally:
         board.stop()
-    assert_only_an_error(result, r"protocol 2\.0, this host speaks 1\.0")
+    assert_only_an_error(
+        result, rf"protocol 2\.{VERSION_MINOR}, this host speaks 1\.{VERSION_MINOR}"
+    )
 
 
 def test_ctrl_c_mid_session_leaves_complete_files(tmp_path):

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from anklet_protocol import StreamDecoder, parse_message, spec
+from anklet_protocol import StreamDecoder, layout, parse_message, spec
 from anklet_protocol.vectors import build_vectors
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +40,7 @@ def test_host_decodes_each_vector_to_its_fields(vector):
         assert message.first_index == fields["first_index"]
         assert message.t0_us == fields["t0_us"]
         imu = [list(map(int, row)) for row in message.imu]
-        assert imu == [[s[k] for k in ("ax", "ay", "az", "gx", "gy", "gz")] for s in fields["imu"]]
+        assert imu == [[s[k] for k in layout.IMU_FIELDS] for s in fields["imu"]]
         load = [tuple(map(int, row)) for row in message.load]
         assert load == [(s["index"], s["t_us"], s["counts"]) for s in fields["load"]]
     else:

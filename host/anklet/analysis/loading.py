@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from anklet_protocol.layout import IMU_CSV_COLUMNS
 from numpy.typing import NDArray
 
-IMU_COLUMNS = ("t_s", "ax_ms2", "ay_ms2", "az_ms2", "gx_dps", "gy_dps", "gz_dps")
+IMU_COLUMNS = ("t_s", *IMU_CSV_COLUMNS)
 FORCE_COLUMN = "force_n"
 MIN_DURATION_S = 2.0  # shorter than one slow rep: nothing to analyse
 MIN_SAMPLES = 10

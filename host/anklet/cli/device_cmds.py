@@ -20,6 +20,7 @@ from typing import Annotated, Any, NamedTuple, TypeVar
 
 import numpy as np
 import typer
+from anklet_protocol import layout
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -122,8 +123,8 @@ class _LiveReps:
         if self.failed:
             return
         try:
-            reps = self.detector.feed(t_s, imu[:, :3], imu[:, 3:], force_n)
-            self.stats.jumps += len(self.jumps.feed(t_s, imu[:, :3], imu[:, 3:6]))
+            reps = self.detector.feed(t_s, imu[:, layout.ACCEL], imu[:, layout.GYRO], force_n)
+            self.stats.jumps += len(self.jumps.feed(t_s, imu[:, layout.ACCEL], imu[:, layout.GYRO]))
         except Exception as exc:  # live counts are a convenience: never stop the recording
             self.failed = str(exc)
             return
