@@ -106,8 +106,17 @@ def resolve(dev: str | None, registry: DeviceRegistry | None = None) -> str:
         if len(remembered) == 1:
             return next(iter(remembered.values())).device
         return "sim"
-    if dev in ("sim", "sim:ble") or dev.startswith(("serial:", "ble:", "sim:")):
+    if dev in ("sim", "sim:ble"):
         return dev
+    for scheme in ("serial:", "ble:"):
+        if dev.startswith(scheme) and not dev.removeprefix(scheme).strip():
+            what = "a port path" if scheme == "serial:" else "a board's name or address"
+            raise TransportError(
+                f"{dev!r} names no board: give {what}, e.g. {scheme}"
+                + ("/dev/ttyUSB0" if scheme == "serial:" else "Anklet-C0FE")
+            )
+        if dev.startswith(scheme):
+            return dev
     remembered = registry.load()
     if dev in remembered:
         return remembered[dev].device
@@ -115,7 +124,8 @@ def resolve(dev: str | None, registry: DeviceRegistry | None = None) -> str:
         return f"serial:{dev}"
     known = ", ".join(sorted(remembered)) or "none yet (anklet pair)"
     raise TransportError(
-        f"unknown device {dev!r}: use sim, serial:PATH, ble:NAME or a remembered name ({known})"
+        f"unknown device {dev!r}: use sim, sim:ble, serial:PATH, ble:NAME or a remembered name "
+        f"({known})"
     )
 
 
@@ -134,11 +144,14 @@ async def open_device(
     if target == "sim":
         from anklet_sim.board import SimulatedBoard
 
-        board = SimulatedBoard(
-            flash_dir=sim_flash or default_sim_flash(),
-            motion=motion_spec(sim_motion),
-            sim_options=sim_options or {},
-        )
+        try:
+            board = SimulatedBoard(
+                flash_dir=sim_flash or default_sim_flash(),
+                motion=motion_spec(sim_motion),
+                sim_options=sim_options or {},
+            )
+        except ValueError as exc:  # a bad --motion: the simulator says which key and why
+            raise TransportError(str(exc)) from None
         board.start()
         try:
             device = Device(SerialTransport(board.port), command_timeout_s)
@@ -155,11 +168,15 @@ async def open_device(
 
         from .transport.ble import BleTransport
 
-        async with SimulatedBleBoard(
-            sim_flash or default_sim_flash(),
-            motion=motion_spec(sim_motion),
-            sim_options=sim_options or {},
-        ) as ble_board:
+        try:
+            ble_sim = SimulatedBleBoard(
+                sim_flash or default_sim_flash(),
+                motion=motion_spec(sim_motion),
+                sim_options=sim_options or {},
+            )
+        except ValueError as exc:
+            raise TransportError(str(exc)) from None
+        async with ble_sim as ble_board:
             # Pairs on first connect: the board refuses commands on an unencrypted link.
             transport = BleTransport(None, pair=True, central=ble_board.central())
             device = Device(transport, command_timeout_s)

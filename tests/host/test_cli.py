@@ -65,7 +65,7 @@ def test_silent_device_times_out_with_a_hint():
 def test_unknown_device_name_lists_the_choices(tmp_path, monkeypatch):
     monkeypatch.setenv("ANKLET_CONFIG_DIR", str(tmp_path))
     result = anklet("info", "--device", "kitchen-scale")
-    assert_only_an_error(result, r"unknown device 'kitchen-scale'.*sim, serial:PATH")
+    assert_only_an_error(result, r"unknown device 'kitchen-scale'.*sim, sim:ble, serial:PATH")
 
 
 def test_unsupported_rate_is_refused_before_connecting():

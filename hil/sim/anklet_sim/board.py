@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .motion import check_spec as motion_check
+
 MPY_DIR = Path(__file__).resolve().parent / "mpy"
 REPO_ROOT = Path(__file__).resolve().parents[3]
 FIRMWARE_DIR = Path(os.environ.get("ANKLET_FIRMWARE_DIR", REPO_ROOT / "firmware"))
@@ -86,6 +88,7 @@ class SimulatedBoard:
     firmware_dir: Path = FIRMWARE_DIR
 
     def __post_init__(self) -> None:
+        motion_check(self.motion)  # a bad spec is the caller's one-line error, not a dead board
         self.flash_dir = Path(self.flash_dir)
         self.flash_dir.mkdir(parents=True, exist_ok=True)
         self.stats = LinkStats()

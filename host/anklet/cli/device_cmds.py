@@ -19,6 +19,7 @@ from typing import Annotated, Any, NamedTuple, TypeVar
 
 import numpy as np
 import typer
+from anklet_protocol import spec
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -31,8 +32,9 @@ from anklet.connect import (
     default_sim_flash,
     motion_spec,
     open_device,
+    resolve,
 )
-from anklet.device import Device, DeviceError
+from anklet.device import CommandFailed, Device, DeviceError
 from anklet.recorder import LiveStats, SessionRecorder, SessionSummary
 from anklet.transport import TransportError
 
@@ -60,6 +62,25 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
 def _fail(message: str) -> typer.Exit:
     print(f"error: {message}", file=sys.stderr)
     return typer.Exit(code=2)
+
+
+def _check_device(dev: str | None) -> None:
+    """Refuse a DEV string that names no board before anything is opened."""
+    try:
+        resolve(dev)
+    except TransportError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise _fail(f"--out {out_dir}: is a file; give a folder for the sessions")
+
+
+def _check_choice(option: str, value: int | None, choices: tuple[int, ...], unit: str) -> None:
+    if value is not None and value not in choices:
+        allowed = ", ".join(map(str, choices[:-1])) + f" or {choices[-1]}"
+        raise _fail(f"{option} {value} {unit} is not supported: use {allowed}")
 
 
 def _run(coro: Awaitable[T], verbose: bool) -> T:
@@ -162,8 +183,10 @@ async def _log(
     raw: bool,
     motion: str,
     quiet: bool,
+    ble_backend: str | None = None,
 ) -> tuple[SessionSummary, _Training]:
-    async with open_device(dev, sim_motion=motion) as device:
+    async with open_device(dev, sim_motion=motion, ble_backend=ble_backend) as device:
+        saved_rate_hz = (await device.wait_ready()).imu_rate_hz if rate else None
         recorder = SessionRecorder(device, out_dir, imu_rate_hz=rate, keep_raw=raw)
         recorder.on_rows = _LiveReps(recorder.live)
         loop = asyncio.get_running_loop()
@@ -184,6 +207,12 @@ async def _log(
             summary = task.result()
         loop.remove_signal_handler(signal.SIGINT)
         loop.remove_signal_handler(signal.SIGTERM)
+        if saved_rate_hz and saved_rate_hz != rate:
+            # --rate is for this session: the board keeps the rate `anklet set` saved.
+            try:
+                await device.set_rates(imu_rate_hz=saved_rate_hz)
+            except (DeviceError, TransportError) as exc:
+                console.print(f"[yellow]the board still runs at {rate} Hz: {exc}[/]")
     return summary, _analyse_session(summary.folder)
 
 
@@ -238,9 +267,17 @@ def log_cmd(
 
       anklet log --device serial:/dev/ttyUSB0 --rate 1000 --out ~/training --raw
     """
-    if rate is not None and rate not in (100, 200, 400, 1000):
-        raise _fail(f"--rate {rate} Hz is not supported: use 100, 200, 400 or 1000")
-    summary, training = _run(_log(device, duration, rate, out_dir, raw, motion, quiet), verbose)
+    _check_choice("--rate", rate, spec.IMU_RATES_HZ, "Hz")
+    if duration is not None and not 0 < duration <= 86400:
+        raise _fail(
+            f"--duration {duration:g}: give seconds above 0 (at most 86400), or none "
+            "to record until Ctrl-C"
+        )
+    _check_device(device)
+    _check_out_dir(out_dir)
+    summary, training = _run(
+        _log(device, duration, rate, out_dir, raw, motion, quiet, ble_backend), verbose
+    )
     _print_summary(summary, training)
 
 
@@ -321,37 +358,69 @@ def info(
     out.print(table)
 
 
+#: What the simulated user does before each load-cell step, as the README asks a real one to:
+#: the strap empty for `tare`, the known mass hanging from it for `calibrate`.
+SIM_EMPTY_STRAP = "still:mass=0"
+
+
+def sim_strap_with(mass_kg: float) -> str:
+    return f"still:mass={mass_kg:g}"
+
+
 @app.command()
 def tare(
     device: DeviceOpt = None,
-    samples: Annotated[int, typer.Option(min=1, max=80)] = 20,
+    samples: Annotated[
+        int, typer.Option(min=1, max=80, help="load-cell readings to average (1-80)")
+    ] = 20,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Zero the load cell with nothing hanging on the strap.
+    """Zero the load cell with nothing hanging on the strap (then `anklet calibrate`).
+
+    On the simulated board the strap is empty while it tares.
 
     Example:
 
       anklet tare --device serial:/dev/ttyUSB0
     """
-    offset = _run(_with_device(device, DEFAULT_SIM_MOTION, lambda d: d.tare(samples)), verbose)
-    out.print(f"tared: offset {offset} counts")
+    _check_device(device)
+    offset = _run(_with_device(device, SIM_EMPTY_STRAP, lambda d: d.tare(samples)), verbose)
+    out.print(f"tared: offset {offset} counts. Next: hang a known mass, then anklet calibrate")
 
 
 @app.command()
 def calibrate(
-    mass_kg: Annotated[float, typer.Option("--mass-kg", help="the known mass on the strap")],
+    mass_kg: Annotated[
+        float, typer.Option("--mass-kg", help="the known mass on the strap, 0.001-200 kg")
+    ],
     device: DeviceOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Calibrate the load cell with a known mass (tare first, empty).
+    """Calibrate the load cell with a known mass hanging from the strap (after `anklet tare`
+    with the strap empty).
+
+    On the simulated board the mass hangs from the strap while it calibrates.
 
     Example:
 
       anklet calibrate --device serial:/dev/ttyUSB0 --mass-kg 5
     """
     if not 0.001 <= mass_kg <= 200:
-        raise _fail("--mass-kg must be between 0.001 and 200")
-    scale = _run(_with_device(device, DEFAULT_SIM_MOTION, lambda d: d.calibrate(mass_kg)), verbose)
+        raise _fail(f"--mass-kg {mass_kg:g}: must be between 0.001 and 200 kg")
+    _check_device(device)
+
+    async def action(dev: Device) -> float:
+        try:
+            return await dev.calibrate(mass_kg)
+        except CommandFailed as exc:
+            if exc.status != spec.StatusCode.INVALID_STATE:
+                raise
+            raise DeviceError(
+                "calibrate: the board sees no load on the strap since its tare: tare with the "
+                f"strap empty, hang the {mass_kg:g} kg mass, then run calibrate"
+            ) from None
+
+    scale = _run(_with_device(device, sim_strap_with(mass_kg), action), verbose)
     out.print(f"calibrated: {scale:.2f} counts per newton")
 
 
@@ -375,8 +444,15 @@ def set_cmd(
     """
     if name is None and not any((rate, load_rate, accel_g, gyro_dps)):
         raise _fail("nothing to set: give --name, --rate, --load-rate, --accel-g or --gyro-dps")
-    if name is not None and len(name.encode()) > 20:
-        raise _fail(f"name {name!r} is longer than 20 bytes")
+    if name is not None and len(name.encode()) > spec.NAME_MAX:
+        raise _fail(f"--name {name!r} is longer than {spec.NAME_MAX} bytes (UTF-8)")
+    if name is not None and not name.strip():
+        raise _fail("--name is empty: give the board a name people can read")
+    _check_choice("--rate", rate, spec.IMU_RATES_HZ, "Hz")
+    _check_choice("--load-rate", load_rate, spec.LOAD_RATES_HZ, "Hz")
+    _check_choice("--accel-g", accel_g, spec.ACCEL_RANGES_G, "g")
+    _check_choice("--gyro-dps", gyro_dps, spec.GYRO_RANGES_DPS, "deg/s")
+    _check_device(device)
 
     async def action(dev: Device) -> None:
         if name is not None:
@@ -404,10 +480,9 @@ def sim(
     from anklet_sim.board import SimulatedBoard
 
     try:
-        spec = motion_spec(motion)
-    except TransportError as exc:
+        board = SimulatedBoard(flash_dir=flash or default_sim_flash(), motion=motion_spec(motion))
+    except (TransportError, ValueError) as exc:
         raise _fail(str(exc)) from None
-    board = SimulatedBoard(flash_dir=flash or default_sim_flash(), motion=spec)
     port = board.start()
     out.print(f"simulated board running: serial port {port}")
     out.print(f"  connect with: anklet log --device serial:{port}")

@@ -1,0 +1,104 @@
+"""Issue #14, a new user's first hour: every README step works, every mistake is one line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from anklet.cli import _load_commands, app, device_cmds
+from clihelpers import assert_one_line_error
+from simhelpers import QUIET_MOTION
+from typer.testing import CliRunner
+
+_load_commands()
+runner = CliRunner()
+
+
+def anklet(*args: str):
+    return runner.invoke(app, list(args))
+
+
+@pytest.fixture
+def user_dirs(tmp_path, monkeypatch):
+    """A fresh user: no remembered devices, the simulated board's flash in a temp folder."""
+    monkeypatch.setenv("ANKLET_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ANKLET_CONFIG_DIR", str(tmp_path / "config"))
+    return tmp_path
+
+
+def test_tare_then_calibrate_as_the_readme_says_succeeds(user_dirs):
+    tared = anklet("tare", "--device", "sim")
+    assert tared.exit_code == 0, tared.output
+    calibrated = anklet("calibrate", "--device", "sim", "--mass-kg", "5")
+    assert calibrated.exit_code == 0, calibrated.output
+    scale = float(calibrated.output.split("calibrated: ")[1].split()[0])
+    # The simulated HX711 gives 9000 counts per newton (hx711_chip.py): within its noise.
+    assert scale == pytest.approx(9000, rel=0.01)
+
+
+def test_calibrate_with_nothing_on_the_strap_says_what_to_do(user_dirs, monkeypatch):
+    assert anklet("tare", "--device", "sim").exit_code == 0
+    monkeypatch.setattr(device_cmds, "sim_strap_with", lambda mass_kg: device_cmds.SIM_EMPTY_STRAP)
+    result = anklet("calibrate", "--device", "sim", "--mass-kg", "5")
+    assert_one_line_error(result, r"no load on the strap", r"tare with the strap empty, hang")
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "allowed"),
+    [
+        ("--rate", "333", "100, 200, 400 or 1000"),
+        ("--accel-g", "3", "2, 4, 8 or 16"),
+        ("--gyro-dps", "300", "250, 500, 1000 or 2000"),
+        ("--load-rate", "20", "10 or 80"),
+    ],
+)
+def test_set_out_of_range_names_the_allowed_values_before_connecting(option, value, allowed):
+    result = anklet("set", "--device", "serial:/dev/ttyNOPE9", option, value)
+    assert_one_line_error(result, f"{option} {value} .*not supported: use {allowed}")
+
+
+@pytest.mark.parametrize("duration", ["-5", "0"])
+def test_impossible_duration_is_refused_before_connecting(duration, tmp_path):
+    result = anklet("log", "--device", "serial:/dev/ttyNOPE9", "--duration", duration,
+                    "--out", str(tmp_path / "out"))  # fmt: skip
+    assert_one_line_error(result, rf"--duration {duration}: give seconds above 0")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("motion", "why"),
+    [
+        ("bogus:x=1", r"unknown kind 'bogus' \(use leg-raise, still, jumps, csv\)"),
+        ("leg-raise:sets=two", r"sets='two' is not a number"),
+        ("leg-raise:size=3", r"leg-raise has no key 'size' \(keys: sets, reps"),
+        ("leg-raise:sets", r"'sets' is not KEY=VALUE"),
+    ],
+)
+def test_bad_simulated_motion_is_one_line_before_the_board_runs(motion, why, user_dirs):
+    for command in (["log", "--duration", "3"], ["sim"]):
+        result = anklet(*command, "--motion", motion)
+        assert_one_line_error(result, "motion spec: " + why)
+
+
+@pytest.mark.parametrize(
+    ("device", "why"),
+    [
+        ("ble:", r"'ble:' names no board: give a board's name or address"),
+        ("serial:", r"'serial:' names no board: give a port path"),
+        ("kitchen", r"unknown device 'kitchen': use sim, sim:ble, serial:PATH"),
+    ],
+)
+def test_device_strings_naming_no_board_are_one_line(device, why, user_dirs):
+    assert_one_line_error(anklet("info", "--device", device), why)
+
+
+def test_log_rate_is_for_the_session_and_leaves_the_saved_rate(user_dirs):
+    before = json.loads(anklet("info", "--device", "sim", "--json").output)
+    assert before["imu_rate_hz"] != 400
+    logged = anklet("log", "--device", "sim", "--rate", "400", "--duration", "3", "--quiet",
+                    "--motion", QUIET_MOTION, "--out", str(user_dirs / "out"))  # fmt: skip
+    assert logged.exit_code == 0, logged.output
+    meta = json.loads(next((user_dirs / "out").glob("*/session.json")).read_text())
+    assert meta["rates"]["imu_hz"] == 400
+    after = json.loads(anklet("info", "--device", "sim", "--json").output)
+    assert after["imu_rate_hz"] == before["imu_rate_hz"]
