@@ -100,5 +100,6 @@ def test_log_rate_is_for_the_session_and_leaves_the_saved_rate(user_dirs):
     assert logged.exit_code == 0, logged.output
     meta = json.loads(next((user_dirs / "out").glob("*/session.json")).read_text())
     assert meta["rates"]["imu_hz"] == 400
+    assert f"duration {meta['duration_s']:.1f} s" in logged.output  # one duration, both places
     after = json.loads(anklet("info", "--device", "sim", "--json").output)
     assert after["imu_rate_hz"] == before["imu_rate_hz"]

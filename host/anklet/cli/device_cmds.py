@@ -499,7 +499,9 @@ def sim(
 
 @app.command()
 def decode(
-    capture: Annotated[Path, typer.Argument(help="capture.bin from `anklet log --raw`")],
+    capture: Annotated[
+        Path, typer.Argument(help="capture.bin from `anklet log --raw` (or its session folder)")
+    ],
     out_dir: Annotated[Path, typer.Option("--out", help="where the session folder goes")] = Path(
         "decoded"
     ),
@@ -511,6 +513,10 @@ def decode(
 
       anklet decode sessions/Anklet-C0FE-20261127-101500/capture.bin --out decoded
     """
+    if capture.is_dir():
+        capture = capture / "capture.bin"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise _fail(f"--out {out_dir}: is a file; give a folder")
     try:
         result = decode_capture(capture, out_dir)
     except (CaptureError, OSError) as exc:
@@ -525,3 +531,7 @@ def decode(
         f"samples  {result.samples} written, {result.accounting.lost} lost, "
         f"completeness {result.accounting.completeness_pct:.3f} %"
     )
+    if result.exact:
+        out.print("timing   the live session's (capture.jsonl): same rows, same clock model")
+    if result.note:
+        print(f"note: {result.note}", file=sys.stderr)
