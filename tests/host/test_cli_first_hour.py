@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 
 import pytest
 from anklet.cli import _load_commands, app, device_cmds
@@ -103,3 +107,23 @@ def test_log_rate_is_for_the_session_and_leaves_the_saved_rate(user_dirs):
     assert f"duration {meta['duration_s']:.1f} s" in logged.output  # one duration, both places
     after = json.loads(anklet("info", "--device", "sim", "--json").output)
     assert after["imu_rate_hz"] == before["imu_rate_hz"]
+
+
+def test_ctrl_c_while_connecting_ends_at_once_without_a_traceback(tmp_path):
+    master, slave = os.openpty()  # a board that never answers: the command waits in its connect
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "anklet.cli", "log", "--device", f"serial:{os.ttyname(slave)}",
+         "--out", str(tmp_path / "out")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        os.read(master, 1)  # the host's first command to the board: it is connecting now
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=10)  # not 15 s of waiting for the board
+    finally:
+        proc.kill()
+        os.close(master)
+        os.close(slave)
+    assert proc.returncode == 130
+    assert stderr == "interrupted\n" and stdout == ""
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

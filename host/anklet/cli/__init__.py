@@ -2,9 +2,30 @@
 
 from __future__ import annotations
 
-import importlib
+import signal
+import sys
 
-import typer
+_interrupted = False
+
+
+def _note_interrupt(signum: int, frame: object) -> None:
+    # Ctrl-C while the command's modules load: a KeyboardInterrupt raised inside the import
+    # machinery can be swallowed ("Exception ignored in ..."); the flag is not.
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
+
+
+if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _note_interrupt)
+
+import importlib  # noqa: E402
+
+try:
+    import typer
+except KeyboardInterrupt:  # Ctrl-C in the first fraction of a second: no traceback
+    print("interrupted", file=sys.stderr)
+    sys.exit(130)
 
 app = typer.Typer(
     name="anklet",
@@ -28,5 +49,13 @@ def _load_commands() -> None:
 
 
 def main() -> None:
-    _load_commands()
-    app()
+    try:
+        _load_commands()
+        # asyncio.run() takes over Ctrl-C only from Python's own handler.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if _interrupted:
+            raise KeyboardInterrupt
+        app()
+    except KeyboardInterrupt:  # Ctrl-C before a command's own handling is in place
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

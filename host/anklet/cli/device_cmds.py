@@ -90,6 +90,9 @@ def _run(coro: Awaitable[T], verbose: bool) -> T:
     )
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted", file=sys.stderr)
+        raise typer.Exit(code=130) from None
     except (DeviceError, TransportError, CaptureError, OSError) as exc:
         if verbose:
             console.print_exception()
@@ -190,9 +193,17 @@ async def _log(
         recorder = SessionRecorder(device, out_dir, imu_rate_hz=rate, keep_raw=raw)
         recorder.on_rows = _LiveReps(recorder.live)
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, recorder.request_stop)
-        loop.add_signal_handler(signal.SIGTERM, recorder.request_stop)
         task = asyncio.create_task(recorder.run(duration))
+
+        def interrupt() -> None:
+            # Still connecting: give up at once. Recording: stop cleanly, every file complete.
+            if recorder.log is None:
+                task.cancel()
+            else:
+                recorder.request_stop()
+
+        loop.add_signal_handler(signal.SIGINT, interrupt)
+        loop.add_signal_handler(signal.SIGTERM, interrupt)
         if quiet or not sys.stderr.isatty():
             summary = await task
         else:
