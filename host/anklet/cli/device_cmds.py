@@ -26,6 +26,7 @@ from rich.table import Table
 
 from anklet.capture import CaptureError, decode_capture
 from anklet.cli import app
+from anklet.cli.ble_errors import ble_failure, check_backend
 from anklet.connect import (
     DEFAULT_SIM_MOTION,
     DEMO_SECONDS,
@@ -83,7 +84,16 @@ def _check_choice(option: str, value: int | None, choices: tuple[int, ...], unit
         raise _fail(f"{option} {value} {unit} is not supported: use {allowed}")
 
 
-def _run(coro: Awaitable[T], verbose: bool) -> T:
+def _is_ble(dev: str | None) -> bool:
+    try:
+        return resolve(dev).startswith("ble:")
+    except TransportError:
+        return False
+
+
+def _run(
+    coro: Awaitable[T], verbose: bool, dev: str | None = None, ble_backend: str | None = None
+) -> T:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -93,10 +103,17 @@ def _run(coro: Awaitable[T], verbose: bool) -> T:
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("interrupted", file=sys.stderr)
         raise typer.Exit(code=130) from None
-    except (DeviceError, TransportError, CaptureError, OSError) as exc:
+    except Exception as exc:
         if verbose:
             console.print_exception()
-        raise _fail(str(exc)) from None
+        message = ble_failure(exc, ble_backend) if _is_ble(dev) else None
+        if message is None and isinstance(
+            exc, DeviceError | TransportError | CaptureError | OSError
+        ):
+            message = str(exc)
+        if message is None:
+            raise
+        raise _fail(message) from None
 
 
 async def _with_device(dev: str | None, motion: str, action: Callable[[Device], Awaitable[T]]) -> T:
@@ -286,8 +303,13 @@ def log_cmd(
         )
     _check_device(device)
     _check_out_dir(out_dir)
+    if problem := check_backend(ble_backend):
+        raise _fail(problem)
     summary, training = _run(
-        _log(device, duration, rate, out_dir, raw, motion, quiet, ble_backend), verbose
+        _log(device, duration, rate, out_dir, raw, motion, quiet, ble_backend),
+        verbose,
+        device,
+        ble_backend,
     )
     _print_summary(summary, training)
 
@@ -355,7 +377,7 @@ def info(
         status = await dev.get_status()
         return {"transport": dev.description, **board.as_dict(), "status": status.as_dict()}
 
-    data = _run(_with_device(device, motion, action), verbose)
+    data = _run(_with_device(device, motion, action), verbose, device)
     if json_out:
         out.print_json(json.dumps(data))
         return
@@ -395,7 +417,7 @@ def tare(
       anklet tare --device serial:/dev/ttyUSB0
     """
     _check_device(device)
-    offset = _run(_with_device(device, SIM_EMPTY_STRAP, lambda d: d.tare(samples)), verbose)
+    offset = _run(_with_device(device, SIM_EMPTY_STRAP, lambda d: d.tare(samples)), verbose, device)
     out.print(f"tared: offset {offset} counts. Next: hang a known mass, then anklet calibrate")
 
 
@@ -431,7 +453,7 @@ def calibrate(
                 f"strap empty, hang the {mass_kg:g} kg mass, then run calibrate"
             ) from None
 
-    scale = _run(_with_device(device, sim_strap_with(mass_kg), action), verbose)
+    scale = _run(_with_device(device, sim_strap_with(mass_kg), action), verbose, device)
     out.print(f"calibrated: {scale:.2f} counts per newton")
 
 
@@ -471,7 +493,7 @@ def set_cmd(
         if any((rate, load_rate, accel_g, gyro_dps)):
             await dev.set_rates(rate or 0, load_rate or 0, accel_g or 0, gyro_dps or 0)
 
-    _run(_with_device(device, DEFAULT_SIM_MOTION, action), verbose)
+    _run(_with_device(device, DEFAULT_SIM_MOTION, action), verbose, device)
     out.print("saved on the board")
 
 
