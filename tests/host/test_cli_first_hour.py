@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from anklet.cli import _load_commands, app, device_cmds
@@ -127,3 +128,38 @@ def test_ctrl_c_while_connecting_ends_at_once_without_a_traceback(tmp_path):
     assert proc.returncode == 130
     assert stderr == "interrupted\n" and stdout == ""
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_version_and_short_help():
+    version = anklet("--version")
+    assert version.exit_code == 0 and version.output.startswith("anklet ")
+    for args in (["-h"], ["log", "-h"], ["report", "-h"]):
+        result = anklet(*args)
+        assert result.exit_code == 0 and "Usage: " in result.output
+        assert "<bool>" not in result.output and "…" not in result.output
+
+
+def test_ports_lists_serial_ports_as_json():
+    result = anklet("ports", "--json")
+    assert result.exit_code == 0
+    for port in json.loads(result.output):
+        assert {"port", "description", "usb_id", "esp32_bridge"} <= set(port)
+
+
+def test_devices_json_lists_remembered_devices(user_dirs):
+    assert json.loads(anklet("devices", "--json").output) == []
+
+
+def test_deploy_to_the_simulated_radio_names_the_simulated_serial_board(user_dirs):
+    assert_one_line_error(anklet("deploy", "--device", "sim:ble"), r"use --device sim")
+
+
+def test_log_json_summary_matches_session_json(user_dirs):
+    result = anklet("log", "--device", "sim", "--duration", "3", "--json", "--motion",
+                    QUIET_MOTION, "--out", str(user_dirs / "out"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    meta = json.loads((Path(summary["session"]) / "session.json").read_text())
+    assert summary["samples"] == meta["loss"]["samples_received"]
+    assert summary["duration_s"] == meta["duration_s"]
+    assert summary["completeness_pct"] == 100.0

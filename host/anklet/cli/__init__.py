@@ -29,11 +29,39 @@ except KeyboardInterrupt:  # Ctrl-C in the first fraction of a second: no traceb
 
 app = typer.Typer(
     name="anklet",
-    help="Anklet: firmware and host bridge for smart ankle weights.",
+    help="Anklet: firmware and host bridge for smart ankle weights.\n\n"
+    "Start with: anklet demo, then anklet report sessions/<the folder it prints>",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: no <bool> after flags, no defaults cut off in boxes
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from anklet_protocol import spec
+
+        from anklet import __version__
+
+        print(f"anklet {__version__} (protocol {spec.VERSION_MAJOR}.{spec.VERSION_MINOR})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        "-V",
+        callback=_print_version,
+        is_eager=True,
+        help="print the version and exit",
+    ),
+) -> None:
+    """Anklet: firmware and host bridge for smart ankle weights."""
+
 
 # Each module registers its commands on `app` when imported.
 _COMMAND_MODULES = ("device_cmds", "ble_cmds", "analysis_cmds", "device_tools_cmds")

@@ -54,7 +54,12 @@ DeviceOpt = Annotated[
 ]
 MotionOpt = Annotated[
     str,
-    typer.Option("--motion", help="simulated board only: motion spec or a recorded CSV"),
+    typer.Option(
+        "--motion",
+        help="simulated board only: a motion spec (leg-raise:..., still:..., jumps:...) or a "
+        "recorded CSV; default: 3 sets of 10 leg raises",
+        show_default=False,
+    ),
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="show details of errors")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
@@ -230,7 +235,7 @@ async def _log(
                 refresh_per_second=4,
             ) as live:
                 while not task.done():
-                    live.update(_live_table(recorder.live, device.description))
+                    live.update(_live_table(recorder.live, _device_line(recorder, device)))
                     await asyncio.wait({task}, timeout=0.25)
             summary = task.result()
         loop.remove_signal_handler(signal.SIGINT)
@@ -242,6 +247,32 @@ async def _log(
             except (DeviceError, TransportError) as exc:
                 console.print(f"[yellow]the board still runs at {rate} Hz: {exc}[/]")
     return summary, _analyse_session(summary.folder)
+
+
+def _summary_dict(summary: SessionSummary, training: _Training) -> dict[str, Any]:
+    return {
+        "session": str(summary.folder),
+        "device": summary.device_name,
+        "duration_s": round(summary.duration_s, 3),
+        "samples": summary.samples,
+        "expected": summary.expected,
+        "lost": summary.lost,
+        "refilled": summary.refilled,
+        "reconnects": summary.reconnects,
+        "boots": summary.boots,
+        "completeness_pct": round(summary.completeness_pct, 4),
+        "sets": training.sets,
+        "reps": training.reps,
+        "jumps": training.jumps,
+        "flags": list(training.flags),
+    }
+
+
+def _device_line(recorder: SessionRecorder, device: Device) -> str:
+    """The board's own name once it has answered, and the link it is on."""
+    if recorder.log is None:
+        return device.description
+    return f"{recorder.log.info.name} on {device.description}"
 
 
 def _print_summary(summary: SessionSummary, training: _Training) -> None:
@@ -277,6 +308,9 @@ def log_cmd(
     raw: Annotated[bool, typer.Option("--raw", help="also keep capture.bin")] = False,
     motion: MotionOpt = DEFAULT_SIM_MOTION,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live display")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="print the summary as JSON (implies --quiet)")
+    ] = False,
     ble_backend: Annotated[
         str | None,
         typer.Option(
@@ -306,11 +340,14 @@ def log_cmd(
     if problem := check_backend(ble_backend):
         raise _fail(problem)
     summary, training = _run(
-        _log(device, duration, rate, out_dir, raw, motion, quiet, ble_backend),
+        _log(device, duration, rate, out_dir, raw, motion, quiet or json_out, ble_backend),
         verbose,
         device,
         ble_backend,
     )
+    if json_out:
+        print(json.dumps(_summary_dict(summary, training)))
+        return
     _print_summary(summary, training)
 
 

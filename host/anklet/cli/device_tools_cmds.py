@@ -90,6 +90,44 @@ def _progress(quiet: bool) -> Iterator[_ProgressView]:
         view.close()
 
 
+# USB-serial bridges on ESP32 boards (vendor id): CP210x, CH340/CH9102, FTDI, Espressif's own USB.
+_ESP_BRIDGES = {0x10C4: "CP210x", 0x1A86: "CH340/CH9102", 0x0403: "FTDI", 0x303A: "Espressif USB"}
+
+
+@app.command("ports")
+def ports_cmd(
+    json_out: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
+) -> None:
+    """List serial ports, marking the USB bridges ESP32 boards use.
+
+    Example:
+
+      anklet ports
+    """
+    from serial.tools import list_ports
+
+    found = sorted(list_ports.comports(), key=lambda p: p.device)
+    rows = [
+        {
+            "port": p.device,
+            "description": p.description if p.description != "n/a" else "",
+            "usb_id": f"{p.vid:04x}:{p.pid:04x}" if p.vid is not None else "",
+            "esp32_bridge": _ESP_BRIDGES.get(p.vid or -1, ""),
+        }
+        for p in found
+    ]
+    if json_out:
+        print(json.dumps(rows))
+        return
+    if not rows:
+        console.print("no serial ports: plug the board in by USB (a charge-only cable shows none)")
+        raise typer.Exit(code=1)
+    for row in rows:
+        bridge = f"  ← {row['esp32_bridge']}: likely a board" if row["esp32_bridge"] else ""
+        print(f"{row['port']}  {row['description']}  {row['usb_id']}{bridge}".rstrip())
+    print("use one with: anklet log --device serial:PORT")
+
+
 @app.command("flash")
 def flash_cmd(
     port: Annotated[str, typer.Option("--port", "-p", help="the board's serial port")],
@@ -193,10 +231,15 @@ def deploy_cmd(
                 port = target.removeprefix("serial:")
                 result = deploy(Target.serial(port), firmware_dir, progress=view,
                                 verify_s=verify_s)  # fmt: skip
+            elif target == "sim:ble":
+                raise DeployError(
+                    "deploy writes files over a serial link: use --device sim for the simulated "
+                    "board (sim:ble shares its flash folder)"
+                )
             else:
                 raise DeployError(
                     f"deploy needs a serial connection, not {target}: plug the board in by "
-                    "USB and use --device serial:PATH"
+                    "USB and use --device serial:PATH (anklet ports lists them)"
                 )
         except (PortError, DeployError) as exc:
             view.close()
