@@ -163,3 +163,10 @@ def test_log_json_summary_matches_session_json(user_dirs):
     assert summary["samples"] == meta["loss"]["samples_received"]
     assert summary["duration_s"] == meta["duration_s"]
     assert summary["completeness_pct"] == 100.0
+
+
+def test_deploy_into_a_flash_that_is_a_file_is_refused_at_once(user_dirs):
+    not_a_folder = user_dirs / "flash.img"
+    not_a_folder.write_bytes(b"")
+    result = anklet("deploy", "--device", "sim", "--flash", str(not_a_folder))
+    assert_one_line_error(result, r"--flash .*flash.img: is a file")

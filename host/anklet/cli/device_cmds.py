@@ -390,6 +390,7 @@ def demo(
 
     summary, training = _run(go(), verbose=False)
     _print_summary(summary, training)
+    out.print(f"next     anklet report {summary.folder}   (writes report.png there)")
 
 
 # --- board commands ----------------------------------------------------------------------

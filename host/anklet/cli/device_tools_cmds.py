@@ -8,6 +8,7 @@ anklet deploy --device sim
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -223,10 +224,19 @@ def deploy_cmd(
         target = resolve(device)
     except TransportError as exc:
         raise _fail(str(exc)) from None
+    if not firmware_dir.is_dir() or not (firmware_dir / "main.py").is_file():
+        raise _fail(f"--firmware-dir {firmware_dir}: no main.py there; give the firmware folder")
+    if not 0 <= verify_s <= 120:
+        raise _fail(f"--verify-s {verify_s:g}: give 0 (don't wait) to 120 seconds")
+    sim_flash = flash or default_sim_flash()
+    if target == "sim" and sim_flash.exists() and not sim_flash.is_dir():
+        raise _fail(f"--flash {sim_flash}: is a file; give a folder for the board's flash")
+    if target == "sim" and _unwritable(sim_flash):
+        raise _fail(f"--flash {sim_flash}: the folder is not writable; the board's flash must be")
     with _progress(json_out) as view:
         try:
             if target == "sim":
-                result = _deploy_sim(flash or default_sim_flash(), firmware_dir, verify_s, view)
+                result = _deploy_sim(sim_flash, firmware_dir, verify_s, view)
             elif target.startswith("serial:"):
                 port = target.removeprefix("serial:")
                 result = deploy(Target.serial(port), firmware_dir, progress=view,
@@ -253,6 +263,14 @@ def deploy_cmd(
         f"({result.files} files, {result.size_bytes / 1024:.0f} KB, {result.board.describe()}); "
         f"config.json {kept}; previous version in fw_prev/"
     )
+
+
+def _unwritable(folder: Path) -> bool:
+    """The folder, or the nearest existing parent it would be made in, refuses writes."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return not os.access(probe, os.W_OK | os.X_OK)
 
 
 def _deploy_sim(flash: Path, firmware_dir: Path, verify_s: float, view: Any) -> DeployResult:
