@@ -11,15 +11,18 @@ import asyncio
 import struct
 
 import anklet_wire as W
+import config
 import messages
 import ticks
 
 _GRAVITY = 9.80665
 _OPEN_OPCODES = (W.OP_GET_INFO, W.OP_TIME_SYNC, W.OP_GET_STATUS)  # allowed on any link
-# Handler method by opcode (W.OP_GET_INFO = 1 ... W.OP_EXIT_TO_REPL = 12): names, looked up when
+# Handler method by opcode (W.OP_GET_INFO = 1 ... W.OP_RESET_CONFIG = 13): names, looked up when
 # a command comes, rather than a dict of bound methods held for ever.
 _OPS = (None, "get_info", "start", "stop", "set_rates", "tare", "calibrate", "set_name",
-        "time_sync", "resend", "reboot", "get_status", "exit_to_repl")
+        "time_sync", "resend", "reboot", "get_status", "exit_to_repl", "reset_config")
+# Kept by RESET_CONFIG: they describe this board's load cell, not a choice the user made.
+_CALIBRATION = ("load_offset", "load_scale")
 
 
 class CommandError(Exception):
@@ -172,6 +175,20 @@ class CommandHandler:
 
     async def exit_to_repl(self, frame, at, n):
         self.app.reboot_soon(repl=True)
+        return 0
+
+    async def reset_config(self, frame, at, n):
+        values = self.app.cfg.values
+        defaults = dict(config.DEFAULTS)
+        for key in _CALIBRATION:
+            defaults[key] = values[key]
+        try:
+            self.app.apply_rates(defaults)
+        except OSError as exc:
+            raise CommandError(W.ST_SENSOR_ERROR, "IMU: %s" % exc)
+        values.update(defaults)
+        self.save()
+        self.app.config_changed()
         return 0
 
     # --- helpers ---------------------------------------------------------------------------

@@ -170,3 +170,21 @@ def test_deploy_into_a_flash_that_is_a_file_is_refused_at_once(user_dirs):
     not_a_folder.write_bytes(b"")
     result = anklet("deploy", "--device", "sim", "--flash", str(not_a_folder))
     assert_one_line_error(result, r"--flash .*flash.img: is a file")
+
+
+def test_set_defaults_resets_name_rates_and_ranges_but_keeps_calibration(user_dirs):
+    fresh = json.loads(anklet("info", "--device", "sim", "--json").output)
+    assert anklet("tare", "--device", "sim").exit_code == 0
+    assert anklet("calibrate", "--device", "sim", "--mass-kg", "5").exit_code == 0
+    changed = anklet("set", "--device", "sim", "--name", "Left ankle", "--rate", "400",
+                     "--accel-g", "16", "--gyro-dps", "2000", "--load-rate", "10")  # fmt: skip
+    assert changed.exit_code == 0, changed.output
+    calibrated = json.loads(anklet("info", "--device", "sim", "--json").output)
+    assert calibrated["name"] == "Left ankle" and calibrated["imu_rate_hz"] == 400
+    reset = anklet("set", "--device", "sim", "--defaults")
+    assert reset.exit_code == 0, reset.output
+    after = json.loads(anklet("info", "--device", "sim", "--json").output)
+    for key in ("name", "imu_rate_hz", "load_rate_hz", "accel_fs_g", "gyro_fs_dps"):
+        assert after[key] == fresh[key], key
+    for key in ("load_offset", "load_scale_counts_per_n"):
+        assert after[key] == calibrated[key] != fresh[key], key

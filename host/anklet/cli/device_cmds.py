@@ -498,23 +498,37 @@ def calibrate(
 @app.command("set")
 def set_cmd(
     device: DeviceOpt = None,
-    name: Annotated[str | None, typer.Option(help="the board's name (≤ 20 bytes)")] = None,
+    name: Annotated[str | None, typer.Option(help="the board's name (up to 20 bytes)")] = None,
     rate: Annotated[int | None, typer.Option(help="IMU rate: 100, 200, 400 or 1000 Hz")] = None,
     load_rate: Annotated[int | None, typer.Option(help="load-cell rate: 10 or 80 Hz")] = None,
     accel_g: Annotated[int | None, typer.Option(help="accelerometer range: 2, 4, 8, 16 g")] = None,
-    gyro_dps: Annotated[int | None, typer.Option(help="gyro range: 250..2000 deg/s")] = None,
+    gyro_dps: Annotated[
+        int | None, typer.Option(help="gyro range: 250, 500, 1000 or 2000 deg/s")
+    ] = None,
+    defaults: Annotated[
+        bool,
+        typer.Option(
+            "--defaults",
+            help="first put name, rates and ranges back to the firmware's defaults "
+            "(the load cell's calibration is kept)",
+        ),
+    ] = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Change the board's name, rates or ranges (saved on the board).
+    """Change the board's name, rates or ranges (saved on the board), or reset them.
 
     Examples:
 
       anklet set --device sim --name "Left ankle"
 
       anklet set --device serial:/dev/ttyUSB0 --rate 1000 --gyro-dps 2000
+
+      anklet set --device sim --defaults
     """
-    if name is None and not any((rate, load_rate, accel_g, gyro_dps)):
-        raise _fail("nothing to set: give --name, --rate, --load-rate, --accel-g or --gyro-dps")
+    if name is None and not defaults and not any((rate, load_rate, accel_g, gyro_dps)):
+        raise _fail(
+            "nothing to set: give --name, --rate, --load-rate, --accel-g, --gyro-dps or --defaults"
+        )
     if name is not None and len(name.encode()) > spec.NAME_MAX:
         raise _fail(f"--name {name!r} is longer than {spec.NAME_MAX} bytes (UTF-8)")
     if name is not None and not name.strip():
@@ -526,6 +540,16 @@ def set_cmd(
     _check_device(device)
 
     async def action(dev: Device) -> None:
+        if defaults:
+            try:
+                await dev.reset_config()
+            except CommandFailed as exc:
+                if exc.status != spec.StatusCode.UNKNOWN_OPCODE:
+                    raise
+                raise DeviceError(
+                    "this board's firmware cannot reset its settings: update it with "
+                    "`anklet deploy`, or set each one"
+                ) from None
         if name is not None:
             await dev.set_name(name)
         if any((rate, load_rate, accel_g, gyro_dps)):
