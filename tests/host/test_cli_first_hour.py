@@ -188,3 +188,19 @@ def test_set_defaults_resets_name_rates_and_ranges_but_keeps_calibration(user_di
         assert after[key] == fresh[key], key
     for key in ("load_offset", "load_scale_counts_per_n"):
         assert after[key] == calibrated[key] != fresh[key], key
+
+
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [
+        (["sim", "--flash", "FILE"], r"--flash .*: is a file"),
+        (["log", "--out", "FILE", "--duration", "2"], r"--out .*: is a file"),
+        (["pair", "--as", ""], r"--as is empty"),
+        (["analyze", "DIR", "--planned-sets", "0"], r"no such file|--planned-sets 0"),
+    ],
+)
+def test_paths_and_names_are_checked_before_anything_opens(args, why, user_dirs):
+    a_file = user_dirs / "a-file"
+    a_file.write_text("")
+    args = [str(a_file) if a == "FILE" else str(user_dirs) if a == "DIR" else a for a in args]
+    assert_one_line_error(anklet(*args), why)

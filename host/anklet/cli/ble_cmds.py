@@ -118,6 +118,10 @@ def pair(
 
       anklet pair Anklet-C0FE --as left
     """
+    if remember_as is not None and not remember_as.strip():
+        raise _fail("--as is empty: give the name to remember the board by, e.g. --as left")
+    if target is not None and not target.strip():
+        raise _fail("the board's name or address is empty: omit it to pair the first one found")
     _check_backend(ble_backend)
     from anklet.transport.ble import BleTransport
 

@@ -574,6 +574,8 @@ def sim(
     """
     from anklet_sim.board import SimulatedBoard
 
+    if flash is not None and flash.exists() and not flash.is_dir():
+        raise _fail(f"--flash {flash}: is a file; give a folder for the board's flash")
     try:
         board = SimulatedBoard(flash_dir=flash or default_sim_flash(), motion=motion_spec(motion))
     except (TransportError, ValueError) as exc:
