@@ -390,7 +390,7 @@ def demo(
 
     summary, training = _run(go(), verbose=False)
     _print_summary(summary, training)
-    out.print(f"next     anklet report {summary.folder}   (writes report.png there)")
+    out.print(f"next     anklet report {summary.folder}", soft_wrap=True, highlight=False)
 
 
 # --- board commands ----------------------------------------------------------------------
