@@ -32,6 +32,7 @@ _FLAG_COLOUR = "#b00020"
 _NOTE_COLOUR = "0.3"
 _SMOOTH_S = 0.2  # tilt from gravity: averaged over this, so a rep's swing is kept, jolts not
 _NO_GRAVITY = 0.3  # |a| this far from 1 g (fraction): gravity is no reference, tilt not drawn
+_STILL_DPS = 5.0  # turning slower than this: the leg is at rest (a slow rep passes 30 deg/s)
 
 
 def leg_tilt_deg(rec: ImuRecording) -> FloatArray:
@@ -42,7 +43,9 @@ def leg_tilt_deg(rec: ImuRecording) -> FloatArray:
     acc = np.column_stack([np.convolve(rec.acc_ms2[:, k], kernel, mode="same") for k in range(3)])
     norm = np.linalg.norm(acc, axis=1)
     unit = acc / np.maximum(norm, 1e-9)[:, None]
-    rest = np.median(unit, axis=0)
+    # Rest is where the leg is still (gyro quiet); a recording without stillness uses them all.
+    still = np.linalg.norm(rec.gyro_dps, axis=1) < _STILL_DPS
+    rest = np.median(unit[still] if still.sum() >= n else unit, axis=0)
     rest /= max(float(np.linalg.norm(rest)), 1e-9)
     tilt = np.degrees(np.arccos(np.clip(unit @ rest, -1.0, 1.0)))
     raw = np.linalg.norm(rec.acc_ms2, axis=1) / GRAVITY
@@ -140,7 +143,22 @@ def _draw_acceleration(ax: Axes, rec: ImuRecording, result: SessionAnalysis) -> 
 
 def _draw_force(ax: Axes, rec: ImuRecording) -> None:
     assert rec.force_n is not None
-    ax.plot(rec.t_s, rec.force_n, color="#8c564b", lw=0.8)
+    force = rec.force_n
+    ax.plot(rec.t_s, force, color="#8c564b", lw=0.8)
+    finite = force[np.isfinite(force)]
+    if finite.size:
+        # Scaled to the trace, not to a stray reading: those are counted on the plot instead.
+        lo, hi = np.percentile(finite, [0.5, 99.5])
+        pad = max(0.15 * (hi - lo), 1.0)
+        lo, hi = lo - pad, hi + pad
+        off = finite[(finite < lo) | (finite > hi)]
+        ax.set_ylim(float(lo), float(hi))
+        if off.size:
+            ax.annotate(
+                f"{off.size} sample(s) off the scale ({off.min():.0f} to {off.max():.0f} N)",
+                xy=(0.995, 0.95), xycoords="axes fraction", ha="right", va="top",
+                fontsize=9, color=_NOTE_COLOUR,
+            )  # fmt: skip
     ax.set_ylabel("strap force (N)")
     ax.set_xlabel("time (s)")
     ax.grid(alpha=0.3)
