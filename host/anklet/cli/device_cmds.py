@@ -289,10 +289,14 @@ def _print_summary(summary: SessionSummary, training: _Training) -> None:
     if jumps:
         out.print(
             f"training {sets} set(s), {reps} rep(s), {jumps} jump(s)  "
-            "(details: sets.csv, reps.csv, jumps.csv)"
+            "(details: sets.csv, reps.csv, jumps.csv)",
+            soft_wrap=True,
         )
     else:
-        out.print(f"training {sets} set(s), {reps} rep(s)  (details: sets.csv, reps.csv)")
+        out.print(
+            f"training {sets} set(s), {reps} rep(s)  (details: sets.csv, reps.csv)",
+            soft_wrap=True,
+        )
     for flag in flags:
         out.print(f"! {flag}", soft_wrap=True, highlight=False)
 
@@ -630,5 +634,10 @@ def decode(
     )
     if result.exact:
         out.print("timing   the live session's (capture.jsonl): same rows, same clock model")
+    training = _analyse_session(result.folder)  # the tables a live session has
+    out.print(
+        f"training {training.sets} set(s), {training.reps} rep(s), {training.jumps} jump(s)",
+        soft_wrap=True,
+    )
     if result.note:
         print(f"note: {result.note}", file=sys.stderr)
