@@ -216,16 +216,7 @@ async def _log(
         recorder.on_rows = _LiveReps(recorder.live)
         loop = asyncio.get_running_loop()
         task = asyncio.create_task(recorder.run(duration))
-
-        def interrupt() -> None:
-            # Still connecting: give up at once. Recording: stop cleanly, every file complete.
-            if recorder.log is None:
-                task.cancel()
-            else:
-                recorder.request_stop()
-
-        loop.add_signal_handler(signal.SIGINT, interrupt)
-        loop.add_signal_handler(signal.SIGTERM, interrupt)
+        _stop_on_interrupt(recorder, task)
         if quiet or not sys.stderr.isatty():
             summary = await task
         else:
@@ -266,6 +257,21 @@ def _summary_dict(summary: SessionSummary, training: _Training) -> dict[str, Any
         "jumps": training.jumps,
         "flags": list(training.flags),
     }
+
+
+def _stop_on_interrupt(recorder: SessionRecorder, task: asyncio.Task[Any]) -> None:
+    """Ctrl-C (or SIGTERM) while still connecting gives up at once; while recording it stops
+    the recording cleanly, every file complete, and the summary is printed."""
+
+    def interrupt() -> None:
+        if recorder.log is None:
+            task.cancel()
+        else:
+            recorder.request_stop()
+
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, interrupt)
+    loop.add_signal_handler(signal.SIGTERM, interrupt)
 
 
 def _device_line(recorder: SessionRecorder, device: Device) -> str:
@@ -378,6 +384,7 @@ def demo(
             recorder = SessionRecorder(dev, out_dir, imu_rate_hz=200)
             recorder.on_rows = _LiveReps(recorder.live)
             task = asyncio.create_task(recorder.run(duration))
+            _stop_on_interrupt(recorder, task)
             last = -10.0
             while not task.done():
                 live = recorder.live
