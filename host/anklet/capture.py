@@ -173,7 +173,7 @@ def _replay(path: Path, timeline: Path, info: DeviceInfo, out_dir: Path) -> Capt
     if not finished:
         notes.append("the recording did not end cleanly: replayed as far as it went")
     return CaptureResult(folder.path, decoder.stats, accounting, log.samples_written,
-                         exact=not missing, note="; ".join(notes))  # fmt: skip
+                         exact=finished and not missing, note="; ".join(notes))  # fmt: skip
 
 
 def _decode_on_device_clock(path: Path, info: DeviceInfo, out_dir: Path) -> CaptureResult:

@@ -94,3 +94,11 @@ def test_a_bad_row_before_the_last_is_still_an_error(tmp_path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(AnalysisInputError, match=r"row 6, column"):
         read_imu_csv(path)
+
+
+def test_time_in_milliseconds_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "ms.csv"
+    rows = [f"{i * 20},0,0,9.8,0.1,0,0" for i in range(300)]  # 50 Hz, t_s in ms
+    path.write_text("t_s,ax_ms2,ay_ms2,az_ms2,gx_dps,gy_dps,gz_dps\n" + "\n".join(rows) + "\n")
+    with pytest.raises(AnalysisInputError, match=r"t_s looks like milliseconds, not seconds"):
+        read_imu_csv(path)

@@ -95,3 +95,19 @@ def test_capture_without_its_timeline_decodes_on_the_board_clock_and_says_so(
     assert not result.exact
     assert "no capture.jsonl beside the capture" in result.note
     assert result.samples == live_session.samples
+
+
+def test_a_timeline_cut_off_by_a_crash_replays_as_far_as_it_goes(live_session, tmp_path):
+    folder = tmp_path / "crashed"
+    folder.mkdir()
+    (folder / "capture.bin").write_bytes((live_session.folder / "capture.bin").read_bytes())
+    lines = (live_session.folder / "capture.jsonl").read_text().splitlines(keepends=True)
+    half = "".join(lines[: len(lines) // 2])
+    (folder / "capture.jsonl").write_text(half + lines[len(lines) // 2][:7])  # cut mid-line
+    result = decode_capture(folder / "capture.bin", tmp_path / "decoded")
+    assert not result.exact
+    assert "did not end cleanly" in result.note
+    decoded = read_samples(result.folder)
+    live = read_samples(live_session.folder)
+    assert 0 < len(decoded) < len(live)
+    assert decoded == live[: len(decoded)]  # what it wrote, it wrote as the live session did

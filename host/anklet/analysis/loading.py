@@ -153,6 +153,11 @@ def read_imu_csv(path: Path, accel_unit: str = "m/s2", gyro_unit: str = "deg/s")
         notes=tuple(notes),
     )
     check_recording(rec, str(path), first_row=2)
+    if MIN_RATE_HZ <= rec.rate_hz * 1000 <= MAX_RATE_HZ:
+        raise AnalysisInputError(
+            f"{path}: t_s looks like milliseconds, not seconds (steps of "
+            f"{1000 / (rec.rate_hz * 1000):.1f}): divide it by 1000"
+        )
     if not MIN_RATE_HZ <= rec.rate_hz <= MAX_RATE_HZ:
         raise AnalysisInputError(
             f"{path}: sampled at {rec.rate_hz:.1f} Hz; the analysis works from 25 to 1000 Hz"
