@@ -211,3 +211,15 @@ def test_paths_and_names_are_checked_before_anything_opens(args, why, user_dirs)
     a_file.write_text("")
     args = [str(a_file) if a == "FILE" else str(user_dirs) if a == "DIR" else a for a in args]
     assert_one_line_error(anklet(*args), why)
+
+
+def test_live_display_names_the_board_once_it_answered():
+    from types import SimpleNamespace
+
+    from anklet.cli.device_cmds import _device_line
+
+    link = SimpleNamespace(description="serial:/dev/pts/1")
+    connecting = SimpleNamespace(log=None)
+    recording = SimpleNamespace(log=SimpleNamespace(info=SimpleNamespace(name="Anklet-FFEE")))
+    assert _device_line(connecting, link) == "serial:/dev/pts/1"  # type: ignore[arg-type]
+    assert _device_line(recording, link) == "Anklet-FFEE on serial:/dev/pts/1"  # type: ignore[arg-type]
