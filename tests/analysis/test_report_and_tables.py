@@ -122,3 +122,20 @@ def test_wrong_units_are_one_line_naming_the_option(tmp_path: Path) -> None:
     assert ok.exit_code == 0 and "1 sets, 10 reps" in ok.stdout
     bad = runner.invoke(app, ["analyze", str(tmp_path / "g.csv"), "--accel-unit", "mg"])
     assert bad.stderr == "error: --accel-unit mg: use m/s2 or g\n"
+
+
+def test_force_trace_is_scaled_to_the_trace_and_counts_a_stray_reading(tmp_path: Path) -> None:
+    samples = _jump_session(tmp_path / "s")
+    rec = read_imu_csv(samples)
+    fig, _ = build_report(rec, samples)
+    force_ax = next(ax for ax in fig.axes if ax.get_ylabel() == "strap force (N)")
+    assert force_ax.get_ylim()[1] >= np.nanmax(rec.force_n)  # landing peaks are drawn whole
+    assert not force_ax.texts
+    assert rec.force_n is not None
+    rec.force_n[1000:1005] = 50_000.0  # one misread conversion, held for five IMU rows
+    fig, _ = build_report(rec, samples)
+    force_ax = next(ax for ax in fig.axes if ax.get_ylabel() == "strap force (N)")
+    assert force_ax.get_ylim()[1] < 50_000
+    assert [t.get_text() for t in force_ax.texts] == [
+        "5 sample(s) off the scale (50000 to 50000 N)"
+    ]

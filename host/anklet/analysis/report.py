@@ -147,12 +147,14 @@ def _draw_force(ax: Axes, rec: ImuRecording) -> None:
     ax.plot(rec.t_s, force, color="#8c564b", lw=0.8)
     finite = force[np.isfinite(force)]
     if finite.size:
-        # Scaled to the trace, not to a stray reading: those are counted on the plot instead.
-        lo, hi = np.percentile(finite, [0.5, 99.5])
-        pad = max(0.15 * (hi - lo), 1.0)
-        lo, hi = lo - pad, hi + pad
+        # Scaled to the trace, not to a stray reading far beyond it (a misread conversion):
+        # those are counted on the plot instead. Landing peaks stay within 2 spans of the rest.
+        lo, hi = np.percentile(finite, [0.1, 99.9])
+        span = max(float(hi - lo), 1.0)
+        lo = max(float(finite.min()), lo - 2 * span) - 0.05 * span
+        hi = min(float(finite.max()), hi + 2 * span) + 0.05 * span
         off = finite[(finite < lo) | (finite > hi)]
-        ax.set_ylim(float(lo), float(hi))
+        ax.set_ylim(lo, hi)
         if off.size:
             ax.annotate(
                 f"{off.size} sample(s) off the scale ({off.min():.0f} to {off.max():.0f} N)",
