@@ -11,10 +11,11 @@ TARGET ?= sim
 
 setup: $(STAMP)
 
+# PYTHONWARNINGS=ignore: no setuptools banner about editable installs on a new user's first make
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	PYTHONWARNINGS=ignore $(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)

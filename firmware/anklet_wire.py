@@ -97,6 +97,7 @@ OP_RESEND = const(9)
 OP_REBOOT = const(10)
 OP_GET_STATUS = const(11)
 OP_EXIT_TO_REPL = const(12)
+OP_RESET_CONFIG = const(13)
 
 # StatusCode
 ST_OK = const(0)
@@ -158,6 +159,7 @@ ARGS_SIZE = {
     10: 0,  # REBOOT
     11: 0,  # GET_STATUS
     12: 0,  # EXIT_TO_REPL
+    13: 0,  # RESET_CONFIG
 }
 
 

@@ -11,15 +11,19 @@ import asyncio
 import struct
 
 import anklet_wire as W
+import config
 import messages
 import ticks
 
 _GRAVITY = 9.80665
 _OPEN_OPCODES = (W.OP_GET_INFO, W.OP_TIME_SYNC, W.OP_GET_STATUS)  # allowed on any link
-# Handler method by opcode (W.OP_GET_INFO = 1 ... W.OP_EXIT_TO_REPL = 12): names, looked up when
+# Handler method by opcode (W.OP_GET_INFO = 1 ... W.OP_RESET_CONFIG = 13): names, looked up when
 # a command comes, rather than a dict of bound methods held for ever.
 _OPS = (None, "get_info", "start", "stop", "set_rates", "tare", "calibrate", "set_name",
-        "time_sync", "resend", "reboot", "get_status", "exit_to_repl")
+        "time_sync", "resend", "reboot", "get_status", "exit_to_repl", "reset_config")
+_AVERAGE_GROUPS = 5  # tare/calibrate: the median of this many group means
+# Kept by RESET_CONFIG: they describe this board's load cell, not a choice the user made.
+_CALIBRATION = ("load_offset", "load_scale")
 
 
 class CommandError(Exception):
@@ -174,12 +178,40 @@ class CommandHandler:
         self.app.reboot_soon(repl=True)
         return 0
 
+    async def reset_config(self, frame, at, n):
+        values = self.app.cfg.values
+        defaults = dict(config.DEFAULTS)
+        for key in _CALIBRATION:
+            defaults[key] = values[key]
+        try:
+            self.app.apply_rates(defaults)
+        except OSError as exc:
+            raise CommandError(W.ST_SENSOR_ERROR, "IMU: %s" % exc)
+        values.update(defaults)
+        self.save()
+        self.app.config_changed()
+        return 0
+
     # --- helpers ---------------------------------------------------------------------------
 
     async def average(self, samples):
+        """Raw counts averaged over `samples` conversions, robust to one misread conversion:
+        the median of up to five group means. A clock pulse held high past 60 us (an interrupt,
+        a garbage collection) makes the HX711 return garbage or power down; a plain mean of 40
+        readings is moved by such a reading, the median of the groups is not."""
         load = self.app.load
         if load.stale_ms() > 1000:
             raise CommandError(W.ST_SENSOR_ERROR, "load cell not ready for %d ms" % load.stale_ms())
+        groups = min(_AVERAGE_GROUPS, samples)
+        means = []
+        for g in range(groups):
+            n = samples // groups + (1 if g < samples % groups else 0)
+            means.append(await self._average_once(n))
+        means.sort()
+        return means[groups // 2]
+
+    async def _average_once(self, samples):
+        load = self.app.load
         load.start_average(samples)
         rate = self.app.cfg.values["load_rate_hz"]
         deadline_ms = samples * 1000 // rate * 2 + 500

@@ -2,13 +2,19 @@
 folder through the same data path as a live session.
 
     result = decode_capture(Path("capture.bin"), out_dir=Path("decoded"))
-    print(result.stats.frames_ok, result.stats.bad_frames, result.accounting.lost)
+    print(result.stats.frames_ok, result.stats.bad_frames, result.accounting.lost, result.exact)
 
-Without time-sync pings the device clock is the only clock: t_s starts at the first sample.
+A capture from `anklet log --raw` has its timeline beside it (`capture.jsonl`, journal.py): the
+host times at which blocks and time-sync replies came. Decode feeds the same inputs to the same
+SessionLog in the same order, so the decoded folder (its name, `started_utc`, `samples.csv`,
+`force.csv`) is the live session's, byte for byte. Without a timeline (bytes saved from a port)
+the board's clock is the only clock: t_s starts at the first sample and `exact` is False.
 """
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +24,7 @@ from anklet_protocol.decoder import DecoderStats, MalformedPayload, SampleBlock
 
 from .csvlog import SessionFolder
 from .device import DeviceInfo
+from .journal import JOURNAL_NAME, BlockKey, JournalError, block_key, read_journal
 from .session import Accounting, SessionLog
 
 _CHUNK = 1 << 20
@@ -33,6 +40,8 @@ class CaptureResult:
     stats: DecoderStats
     accounting: Accounting
     samples: int
+    exact: bool = False  # replayed from the live timeline: the live session's files exactly
+    note: str = ""  # why the result may differ from the live session
 
 
 def _first_info(path: Path) -> DeviceInfo:
@@ -68,6 +77,106 @@ def decode_capture(path: Path, out_dir: Path) -> CaptureResult:
     if not path.is_file():
         raise CaptureError(f"no such capture file: {path}")
     info = _first_info(path)
+    timeline = path.with_name(JOURNAL_NAME)
+    if timeline.is_file():
+        return _replay(path, timeline, info, out_dir)
+    result = _decode_on_device_clock(path, info, out_dir)
+    result.note = (
+        f"no {JOURNAL_NAME} beside the capture: times are from the board's clock alone "
+        "(t_s starts at the first sample), not the live session's clock model"
+    )
+    return result
+
+
+def _blocks(path: Path, decoder: StreamDecoder) -> Iterator[SampleBlock]:
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            for frame in decoder.feed(chunk):
+                try:
+                    message = parse_message(frame)
+                except MalformedPayload:
+                    decoder.stats.malformed_payload += 1
+                    continue
+                if isinstance(message, SampleBlock):
+                    yield message
+
+
+class _BlockFinder:
+    """The capture's blocks by key, read ahead only as far as the timeline asks."""
+
+    def __init__(self, blocks: Iterator[SampleBlock]) -> None:
+        self._blocks = blocks
+        self._ahead: dict[BlockKey, deque[SampleBlock]] = {}
+
+    def take(self, key: BlockKey) -> SampleBlock | None:
+        queue = self._ahead.get(key)
+        if queue:
+            return queue.popleft()
+        for block in self._blocks:
+            found = block_key(block)
+            if found == key:
+                return block
+            self._ahead.setdefault(found, deque()).append(block)
+        return None  # damaged in the capture: its samples are counted lost
+
+
+def _replay(path: Path, timeline: Path, info: DeviceInfo, out_dir: Path) -> CaptureResult:
+    try:
+        header, entries = read_journal(timeline)
+    except (JournalError, OSError) as exc:
+        raise CaptureError(str(exc)) from None
+    decoder = StreamDecoder()
+    finder = _BlockFinder(_blocks(path, decoder))
+    folder = SessionFolder.create(out_dir, info.name, header.started_utc)
+    log = SessionLog(folder, info, header.started_utc, header.start_host_s)
+    now_s = header.start_host_s
+    missing = 0
+    finished = False
+    for kind, *args in entries:
+        if kind == "boot":
+            log.new_boot(args[0], args[1])
+        elif not log.boots:
+            continue  # nothing before the first boot changes the files
+        elif kind == "sync":
+            log.add_sync(args[0], args[1], args[2])
+        elif kind == "block":
+            now_s = args[0]
+            block = finder.take((args[1], args[2], args[3], args[4]))
+            if block is None:
+                missing += 1
+            else:
+                log.add_block(block, now_s)
+        elif kind == "ask":
+            log.holes_to_request(args[0])
+        elif kind == "lost":
+            log.declare_lost(args[0], args[1], args[2])
+        elif kind == "expire":
+            log.expire(args[0])
+        elif kind == "write":
+            now_s = args[0]
+            log.write_ready(now_s)
+        elif kind == "finish":
+            now_s = args[0]
+            log.finish(now_s, args[1])
+            finished = True
+            break
+    if not log.boots:
+        folder.close()
+        raise CaptureError(f"{timeline} holds no boot of the board: nothing was recorded")
+    accounting = log.accounting() if finished else log.finish(now_s)
+    duration_s = now_s - header.start_host_s
+    log.folder.write_json(log.meta(True, duration_s, f"capture:{path}", decoder.stats.as_dict()))
+    folder.close()
+    notes = []
+    if missing:
+        notes.append(f"{missing} block(s) of the timeline are damaged in the capture")
+    if not finished:
+        notes.append("the recording did not end cleanly: replayed as far as it went")
+    return CaptureResult(folder.path, decoder.stats, accounting, log.samples_written,
+                         exact=finished and not missing, note="; ".join(notes))  # fmt: skip
+
+
+def _decode_on_device_clock(path: Path, info: DeviceInfo, out_dir: Path) -> CaptureResult:
     started = datetime.fromtimestamp(path.stat().st_mtime, UTC)
     folder = SessionFolder.create(out_dir, info.name, started)
     log: SessionLog | None = None

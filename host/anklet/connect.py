@@ -107,8 +107,23 @@ def resolve(dev: str | None, registry: DeviceRegistry | None = None) -> str:
         if len(remembered) == 1:
             return next(iter(remembered.values())).device
         return "sim"
+    for prefix, what, example in (
+        ("serial:", "a port path", "/dev/ttyUSB0"),
+        ("ble:", "a board's name or address", "Anklet-C0FE"),
+    ):
+        if dev.startswith(prefix) and not dev.removeprefix(prefix).strip():
+            raise TransportError(f"{dev!r} names no board: give {what}, e.g. {prefix}{example}")
     if schemes.find(dev) is not None:
         return dev
+    for scheme in ("serial:", "ble:"):
+        if dev.startswith(scheme) and not dev.removeprefix(scheme).strip():
+            what = "a port path" if scheme == "serial:" else "a board's name or address"
+            raise TransportError(
+                f"{dev!r} names no board: give {what}, e.g. {scheme}"
+                + ("/dev/ttyUSB0" if scheme == "serial:" else "Anklet-C0FE")
+            )
+        if dev.startswith(scheme):
+            return dev
     remembered = registry.load()
     if dev in remembered:
         return remembered[dev].device

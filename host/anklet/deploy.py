@@ -285,8 +285,7 @@ def open_port(port: str, timeout_s: float = 0.1) -> serial.Serial:
     """Open a serial port exclusively; raises PortError with what to do."""
     if "://" not in port and not os.path.exists(port):
         raise PortNotFound(
-            f"no such port {port}: is the board plugged in? (list ports with "
-            "`python -m serial.tools.list_ports`)"
+            f"no such port {port}: is the board plugged in? (list ports with `anklet ports`)"
         )
     try:
         return serial.Serial(port, REPL_BAUD, timeout=timeout_s, exclusive=True)

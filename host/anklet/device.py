@@ -431,3 +431,8 @@ class Device:
 
     async def exit_to_repl(self) -> None:
         await self.command(spec.Opcode.EXIT_TO_REPL)
+
+    async def reset_config(self) -> None:
+        """Name, rates, ranges and the bonding rule back to the firmware's defaults; the load
+        cell's calibration is kept."""
+        await self.command(spec.Opcode.RESET_CONFIG)

@@ -180,8 +180,7 @@ def check_port(port: str) -> None:
         return  # rfc2217:// or socket://: esptool opens those itself
     if not os.path.exists(port):
         raise PortNotFound(
-            f"no such port {port}: is the board plugged in? (list ports with "
-            "`python -m serial.tools.list_ports`)"
+            f"no such port {port}: is the board plugged in? (list ports with `anklet ports`)"
         )
     try:
         serial.Serial(port, ROM_BAUD, exclusive=True).close()

@@ -24,6 +24,7 @@ from anklet_protocol.decoder import SampleBlock
 
 from .csvlog import SessionFolder
 from .device import Device, DeviceError, StatusReport
+from .journal import JOURNAL_NAME, Journal
 from .session import RowsCallback, SessionLog
 from .transport import LinkLost, TransportError
 
@@ -108,6 +109,10 @@ class SessionRecorder:
         if self.keep_raw:
             self._raw_file = open(folder.path / "capture.bin", "ab", buffering=0)  # noqa: SIM115
             device.raw_sink = self._raw_file.write
+            # The inputs of the data path, so `anklet decode` reproduces these files exactly.
+            self.log.journal = Journal.create(
+                folder.path / JOURNAL_NAME, started, self._start_s, info.name
+            )
             await device.get_info()  # so the capture holds the INFO it needs to be decoded
         try:
             await self._begin_boot()
@@ -175,14 +180,13 @@ class SessionRecorder:
 
     async def _refill(self, now: float) -> None:
         assert self.log is not None
-        stream = self.log.boot.stream
-        for hole in stream.holes_to_request(now):
+        for hole in self.log.holes_to_request(now):
             answer = await self.device.resend(hole.start)
             if answer.oldest_index > hole.start:
-                stream.declare_lost(
+                self.log.declare_lost(
                     hole.start, min(hole.end, answer.oldest_index), "older than the board's buffer"
                 )
-        stream.expire(now)
+        self.log.expire(now)
 
     async def _on_reboot(self) -> None:
         self._reboot_seen = False
@@ -270,7 +274,7 @@ class SessionRecorder:
         assert self.log is not None
         meta = self.log.meta(
             complete,
-            time.monotonic() - self._start_s,
+            self.live.elapsed_s,
             self.device.description,
             self.device.decoder.stats.as_dict(),
         )
@@ -280,13 +284,18 @@ class SessionRecorder:
     def _finish(self) -> None:
         if self.log is None:
             return
-        self.log.finish(time.monotonic())
-        self._update_live(time.monotonic())
+        now = time.monotonic()
+        self.log.finish(now)
+        self._update_live(now)
+        self.live.elapsed_s = now - self._start_s  # the one duration: summary and session.json
         self._save_meta(complete=True)
         self.log.folder.close()
         if self._raw_file is not None:
             self._raw_file.close()
             self.device.raw_sink = None
+        if self.log.journal is not None:
+            self.log.journal.close()
+            self.log.journal = None
 
     def summary(self) -> SessionSummary:
         assert self.log is not None

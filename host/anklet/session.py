@@ -25,7 +25,8 @@ from anklet_protocol.decoder import SampleBlock
 from .clock import ClockModel
 from .csvlog import SessionFolder
 from .device import DeviceInfo, StatusReport
-from .reassembly import Reassembly
+from .journal import Journal, block_key
+from .reassembly import Hole, Reassembly
 
 GRAVITY = 9.80665
 WARMUP_S = 2.0  # of sample-clock fit before a boot's first rows are written
@@ -77,14 +78,18 @@ class SessionLog:
         self.board_log: list[str] = []
         self.extra: dict[str, Any] = {}
         self._last_force_n = float("nan")
+        # With a raw capture: every input below is journaled, so `anklet decode` can replay it.
+        self.journal: Journal | None = None
 
     # --- input -----------------------------------------------------------------------------
 
     def new_boot(self, boot_host_s: float, now_s: float) -> Boot:
         """Start accounting a new boot; the previous one can refill nothing any more."""
+        if self.journal is not None:
+            self.journal.record("boot", boot_host_s, now_s)
         if self.boots:
             self.boots[-1].stream.abandon("board reset before sending them")
-            self.write_ready(now_s)
+            self._write_ready(now_s)
         boot = Boot(ClockModel(round(1e6 / self.info.imu_rate_hz)), Reassembly(0), boot_host_s)
         self.boots.append(boot)
         return boot
@@ -94,9 +99,13 @@ class SessionLog:
         return self.boots[-1]
 
     def add_sync(self, host_sent_s: float, host_received_s: float, device_us: int) -> None:
+        if self.journal is not None:
+            self.journal.record("sync", host_sent_s, host_received_s, device_us)
         self.boot.clock.add_sync(host_sent_s, host_received_s, device_us)
 
     def add_block(self, block: SampleBlock, now_s: float) -> bool:
+        if self.journal is not None:
+            self.journal.record("block", now_s, *block_key(block))
         boot = self.boot
         if boot.stream.add(block, now_s):
             boot.clock.add_block(block.first_index, block.t0_us)
@@ -105,8 +114,29 @@ class SessionLog:
 
     # --- output ----------------------------------------------------------------------------
 
+    def holes_to_request(self, now_s: float) -> list[Hole]:
+        """The current boot's holes to ask the board to re-send (marked asked)."""
+        if self.journal is not None:
+            self.journal.record("ask", now_s)
+        return self.boot.stream.holes_to_request(now_s)
+
+    def declare_lost(self, start: int, end: int, why: str) -> None:
+        if self.journal is not None:
+            self.journal.record("lost", start, end, why)
+        self.boot.stream.declare_lost(start, end, why)
+
+    def expire(self, now_s: float) -> None:
+        if self.journal is not None:
+            self.journal.record("expire", now_s)
+        self.boot.stream.expire(now_s)
+
     def write_ready(self, now_s: float, final: bool = False) -> int:
         """Write every row that is contiguous and whose boot's clock is fitted; returns rows."""
+        if self.journal is not None:
+            self.journal.record("write", now_s)
+        return self._write_ready(now_s, final)
+
+    def _write_ready(self, now_s: float, final: bool = False) -> int:
         written = 0
         for boot in self.boots:
             clock = boot.clock
@@ -202,9 +232,11 @@ class SessionLog:
     def finish(
         self, now_s: float, why: str = "session ended before the board re-sent them"
     ) -> Accounting:
+        if self.journal is not None:
+            self.journal.record("finish", now_s, why)
         for boot in self.boots:
             boot.stream.abandon(why)
-        self.write_ready(now_s, final=True)
+        self._write_ready(now_s, final=True)
         return self.accounting()
 
     def meta(

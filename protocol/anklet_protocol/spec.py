@@ -94,6 +94,7 @@ class Opcode(IntEnum):
     REBOOT = 10
     GET_STATUS = 11
     EXIT_TO_REPL = 12
+    RESET_CONFIG = 13  # name, rates, ranges and bonding rule back to defaults; keeps calibration
 
 
 class StatusCode(IntEnum):
@@ -433,6 +434,7 @@ COMMAND_ARGS = {
     Opcode.REBOOT: Empty,
     Opcode.GET_STATUS: Empty,
     Opcode.EXIT_TO_REPL: Empty,
+    Opcode.RESET_CONFIG: Empty,
 }
 
 REPLY_PAYLOADS = {

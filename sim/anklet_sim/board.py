@@ -30,6 +30,8 @@ from typing import Any
 
 from anklet.firmware_source import firmware_dir
 
+from .motion import check_spec as motion_check
+
 MPY_DIR = Path(__file__).resolve().parent / "mpy"
 FIRMWARE_DIR = firmware_dir()
 
@@ -87,6 +89,7 @@ class SimulatedBoard:
     firmware_dir: Path = FIRMWARE_DIR
 
     def __post_init__(self) -> None:
+        motion_check(self.motion)  # a bad spec is the caller's one-line error, not a dead board
         self.flash_dir = Path(self.flash_dir)
         self.flash_dir.mkdir(parents=True, exist_ok=True)
         self.stats = LinkStats()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import inspect
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -33,6 +34,30 @@ def module() -> ModuleType:
 def from_spec(spec: str) -> Any:
     """A motion source, as the simulated board builds it from its `motion` setting."""
     return module().from_spec(spec)
+
+
+def check_spec(spec: str) -> None:
+    """Raise ValueError with one line naming the bad kind, key or value, and what is allowed."""
+    mod = module()
+    kind, params = mod.parse_spec(spec)  # ValueError for 'x' without '=', 'sets=two'
+    classes = {"leg-raise": mod.LegRaise, "still": mod.LegRaise, "jumps": mod.Jumps,
+               "csv": mod.CsvReplay}  # fmt: skip
+    if kind not in classes:
+        raise ValueError(f"motion spec: unknown kind {kind!r} (use {', '.join(classes)})")
+    allowed = [p for p in inspect.signature(classes[kind]).parameters if p != "self"]
+    unknown = [key for key in params if key not in allowed]
+    if unknown:
+        raise ValueError(
+            f"motion spec: {kind} has no key {unknown[0]!r} (keys: {', '.join(allowed)})"
+        )
+    if kind == "csv":
+        if not Path(str(params.get("path", ""))).is_file():
+            raise ValueError(f"motion spec: no such recording {params.get('path', '')!r}")
+        return  # replayed as it is read: its columns are checked by the board
+    try:
+        mod.from_spec(spec)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"motion spec: {exc}") from None
 
 
 def sampled(source: Any, rate_hz: float, seconds: float) -> tuple[np.ndarray, np.ndarray]:

@@ -16,17 +16,21 @@ from anklet.connect import DEFAULT_SIM_MOTION, default_sim_flash, motion_spec
 from anklet.deploy import Target
 from anklet.device import Device
 from anklet.schemes import OpenOptions
+from anklet.transport import TransportError
 from anklet.transport.serial import SerialTransport
 
 from .board import SimulatedBoard
 
 
 def _board(options: OpenOptions) -> SimulatedBoard:
-    return SimulatedBoard(
-        flash_dir=options.sim_flash or default_sim_flash(),
-        motion=motion_spec(options.sim_motion or DEFAULT_SIM_MOTION),
-        sim_options=dict(options.sim_options),
-    )
+    try:
+        return SimulatedBoard(
+            flash_dir=options.sim_flash or default_sim_flash(),
+            motion=motion_spec(options.sim_motion or DEFAULT_SIM_MOTION),
+            sim_options=dict(options.sim_options),
+        )
+    except ValueError as exc:  # a bad --motion: the simulator says which key and why
+        raise TransportError(str(exc)) from None
 
 
 class _SimulatedBoardScheme:
@@ -43,8 +47,7 @@ class _SimulatedBoardScheme:
 
     @contextlib.contextmanager
     def deploy_target(self, options: OpenOptions) -> Iterator[Target]:
-        # Firmware goes in over the board's serial REPL, as on a real board; `sim:ble` is the
-        # same board (the same flash), so it deploys the same way.
+        # Firmware goes in over the board's serial REPL, as on a real board.
         with SimulatedBoard(flash_dir=options.sim_flash or default_sim_flash()) as board:
             yield Target(board.port, f"sim:{board.flash_dir}", power_cycle=board.power_cycle)
 
@@ -71,6 +74,15 @@ class BleSimScheme(_SimulatedBoardScheme):
     name = "sim:ble"
     usage = "sim:ble"
 
+    @contextlib.contextmanager
+    def deploy_target(self, options: OpenOptions) -> Iterator[Target]:
+        # As on a real board, files go in over serial, never over the radio.
+        raise TransportError(
+            "deploy writes files over a serial link: use --device sim for the simulated board "
+            "(sim:ble shares its flash folder)"
+        )
+        yield  # a generator, for contextmanager
+
     def matches(self, dev: str) -> bool:
         return dev == "sim:ble"
 
@@ -80,11 +92,15 @@ class BleSimScheme(_SimulatedBoardScheme):
 
         from .ble_board import SimulatedBleBoard
 
-        async with SimulatedBleBoard(
-            options.sim_flash or default_sim_flash(),
-            motion=motion_spec(options.sim_motion or DEFAULT_SIM_MOTION),
-            sim_options=dict(options.sim_options),
-        ) as board:
+        try:
+            ble_board = SimulatedBleBoard(
+                options.sim_flash or default_sim_flash(),
+                motion=motion_spec(options.sim_motion or DEFAULT_SIM_MOTION),
+                sim_options=dict(options.sim_options),
+            )
+        except ValueError as exc:
+            raise TransportError(str(exc)) from None
+        async with ble_board as board:
             # Pairs on first connect: the board refuses commands on an unencrypted link.
             transport = BleTransport(None, pair=True, central=board.central())
             device = Device(transport, options.command_timeout_s)

@@ -28,7 +28,9 @@ def live_session(sim, tmp_path):
 
 
 def test_capture_decodes_to_the_live_samples(live_session, tmp_path):
-    result = decode_capture(live_session.folder / "capture.bin", tmp_path / "decoded")
+    bare = tmp_path / "port-dump.bin"  # bytes alone, without the live timeline
+    bare.write_bytes((live_session.folder / "capture.bin").read_bytes())
+    result = decode_capture(bare, tmp_path / "decoded")
     live = read_samples(live_session.folder)
     decoded = read_samples(result.folder)
     assert result.stats.bad_frames == 0
@@ -69,3 +71,43 @@ def test_capture_without_info_is_a_clear_error(tmp_path):
     junk.write_bytes(bytes(range(1, 256)) * 40)
     with pytest.raises(CaptureError, match="no INFO frame"):
         decode_capture(junk, tmp_path / "out")
+
+
+def test_decoded_raw_session_is_the_live_session_byte_for_byte(live_session, tmp_path):
+    live = live_session.folder
+    result = decode_capture(live / "capture.bin", tmp_path / "decoded")
+    assert result.exact and result.note == ""
+    assert result.folder.name == live.name  # the recording's own start time, not the decode's
+    for name in ("samples.csv", "force.csv"):
+        assert (result.folder / name).read_bytes() == (live / name).read_bytes(), name
+    live_meta, decoded_meta = read_meta(live), read_meta(result.folder)
+    assert decoded_meta["started_utc"] == live_meta["started_utc"]
+    assert decoded_meta["clock"] == live_meta["clock"]
+    assert decoded_meta["loss"]["samples_received"] == live_meta["loss"]["samples_received"]
+
+
+def test_capture_without_its_timeline_decodes_on_the_board_clock_and_says_so(
+    live_session, tmp_path
+):
+    bare = tmp_path / "port-dump.bin"
+    bare.write_bytes((live_session.folder / "capture.bin").read_bytes())
+    result = decode_capture(bare, tmp_path / "decoded")
+    assert not result.exact
+    assert "no capture.jsonl beside the capture" in result.note
+    assert result.samples == live_session.samples
+
+
+def test_a_timeline_cut_off_by_a_crash_replays_as_far_as_it_goes(live_session, tmp_path):
+    folder = tmp_path / "crashed"
+    folder.mkdir()
+    (folder / "capture.bin").write_bytes((live_session.folder / "capture.bin").read_bytes())
+    lines = (live_session.folder / "capture.jsonl").read_text().splitlines(keepends=True)
+    half = "".join(lines[: len(lines) // 2])
+    (folder / "capture.jsonl").write_text(half + lines[len(lines) // 2][:7])  # cut mid-line
+    result = decode_capture(folder / "capture.bin", tmp_path / "decoded")
+    assert not result.exact
+    assert "did not end cleanly" in result.note
+    decoded = read_samples(result.folder)
+    live = read_samples(live_session.folder)
+    assert 0 < len(decoded) < len(live)
+    assert decoded == live[: len(decoded)]  # what it wrote, it wrote as the live session did

@@ -20,6 +20,18 @@ IMU_COLUMNS = ("t_s", *IMU_CSV_COLUMNS)
 FORCE_COLUMN = "force_n"
 MIN_DURATION_S = 2.0  # shorter than one slow rep: nothing to analyse
 MIN_SAMPLES = 10
+# The rates the analysis is validated at (README): 25 Hz (the UCI recordings) to 1000 Hz
+# (the board's top rate), with 10 % for a file's own clock error.
+MIN_RATE_HZ = 25.0 * 0.9
+MAX_RATE_HZ = 1000.0 * 1.1
+GRAVITY = 9.80665
+ACCEL_UNITS = {"m/s2": 1.0, "g": GRAVITY}  # multiply by this to get m/s²
+GYRO_UNITS = {"deg/s": 1.0, "rad/s": 180.0 / np.pi}  # multiply by this to get deg/s
+# A limb that moves turns faster than this (a slow leg raise peaks near 60 deg/s); in rad/s the
+# same motion peaks under 2: gyro peaks below it, with the accelerometer showing motion, mean
+# the file is in rad/s.
+_MOVING_GYRO_PEAK = 10.0
+_MOVING_ACC_STD_MS2 = 1.0  # the accelerometer's spread on some axis when the limb moves
 
 FloatArray = NDArray[np.float64]
 
@@ -38,6 +50,8 @@ class ImuRecording:
     force_n: FloatArray | None = None  # NaN where the load cell had no sample yet
     accel_range_g: float | None = None  # the accelerometer's full scale, when known
     has_gyro: bool = True  # False: the file's gyro columns are empty (gyro_dps is then zeros)
+    skipped_rows: int = 0  # a cut-off last row (power cut, kill -9), left out and counted
+    notes: tuple[str, ...] = ()  # what reading changed: skipped rows, converted units
 
     @property
     def rate_hz(self) -> float:
@@ -82,41 +96,68 @@ def check_recording(rec: ImuRecording, source: str = "input", first_row: int | N
             raise AnalysisInputError(f"{source}: non-finite {name} value at {where(i)}")
 
 
-def read_imu_csv(path: Path) -> ImuRecording:
-    """Read `path`; raise AnalysisInputError (one line: file, row, column) if it is unusable."""
+def read_imu_csv(path: Path, accel_unit: str = "m/s2", gyro_unit: str = "deg/s") -> ImuRecording:
+    """Read `path`; raise AnalysisInputError (one line: file, row, column) if it is unusable.
+
+    `accel_unit` ("m/s2" or "g") and `gyro_unit` ("deg/s" or "rad/s") say what the file holds;
+    a file whose values look like the other unit is refused with a message naming the option.
+    """
+    if accel_unit not in ACCEL_UNITS or gyro_unit not in GYRO_UNITS:
+        raise AnalysisInputError(
+            f"units {accel_unit!r}, {gyro_unit!r}: use accel {' or '.join(ACCEL_UNITS)}, "
+            f"gyro {' or '.join(GYRO_UNITS)}"
+        )
     names = _header(path)
     missing = [c for c in IMU_COLUMNS if c not in names]
     if missing:
         raise AnalysisInputError(f"{path}: missing column(s) {', '.join(missing)}")
     cols = [names.index(c) for c in IMU_COLUMNS]
     force_col = names.index(FORCE_COLUMN) if FORCE_COLUMN in names else None
-    if _gyro_empty(path, cols[4:]):  # an accelerometer-only recording: jumps need no gyro
-        rec = read_imu_csv_columns(path, cols[:4], force_col)
-        check_recording(rec, str(path), first_row=2)
-        return rec
-    try:  # fast path: numpy's C parser; the slow path below finds the bad cell for the message
-        imu = np.loadtxt(path, delimiter=",", skiprows=1, usecols=cols, ndmin=2, dtype=np.float64)
-        force = None
-        if force_col is not None:
-            text = np.loadtxt(
-                path, delimiter=",", skiprows=1, usecols=[force_col], dtype=str, ndmin=1
-            )
-            text = np.char.strip(text)
-            empty = text == ""
-            force = np.full(len(text), np.nan)
-            force[~empty] = text[~empty].astype(np.float64)
-        if not np.all(np.isfinite(imu)):
-            raise ValueError("non-finite")
-    except ValueError:
-        imu, force = _read_slow(path, cols, force_col)
+    gyro_empty = _gyro_empty(path, cols[4:])  # an accelerometer-only recording: jumps need no gyro
+    used = cols[:4] if gyro_empty else cols
+    rows, partial = _data_rows(path, used)
+    if rows == 0:
+        raise AnalysisInputError(f"{path}: no data rows (only a header)")
+    keep = rows - partial
+    if gyro_empty:
+        acc, force = _read_slow(path, used, force_col, keep, IMU_COLUMNS[:4])
+        imu = np.zeros((len(acc), len(IMU_COLUMNS)))
+        imu[:, :4] = acc
+    else:
+        imu, force = _read_fast(path, cols, force_col, keep)
+    notes = []
+    if partial:
+        notes.append(f"skipped the last row (row {rows + 1}): cut off mid-row")
+    imu[:, 1:4] *= ACCEL_UNITS[accel_unit]
+    imu[:, 4:7] *= GYRO_UNITS[gyro_unit]
+    if accel_unit != "m/s2":
+        notes.append(f"acceleration converted from {accel_unit} to m/s²")
+    if gyro_unit != "deg/s":
+        notes.append(f"rotation rate converted from {gyro_unit} to deg/s")
     rec = ImuRecording(
         t_s=np.ascontiguousarray(imu[:, 0]),
         acc_ms2=np.ascontiguousarray(imu[:, 1:4]),
         gyro_dps=np.ascontiguousarray(imu[:, 4:7]),
         force_n=force if force is not None and np.any(np.isfinite(force)) else None,
         accel_range_g=_session_accel_range_g(path),
+        has_gyro=not gyro_empty,
+        skipped_rows=partial,
+        notes=tuple(notes),
     )
     check_recording(rec, str(path), first_row=2)
+    if MIN_RATE_HZ <= rec.rate_hz * 1000 <= MAX_RATE_HZ:
+        raise AnalysisInputError(
+            f"{path}: t_s looks like milliseconds, not seconds (steps of "
+            f"{1000 / (rec.rate_hz * 1000):.1f}): divide it by 1000"
+        )
+    if not MIN_RATE_HZ <= rec.rate_hz <= MAX_RATE_HZ:
+        raise AnalysisInputError(
+            f"{path}: sampled at {rec.rate_hz:.1f} Hz; the analysis works from 25 to 1000 Hz"
+        )
+    if accel_unit == "m/s2":
+        _check_accel_unit(rec, path)
+    if gyro_unit == "deg/s" and rec.has_gyro:
+        _check_gyro_unit(rec, path)
     return rec
 
 
@@ -139,18 +180,69 @@ def _gyro_empty(path: Path, gyro_cols: list[int]) -> bool:
     return True
 
 
-def read_imu_csv_columns(path: Path, cols: list[int], force_col: int | None) -> ImuRecording:
-    """An accelerometer-only file: t_s and acceleration (its gyro columns are empty)."""
-    names = IMU_COLUMNS[:4]
-    imu, force = _read_slow(path, cols, force_col, names)
-    return ImuRecording(
-        t_s=np.ascontiguousarray(imu[:, 0]),
-        acc_ms2=np.ascontiguousarray(imu[:, 1:4]),
-        gyro_dps=np.zeros((len(imu), 3)),
-        force_n=force if force is not None and np.any(np.isfinite(force)) else None,
-        accel_range_g=_session_accel_range_g(path),
-        has_gyro=False,
-    )
+def _check_accel_unit(rec: ImuRecording, path: Path) -> None:
+    """|a| of a limb on Earth sits near 9.81 m/s² most of the time; near 1 it is in g."""
+    typical = float(np.median(np.linalg.norm(rec.acc_ms2, axis=1)))
+    if 0.5 <= typical <= 2.0:
+        raise AnalysisInputError(
+            f"{path}: acceleration looks like g, not m/s² (typical |a| {typical:.2f}, "
+            "9.81 expected): add --accel-unit g to convert"
+        )
+
+
+def _check_gyro_unit(rec: ImuRecording, path: Path) -> None:
+    """Degrees per second of a moving limb pass 10; radians per second of it do not."""
+    moving = float(np.max(np.std(rec.acc_ms2, axis=0))) > _MOVING_ACC_STD_MS2
+    peak = float(np.percentile(np.abs(rec.gyro_dps), 99.9))
+    if moving and 0 < peak < _MOVING_GYRO_PEAK:
+        raise AnalysisInputError(
+            f"{path}: rotation rate looks like rad/s, not deg/s (peaks {peak:.2f} while the "
+            "accelerometer shows motion): add --gyro-unit rad/s to convert"
+        )
+
+
+def _data_rows(path: Path, cols: list[int]) -> tuple[int, int]:
+    """(data rows, 1 if the last one was cut off mid-row else 0).
+
+    A session's rows are written whole, so a last row without its newline, or missing cells,
+    was cut off by a power cut or a kill: it is left out and counted, never fatal.
+    """
+    with path.open("rb") as fh:
+        rows = sum(1 for line in fh if line.strip()) - 1
+        if rows <= 0:
+            return 0, 0
+        fh.seek(max(0, fh.seek(0, 2) - 4096))
+        tail = fh.read()
+    last = tail.rstrip(b"\r\n").rsplit(b"\n", 1)[-1].decode(errors="replace")
+    cells = next(csv.reader([last]), [])
+    cut = not tail.endswith(b"\n") or any(c >= len(cells) or not cells[c].strip() for c in cols)
+    return rows, int(cut and rows > 1)
+
+
+def _read_fast(
+    path: Path, cols: list[int], force_col: int | None, keep: int
+) -> tuple[FloatArray, FloatArray | None]:
+    """numpy's C parser; the slow reader finds the bad cell for the message when it fails."""
+    try:
+        imu = np.loadtxt(
+            path, delimiter=",", skiprows=1, usecols=cols, ndmin=2, dtype=np.float64,
+            max_rows=keep,
+        )  # fmt: skip
+        force = None
+        if force_col is not None:
+            text = np.loadtxt(
+                path, delimiter=",", skiprows=1, usecols=[force_col], dtype=str, ndmin=1,
+                max_rows=keep,
+            )  # fmt: skip
+            text = np.char.strip(text)
+            empty = text == ""
+            force = np.full(len(text), np.nan)
+            force[~empty] = text[~empty].astype(np.float64)
+        if not np.all(np.isfinite(imu)):
+            raise ValueError("non-finite")
+    except ValueError:
+        imu, force = _read_slow(path, cols, force_col, keep)
+    return imu, force
 
 
 def _session_accel_range_g(samples_csv: Path) -> float | None:
@@ -177,12 +269,16 @@ def _header(path: Path) -> list[str]:
 
 
 def _read_slow(
-    path: Path, cols: list[int], force_col: int | None, names: tuple[str, ...] = IMU_COLUMNS
+    path: Path,
+    cols: list[int],
+    force_col: int | None,
+    keep: int,
+    names: tuple[str, ...] = IMU_COLUMNS,
 ) -> tuple[FloatArray, FloatArray | None]:
     with path.open(newline="") as fh:
         reader = csv.reader(fh)
         next(reader)
-        rows = [r for r in reader if any(cell.strip() for cell in r)]
+        rows = [r for r in reader if any(cell.strip() for cell in r)][:keep]
     imu = np.empty((len(rows), len(names)))
     force = np.full(len(rows), np.nan) if force_col is not None else None
     for i, row in enumerate(rows):

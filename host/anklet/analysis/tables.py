@@ -1,7 +1,7 @@
 """A session folder's `sets.csv` and `reps.csv` (and `jumps.csv` when it has jumps): one row per
 set / rep / jump, units in column names.
 
-write_session_tables(result, Path("sessions/2026-05-01T10-00"))
+write_session_tables(result, Path("sessions/Anklet-FFEE-20261127-101500"))
 """
 
 from __future__ import annotations

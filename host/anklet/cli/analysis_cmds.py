@@ -16,8 +16,28 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from anklet.analysis import AnalysisInputError, SessionAnalysis, analyze_csv, write_session_tables
+from anklet.analysis import (
+    AnalysisInputError,
+    ImuRecording,
+    SessionAnalysis,
+    read_imu_csv,
+    write_session_tables,
+)
+from anklet.analysis import analyze as analyze_recording
+from anklet.analysis.labels import height_change, speed_change
+from anklet.analysis.loading import ACCEL_UNITS, GYRO_UNITS
 from anklet.cli import app
+
+AccelUnitOpt = Annotated[
+    str,
+    typer.Option(
+        "--accel-unit", help="the file's acceleration unit: m/s2 or g (MetaMotion exports g)"
+    ),
+]
+GyroUnitOpt = Annotated[
+    str, typer.Option("--gyro-unit", help="the file's rotation-rate unit: deg/s or rad/s")
+]
+_TABLE_FILES = ("sets.csv", "reps.csv", "jumps.csv")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -33,6 +53,45 @@ def _samples_path(path: Path) -> Path:
     return path
 
 
+def _read(path: Path, accel_unit: str, gyro_unit: str) -> ImuRecording:
+    """The recording, its units checked; what reading changed is one `note:` line each."""
+    if accel_unit not in ACCEL_UNITS:
+        raise _fail(f"--accel-unit {accel_unit}: use {' or '.join(ACCEL_UNITS)}")
+    if gyro_unit not in GYRO_UNITS:
+        raise _fail(f"--gyro-unit {gyro_unit}: use {' or '.join(GYRO_UNITS)}")
+    try:
+        rec = read_imu_csv(path, accel_unit=accel_unit, gyro_unit=gyro_unit)
+    except AnalysisInputError as exc:
+        raise _fail(str(exc)) from None
+    for note in rec.notes:
+        print(f"note: {path}: {note}", file=sys.stderr)
+    return rec
+
+
+def _is_session(path: Path) -> bool:
+    return path.name == "samples.csv" and (path.parent / "session.json").is_file()
+
+
+def _write_tables(result: SessionAnalysis, path: Path, asked: bool) -> None:
+    """Write the tables when asked, or into a session that has none (one ended by a kill);
+    say which files were written and which replaced."""
+    folder = path.parent
+    if not asked and not (_is_session(path) and not (folder / "sets.csv").exists()):
+        return
+    existed = {name for name in _TABLE_FILES if (folder / name).exists()}
+    try:
+        write_session_tables(result, folder)
+    except OSError as exc:
+        raise _fail(f"{folder}: cannot write the tables ({exc.strerror or exc})") from None
+    written = [name for name in _TABLE_FILES if (folder / name).exists()]
+    replaced = [name for name in written if name in existed]
+    new = [name for name in written if name not in existed]
+    parts = ([f"wrote {', '.join(new)}"] if new else []) + (
+        [f"replaced {', '.join(replaced)}"] if replaced else []
+    )
+    print(f"note: {folder}: {'; '.join(parts)}", file=sys.stderr)
+
+
 @app.command()
 def analyze(
     samples: Annotated[Path, typer.Argument(help="samples.csv (or a session folder)")],
@@ -42,26 +101,38 @@ def analyze(
     ] = None,
     tables: Annotated[
         bool,
-        typer.Option("--tables", help="also write sets.csv, reps.csv (and jumps.csv) beside it"),
+        typer.Option(
+            "--tables",
+            help="write sets.csv, reps.csv (and jumps.csv) beside it, replacing any there "
+            "(a session folder without them gets them anyway)",
+        ),
     ] = False,
+    accel_unit: AccelUnitOpt = "m/s2",
+    gyro_unit: GyroUnitOpt = "deg/s",
 ) -> None:
     """Find sets, reps and jumps in an IMU recording and print their metrics.
 
     Examples:
 
-      anklet analyze sessions/2026-05-01/samples.csv
+      anklet analyze sessions/Anklet-FFEE-20261127-101500
 
       anklet analyze recording.csv --json | jq '.sets[].reps | length'
+
+      anklet analyze metamotion.csv --accel-unit g
     """
     path = _samples_path(samples)
+    if planned_sets is not None and planned_sets < 1:
+        raise _fail(f"--planned-sets {planned_sets}: give 1 or more")
+    rec = _read(path, accel_unit, gyro_unit)
     try:
-        result = analyze_csv(path, planned_sets=planned_sets)
+        result = analyze_recording(rec, source=str(path), planned_sets=planned_sets)
     except AnalysisInputError as exc:
         raise _fail(str(exc)) from None
-    if tables:
-        write_session_tables(result, path.parent)
+    _write_tables(result, path, tables)
     if json_out:
-        print(json.dumps(result.to_dict(), indent=2))
+        data = {**result.to_dict(), "input": {"skipped_rows": rec.skipped_rows,
+                                              "notes": list(rec.notes)}}  # fmt: skip
+        print(json.dumps(data, indent=2))
         return
     _print_result(result)
 
@@ -75,24 +146,32 @@ def report(
     planned_sets: Annotated[
         int | None, typer.Option("--planned-sets", help="flag sessions with more sets")
     ] = None,
+    accel_unit: AccelUnitOpt = "m/s2",
+    gyro_unit: GyroUnitOpt = "deg/s",
 ) -> None:
-    """Write report.png: the signal with sets and jumps marked, per-rep (or per-jump) bars, and
-    the summary.
+    """Write report.png: the whole signal with sets and jumps marked, the load cell, per-rep
+    (or per-jump) bars, and the set and jump-series tables.
 
     Example:
 
-      anklet report sessions/2026-05-01
+      anklet report sessions/Anklet-FFEE-20261127-101500
     """
     from anklet.analysis.report import write_report  # matplotlib: only when asked
 
     path = _samples_path(session_dir)
     target = out or path.parent / "report.png"
+    if target.suffix.lower() != ".png":
+        raise _fail(f"--out {target}: give a .png file name")
+    if planned_sets is not None and planned_sets < 1:
+        raise _fail(f"--planned-sets {planned_sets}: give 1 or more")
+    rec = _read(path, accel_unit, gyro_unit)
     try:
-        result = write_report(path, target, planned_sets=planned_sets)
+        result = write_report(rec, path, target, planned_sets=planned_sets)
     except AnalysisInputError as exc:
         raise _fail(str(exc)) from None
     except OSError as exc:
         raise _fail(f"{target}: cannot write ({exc.strerror or exc})") from None
+    _write_tables(result, path, asked=False)
     jumps = f", {result.total_jumps} jumps" if result.total_jumps else ""
     print(f"{target}: {result.set_count} sets, {result.total_reps} reps{jumps}")
 
@@ -117,7 +196,7 @@ def _print_result(result: SessionAnalysis) -> None:
             console,
             f"Set {s.index}: {s.rep_count} reps, {s.start_s:.1f}–{s.end_s:.1f} s, "
             f"{s.cadence_rpm:.1f}/min, TUT {s.time_under_tension_s:.0f} s, "
-            f"speed loss {s.velocity_loss_pct:.0f} %",
+            f"{speed_change(s.velocity_loss_pct)}",
             _REP_COLUMNS,
             [
                 (
@@ -142,7 +221,7 @@ def _print_result(result: SessionAnalysis) -> None:
             console,
             f"Jump series {js.index}{drop}: {js.jump_count} jumps, "
             f"{js.start_s:.1f}–{js.end_s:.1f} s, height {js.mean_height_cm:.0f} cm{contact}, "
-            f"height loss {round(js.height_loss_pct)} %",
+            f"{height_change(js.height_loss_pct)}",
             _JUMP_COLUMNS,
             [
                 (

@@ -20,21 +20,22 @@ from typing import Annotated, Any, NamedTuple, TypeVar
 
 import numpy as np
 import typer
-from anklet_protocol import layout
+from anklet_protocol import layout, spec
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from anklet.capture import CaptureError, decode_capture
 from anklet.cli import app
+from anklet.cli.ble_errors import ble_failure, check_backend
 from anklet.connect import (
     DEFAULT_SIM_MOTION,
     DEMO_SECONDS,
     default_sim_flash,
-    motion_spec,
     open_device,
+    resolve,
 )
-from anklet.device import Device, DeviceError
+from anklet.device import CommandFailed, Device, DeviceError
 from anklet.recorder import LiveStats, SessionRecorder, SessionSummary
 from anklet.transport import TransportError
 
@@ -53,7 +54,12 @@ DeviceOpt = Annotated[
 ]
 MotionOpt = Annotated[
     str,
-    typer.Option("--motion", help="simulated board only: motion spec or a recorded CSV"),
+    typer.Option(
+        "--motion",
+        help="simulated board only: a motion spec (leg-raise:..., still:..., jumps:...) or a "
+        "recorded CSV; default: 3 sets of 10 leg raises",
+        show_default=False,
+    ),
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="show details of errors")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
@@ -64,17 +70,55 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _run(coro: Awaitable[T], verbose: bool) -> T:
+def _check_device(dev: str | None) -> None:
+    """Refuse a DEV string that names no board before anything is opened."""
+    try:
+        resolve(dev)
+    except TransportError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise _fail(f"--out {out_dir}: is a file; give a folder for the sessions")
+
+
+def _check_choice(option: str, value: int | None, choices: tuple[int, ...], unit: str) -> None:
+    if value is not None and value not in choices:
+        allowed = ", ".join(map(str, choices[:-1])) + f" or {choices[-1]}"
+        raise _fail(f"{option} {value} {unit} is not supported: use {allowed}")
+
+
+def _is_ble(dev: str | None) -> bool:
+    try:
+        return resolve(dev).startswith("ble:")
+    except TransportError:
+        return False
+
+
+def _run(
+    coro: Awaitable[T], verbose: bool, dev: str | None = None, ble_backend: str | None = None
+) -> T:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]
-    except (DeviceError, TransportError, CaptureError, OSError) as exc:
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted", file=sys.stderr)
+        raise typer.Exit(code=130) from None
+    except Exception as exc:
         if verbose:
             console.print_exception()
-        raise _fail(str(exc)) from None
+        message = ble_failure(exc, ble_backend) if _is_ble(dev) else None
+        if message is None and isinstance(
+            exc, DeviceError | TransportError | CaptureError | OSError
+        ):
+            message = str(exc)
+        if message is None:
+            raise
+        raise _fail(message) from None
 
 
 async def _with_device(dev: str | None, motion: str, action: Callable[[Device], Awaitable[T]]) -> T:
@@ -164,14 +208,15 @@ async def _log(
     raw: bool,
     motion: str,
     quiet: bool,
+    ble_backend: str | None = None,
 ) -> tuple[SessionSummary, _Training]:
-    async with open_device(dev, sim_motion=motion) as device:
+    async with open_device(dev, sim_motion=motion, ble_backend=ble_backend) as device:
+        saved_rate_hz = (await device.wait_ready()).imu_rate_hz if rate else None
         recorder = SessionRecorder(device, out_dir, imu_rate_hz=rate, keep_raw=raw)
         recorder.on_rows = _LiveReps(recorder.live)
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, recorder.request_stop)
-        loop.add_signal_handler(signal.SIGTERM, recorder.request_stop)
         task = asyncio.create_task(recorder.run(duration))
+        _stop_on_interrupt(recorder, task)
         if quiet or not sys.stderr.isatty():
             summary = await task
         else:
@@ -181,12 +226,59 @@ async def _log(
                 refresh_per_second=4,
             ) as live:
                 while not task.done():
-                    live.update(_live_table(recorder.live, device.description))
+                    live.update(_live_table(recorder.live, _device_line(recorder, device)))
                     await asyncio.wait({task}, timeout=0.25)
             summary = task.result()
         loop.remove_signal_handler(signal.SIGINT)
         loop.remove_signal_handler(signal.SIGTERM)
+        if saved_rate_hz and saved_rate_hz != rate:
+            # --rate is for this session: the board keeps the rate `anklet set` saved.
+            try:
+                await device.set_rates(imu_rate_hz=saved_rate_hz)
+            except (DeviceError, TransportError) as exc:
+                console.print(f"[yellow]the board still runs at {rate} Hz: {exc}[/]")
     return summary, _analyse_session(summary.folder)
+
+
+def _summary_dict(summary: SessionSummary, training: _Training) -> dict[str, Any]:
+    return {
+        "session": str(summary.folder),
+        "device": summary.device_name,
+        "duration_s": round(summary.duration_s, 3),
+        "samples": summary.samples,
+        "expected": summary.expected,
+        "lost": summary.lost,
+        "refilled": summary.refilled,
+        "reconnects": summary.reconnects,
+        "boots": summary.boots,
+        "completeness_pct": round(summary.completeness_pct, 4),
+        "sets": training.sets,
+        "reps": training.reps,
+        "jumps": training.jumps,
+        "flags": list(training.flags),
+    }
+
+
+def _stop_on_interrupt(recorder: SessionRecorder, task: asyncio.Task[Any]) -> None:
+    """Ctrl-C (or SIGTERM) while still connecting gives up at once; while recording it stops
+    the recording cleanly, every file complete, and the summary is printed."""
+
+    def interrupt() -> None:
+        if recorder.log is None:
+            task.cancel()
+        else:
+            recorder.request_stop()
+
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, interrupt)
+    loop.add_signal_handler(signal.SIGTERM, interrupt)
+
+
+def _device_line(recorder: SessionRecorder, device: Device) -> str:
+    """The board's own name once it has answered, and the link it is on."""
+    if recorder.log is None:
+        return device.description
+    return f"{recorder.log.info.name} on {device.description}"
 
 
 def _print_summary(summary: SessionSummary, training: _Training) -> None:
@@ -203,10 +295,14 @@ def _print_summary(summary: SessionSummary, training: _Training) -> None:
     if jumps:
         out.print(
             f"training {sets} set(s), {reps} rep(s), {jumps} jump(s)  "
-            "(details: sets.csv, reps.csv, jumps.csv)"
+            "(details: sets.csv, reps.csv, jumps.csv)",
+            soft_wrap=True,
         )
     else:
-        out.print(f"training {sets} set(s), {reps} rep(s)  (details: sets.csv, reps.csv)")
+        out.print(
+            f"training {sets} set(s), {reps} rep(s)  (details: sets.csv, reps.csv)",
+            soft_wrap=True,
+        )
     for flag in flags:
         out.print(f"! {flag}", soft_wrap=True, highlight=False)
 
@@ -222,6 +318,9 @@ def log_cmd(
     raw: Annotated[bool, typer.Option("--raw", help="also keep capture.bin")] = False,
     motion: MotionOpt = DEFAULT_SIM_MOTION,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live display")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="print the summary as JSON (implies --quiet)")
+    ] = False,
     ble_backend: Annotated[
         str | None,
         typer.Option(
@@ -240,9 +339,25 @@ def log_cmd(
 
       anklet log --device serial:/dev/ttyUSB0 --rate 1000 --out ~/training --raw
     """
-    if rate is not None and rate not in (100, 200, 400, 1000):
-        raise _fail(f"--rate {rate} Hz is not supported: use 100, 200, 400 or 1000")
-    summary, training = _run(_log(device, duration, rate, out_dir, raw, motion, quiet), verbose)
+    _check_choice("--rate", rate, spec.IMU_RATES_HZ, "Hz")
+    if duration is not None and not 0 < duration <= 86400:
+        raise _fail(
+            f"--duration {duration:g}: give seconds above 0 (at most 86400), or none "
+            "to record until Ctrl-C"
+        )
+    _check_device(device)
+    _check_out_dir(out_dir)
+    if problem := check_backend(ble_backend):
+        raise _fail(problem)
+    summary, training = _run(
+        _log(device, duration, rate, out_dir, raw, motion, quiet or json_out, ble_backend),
+        verbose,
+        device,
+        ble_backend,
+    )
+    if json_out:
+        print(json.dumps(_summary_dict(summary, training)))
+        return
     _print_summary(summary, training)
 
 
@@ -269,6 +384,7 @@ def demo(
             recorder = SessionRecorder(dev, out_dir, imu_rate_hz=200)
             recorder.on_rows = _LiveReps(recorder.live)
             task = asyncio.create_task(recorder.run(duration))
+            _stop_on_interrupt(recorder, task)
             last = -10.0
             while not task.done():
                 live = recorder.live
@@ -285,6 +401,7 @@ def demo(
 
     summary, training = _run(go(), verbose=False)
     _print_summary(summary, training)
+    out.print(f"next     anklet report {summary.folder}", soft_wrap=True, highlight=False)
 
 
 # --- board commands ----------------------------------------------------------------------
@@ -309,7 +426,7 @@ def info(
         status = await dev.get_status()
         return {"transport": dev.description, **board.as_dict(), "status": status.as_dict()}
 
-    data = _run(_with_device(device, motion, action), verbose)
+    data = _run(_with_device(device, motion, action), verbose, device)
     if json_out:
         out.print_json(json.dumps(data))
         return
@@ -323,70 +440,133 @@ def info(
     out.print(table)
 
 
+#: What the simulated user does before each load-cell step, as the README asks a real one to:
+#: the strap empty for `tare`, the known mass hanging from it for `calibrate`.
+SIM_EMPTY_STRAP = "still:mass=0"
+
+
+def sim_strap_with(mass_kg: float) -> str:
+    return f"still:mass={mass_kg:g}"
+
+
 @app.command()
 def tare(
     device: DeviceOpt = None,
-    samples: Annotated[int, typer.Option(min=1, max=80)] = 20,
+    samples: Annotated[
+        int, typer.Option(min=1, max=80, help="load-cell readings to average (1-80)")
+    ] = 20,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Zero the load cell with nothing hanging on the strap.
+    """Zero the load cell with nothing hanging on the strap (then `anklet calibrate`).
+
+    On the simulated board the strap is empty while it tares.
 
     Example:
 
       anklet tare --device serial:/dev/ttyUSB0
     """
-    offset = _run(_with_device(device, DEFAULT_SIM_MOTION, lambda d: d.tare(samples)), verbose)
-    out.print(f"tared: offset {offset} counts")
+    _check_device(device)
+    offset = _run(_with_device(device, SIM_EMPTY_STRAP, lambda d: d.tare(samples)), verbose, device)
+    out.print(f"tared: offset {offset} counts. Next: hang a known mass, then anklet calibrate")
 
 
 @app.command()
 def calibrate(
-    mass_kg: Annotated[float, typer.Option("--mass-kg", help="the known mass on the strap")],
+    mass_kg: Annotated[
+        float, typer.Option("--mass-kg", help="the known mass on the strap, 0.001-200 kg")
+    ],
     device: DeviceOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Calibrate the load cell with a known mass (tare first, empty).
+    """Calibrate the load cell with a known mass hanging from the strap (after `anklet tare`
+    with the strap empty).
+
+    On the simulated board the mass hangs from the strap while it calibrates.
 
     Example:
 
       anklet calibrate --device serial:/dev/ttyUSB0 --mass-kg 5
     """
     if not 0.001 <= mass_kg <= 200:
-        raise _fail("--mass-kg must be between 0.001 and 200")
-    scale = _run(_with_device(device, DEFAULT_SIM_MOTION, lambda d: d.calibrate(mass_kg)), verbose)
+        raise _fail(f"--mass-kg {mass_kg:g}: must be between 0.001 and 200 kg")
+    _check_device(device)
+
+    async def action(dev: Device) -> float:
+        try:
+            return await dev.calibrate(mass_kg)
+        except CommandFailed as exc:
+            if exc.status != spec.StatusCode.INVALID_STATE:
+                raise
+            raise DeviceError(
+                "calibrate: the board sees no load on the strap since its tare: tare with the "
+                f"strap empty, hang the {mass_kg:g} kg mass, then run calibrate"
+            ) from None
+
+    scale = _run(_with_device(device, sim_strap_with(mass_kg), action), verbose, device)
     out.print(f"calibrated: {scale:.2f} counts per newton")
 
 
 @app.command("set")
 def set_cmd(
     device: DeviceOpt = None,
-    name: Annotated[str | None, typer.Option(help="the board's name (≤ 20 bytes)")] = None,
+    name: Annotated[str | None, typer.Option(help="the board's name (up to 20 bytes)")] = None,
     rate: Annotated[int | None, typer.Option(help="IMU rate: 100, 200, 400 or 1000 Hz")] = None,
     load_rate: Annotated[int | None, typer.Option(help="load-cell rate: 10 or 80 Hz")] = None,
     accel_g: Annotated[int | None, typer.Option(help="accelerometer range: 2, 4, 8, 16 g")] = None,
-    gyro_dps: Annotated[int | None, typer.Option(help="gyro range: 250..2000 deg/s")] = None,
+    gyro_dps: Annotated[
+        int | None, typer.Option(help="gyro range: 250, 500, 1000 or 2000 deg/s")
+    ] = None,
+    defaults: Annotated[
+        bool,
+        typer.Option(
+            "--defaults",
+            help="first put name, rates and ranges back to the firmware's defaults "
+            "(the load cell's calibration is kept)",
+        ),
+    ] = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Change the board's name, rates or ranges (saved on the board).
+    """Change the board's name, rates or ranges (saved on the board), or reset them.
 
     Examples:
 
       anklet set --device sim --name "Left ankle"
 
       anklet set --device serial:/dev/ttyUSB0 --rate 1000 --gyro-dps 2000
+
+      anklet set --device sim --defaults
     """
-    if name is None and not any((rate, load_rate, accel_g, gyro_dps)):
-        raise _fail("nothing to set: give --name, --rate, --load-rate, --accel-g or --gyro-dps")
-    if name is not None and len(name.encode()) > 20:
-        raise _fail(f"name {name!r} is longer than 20 bytes")
+    if name is None and not defaults and not any((rate, load_rate, accel_g, gyro_dps)):
+        raise _fail(
+            "nothing to set: give --name, --rate, --load-rate, --accel-g, --gyro-dps or --defaults"
+        )
+    if name is not None and len(name.encode()) > spec.NAME_MAX:
+        raise _fail(f"--name {name!r} is longer than {spec.NAME_MAX} bytes (UTF-8)")
+    if name is not None and not name.strip():
+        raise _fail("--name is empty: give the board a name people can read")
+    _check_choice("--rate", rate, spec.IMU_RATES_HZ, "Hz")
+    _check_choice("--load-rate", load_rate, spec.LOAD_RATES_HZ, "Hz")
+    _check_choice("--accel-g", accel_g, spec.ACCEL_RANGES_G, "g")
+    _check_choice("--gyro-dps", gyro_dps, spec.GYRO_RANGES_DPS, "deg/s")
+    _check_device(device)
 
     async def action(dev: Device) -> None:
+        if defaults:
+            try:
+                await dev.reset_config()
+            except CommandFailed as exc:
+                if exc.status != spec.StatusCode.UNKNOWN_OPCODE:
+                    raise
+                raise DeviceError(
+                    "this board's firmware cannot reset its settings: update it with "
+                    "`anklet deploy`, or set each one"
+                ) from None
         if name is not None:
             await dev.set_name(name)
         if any((rate, load_rate, accel_g, gyro_dps)):
             await dev.set_rates(rate or 0, load_rate or 0, accel_g or 0, gyro_dps or 0)
 
-    _run(_with_device(device, DEFAULT_SIM_MOTION, action), verbose)
+    _run(_with_device(device, DEFAULT_SIM_MOTION, action), verbose, device)
     out.print("saved on the board")
 
 
@@ -405,25 +585,28 @@ def sim(
     """
     from anklet import schemes
 
+    if flash is not None and flash.exists() and not flash.is_dir():
+        raise _fail(f"--flash {flash}: is a file; give a folder for the board's flash")
     simulator = schemes.find("sim")
     if not isinstance(simulator, schemes.ServingScheme):
         raise _fail("the simulated board is not installed (package anklet_sim)")
-    try:
-        motion_spec(motion)
-    except TransportError as exc:
-        raise _fail(str(exc)) from None
     options = schemes.OpenOptions(sim_motion=motion, sim_flash=flash)
-    with contextlib.suppress(KeyboardInterrupt), simulator.serve(options) as lines:
-        for line in lines:
-            out.print(line)
-        out.print("Ctrl-C to power it off")
-        while True:
-            time.sleep(1)
+    try:
+        with contextlib.suppress(KeyboardInterrupt), simulator.serve(options) as lines:
+            for line in lines:
+                out.print(line)
+            out.print("Ctrl-C to power it off")
+            while True:
+                time.sleep(1)
+    except TransportError as exc:  # a bad --motion, a recording that is not there
+        raise _fail(str(exc)) from None
 
 
 @app.command()
 def decode(
-    capture: Annotated[Path, typer.Argument(help="capture.bin from `anklet log --raw`")],
+    capture: Annotated[
+        Path, typer.Argument(help="capture.bin from `anklet log --raw` (or its session folder)")
+    ],
     out_dir: Annotated[Path, typer.Option("--out", help="where the session folder goes")] = Path(
         "decoded"
     ),
@@ -435,6 +618,10 @@ def decode(
 
       anklet decode sessions/Anklet-C0FE-20261127-101500/capture.bin --out decoded
     """
+    if capture.is_dir():
+        capture = capture / "capture.bin"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise _fail(f"--out {out_dir}: is a file; give a folder")
     try:
         result = decode_capture(capture, out_dir)
     except (CaptureError, OSError) as exc:
@@ -449,3 +636,12 @@ def decode(
         f"samples  {result.samples} written, {result.accounting.lost} lost, "
         f"completeness {result.accounting.completeness_pct:.3f} %"
     )
+    if result.exact:
+        out.print("timing   the live session's (capture.jsonl): same rows, same clock model")
+    training = _analyse_session(result.folder)  # the tables a live session has
+    out.print(
+        f"training {training.sets} set(s), {training.reps} rep(s), {training.jumps} jump(s)",
+        soft_wrap=True,
+    )
+    if result.note:
+        print(f"note: {result.note}", file=sys.stderr)

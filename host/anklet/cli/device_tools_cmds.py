@@ -8,6 +8,7 @@ anklet deploy --device sim
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -88,6 +89,44 @@ def _progress(quiet: bool) -> Iterator[_ProgressView]:
         yield view
     finally:
         view.close()
+
+
+# USB-serial bridges on ESP32 boards (vendor id): CP210x, CH340/CH9102, FTDI, Espressif's own USB.
+_ESP_BRIDGES = {0x10C4: "CP210x", 0x1A86: "CH340/CH9102", 0x0403: "FTDI", 0x303A: "Espressif USB"}
+
+
+@app.command("ports")
+def ports_cmd(
+    json_out: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
+) -> None:
+    """List serial ports, marking the USB bridges ESP32 boards use.
+
+    Example:
+
+      anklet ports
+    """
+    from serial.tools import list_ports
+
+    found = sorted(list_ports.comports(), key=lambda p: p.device)
+    rows = [
+        {
+            "port": p.device,
+            "description": p.description if p.description != "n/a" else "",
+            "usb_id": f"{p.vid:04x}:{p.pid:04x}" if p.vid is not None else "",
+            "esp32_bridge": _ESP_BRIDGES.get(p.vid or -1, ""),
+        }
+        for p in found
+    ]
+    if json_out:
+        print(json.dumps(rows))
+        return
+    if not rows:
+        console.print("no serial ports: plug the board in by USB (a charge-only cable shows none)")
+        raise typer.Exit(code=1)
+    for row in rows:
+        bridge = f"  ← {row['esp32_bridge']}: likely a board" if row["esp32_bridge"] else ""
+        print(f"{row['port']}  {row['description']}  {row['usb_id']}{bridge}".rstrip())
+    print("use one with: anklet log --device serial:PORT")
 
 
 @app.command("flash")
@@ -186,10 +225,17 @@ def deploy_cmd(
         target = resolve(device)
     except TransportError as exc:
         raise _fail(str(exc)) from None
+    if not 0 <= verify_s <= 120:
+        raise _fail(f"--verify-s {verify_s:g}: give 0 (don't wait) to 120 seconds")
     scheme = schemes.find(target)
+    if isinstance(scheme, schemes.ServingScheme):  # a board of its own (the simulator)
+        if flash is not None and flash.exists() and not flash.is_dir():
+            raise _fail(f"--flash {flash}: is a file; give a folder for the board's flash")
+        if flash is not None and _unwritable(flash):
+            raise _fail(f"--flash {flash}: the folder is not writable; the board's flash must be")
     with _progress(json_out) as view:
         try:
-            if isinstance(scheme, schemes.ServingScheme):  # a board of its own (the simulator)
+            if isinstance(scheme, schemes.ServingScheme):
                 options = schemes.OpenOptions(sim_flash=flash)
                 with scheme.deploy_target(options) as board:
                     result = deploy(board, firmware_dir, progress=view, verify_s=verify_s)
@@ -200,9 +246,9 @@ def deploy_cmd(
             else:
                 raise DeployError(
                     f"deploy needs a serial connection, not {target}: plug the board in by "
-                    "USB and use --device serial:PATH"
+                    "USB and use --device serial:PATH (anklet ports lists them)"
                 )
-        except (PortError, DeployError) as exc:
+        except (PortError, DeployError, TransportError) as exc:
             view.close()
             raise _fail(str(exc)) from None
     if json_out:
@@ -214,6 +260,14 @@ def deploy_cmd(
         f"({result.files} files, {result.size_bytes / 1024:.0f} KB, {result.board.describe()}); "
         f"config.json {kept}; previous version in fw_prev/"
     )
+
+
+def _unwritable(folder: Path) -> bool:
+    """The folder, or the nearest existing parent it would be made in, refuses writes."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return not os.access(probe, os.W_OK | os.X_OK)
 
 
 def _result_dict(result: DeployResult) -> dict[str, Any]:

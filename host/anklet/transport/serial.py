@@ -44,7 +44,7 @@ class SerialTransport(Transport):
         if not os.path.exists(self.port):
             raise TransportError(
                 f"no such port {self.port}: is the board plugged in? (list ports with "
-                "`python -m serial.tools.list_ports`)"
+                "`anklet ports`)"
             )
         try:
             ser = serial.Serial(self.port, self.baudrate, timeout=0, exclusive=True)
