@@ -97,7 +97,10 @@ def test_bad_simulated_motion_is_one_line_before_the_board_runs(motion, why, use
     [
         ("ble:", r"'ble:' names no board: give a board's name or address"),
         ("serial:", r"'serial:' names no board: give a port path"),
-        ("kitchen", r"unknown device 'kitchen': use sim, sim:ble, serial:PATH"),
+        (
+            "kitchen",
+            r"unknown device 'kitchen': use serial:PATH, ble:NAME_OR_ADDRESS, sim, sim:ble",
+        ),
     ],
 )
 def test_device_strings_naming_no_board_are_one_line(device, why, user_dirs):
