@@ -7,16 +7,26 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TARGET ?= sim
 
-.PHONY: setup demo test lint bench bench-quick hil protocol package-check clean
+.PHONY: setup lock demo test lint bench bench-quick hil protocol package-check clean
 
 setup: $(STAMP)
 
+# The exact versions of requirements.lock, then Anklet itself (editable) on top; `pip check`
+# fails if the lock no longer satisfies pyproject.toml's ranges (renew it: make lock).
 # PYTHONWARNINGS=ignore: no setuptools banner about editable installs on a new user's first make
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	PYTHONWARNINGS=ignore $(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -r requirements.lock
+	PYTHONWARNINGS=ignore $(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
 	touch $(STAMP)
+
+# Renew requirements.lock from pyproject.toml's ranges (newest versions that fit).
+lock:
+	$(BIN)/pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --extra dev --strip-extras --no-emit-index-url \
+		--no-emit-find-links -o requirements.lock pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/anklet demo
