@@ -84,7 +84,10 @@ class SessionLog:
         if self.boots:
             self.boots[-1].stream.abandon("board reset before sending them")
             self.write_ready(now_s)
-        boot = Boot(ClockModel(round(1e6 / self.info.imu_rate_hz)), Reassembly(0), boot_host_s)
+        # The first boot's stream starts where the board's stream does (its indices count from
+        # its own boot, not from our session); a boot during the session starts at its index 0.
+        stream = Reassembly(0) if self.boots else Reassembly()
+        boot = Boot(ClockModel(round(1e6 / self.info.imu_rate_hz)), stream, boot_host_s)
         self.boots.append(boot)
         return boot
 
@@ -128,13 +131,14 @@ class SessionLog:
         index = self.boots.index(boot)
         boot.placed = True
         if index == 0:
+            boot.base = -(boot.stream.start_index or 0)  # the session's rows count from 0
             return
         prev = self.boots[index - 1]
         period_s = 1.0 / self.info.imu_rate_hz
         gap = 0
         if prev.clock.frozen and prev.stream.high:
             last_t = float(prev.clock.index_to_host_s(prev.stream.high - 1))
-            first_t = float(boot.clock.index_to_host_s(0))
+            first_t = float(boot.clock.index_to_host_s(boot.stream.start_index or 0))
             gap = max(0, round((first_t - last_t) / period_s) - 1)
         boot.reset_gap = gap
         boot.base = prev.base + prev.stream.high + gap

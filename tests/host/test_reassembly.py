@@ -85,3 +85,61 @@ def test_a_hole_the_board_flagged_as_an_overflow_says_so():
     stream.holes_to_request(0.0)
     stream.expire(2.0)
     assert stream.count.lost_ranges == [(10, 40, "dropped on the board (IMU FIFO overflow)")]
+
+
+def test_stream_starts_at_the_first_live_block_not_at_index_zero():
+    # A second session on the same boot: the board's indices count from its boot.
+    stream = Reassembly()
+    stream.add(block(1590, flags=spec.FrameFlag.RESENT), 0.0)  # an earlier session's RESEND
+    stream.add(block(1600), 0.0)
+    stream.add(block(1610), 0.0)
+    assert stream.open_holes == []
+    assert firsts(stream.pop_ready()) == [1600, 1610]
+    assert stream.count.received == 20
+    assert stream.count.before_start == 10
+    assert stream.count.lost == 0
+
+
+def test_asking_again_does_not_postpone_giving_up_on_a_hole():
+    stream = Reassembly(0, refill_timeout_s=3.0)
+    stream.add(block(0), 0.0)
+    stream.add(block(40), 0.0)
+    for now in (0.0, 1.1, 2.2, 3.3):
+        stream.holes_to_request(now)
+        stream.add(block(50 + int(now * 10) * 10), now)  # live data keeps coming meanwhile
+        stream.expire(now)
+    assert stream.count.lost_ranges == [(10, 40, "not refilled by the board")]
+    assert firsts(stream.pop_ready())[:2] == [0, 40]
+
+
+def test_refill_in_progress_keeps_a_hole_open():
+    stream = Reassembly(0, refill_timeout_s=1.0)
+    stream.add(block(0), 0.0)
+    stream.add(block(100), 0.0)
+    stream.holes_to_request(0.0)
+    for i, first in enumerate(range(10, 100, 10)):
+        stream.add(block(first, flags=spec.FrameFlag.RESENT), 0.9 * (i + 1))
+        stream.expire(0.9 * (i + 1) + 0.5)
+    assert stream.count.lost == 0
+    assert stream.count.refilled == 90
+
+
+def test_a_gap_the_board_made_is_lost_as_soon_as_its_resend_shows_it():
+    stream = Reassembly(0, refill_timeout_s=60.0)
+    stream.add(block(0), 0.0)
+    stream.add(block(40, flags=spec.FrameFlag.GAP_BEFORE), 0.0)  # 10..20 lost on the link
+    stream.holes_to_request(0.0)  # RESEND from 10
+    stream.add(block(10, flags=spec.FrameFlag.RESENT), 0.1)
+    stream.add(block(40, flags=spec.FrameFlag.RESENT | spec.FrameFlag.GAP_BEFORE), 0.1)
+    assert stream.count.lost_ranges == [(20, 40, "dropped on the board (IMU FIFO overflow)")]
+    assert firsts(stream.pop_ready()) == [0, 10, 40]
+
+
+def test_a_resend_answered_by_the_gap_block_declares_the_whole_hole_lost():
+    stream = Reassembly(0, refill_timeout_s=60.0)
+    stream.add(block(0), 0.0)
+    stream.add(block(40, flags=spec.FrameFlag.GAP_BEFORE), 0.0)
+    stream.holes_to_request(0.0)
+    stream.add(block(40, flags=spec.FrameFlag.RESENT | spec.FrameFlag.GAP_BEFORE), 0.1)
+    assert stream.count.lost_ranges == [(10, 40, "dropped on the board (IMU FIFO overflow)")]
+    assert firsts(stream.pop_ready()) == [0, 40]
