@@ -285,7 +285,14 @@ class Device:
         frame = framing.encode_frame(spec.MsgType.COMMAND, payload, seq=next(self._seq))
         future: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
-        await self.transport.write_frame(frame)
+        try:
+            await self.transport.write_frame(frame)
+        except BaseException:
+            # Nobody will await this future now: forget it, or a later _fail_pending leaves
+            # asyncio's "Future exception was never retrieved" on the user's screen.
+            self._pending.pop(request_id, None)
+            future.cancel()
+            raise
         try:
             status, body = await asyncio.wait_for(future, timeout_s or self.command_timeout_s)
         except TimeoutError:

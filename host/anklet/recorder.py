@@ -5,7 +5,10 @@
 
 The link is kept alive: a drop (or 2 s of silence) makes the recorder reconnect with backoff,
 restart streaming and ask the board to RESEND from the first missing sample; a board reset
-starts a new boot in the log with the gap counted. The data path itself is session.SessionLog.
+starts a new boot in the log with the gap counted. It watches the data, not the heartbeat: 2 s
+without samples while the link still talks (STATUS frames) means the stream stopped, and it is
+started again with the pause counted as lost. The deadline holds through all of it.
+The data path itself is session.SessionLog.
 """
 
 from __future__ import annotations
@@ -89,6 +92,8 @@ class SessionRecorder:
         self._rx: list[tuple[float, int]] = []
         self._raw_file: Any = None
         self._reboot_seen = False
+        self._last_block_s = 0.0
+        self._deadline: float | None = None
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -98,6 +103,7 @@ class SessionRecorder:
         device.on_samples = self._on_block
         device.on_message = self._on_message
         self._start_s = time.monotonic()
+        self._deadline = None if duration_s is None else self._start_s + duration_s
         started = datetime.now(UTC)
         info = await device.wait_ready()
         if self.imu_rate_hz and self.imu_rate_hz != info.imu_rate_hz:
@@ -112,6 +118,7 @@ class SessionRecorder:
         try:
             await self._begin_boot()
             await device.start()
+            self._last_block_s = time.monotonic()
             self.live.state = "streaming"
             self._save_meta(complete=False)
             await self._loop(duration_s)
@@ -126,7 +133,7 @@ class SessionRecorder:
 
     async def _loop(self, duration_s: float | None) -> None:
         assert self.log is not None
-        deadline = None if duration_s is None else self._start_s + duration_s
+        deadline = self._deadline
         last_sync = last_meta = time.monotonic()
         while not self._stop.is_set():
             now = time.monotonic()
@@ -140,6 +147,8 @@ class SessionRecorder:
                     raise LinkLost(f"{self.device.description}: no data for {_STALL_S:.0f} s")
                 if self._reboot_seen:
                     await self._on_reboot()
+                elif now - self._last_block_s > _STALL_S:
+                    await self._restart_stream()
                 if now - last_sync > _SYNC_EVERY_S:
                     last_sync = now
                     await self._sync(1)
@@ -185,6 +194,34 @@ class SessionRecorder:
         self._reboot_seen = False
         await self._begin_boot()
         await self.device.start()
+        self._last_block_s = time.monotonic()
+
+    async def _restart_stream(self) -> None:
+        """No samples for _STALL_S while the board still answers: if it stopped streaming
+        (a STOP from another program, a crash of its sampler), start it again; the pause is a
+        new segment of the board's clock, its missing samples counted as lost."""
+        assert self.log is not None
+        status = await self.device.get_status()
+        self.log.status = status
+        now = time.monotonic()
+        self._last_block_s = now
+        stopped = "STREAMING" not in status.flags
+        self.log.events.append(
+            {
+                "kind": "STREAM_STOPPED" if stopped else "NO_SAMPLES",
+                "value": status.samples_produced,
+                "t_s": round(now - self._start_s, 3),
+            }
+        )
+        log.warning("no samples for %.0f s (board streaming: %s)", _STALL_S, not stopped)
+        if stopped:
+            self.log.new_segment(now, "board stopped streaming")
+            await self._sync(5)
+        await self.device.start()
+        self._last_block_s = time.monotonic()
+
+    def _time_left(self) -> float | None:
+        return None if self._deadline is None else self._deadline - time.monotonic()
 
     async def _reconnect(self) -> None:
         assert self.log is not None
@@ -192,29 +229,48 @@ class SessionRecorder:
         self.live.reconnects += 1
         attempt = 0
         while not self._stop.is_set():
+            left = self._time_left()
+            if left is not None and left <= 0:
+                return  # a deadline is a deadline: the loop ends the session
             try:
-                await self.device.reconnect()
-                info = await self.device.get_info()
-                if info.device_id != self.log.info.device_id:
-                    raise DeviceError(f"a different board answered ({info.name})")
-                status = await self.device.get_status()
-                booted_s = time.monotonic() - status.uptime_ms / 1000
-                if booted_s - self.log.boot.boot_host_s > 2.0:
-                    self._reboot_seen = True  # it reset while we could not hear it
-                if self._reboot_seen:
-                    await self._on_reboot()
-                else:
-                    await self.device.start()
+                async with asyncio.timeout(left):
+                    await self._reattach()
                 self.live.state = "streaming"
                 self.live.last_error = ""
+                return
+            except TimeoutError:
+                self.live.last_error = "session time ended while reconnecting"
                 return
             except _LinkErrors as exc:
                 self.live.last_error = str(exc)
                 log.info("reconnect attempt %d failed: %s", attempt + 1, exc)
                 delay = _BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)]
+                left = self._time_left()
+                if left is not None:
+                    delay = max(0.0, min(delay, left))
                 attempt += 1
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), delay)
+
+    async def _reattach(self) -> None:
+        """One reconnect attempt: same board, then streaming again (a new boot if it reset)."""
+        assert self.log is not None
+        await self.device.reconnect()
+        info = await self.device.get_info()
+        if info.device_id != self.log.info.device_id:
+            raise DeviceError(f"a different board answered ({info.name})")
+        status = await self.device.get_status()
+        booted_s = time.monotonic() - status.uptime_ms / 1000
+        if booted_s - self.log.boot.boot_host_s > 2.0:
+            self._reboot_seen = True  # it reset while we could not hear it
+        if self._reboot_seen:
+            await self._on_reboot()
+            return
+        if "STREAMING" not in status.flags:  # it stopped while we could not hear it
+            self.log.new_segment(time.monotonic(), "board stopped streaming")
+            await self._sync(5)
+        await self.device.start()
+        self._last_block_s = time.monotonic()
 
     # --- incoming --------------------------------------------------------------------------
 
@@ -222,6 +278,7 @@ class SessionRecorder:
         if self.log is None or not self.log.boots or self._reboot_seen:
             return
         now = time.monotonic()
+        self._last_block_s = now
         if self.log.add_block(block, now):
             self._rx.append((now, block.imu_count))
 
@@ -277,6 +334,7 @@ class SessionRecorder:
     def _finish(self) -> None:
         if self.log is None:
             return
+        self.live.elapsed_s = time.monotonic() - self._start_s
         self.log.finish(time.monotonic())
         self._update_live(time.monotonic())
         self._save_meta(complete=True)
@@ -298,5 +356,5 @@ class SessionRecorder:
             refilled=acct.refilled,
             completeness_pct=acct.completeness_pct,
             reconnects=self.live.reconnects,
-            boots=len(self.log.boots),
+            boots=self.log.boot_count,
         )

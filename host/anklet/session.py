@@ -40,6 +40,7 @@ class Boot:
     base: int = 0  # session index = base + device index; set when the clock is frozen
     reset_gap: int = 0  # samples missing between the previous boot's last and this one's first
     placed: bool = False
+    gap_why: str = "board reset"  # what made that gap
 
 
 @dataclass
@@ -91,6 +92,27 @@ class SessionLog:
         self.boots.append(boot)
         return boot
 
+    def new_segment(self, now_s: float, why: str) -> Boot:
+        """The board stopped streaming and starts again on the same boot: its indices go on
+        but the IMU did not sample meanwhile, so the samples of the pause are lost, counted from
+        the time between the two segments (each with its own clock fit)."""
+        prev = self.boot
+        prev.stream.abandon(f"{why} before the board re-sent them")
+        self.write_ready(now_s)
+        boot = Boot(
+            ClockModel(round(1e6 / self.info.imu_rate_hz)),
+            Reassembly(),
+            prev.boot_host_s,
+            gap_why=why,
+        )
+        self.boots.append(boot)
+        return boot
+
+    @property
+    def boot_count(self) -> int:
+        """Boots of the board seen (a stream restarted on the same boot is not one)."""
+        return sum(1 for b in self.boots if b.gap_why == "board reset")
+
     @property
     def boot(self) -> Boot:
         return self.boots[-1]
@@ -141,7 +163,7 @@ class SessionLog:
             first_t = float(boot.clock.index_to_host_s(boot.stream.start_index or 0))
             gap = max(0, round((first_t - last_t) / period_s) - 1)
         boot.reset_gap = gap
-        boot.base = prev.base + prev.stream.high + gap
+        boot.base = prev.base + prev.stream.high + gap - (boot.stream.start_index or 0)
 
     def _write_blocks(self, boot: Boot, blocks: list[SampleBlock]) -> int:
         info = self.info
@@ -186,7 +208,7 @@ class SessionLog:
                     {
                         "from_index": boot.base - boot.reset_gap,
                         "to_index": boot.base,
-                        "why": "board reset",
+                        "why": boot.gap_why,
                     }
                 )
             for start, end, why in boot.stream.count.lost_ranges:
@@ -236,7 +258,8 @@ class SessionLog:
                 "load_scale_counts_per_n": info.load_scale_counts_per_n,
             },
             "clock": [asdict(b.clock.summary()) for b in self.boots if b.clock.blocks],
-            "boots": len(self.boots),
+            "boots": self.boot_count,
+            "stream_restarts": len(self.boots) - self.boot_count,
             "loss": {
                 "samples_expected": acct.expected,
                 "samples_received": acct.received,
