@@ -37,21 +37,26 @@ class CaptureResult:
 
 def _first_info(path: Path) -> DeviceInfo:
     decoder = StreamDecoder()
+    invalid = ""  # why the last INFO found could not be used
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
             for frame in decoder.feed(chunk):
                 try:
                     message = parse_message(frame)
-                except MalformedPayload:
+                    if frame.msg_type == spec.MsgType.INFO:
+                        return DeviceInfo.from_message(message)
+                    if (
+                        frame.msg_type == spec.MsgType.REPLY
+                        and message.opcode == spec.Opcode.GET_INFO
+                        and message.status == spec.StatusCode.OK
+                    ):
+                        return DeviceInfo.from_message(_parse_info(message.payload))
+                except MalformedPayload as exc:
+                    if frame.msg_type == spec.MsgType.INFO or "INFO" in str(exc):
+                        invalid = str(exc)
                     continue
-                if frame.msg_type == spec.MsgType.INFO:
-                    return DeviceInfo.from_message(message)
-                if (
-                    frame.msg_type == spec.MsgType.REPLY
-                    and message.opcode == spec.Opcode.GET_INFO
-                    and message.status == spec.StatusCode.OK
-                ):
-                    return DeviceInfo.from_message(spec.Info.parse(message.payload))
+    if invalid:
+        raise CaptureError(f"{path}: its only INFO is unusable ({invalid})")
     if decoder.foreign_version:
         major, minor = decoder.foreign_version
         raise CaptureError(
@@ -61,6 +66,13 @@ def _first_info(path: Path) -> DeviceInfo:
         f"{path} holds no INFO frame ({decoder.stats.frames_ok} good frames): without it the "
         "units and rates are unknown. Record with `anklet log --raw`, which keeps it."
     )
+
+
+def _parse_info(payload: bytes) -> object:
+    try:
+        return spec.Info.parse(payload)
+    except Exception as exc:  # construct's parse errors
+        raise MalformedPayload(f"INFO payload: {exc}") from None
 
 
 def decode_capture(path: Path, out_dir: Path) -> CaptureResult:
@@ -108,6 +120,9 @@ def decode_capture(path: Path, out_dir: Path) -> CaptureResult:
                     new_boot()
     if log is None:
         folder.close()
+        for file in folder.path.iterdir():  # leave nothing behind but the error
+            file.unlink()
+        folder.path.rmdir()
         raise CaptureError(f"{path} holds no SAMPLES frames")
     accounting = log.finish(float(blocks) + 1e9, "missing from the capture")
     log.folder.write_json(log.meta(True, 0.0, f"capture:{path}", decoder.stats.as_dict()))

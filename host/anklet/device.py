@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from anklet_protocol import StreamDecoder, framing, parse_message, spec
-from anklet_protocol.decoder import MalformedPayload, SampleBlock
+from anklet_protocol.decoder import MalformedPayload, SampleBlock, check_info
 
 from .transport import LinkLost, Transport, TransportError
 
@@ -87,6 +87,9 @@ class DeviceInfo:
 
     @classmethod
     def from_message(cls, info: Any) -> DeviceInfo:
+        """Raises MalformedPayload for ranges, rates or a calibration no board can have."""
+        check_info(info)
+
         def enum_name(enum: type[spec.IntEnum], value: int) -> str:
             try:
                 return enum(value).name
@@ -350,7 +353,12 @@ class Device:
 
     async def get_info(self) -> DeviceInfo:
         body = await self.command(spec.Opcode.GET_INFO)
-        info = DeviceInfo.from_message(spec.Info.parse(body))
+        try:
+            info = DeviceInfo.from_message(spec.Info.parse(body))
+        except MalformedPayload as exc:
+            raise DeviceError(f"{self.description} describes itself impossibly: {exc}") from None
+        except Exception as exc:  # construct's parse errors: a reply too short or garbled
+            raise DeviceError(f"{self.description} sent an unreadable INFO: {exc}") from None
         major = int(info.protocol.split(".")[0])
         if major != spec.VERSION_MAJOR:
             raise IncompatibleDevice(

@@ -38,6 +38,7 @@ class LossCount:
     lost: int = 0  # samples that never arrived
     lost_ranges: list[tuple[int, int, str]] = field(default_factory=list)
     before_start: int = 0  # re-sent samples that came before the stream's first block
+    overlapping: int = 0  # samples of blocks that straddle others (a damaged or forged stream)
 
 
 FIFO_OVERFLOW = "dropped on the board (IMU FIFO overflow)"
@@ -84,6 +85,11 @@ class Reassembly:
         if end <= self.write_index or first in self._blocks or self._is_lost(first):
             self.count.duplicates += block.imu_count
             return False
+        if first < self.high and not self._inside_a_hole(first, end):
+            # Not a re-sent block (those fit the holes exactly as the board cut them): keeping
+            # it would leave the blocks around it never contiguous.
+            self.count.overlapping += block.imu_count
+            return False
         if first > self.high:
             self._holes[self.high] = Hole(self.high, first, now_s)
         elif first < self.high:
@@ -93,6 +99,9 @@ class Reassembly:
         self.high = max(self.high, end)
         self.count.received += block.imu_count
         return True
+
+    def _inside_a_hole(self, first: int, end: int) -> bool:
+        return any(h.start <= first and end <= h.end for h in self._holes.values())
 
     def _is_lost(self, index: int) -> bool:
         return any(start <= index < stop for start, (stop, _) in self._lost.items())

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+from anklet_protocol import spec
 from anklet_protocol.decoder import SampleBlock
 
 from .clock import ClockModel
@@ -28,6 +29,15 @@ from .reassembly import Reassembly
 
 GRAVITY = 9.80665
 WARMUP_S = 2.0  # of sample-clock fit before a boot's first rows are written
+# A block's device time must match its index: the IMU's oscillator is within ±2 % of nominal
+# (MPU-6050 datasheet, sample-rate tolerance) and a block is stamped within a FIFO drain of its
+# first sample (≤ 50 ms, firmware/sampler.py); a block that does not is refused, not placed.
+_RATE_TOLERANCE = 0.03
+_STAMP_SLACK_US = 50_000
+_TICKS = spec.TICKS_PERIOD_US
+# Device ticks wrap every 2**30 µs, so a jump longer than half of that cannot be checked: it is
+# believed only once this many blocks after it agree with each other (a link down > 9 min).
+_REANCHOR_BLOCKS = 8
 
 
 @dataclass
@@ -41,6 +51,8 @@ class Boot:
     reset_gap: int = 0  # samples missing between the previous boot's last and this one's first
     placed: bool = False
     gap_why: str = "board reset"  # what made that gap
+    anchor: tuple[int, int] | None = None  # (first index, t0_us) of the last block accepted
+    doubted: list[SampleBlock] = field(default_factory=list)  # refused, consistent among them
 
 
 @dataclass
@@ -50,6 +62,7 @@ class Accounting:
     refilled: int
     lost: int
     completeness_pct: float
+    refused: int = 0  # samples in blocks refused as implausible (their indices untrusted)
     lost_ranges: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -77,6 +90,9 @@ class SessionLog:
         self.board_log: list[str] = []
         self.extra: dict[str, Any] = {}
         self._last_force_n = float("nan")
+        self.blocks_refused = 0
+        self.samples_refused = 0
+        self.refused_why: list[str] = []  # the latest reasons, for session.json
 
     # --- input -----------------------------------------------------------------------------
 
@@ -122,10 +138,56 @@ class SessionLog:
 
     def add_block(self, block: SampleBlock, now_s: float) -> bool:
         boot = self.boot
+        why = self._implausible(boot, block)
+        if why:
+            self._refuse(boot, block, why, now_s)
+            return False
+        boot.doubted.clear()
+        return self._accept(boot, block, now_s)
+
+    def _accept(self, boot: Boot, block: SampleBlock, now_s: float) -> bool:
         if boot.stream.add(block, now_s):
             boot.clock.add_block(block.first_index, block.t0_us)
+            boot.anchor = (block.first_index, block.t0_us)
             return True
         return False
+
+    def _implausible(self, boot: Boot, block: SampleBlock, anchor: tuple[int, int] | None = None):
+        """Why a block cannot be this boot's (its period, or its time against its index), or ''."""
+        nominal_us = boot.clock.nominal_period_us
+        if abs(block.period_us - nominal_us) > 1:
+            return f"period {block.period_us} µs in a {self.info.imu_rate_hz} Hz session"
+        anchor = anchor or boot.anchor
+        if anchor is None:
+            return ""
+        index, t0_us = anchor
+        expected_us = (block.first_index - index) * nominal_us
+        if abs(expected_us) >= _TICKS // 2 - _STAMP_SLACK_US:
+            return f"index jump of {block.first_index - index} samples"
+        elapsed_us = (block.t0_us - t0_us + _TICKS // 2) % _TICKS - _TICKS // 2
+        error_us = elapsed_us - expected_us
+        if abs(error_us) > _RATE_TOLERANCE * abs(expected_us) + _STAMP_SLACK_US:
+            return f"time {error_us / 1000:+.0f} ms off its index"
+        return ""
+
+    def _refuse(self, boot: Boot, block: SampleBlock, why: str, now_s: float) -> None:
+        self.blocks_refused += 1
+        self.samples_refused += block.imu_count
+        self.refused_why = [*self.refused_why[-9:], f"block at index {block.first_index}: {why}"]
+        doubted = boot.doubted
+        if doubted:
+            last = doubted[-1]
+            if self._implausible(boot, block, (last.first_index, last.t0_us)):
+                doubted.clear()
+        if not self._implausible(boot, block, (block.first_index, block.t0_us)):
+            doubted.append(block)
+        if len(doubted) >= _REANCHOR_BLOCKS:
+            # They agree with each other: the stream really moved on (a long drop).
+            self.blocks_refused -= len(doubted)
+            self.samples_refused -= sum(b.imu_count for b in doubted)
+            for held in list(doubted):
+                self._accept(boot, held, now_s)
+            doubted.clear()
 
     # --- output ----------------------------------------------------------------------------
 
@@ -200,7 +262,7 @@ class SessionLog:
     def accounting(self) -> Accounting:
         received = sum(b.stream.count.received for b in self.boots)
         lost = sum(b.stream.count.lost + b.reset_gap for b in self.boots)
-        expected = received + lost
+        expected = received + lost + self.samples_refused
         ranges = []
         for boot in self.boots:
             if boot.reset_gap:
@@ -221,6 +283,7 @@ class SessionLog:
             refilled=sum(b.stream.count.refilled for b in self.boots),
             lost=lost,
             completeness_pct=100.0 * received / expected if expected else 0.0,
+            refused=self.samples_refused,
             lost_ranges=ranges,
         )
 
@@ -268,6 +331,10 @@ class SessionLog:
                 "completeness_pct": round(acct.completeness_pct, 4),
                 "lost_ranges": acct.lost_ranges,
                 "decoder": decoder_stats,
+                "samples_refused": acct.refused,
+                "blocks_refused": self.blocks_refused,
+                "refused_why": self.refused_why,
+                "samples_overlapping": sum(b.stream.count.overlapping for b in self.boots),
             },
             "board_status": self.status.as_dict() if self.status else None,
             "events": self.events[-200:],

@@ -143,3 +143,17 @@ def test_a_resend_answered_by_the_gap_block_declares_the_whole_hole_lost():
     stream.add(block(40, flags=spec.FrameFlag.RESENT | spec.FrameFlag.GAP_BEFORE), 0.1)
     assert stream.count.lost_ranges == [(10, 40, "dropped on the board (IMU FIFO overflow)")]
     assert firsts(stream.pop_ready()) == [0, 40]
+
+
+def test_a_block_straddling_others_is_refused_not_left_blocking_the_stream():
+    stream = Reassembly(0)
+    stream.add(block(0), 0.0)
+    assert stream.add(block(5), 0.0) is False  # overlaps 0..10
+    stream.add(block(10), 0.0)
+    stream.add(block(30), 0.0)
+    assert stream.add(block(15, n=20), 0.1) is False  # overlaps 10..20 and 30..40
+    assert stream.add(block(20, flags=spec.FrameFlag.RESENT), 0.2) is True
+    assert firsts(stream.pop_ready()) == [0, 10, 20, 30]
+    assert stream.count.overlapping == 30
+    assert stream.count.received == 40
+    assert stream.open_holes == []
