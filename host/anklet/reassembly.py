@@ -59,6 +59,7 @@ class Reassembly:
         # Where the board's re-send run stands: it re-sends its ring in order from the index we
         # asked for, so a GAP_BEFORE block that comes next marks a gap the board itself made.
         self._resend_end: int | None = None
+        self._resent_s: float | None = None  # when the last re-sent block came (the run moves)
 
     @property
     def held(self) -> int:
@@ -79,6 +80,7 @@ class Reassembly:
                 return False
             self.start_index = self.write_index = self.high = first
         if resent:
+            self._resent_s = now_s
             run_end, self._resend_end = self._resend_end, end
             if block.flags & spec.FrameFlag.GAP_BEFORE and run_end is not None:
                 self._declare_board_gap(run_end, first)
@@ -125,17 +127,17 @@ class Reassembly:
                 self._holes[end] = Hole(end, hole.end, hole.first_seen_s, hole.requested_s, now_s)
 
     def holes_to_request(self, now_s: float, retry_s: float = 1.0) -> list[Hole]:
-        """Holes not yet asked for (or asked for over `retry_s` ago); marks them asked."""
-        out = []
-        for hole in self.open_holes:
+        """The oldest hole, if not yet asked for (or asked for over `retry_s` ago); marks it
+        asked. Only one: the board re-sends everything from where it is asked, in order, which
+        reaches the later holes too, and a second RESEND would move it away from the first."""
+        for hole in self.open_holes[:1]:
             if hole.requested_s is None or now_s - hole.requested_s > retry_s:
                 hole.requested_s = now_s
                 if hole.progress_s is None:
                     hole.progress_s = now_s
-                out.append(hole)
-        if out:
-            self._resend_end = out[-1].start  # the board follows the last request
-        return out
+                self._resend_end = hole.start
+                return [hole]
+        return []
 
     def declare_lost(self, start: int, end: int, why: str) -> None:
         """Samples [start, end) will never come: stop waiting for them."""
@@ -160,9 +162,13 @@ class Reassembly:
             self.count.lost_ranges.append((lo, hi, why))
 
     def expire(self, now_s: float) -> None:
-        """Declare lost every hole asked for that got no sample for `refill_timeout_s`."""
+        """Declare lost every hole asked for that got no sample for `refill_timeout_s` while
+        the board re-sent nothing else either (a long re-send run reaches it in its turn)."""
         for hole in self.open_holes:
-            if hole.progress_s is not None and now_s - hole.progress_s > self.refill_timeout_s:
+            if hole.progress_s is None:
+                continue
+            last_s = max(hole.progress_s, self._resent_s or hole.progress_s)
+            if now_s - last_s > self.refill_timeout_s:
                 self.declare_lost(hole.start, hole.end, self._why_missing(hole))
 
     def _why_missing(self, hole: Hole) -> str:

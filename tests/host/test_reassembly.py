@@ -157,3 +157,17 @@ def test_a_block_straddling_others_is_refused_not_left_blocking_the_stream():
     assert stream.count.overlapping == 30
     assert stream.count.received == 40
     assert stream.open_holes == []
+
+
+def test_only_the_oldest_hole_is_asked_for_as_the_board_resends_everything_after_it():
+    stream = Reassembly(0, refill_timeout_s=3.0)
+    for first in (0, 20, 40):  # holes 10..20 and 30..40
+        stream.add(block(first), 0.0)
+    assert [(h.start, h.end) for h in stream.holes_to_request(0.0)] == [(10, 20)]
+    assert stream.holes_to_request(0.5) == []  # a second RESEND would move the board away
+    # The run re-sends 10..40 in order; the later hole is reached in its turn.
+    for i, first in enumerate(range(10, 40, 10)):
+        stream.add(block(first, flags=spec.FrameFlag.RESENT), 2.5 * (i + 1))
+        stream.expire(2.5 * (i + 1))
+    assert stream.count.lost == 0
+    assert firsts(stream.pop_ready()) == [0, 10, 20, 30, 40]
