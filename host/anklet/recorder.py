@@ -25,7 +25,7 @@ from typing import Any
 from anklet_protocol import spec
 from anklet_protocol.decoder import SampleBlock
 
-from .csvlog import SessionFolder
+from .csvlog import SessionFolder, StorageError
 from .device import Device, DeviceError, StatusReport
 from .session import RowsCallback, SessionLog
 from .transport import LinkLost, TransportError
@@ -94,6 +94,7 @@ class SessionRecorder:
         self._reboot_seen = False
         self._last_block_s = 0.0
         self._deadline: float | None = None
+        self._storage_error: StorageError | None = None
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -122,11 +123,20 @@ class SessionRecorder:
             self.live.state = "streaming"
             self._save_meta(complete=False)
             await self._loop(duration_s)
+        except StorageError as exc:
+            self._storage_error = exc  # the disk is full: end here, the files whole
         finally:
             self.live.state = "stopping"
             with contextlib.suppress(*_LinkErrors, TimeoutError):
                 await asyncio.wait_for(device.stop(), 2.0)
             self._finish()
+        if self._storage_error is not None:
+            raise StorageError(
+                self._storage_error.errno or 0,
+                f"{self._storage_error.strerror}: the session ended there, "
+                f"{self.log.samples_written if self.log else 0} whole rows kept in "
+                f"{self.log.folder.path if self.log else self.out_dir}",
+            )
         return self.summary()
 
     # --- the loop --------------------------------------------------------------------------
@@ -335,9 +345,16 @@ class SessionRecorder:
         if self.log is None:
             return
         self.live.elapsed_s = time.monotonic() - self._start_s
-        self.log.finish(time.monotonic())
+        try:
+            self.log.finish(time.monotonic())
+        except StorageError as exc:
+            self._storage_error = self._storage_error or exc
         self._update_live(time.monotonic())
-        self._save_meta(complete=True)
+        try:
+            self._save_meta(complete=True)
+        except StorageError as exc:  # not even the reserve was enough
+            log.error("session.json not updated: %s", exc)
+            self._storage_error = self._storage_error or exc
         self.log.folder.close()
         if self._raw_file is not None:
             self._raw_file.close()

@@ -84,7 +84,6 @@ class SessionLog:
         self.start_host_s = start_host_s
         self.on_rows = on_rows  # (t_s, imu_si (n, 6), force_n) for live analysis
         self.boots: list[Boot] = []
-        self.samples_written = 0
         self.status: StatusReport | None = None
         self.events: list[dict[str, Any]] = []
         self.board_log: list[str] = []
@@ -252,10 +251,14 @@ class SessionLog:
             force = np.where(pos >= 0, load_f[np.clip(pos, 0, None)], self._last_force_n)
             self._last_force_n = float(load_f[-1])
         self.folder.write_samples(index + boot.base, t_s, imu, force)
-        self.samples_written += len(index)
         if self.on_rows is not None:
             self.on_rows(t_s, imu, force)
         return len(index)
+
+    @property
+    def samples_written(self) -> int:
+        """Rows on disk (whole, fsynced)."""
+        return self.folder.samples.rows
 
     # --- accounting ------------------------------------------------------------------------
 
@@ -290,6 +293,7 @@ class SessionLog:
     def finish(
         self, now_s: float, why: str = "session ended before the board re-sent them"
     ) -> Accounting:
+        """Raises StorageError if the last rows could not be written (after counting them)."""
         for boot in self.boots:
             boot.stream.abandon(why)
         self.write_ready(now_s, final=True)
@@ -310,6 +314,8 @@ class SessionLog:
             "started_utc": self.started_utc.isoformat(),
             "duration_s": round(duration_s, 3),
             "samples_written": self.samples_written,
+            "samples_not_written": self.folder.samples.rows_not_written,
+            "storage_error": self.folder.failed or None,
             "rates": {"imu_hz": info.imu_rate_hz, "load_hz": info.load_rate_hz},
             "ranges": {"accel_g": info.accel_fs_g, "gyro_dps": info.gyro_fs_dps},
             "sensitivity": {
