@@ -132,7 +132,6 @@ class SessionRecorder:
             self._finish()
         if self._storage_error is not None:
             raise StorageError(
-                self._storage_error.errno or 0,
                 f"{self._storage_error.strerror}: the session ended there, "
                 f"{self.log.samples_written if self.log else 0} whole rows kept in "
                 f"{self.log.folder.path if self.log else self.out_dir}",
