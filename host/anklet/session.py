@@ -38,6 +38,7 @@ _TICKS = spec.TICKS_PERIOD_US
 # Device ticks wrap every 2**30 µs, so a jump longer than half of that cannot be checked: it is
 # believed only once this many blocks after it agree with each other (a link down > 9 min).
 _REANCHOR_BLOCKS = 8
+_START_BLOCKS = 2  # ... and a stream's start once this many agree
 
 
 @dataclass
@@ -98,12 +99,12 @@ class SessionLog:
     def new_boot(self, boot_host_s: float, now_s: float) -> Boot:
         """Start accounting a new boot; the previous one can refill nothing any more."""
         if self.boots:
+            self._settle(self.boots[-1], now_s)
             self.boots[-1].stream.abandon("board reset before sending them")
             self.write_ready(now_s)
-        # The first boot's stream starts where the board's stream does (its indices count from
-        # its own boot, not from our session); a boot during the session starts at its index 0.
-        stream = Reassembly(0) if self.boots else Reassembly()
-        boot = Boot(ClockModel(round(1e6 / self.info.imu_rate_hz)), stream, boot_host_s)
+        # A boot's stream starts where the board's stream does (its indices count from its own
+        # boot, and it samples only once started): never at an index assumed here.
+        boot = Boot(ClockModel(round(1e6 / self.info.imu_rate_hz)), Reassembly(), boot_host_s)
         self.boots.append(boot)
         return boot
 
@@ -112,6 +113,7 @@ class SessionLog:
         but the IMU did not sample meanwhile, so the samples of the pause are lost, counted from
         the time between the two segments (each with its own clock fit)."""
         prev = self.boot
+        self._settle(prev, now_s)
         prev.stream.abandon(f"{why} before the board re-sent them")
         self.write_ready(now_s)
         boot = Boot(
@@ -141,8 +143,40 @@ class SessionLog:
         if why:
             self._refuse(boot, block, why, now_s)
             return False
+        if boot.anchor is None:
+            return self._start(boot, block, now_s)
         boot.doubted.clear()
         return self._accept(boot, block, now_s)
+
+    def _settle(self, boot: Boot, now_s: float) -> None:
+        """The boot is over: a lone first block that nothing contradicted is believed."""
+        if boot.anchor is None:
+            for held in list(boot.doubted):
+                self._accept(boot, held, now_s)
+            boot.doubted.clear()
+
+    def _start(self, boot: Boot, block: SampleBlock, now_s: float) -> bool:
+        """A boot's stream starts once two blocks agree on its time line: one forged or
+        damaged first block cannot set where the stream begins."""
+        pending = boot.doubted
+        if pending:
+            last = pending[-1]
+            if self._implausible(boot, block, (last.first_index, last.t0_us)):
+                self.blocks_refused += len(pending)
+                self.samples_refused += sum(b.imu_count for b in pending)
+                self.refused_why = [
+                    *self.refused_why[-9:],
+                    f"block at index {last.first_index}: disagrees with the next one",
+                ]
+                pending.clear()
+        pending.append(block)
+        if len(pending) < _START_BLOCKS:
+            return False
+        accepted = False
+        for held in list(pending):
+            accepted = self._accept(boot, held, now_s) or accepted
+        pending.clear()
+        return accepted
 
     def _accept(self, boot: Boot, block: SampleBlock, now_s: float) -> bool:
         if boot.stream.add(block, now_s):
@@ -295,6 +329,7 @@ class SessionLog:
     ) -> Accounting:
         """Raises StorageError if the last rows could not be written (after counting them)."""
         for boot in self.boots:
+            self._settle(boot, now_s)
             boot.stream.abandon(why)
         self.write_ready(now_s, final=True)
         return self.accounting()

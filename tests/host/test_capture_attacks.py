@@ -158,3 +158,19 @@ def test_blocks_no_board_sends_are_malformed(tmp_path):
     result = decode_capture(_capture(tmp_path / "c.bin", frames), tmp_path / "out")
     assert result.stats.malformed_payload == 4
     assert result.samples == 20 * BLOCK
+
+
+def test_decoder_fuzz_crc_valid_frames_of_every_type_never_escape():
+    from fuzzers import fuzz_decoder
+
+    tried, escapes = fuzz_decoder(seed=13, cases=3000)
+    assert tried == 3000
+    assert escapes == []
+
+
+def test_decode_fuzz_forged_captures_never_escape(tmp_path):
+    from fuzzers import fuzz_decode
+
+    tried, escapes = fuzz_decode(tmp_path, seed=13, cases=60)
+    assert tried == 60
+    assert escapes == []
