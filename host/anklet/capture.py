@@ -103,8 +103,9 @@ def decode_capture(path: Path, out_dir: Path) -> CaptureResult:
                     continue
                 if isinstance(message, SampleBlock):
                     if log is None:
-                        # Session time 0 = the first sample's device time.
-                        log = SessionLog(folder, info, started, message.t0_us / 1e6)
+                        # Session time 0 = the first row's device time (not this frame's:
+                        # it may be a late or forged one).
+                        log = SessionLog(folder, info, started, None)
                         new_boot()
                     log.add_block(message, float(blocks))
                     log.boot.stream.holes_to_request(float(blocks), retry_s=float("inf"))

@@ -76,12 +76,14 @@ class SessionLog:
         folder: SessionFolder,
         info: DeviceInfo,
         started_utc: datetime,
-        start_host_s: float,
+        start_host_s: float | None,
         on_rows: RowsCallback | None = None,
     ) -> None:
         self.folder = folder
         self.info = info
         self.started_utc = started_utc
+        # Session time 0 on the host clock; None: the first row's instant (a capture, where
+        # the first frame in the file may be a late, re-sent or damaged one).
         self.start_host_s = start_host_s
         self.on_rows = on_rows  # (t_s, imu_si (n, 6), force_n) for live analysis
         self.boots: list[Boot] = []
@@ -269,7 +271,10 @@ class SessionLog:
         imu = np.concatenate([b.imu for b in blocks]).astype(np.float64)
         imu[:, :3] *= accel_scale
         imu[:, 3:] *= gyro_scale
-        t_s = np.asarray(clock.index_to_host_s(index)) - self.start_host_s
+        host_s = np.asarray(clock.index_to_host_s(index))
+        if self.start_host_s is None:
+            self.start_host_s = float(host_s[0])
+        t_s = host_s - self.start_host_s
         loads = [b.load for b in blocks if b.load_count]
         force = np.full(len(index), self._last_force_n)
         if loads:
