@@ -139,6 +139,10 @@ class Reassembly:
                 return [hole]
         return []
 
+    def resend_from(self, index: int) -> None:
+        """The board was asked to re-send from `index` (after the first ask found it gone)."""
+        self._resend_end = index
+
     def declare_lost(self, start: int, end: int, why: str) -> None:
         """Samples [start, end) will never come: stop waiting for them."""
         start = max(start, self.write_index)

@@ -192,11 +192,19 @@ class SessionRecorder:
         assert self.log is not None
         stream = self.log.boot.stream
         for hole in stream.holes_to_request(now):
-            answer = await self.device.resend(hole.start)
-            if answer.oldest_index > hole.start:
-                stream.declare_lost(
-                    hole.start, min(hole.end, answer.oldest_index), "older than the board's buffer"
-                )
+            start = hole.start
+            for _ in range(3):
+                answer = await self.device.resend(start)
+                if answer.ok or answer.oldest_index <= start:
+                    break
+                # Gone from the ring: lost now, and ask at once for what it still holds (a
+                # second later the ring has moved on by a second of samples).
+                oldest = min(hole.end, answer.oldest_index)
+                stream.declare_lost(start, oldest, "older than the board's buffer")
+                if oldest >= hole.end:
+                    break
+                start = oldest
+                stream.resend_from(start)
         stream.expire(now)
 
     async def _on_reboot(self) -> None:
