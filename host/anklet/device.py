@@ -281,8 +281,23 @@ class Device:
         arg_bytes = spec.COMMAND_ARGS[opcode].build(args)
         return await self.command_raw(opcode, arg_bytes, timeout_s)
 
-    async def command_raw(self, opcode: int, args: bytes, timeout_s: float | None = None) -> bytes:
-        """Send a COMMAND with argument bytes as given (tests use it to send bad ones)."""
+    async def command_raw(
+        self, opcode: int, args: bytes, timeout_s: float | None = None, busy_retries: int = 5
+    ) -> bytes:
+        """Send a COMMAND with argument bytes as given (tests use it to send bad ones).
+
+        A BUSY reply (the board's command queue was full, the command not done) is sent again
+        after a short pause, up to `busy_retries` times."""
+        for attempt in range(busy_retries + 1):
+            try:
+                return await self._command_once(opcode, args, timeout_s)
+            except CommandFailed as exc:
+                if exc.status != spec.StatusCode.BUSY or attempt == busy_retries:
+                    raise
+            await asyncio.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    async def _command_once(self, opcode: int, args: bytes, timeout_s: float | None) -> bytes:
         request_id = next(self._ids) & 0xFFFF
         payload = framing.build_command_raw(request_id, opcode, args)
         frame = framing.encode_frame(spec.MsgType.COMMAND, payload, seq=next(self._seq))

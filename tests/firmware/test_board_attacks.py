@@ -28,7 +28,7 @@ def board(tmp_path):
 
 async def _status(device: Device, opcode: int, args: bytes, timeout_s: float = 5.0) -> int:
     try:
-        await device.command_raw(opcode, args, timeout_s)
+        await device.command_raw(opcode, args, timeout_s, busy_retries=0)
     except CommandFailed as exc:
         return exc.status
     return spec.StatusCode.OK
