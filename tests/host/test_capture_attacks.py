@@ -174,3 +174,18 @@ def test_decode_fuzz_forged_captures_never_escape(tmp_path):
     tried, escapes = fuzz_decode(tmp_path, seed=13, cases=60)
     assert tried == 60
     assert escapes == []
+
+
+@pytest.mark.parametrize("field", ["accel_fs_g", "gyro_fs_dps", "imu_rate_hz"])
+def test_anklet_decode_of_an_impossible_info_is_one_line_not_a_traceback(tmp_path, field):
+    from anklet.cli import _load_commands, app
+    from clihelpers import assert_one_line_error
+    from typer.testing import CliRunner
+
+    _load_commands()
+    capture = _capture(
+        tmp_path / "c.bin", [(spec.MsgType.INFO, _info(**{field: 0}), 0), *_good(40)]
+    )
+    result = CliRunner().invoke(app, ["decode", str(capture), "--out", str(tmp_path / "out")])
+    assert_one_line_error(result, field, "unusable")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
