@@ -114,3 +114,25 @@ def test_a_port_that_disappears_ends_the_session_at_its_deadline(sim, tmp_path):
     meta = read_meta(summary.folder)
     assert meta["complete"] is True
     assert len(read_samples(summary.folder)) == summary.samples > 0
+
+
+def test_a_board_that_streamed_with_nobody_listening_starts_a_clean_session(sim, tmp_path):
+    from anklet.device import Device
+    from anklet.transport.serial import SerialTransport
+
+    async def stream_unheard() -> None:
+        device = Device(SerialTransport(sim.port))
+        await device.wait_ready()
+        await device.start()
+        # Let it stream into the void until it has produced a few thousand samples.
+        while (await device.get_status()).samples_produced < 2000:
+            await asyncio.sleep(0.2)
+        await device.close()
+
+    asyncio.run(stream_unheard())
+    summary = asyncio.run(record(sim, tmp_path / "out", 5.0, 200))
+    rows = read_samples(summary.folder)
+    assert summary.lost == 0
+    assert summary.expected == summary.samples == len(rows) <= 6.0 * 200
+    assert summary.completeness_pct == 100.0
+    assert _column(rows, "index")[0] == 0
