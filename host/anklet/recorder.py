@@ -221,6 +221,7 @@ class SessionRecorder:
         status = await self.device.get_status()
         self.log.status = status
         now = time.monotonic()
+        paused = self._paused_unsampled(status)
         self._last_block_s = now
         stopped = "STREAMING" not in status.flags
         self.log.events.append(
@@ -231,11 +232,22 @@ class SessionRecorder:
             }
         )
         log.warning("no samples for %.0f s (board streaming: %s)", _STALL_S, not stopped)
-        if stopped:
+        if paused:
             self.log.new_segment(now, "board stopped streaming")
             await self._sync(5)
         await self.device.start()
         self._last_block_s = time.monotonic()
+
+    def _paused_unsampled(self, status: StatusReport) -> bool:
+        """The board is not streaming and its sample index did not move on with the time: its
+        IMU was not sampled, so the pause is lost (a new segment), not waiting in its ring."""
+        assert self.log is not None
+        stream = self.log.boot.stream
+        if "STREAMING" in status.flags or stream.start_index is None:
+            return False
+        next_index = status.samples_produced + status.samples_dropped
+        behind_s = time.monotonic() - self._last_block_s
+        return next_index - stream.high < 0.5 * behind_s * self.log.info.imu_rate_hz
 
     def _time_left(self) -> float | None:
         return None if self._deadline is None else self._deadline - time.monotonic()
@@ -283,7 +295,7 @@ class SessionRecorder:
         if self._reboot_seen:
             await self._on_reboot()
             return
-        if "STREAMING" not in status.flags:  # it stopped while we could not hear it
+        if self._paused_unsampled(status):  # it stopped while we could not hear it
             self.log.new_segment(time.monotonic(), "board stopped streaming")
             await self._sync(5)
         await self.device.start()
