@@ -113,6 +113,9 @@ class SessionFolder:
             f.write(bytes(_RESERVE_BYTES))  # written, not sparse: the blocks are really held
         self.samples = _RowFile(path / "samples.csv", SAMPLE_COLUMNS)
         self.force = _RowFile(path / "force.csv", FORCE_COLUMNS)
+        # Rows received but held behind a gap the board is refilling: on disk within a second
+        # all the same; removed when the session closes (they are in samples.csv by then).
+        self.held: _RowFile | None = None
 
     @property
     def failed(self) -> str:
@@ -157,6 +160,16 @@ class SessionFolder:
             )
         self.samples.add("".join(lines), len(lines))
 
+    def write_held(self, index: np.ndarray, t_s: np.ndarray, imu_si: np.ndarray) -> None:
+        """Rows waiting behind a gap, to held.csv (same columns, no force)."""
+        if self.held is None:
+            self.held = _RowFile(self.path / "held.csv", SAMPLE_COLUMNS)
+        lines = [
+            f"{i},{t:.6f},{r[0]:.4f},{r[1]:.4f},{r[2]:.4f},{r[3]:.3f},{r[4]:.3f},{r[5]:.3f},\n"
+            for i, t, r in zip(index.tolist(), t_s.tolist(), imu_si.tolist(), strict=True)
+        ]
+        self.held.add("".join(lines), len(lines))
+
     def write_force(self, index: np.ndarray, t_s: np.ndarray, force_n: np.ndarray) -> None:
         lines = [
             f"{i},{t:.6f},{f:.3f}\n"
@@ -170,6 +183,8 @@ class SessionFolder:
         try:
             self.samples.flush()
             self.force.flush()
+            if self.held is not None:
+                self.held.flush()
         except StorageError:
             self.release_reserve()
             raise
@@ -194,4 +209,7 @@ class SessionFolder:
     def close(self) -> None:
         self.samples.close()
         self.force.close()
+        if self.held is not None:
+            self.held.close()
+            self.held.path.unlink()  # every held row is in samples.csv now, or counted lost
         self.release_reserve()

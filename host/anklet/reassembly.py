@@ -54,6 +54,8 @@ class Reassembly:
         self.refill_timeout_s = refill_timeout_s
         self.count = LossCount()
         self._blocks: dict[int, SampleBlock] = {}
+        self._arrived_s: dict[int, float] = {}  # held block → when it came
+        self._journaled: set[int] = set()  # held blocks already copied to the journal
         self._holes: dict[int, Hole] = {}  # by start; disjoint, within [write_index, high)
         self._lost: dict[int, tuple[int, str]] = {}  # start → (end, why)
         # Where the board's re-send run stands: it re-sends its ring in order from the index we
@@ -98,6 +100,7 @@ class Reassembly:
             self._fill(first, end, now_s)
             self.count.refilled += block.imu_count
         self._blocks[first] = block
+        self._arrived_s[first] = now_s
         self.high = max(self.high, end)
         self.count.received += block.imu_count
         return True
@@ -186,11 +189,23 @@ class Reassembly:
         for hole in self.open_holes:
             self.declare_lost(hole.start, hole.end, why)
 
+    def held_since(self, before_s: float) -> list[SampleBlock]:
+        """Blocks held behind a hole that came before `before_s` and were not returned here
+        yet (for the journal that keeps them on disk while the hole waits)."""
+        out = []
+        for first, block in sorted(self._blocks.items()):
+            if first not in self._journaled and self._arrived_s[first] < before_s:
+                self._journaled.add(first)
+                out.append(block)
+        return out
+
     def pop_ready(self) -> list[SampleBlock]:
         out = []
         while True:
             block = self._blocks.pop(self.write_index, None)
             if block is not None:
+                self._arrived_s.pop(block.first_index, None)
+                self._journaled.discard(block.first_index)
                 out.append(block)
                 self.write_index = block.end_index
                 continue

@@ -29,6 +29,9 @@ from .reassembly import Reassembly
 
 GRAVITY = 9.80665
 WARMUP_S = 2.0  # of sample-clock fit before a boot's first rows are written
+# Rows held behind a hole longer than this are copied to held.csv, so that rows that arrived
+# are on disk within a second even while a refill is pending (a crash then keeps them).
+HELD_JOURNAL_S = 0.5
 # A block's device time must match its index: the IMU's oscillator is within ±2 % of nominal
 # (MPU-6050 datasheet, sample-rate tolerance) and a block is stamped within a FIFO drain of its
 # first sample (≤ 50 ms, firmware/sampler.py); a block that does not is refused, not placed.
@@ -241,8 +244,26 @@ class SessionLog:
             blocks = boot.stream.pop_ready()
             if blocks:
                 written += self._write_blocks(boot, blocks)
+            held = boot.stream.held_since(now_s - HELD_JOURNAL_S)
+            if held and self.start_host_s is not None:
+                index, t_s, imu = self._rows(boot, held)
+                self.folder.write_held(index + boot.base, t_s, imu)
         self.folder.flush()
         return written
+
+    def _rows(
+        self, boot: Boot, blocks: list[SampleBlock]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Device index, session time and SI units of the blocks' IMU samples."""
+        info = self.info
+        index = np.concatenate([np.arange(b.first_index, b.end_index) for b in blocks])
+        imu = np.concatenate([b.imu for b in blocks]).astype(np.float64)
+        imu[:, :3] *= GRAVITY / info.accel_lsb_per_g
+        imu[:, 3:] *= 1.0 / info.gyro_lsb_per_dps
+        host_s = np.asarray(boot.clock.index_to_host_s(index))
+        if self.start_host_s is None:
+            self.start_host_s = float(host_s[0])
+        return index, host_s - self.start_host_s, imu
 
     def _place(self, boot: Boot) -> None:
         """Give a boot's samples session indices after the previous boot's, past the gap of
@@ -265,16 +286,7 @@ class SessionLog:
     def _write_blocks(self, boot: Boot, blocks: list[SampleBlock]) -> int:
         info = self.info
         clock = boot.clock
-        accel_scale = GRAVITY / info.accel_lsb_per_g
-        gyro_scale = 1.0 / info.gyro_lsb_per_dps
-        index = np.concatenate([np.arange(b.first_index, b.end_index) for b in blocks])
-        imu = np.concatenate([b.imu for b in blocks]).astype(np.float64)
-        imu[:, :3] *= accel_scale
-        imu[:, 3:] *= gyro_scale
-        host_s = np.asarray(clock.index_to_host_s(index))
-        if self.start_host_s is None:
-            self.start_host_s = float(host_s[0])
-        t_s = host_s - self.start_host_s
+        index, t_s, imu = self._rows(boot, blocks)
         loads = [b.load for b in blocks if b.load_count]
         force = np.full(len(index), self._last_force_n)
         if loads:

@@ -78,3 +78,40 @@ def test_a_disk_that_fills_mid_session_ends_it_with_true_files(sim, tmp_path, mo
     assert meta["samples_not_written"] > 0
     assert "No space left" in meta["storage_error"]
     assert meta["duration_s"] < 60  # ended at once, not at the deadline
+
+
+def test_rows_held_behind_a_gap_reach_the_disk_within_a_second(tmp_path):
+    """kill -9 while a refill is pending used to lose every row received after the gap."""
+    from datetime import UTC, datetime
+
+    from anklet.device import DeviceInfo
+    from anklet.session import SessionLog
+    from anklet_protocol import spec
+    from anklet_protocol.decoder import SampleBlock
+    from fuzzers import BLOCK, PERIOD_US, info_fields, samples_payload
+
+    def block(i: int, flags: int = 0) -> SampleBlock:
+        first = i * BLOCK
+        t0 = (1_000_000 + first * PERIOD_US) % spec.TICKS_PERIOD_US
+        return SampleBlock(first, t0, PERIOD_US, BLOCK, 0, flags, i, samples_payload(first))
+
+    info = DeviceInfo.from_message(spec.Info.parse(spec.Info.build(info_fields())))
+    folder = SessionFolder.create(tmp_path, "x")
+    log = SessionLog(folder, info, datetime.now(UTC), 0.0)
+    log.new_boot(0.0, 0.0)
+    for i in range(40):  # 3 s of rows: the clock fit is warm
+        log.add_block(block(i), 1.0)
+    log.write_ready(1.0)
+    for i in range(41, 60):  # block 40 lost on the link
+        log.add_block(block(i), 2.0)
+    log.write_ready(2.0)
+    assert not (folder.path / "held.csv").exists()  # not yet a second old
+    log.write_ready(2.6)
+    held = [int(r["index"]) for r in _rows(folder.path / "held.csv")]
+    assert held == list(range(41 * BLOCK, 60 * BLOCK))  # on disk, though not yet in order
+    assert len(_rows(folder.path / "samples.csv")) == 40 * BLOCK
+    log.add_block(block(40, spec.FrameFlag.RESENT), 3.0)  # the refill comes
+    log.write_ready(3.0)
+    folder.close()
+    assert [int(r["index"]) for r in _rows(folder.path / "samples.csv")] == list(range(60 * BLOCK))
+    assert not (folder.path / "held.csv").exists()
