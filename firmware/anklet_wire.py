@@ -110,6 +110,7 @@ ST_NOT_AVAILABLE = const(6)
 ST_STORAGE_ERROR = const(7)
 ST_NOT_AUTHORIZED = const(8)
 ST_INTERNAL_ERROR = const(9)
+ST_BUSY = const(10)
 
 # ImuModel
 IMU_UNKNOWN = const(0)

@@ -262,8 +262,13 @@ class App:
         """Called by a link for each good frame; queues COMMANDs for the command task."""
         if msg_type != W.MSG_COMMAND:
             return
-        if self._cmd_head - self._cmd_tail >= _CMD_SLOTS or n > _CMD_MAX:
+        if n > _CMD_MAX or self._cmd_head - self._cmd_tail >= _CMD_SLOTS:
+            # Not queued, but answered: silence would look like a dead board.
             self.commands_dropped += 1
+            parsed = messages.parse_command(frame, n)
+            if parsed is not None:
+                status = W.ST_BAD_LENGTH if n > _CMD_MAX else W.ST_BUSY
+                self.send_reply(link, parsed[0], parsed[1], status, b"", 0)
             return
         slot = self._cmd_head % _CMD_SLOTS
         self._cmd_bufs[slot][:n] = frame[:n]

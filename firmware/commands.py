@@ -132,6 +132,8 @@ class CommandHandler:
             raise CommandError(W.ST_INVALID_STATE,
                                "no load seen (%d counts): tare empty, then hang the mass" % counts)
         scale = counts / (mass_g / 1000 * _GRAVITY)
+        if not config.valid_scale(scale):
+            raise CommandError(W.ST_OUT_OF_RANGE, "scale %r counts/N is no load cell's" % scale)
         self.app.load.scale = scale
         self.app.cfg.values["load_scale"] = scale
         self.save()
@@ -149,6 +151,8 @@ class CommandHandler:
             raise CommandError(W.ST_OUT_OF_RANGE, "name is not UTF-8")
         if len(raw) > W.NAME_MAX:
             raise CommandError(W.ST_OUT_OF_RANGE, "name longer than %d bytes" % W.NAME_MAX)
+        if not config.valid_name(name):
+            raise CommandError(W.ST_OUT_OF_RANGE, "name holds a control character")
         self.app.cfg.values["name"] = name
         self.save()
         self.app.config_changed()

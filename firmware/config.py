@@ -27,6 +27,16 @@ DEFAULTS = {
     "stream_on_boot": False,
 }
 
+# A config.json is ~250 bytes; anything much larger is not ours, and parsing it could take
+# more heap than the board has free (MemoryError at boot, the board left at its REPL).
+_MAX_FILE_BYTES = 2048
+# load_offset is a tare in raw HX711 counts: 24-bit two's complement.
+_OFFSET_LIMIT = 1 << 23
+# load_scale in ADC counts per newton: from a 500 kg cell at gain 32 (~20) to a 1 kg cell at
+# gain 128 (~1e6), with margin; the host refuses an INFO outside the same bounds (decoder.py).
+_SCALE_MIN = 1e-3
+_SCALE_MAX = 1e8
+
 _CHOICES = {
     "imu_rate_hz": W.IMU_RATES_HZ,
     "load_rate_hz": W.LOAD_RATES_HZ,
@@ -35,18 +45,36 @@ _CHOICES = {
 }
 
 
+def valid_scale(value):
+    """A load-cell scale (counts per newton) a real cell can have: finite, not tiny or huge."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        _SCALE_MIN <= abs(value) <= _SCALE_MAX
+
+
+def valid_name(name):
+    """A name for the advertisement and the session folder: UTF-8 of at most NAME_MAX bytes,
+    no control characters (NUL, newline, ...)."""
+    if not isinstance(name, str) or len(name.encode()) > W.NAME_MAX:
+        return False
+    for ch in name:
+        if ord(ch) < 0x20 or ord(ch) == 0x7F:
+            return False
+    return True
+
+
 def _valid(key, value):
     default = DEFAULTS[key]
     if key in _CHOICES:
         return value in _CHOICES[key]
+    if key == "load_scale":
+        return valid_scale(value)
+    if key == "load_offset":
+        return isinstance(value, int) and not isinstance(value, bool) and \
+            -_OFFSET_LIMIT <= value < _OFFSET_LIMIT
+    if key == "name":
+        return valid_name(value)
     if isinstance(default, bool):
         return isinstance(value, bool)
-    if isinstance(default, float):
-        return isinstance(value, (int, float)) and value != 0
-    if isinstance(default, int):
-        return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(default, str):
-        return isinstance(value, str) and len(value.encode()) <= W.NAME_MAX
     return False
 
 
@@ -76,10 +104,15 @@ class Config:
             self.fallback = "no config file: using defaults"
             return
         try:
+            size = os.stat(self.path)[6]
+            if size > _MAX_FILE_BYTES:
+                self.fallback = "config file of %d bytes (over %d): using defaults" % (
+                    size, _MAX_FILE_BYTES)
+                return
             with open(self.path) as f:
                 data = json.load(f)
-        except (OSError, ValueError) as exc:
-            self.fallback = "config file unreadable (%s): using defaults" % exc
+        except (OSError, ValueError, MemoryError) as exc:
+            self.fallback = "config file unreadable (%r): using defaults" % exc
             return
         if not isinstance(data, dict):
             self.fallback = "config file is not an object: using defaults"

@@ -6,7 +6,9 @@
 
 While the link is binary the REPL's Ctrl-C is off (a 0x03 inside a frame must not interrupt the
 program). A Ctrl-C byte that is not followed by a frame delimiter within 200 ms is a person or
-mpremote asking for the REPL: `wants_repl` becomes True and the app reboots into the REPL.
+mpremote asking for the REPL: `wants_repl` becomes True and the app reboots into the REPL. More
+than a few bytes after it without a delimiter are a long frame, not a person (a 60 KB frame
+full of 0x03 bytes reset the board).
 """
 
 import select
@@ -18,6 +20,7 @@ import ticks
 
 _CTRL_C = 0x03
 _REPL_QUIET_MS = 200
+_REPL_MAX_AFTER = 16  # bytes a person or mpremote sends after Ctrl-C ("\r\x01"): a frame is more
 
 
 class SerialLink:
@@ -37,6 +40,7 @@ class SerialLink:
         self._reader = framing.FrameReader(max_frame, self._deliver)
         self.tx_retries = 0
         self._ctrl_c_at = -1
+        self._after_ctrl_c = 0
         self.wants_repl = False
         micropython.kbd_intr(-1)
 
@@ -70,8 +74,13 @@ class SerialLink:
             got += 1
             if b == _CTRL_C and self._ctrl_c_at < 0:
                 self._ctrl_c_at = ticks.now_us()
+                self._after_ctrl_c = 0
             elif b == 0:
                 self._ctrl_c_at = -1
+            elif self._ctrl_c_at >= 0:
+                self._after_ctrl_c += 1
+                if self._after_ctrl_c > _REPL_MAX_AFTER:
+                    self._ctrl_c_at = -1
             reader.feed_byte(b)
         if self._ctrl_c_at >= 0 and ticks.diff(ticks.now_us(), self._ctrl_c_at) > \
                 _REPL_QUIET_MS * 1000:

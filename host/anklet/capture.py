@@ -46,21 +46,26 @@ class CaptureResult:
 
 def _first_info(path: Path) -> DeviceInfo:
     decoder = StreamDecoder()
+    invalid = ""  # why the last INFO found could not be used
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
             for frame in decoder.feed(chunk):
                 try:
                     message = parse_message(frame)
-                except MalformedPayload:
+                    if frame.msg_type == spec.MsgType.INFO:
+                        return DeviceInfo.from_message(message)
+                    if (
+                        frame.msg_type == spec.MsgType.REPLY
+                        and message.opcode == spec.Opcode.GET_INFO
+                        and message.status == spec.StatusCode.OK
+                    ):
+                        return DeviceInfo.from_message(_parse_info(message.payload))
+                except MalformedPayload as exc:
+                    if frame.msg_type == spec.MsgType.INFO or "INFO" in str(exc):
+                        invalid = str(exc)
                     continue
-                if frame.msg_type == spec.MsgType.INFO:
-                    return DeviceInfo.from_message(message)
-                if (
-                    frame.msg_type == spec.MsgType.REPLY
-                    and message.opcode == spec.Opcode.GET_INFO
-                    and message.status == spec.StatusCode.OK
-                ):
-                    return DeviceInfo.from_message(spec.Info.parse(message.payload))
+    if invalid:
+        raise CaptureError(f"{path}: its only INFO is unusable ({invalid})")
     if decoder.foreign_version:
         major, minor = decoder.foreign_version
         raise CaptureError(
@@ -70,6 +75,13 @@ def _first_info(path: Path) -> DeviceInfo:
         f"{path} holds no INFO frame ({decoder.stats.frames_ok} good frames): without it the "
         "units and rates are unknown. Record with `anklet log --raw`, which keeps it."
     )
+
+
+def _parse_info(payload: bytes) -> object:
+    try:
+        return spec.Info.parse(payload)
+    except Exception as exc:  # construct's parse errors
+        raise MalformedPayload(f"INFO payload: {exc}") from None
 
 
 def decode_capture(path: Path, out_dir: Path) -> CaptureResult:
@@ -150,6 +162,10 @@ def _replay(path: Path, timeline: Path, info: DeviceInfo, out_dir: Path) -> Capt
             log.holes_to_request(args[0])
         elif kind == "lost":
             log.declare_lost(args[0], args[1], args[2])
+        elif kind == "resend_from":
+            log.resend_from(args[0])
+        elif kind == "segment":
+            log.new_segment(args[0], args[1])
         elif kind == "expire":
             log.expire(args[0])
         elif kind == "write":
@@ -200,8 +216,9 @@ def _decode_on_device_clock(path: Path, info: DeviceInfo, out_dir: Path) -> Capt
                     continue
                 if isinstance(message, SampleBlock):
                     if log is None:
-                        # Session time 0 = the first sample's device time.
-                        log = SessionLog(folder, info, started, message.t0_us / 1e6)
+                        # Session time 0 = the first row's device time (not this frame's:
+                        # it may be a late or forged one).
+                        log = SessionLog(folder, info, started, None)
                         new_boot()
                     log.add_block(message, float(blocks))
                     log.boot.stream.holes_to_request(float(blocks), retry_s=float("inf"))
@@ -217,6 +234,9 @@ def _decode_on_device_clock(path: Path, info: DeviceInfo, out_dir: Path) -> Capt
                     new_boot()
     if log is None:
         folder.close()
+        for file in folder.path.iterdir():  # leave nothing behind but the error
+            file.unlink()
+        folder.path.rmdir()
         raise CaptureError(f"{path} holds no SAMPLES frames")
     accounting = log.finish(float(blocks) + 1e9, "missing from the capture")
     log.folder.write_json(log.meta(True, 0.0, f"capture:{path}", decoder.stats.as_dict()))

@@ -8,10 +8,15 @@
 
 Rows are written whole: each flush appends complete lines with one write and fsyncs, so after
 a crash or power cut every completed row is readable. A folder is never overwritten.
+A full disk (or any write error) cuts the file back to its last whole row and raises
+StorageError; rows after that are counted, not written. Space for the final session.json is
+held in reserve from the start (`.reserve`) and given back when the disk fills.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import io
 import json
 import os
@@ -31,6 +36,11 @@ SAMPLE_COLUMNS = (
 )
 FORCE_COLUMNS = ("index", "t_s", "force_n")
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_RESERVE_BYTES = 256 * 1024  # room for session.json (≤ ~40 KB) and the files' last blocks
+
+
+class StorageError(OSError):
+    """The session's files cannot grow (disk full, removed, read-only): the session must end."""
 
 
 def folder_name(device_name: str, started: datetime) -> str:
@@ -46,32 +56,67 @@ class _RowFile:
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         self._pending = io.StringIO()
         self._pending.write(",".join(columns) + "\n")
-        self.rows = 0
+        self._pending_rows = 0
+        self._size = 0  # bytes on disk, all whole lines
+        self.rows = 0  # rows on disk
+        self.rows_not_written = 0  # rows dropped after a write error
+        self.failed = ""  # why the file stopped growing
 
     def add(self, text: str, rows: int) -> None:
+        if self.failed:
+            self.rows_not_written += rows
+            return
         self._pending.write(text)
-        self.rows += rows
+        self._pending_rows += rows
 
     def flush(self) -> None:
         data = self._pending.getvalue().encode()
-        if not data:
-            return
+        rows = self._pending_rows
         self._pending = io.StringIO()
+        self._pending_rows = 0
+        if not data or self.failed:
+            return
         view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view) :]
-        os.fsync(self._fd)
+        try:
+            while view:
+                view = view[self._write(view) :]
+            os.fsync(self._fd)
+        except OSError as exc:
+            # Cut back to the last whole row: a half row is worse than none.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)
+            self.rows_not_written += rows
+            why = os.strerror(exc.errno) if exc.errno else str(exc)
+            self.failed = f"{self.path.name}: {why}"
+            raise StorageError(exc.errno or errno.EIO, self.failed) from None
+        self._size += len(data)
+        self.rows += rows
+
+    def _write(self, data: memoryview) -> int:
+        return os.write(self._fd, data)
 
     def close(self) -> None:
-        self.flush()
+        with contextlib.suppress(StorageError):
+            self.flush()
         os.close(self._fd)
 
 
 class SessionFolder:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._reserve = path / ".reserve"
+        with open(self._reserve, "wb") as f:
+            f.write(bytes(_RESERVE_BYTES))  # written, not sparse: the blocks are really held
         self.samples = _RowFile(path / "samples.csv", SAMPLE_COLUMNS)
         self.force = _RowFile(path / "force.csv", FORCE_COLUMNS)
+        # Rows received but held behind a gap the board is refilling: on disk within a second
+        # all the same; removed when the session closes (they are in samples.csv by then).
+        self.held: _RowFile | None = None
+
+    @property
+    def failed(self) -> str:
+        """Why the files stopped growing, or ''."""
+        return self.samples.failed or self.force.failed
 
     @classmethod
     def create(
@@ -111,6 +156,16 @@ class SessionFolder:
             )
         self.samples.add("".join(lines), len(lines))
 
+    def write_held(self, index: np.ndarray, t_s: np.ndarray, imu_si: np.ndarray) -> None:
+        """Rows waiting behind a gap, to held.csv (same columns, no force)."""
+        if self.held is None:
+            self.held = _RowFile(self.path / "held.csv", SAMPLE_COLUMNS)
+        lines = [
+            f"{i},{t:.6f},{r[0]:.4f},{r[1]:.4f},{r[2]:.4f},{r[3]:.3f},{r[4]:.3f},{r[5]:.3f},\n"
+            for i, t, r in zip(index.tolist(), t_s.tolist(), imu_si.tolist(), strict=True)
+        ]
+        self.held.add("".join(lines), len(lines))
+
     def write_force(self, index: np.ndarray, t_s: np.ndarray, force_n: np.ndarray) -> None:
         lines = [
             f"{i},{t:.6f},{f:.3f}\n"
@@ -119,17 +174,38 @@ class SessionFolder:
         self.force.add("".join(lines), len(lines))
 
     def flush(self) -> None:
-        self.samples.flush()
-        self.force.flush()
+        """Raises StorageError once, when the disk fills; the reserve is then given back so
+        the last session.json fits."""
+        try:
+            self.samples.flush()
+            self.force.flush()
+            if self.held is not None:
+                self.held.flush()
+        except StorageError:
+            self.release_reserve()
+            raise
+
+    def release_reserve(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._reserve.unlink()
 
     def write_json(self, meta: dict[str, Any], name: str = "session.json") -> None:
         tmp = self.path / f".{name}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(meta, f, indent=2, default=str)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path / name)
+        try:
+            with open(tmp, "w") as f:
+                json.dump(meta, f, indent=2, default=str)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path / name)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise StorageError(exc.errno or errno.EIO, f"{name}: {exc}") from None
 
     def close(self) -> None:
         self.samples.close()
         self.force.close()
+        if self.held is not None:
+            self.held.close()
+            self.held.path.unlink()  # every held row is in samples.csv now, or counted lost
+        self.release_reserve()

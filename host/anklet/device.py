@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from anklet_protocol import StreamDecoder, framing, parse_message, spec
-from anklet_protocol.decoder import MalformedPayload, SampleBlock
+from anklet_protocol.decoder import MalformedPayload, SampleBlock, check_info
 
 from .transport import LinkLost, Transport, TransportError
 
@@ -88,6 +88,9 @@ class DeviceInfo:
 
     @classmethod
     def from_message(cls, info: Any) -> DeviceInfo:
+        """Raises MalformedPayload for ranges, rates or a calibration no board can have."""
+        check_info(info)
+
         def enum_name(enum: type[spec.IntEnum], value: int) -> str:
             try:
                 return enum(value).name
@@ -281,14 +284,36 @@ class Device:
         arg_bytes = spec.COMMAND_ARGS[opcode].build(args)
         return await self.command_raw(opcode, arg_bytes, timeout_s)
 
-    async def command_raw(self, opcode: int, args: bytes, timeout_s: float | None = None) -> bytes:
-        """Send a COMMAND with argument bytes as given (tests use it to send bad ones)."""
+    async def command_raw(
+        self, opcode: int, args: bytes, timeout_s: float | None = None, busy_retries: int = 5
+    ) -> bytes:
+        """Send a COMMAND with argument bytes as given (tests use it to send bad ones).
+
+        A BUSY reply (the board's command queue was full, the command not done) is sent again
+        after a short pause, up to `busy_retries` times."""
+        for attempt in range(busy_retries + 1):
+            try:
+                return await self._command_once(opcode, args, timeout_s)
+            except CommandFailed as exc:
+                if exc.status != spec.StatusCode.BUSY or attempt == busy_retries:
+                    raise
+            await asyncio.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    async def _command_once(self, opcode: int, args: bytes, timeout_s: float | None) -> bytes:
         request_id = next(self._ids) & 0xFFFF
         payload = framing.build_command_raw(request_id, opcode, args)
         frame = framing.encode_frame(spec.MsgType.COMMAND, payload, seq=next(self._seq))
         future: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
-        await self.transport.write_frame(frame)
+        try:
+            await self.transport.write_frame(frame)
+        except BaseException:
+            # Nobody will await this future now: forget it, or a later _fail_pending leaves
+            # asyncio's "Future exception was never retrieved" on the user's screen.
+            self._pending.pop(request_id, None)
+            future.cancel()
+            raise
         try:
             status, body = await asyncio.wait_for(future, timeout_s or self.command_timeout_s)
         except TimeoutError:
@@ -358,7 +383,10 @@ class Device:
 
     async def get_info(self) -> DeviceInfo:
         body = await self.command(spec.Opcode.GET_INFO)
-        info = DeviceInfo.from_message(self._parse_reply(spec.Opcode.GET_INFO, body))
+        try:
+            info = DeviceInfo.from_message(self._parse_reply(spec.Opcode.GET_INFO, body))
+        except MalformedPayload as exc:
+            raise DeviceError(f"{self.description} describes itself impossibly: {exc}") from None
         major = int(info.protocol.split(".")[0])
         if major != spec.VERSION_MAJOR:
             raise IncompatibleDevice(

@@ -5,7 +5,10 @@
 
 The link is kept alive: a drop (or 2 s of silence) makes the recorder reconnect with backoff,
 restart streaming and ask the board to RESEND from the first missing sample; a board reset
-starts a new boot in the log with the gap counted. The data path itself is session.SessionLog.
+starts a new boot in the log with the gap counted. It watches the data, not the heartbeat: 2 s
+without samples while the link still talks (STATUS frames) means the stream stopped, and it is
+started again with the pause counted as lost. The deadline holds through all of it.
+The data path itself is session.SessionLog.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 from anklet_protocol import spec
 from anklet_protocol.decoder import SampleBlock
 
-from .csvlog import SessionFolder
+from .csvlog import SessionFolder, StorageError
 from .device import Device, DeviceError, StatusReport
 from .journal import JOURNAL_NAME, Journal
 from .session import RowsCallback, SessionLog
@@ -90,6 +93,9 @@ class SessionRecorder:
         self._rx: list[tuple[float, int]] = []
         self._raw_file: Any = None
         self._reboot_seen = False
+        self._last_block_s = 0.0
+        self._deadline: float | None = None
+        self._storage_error: StorageError | None = None
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -99,6 +105,7 @@ class SessionRecorder:
         device.on_samples = self._on_block
         device.on_message = self._on_message
         self._start_s = time.monotonic()
+        self._deadline = None if duration_s is None else self._start_s + duration_s
         started = datetime.now(UTC)
         info = await device.wait_ready()
         if self.imu_rate_hz and self.imu_rate_hz != info.imu_rate_hz:
@@ -117,9 +124,12 @@ class SessionRecorder:
         try:
             await self._begin_boot()
             await device.start()
+            self._last_block_s = time.monotonic()
             self.live.state = "streaming"
             self._save_meta(complete=False)
             await self._loop(duration_s)
+        except StorageError as exc:
+            self._storage_error = exc  # the disk is full: end here, the files whole
         finally:
             self.live.state = "stopping"
             with contextlib.suppress(*_LinkErrors, TimeoutError):
@@ -128,13 +138,19 @@ class SessionRecorder:
                 # board_status must not be a STATUS from up to a second before.
                 self.log.status = await asyncio.wait_for(device.get_status(), 2.0)
             self._finish()
+        if self._storage_error is not None:
+            raise StorageError(
+                f"{self._storage_error.strerror}: the session ended there, "
+                f"{self.log.samples_written if self.log else 0} whole rows kept in "
+                f"{self.log.folder.path if self.log else self.out_dir}",
+            )
         return self.summary()
 
     # --- the loop --------------------------------------------------------------------------
 
     async def _loop(self, duration_s: float | None) -> None:
         assert self.log is not None
-        deadline = None if duration_s is None else self._start_s + duration_s
+        deadline = self._deadline
         last_sync = last_meta = time.monotonic()
         while not self._stop.is_set():
             now = time.monotonic()
@@ -148,6 +164,8 @@ class SessionRecorder:
                     raise LinkLost(f"{self.device.description}: no data for {_STALL_S:.0f} s")
                 if self._reboot_seen:
                     await self._on_reboot()
+                elif now - self._last_block_s > _STALL_S:
+                    await self._restart_stream()
                 if now - last_sync > _SYNC_EVERY_S:
                     last_sync = now
                     await self._sync(1)
@@ -181,17 +199,65 @@ class SessionRecorder:
     async def _refill(self, now: float) -> None:
         assert self.log is not None
         for hole in self.log.holes_to_request(now):
-            answer = await self.device.resend(hole.start)
-            if answer.oldest_index > hole.start:
-                self.log.declare_lost(
-                    hole.start, min(hole.end, answer.oldest_index), "older than the board's buffer"
-                )
+            start = hole.start
+            for _ in range(3):
+                answer = await self.device.resend(start)
+                if answer.ok or answer.oldest_index <= start:
+                    break
+                # Gone from the ring: lost now, and ask at once for what it still holds (a
+                # second later the ring has moved on by a second of samples).
+                oldest = min(hole.end, answer.oldest_index)
+                self.log.declare_lost(start, oldest, "older than the board's buffer")
+                if oldest >= hole.end:
+                    break
+                start = oldest
+                self.log.resend_from(start)
         self.log.expire(now)
 
     async def _on_reboot(self) -> None:
         self._reboot_seen = False
         await self._begin_boot()
         await self.device.start()
+        self._last_block_s = time.monotonic()
+
+    async def _restart_stream(self) -> None:
+        """No samples for _STALL_S while the board still answers: if it stopped streaming
+        (a STOP from another program, a crash of its sampler), start it again; the pause is a
+        new segment of the board's clock, its missing samples counted as lost."""
+        assert self.log is not None
+        status = await self.device.get_status()
+        self.log.status = status
+        now = time.monotonic()
+        paused = self._paused_unsampled(status)
+        self._last_block_s = now
+        stopped = "STREAMING" not in status.flags
+        self.log.events.append(
+            {
+                "kind": "STREAM_STOPPED" if stopped else "NO_SAMPLES",
+                "value": status.samples_produced,
+                "t_s": round(now - self._start_s, 3),
+            }
+        )
+        log.warning("no samples for %.0f s (board streaming: %s)", _STALL_S, not stopped)
+        if paused:
+            self.log.new_segment(now, "board stopped streaming")
+            await self._sync(5)
+        await self.device.start()
+        self._last_block_s = time.monotonic()
+
+    def _paused_unsampled(self, status: StatusReport) -> bool:
+        """The board is not streaming and its sample index did not move on with the time: its
+        IMU was not sampled, so the pause is lost (a new segment), not waiting in its ring."""
+        assert self.log is not None
+        stream = self.log.boot.stream
+        if "STREAMING" in status.flags or stream.start_index is None:
+            return False
+        next_index = status.samples_produced + status.samples_dropped
+        behind_s = time.monotonic() - self._last_block_s
+        return next_index - stream.high < 0.5 * behind_s * self.log.info.imu_rate_hz
+
+    def _time_left(self) -> float | None:
+        return None if self._deadline is None else self._deadline - time.monotonic()
 
     async def _reconnect(self) -> None:
         assert self.log is not None
@@ -199,29 +265,48 @@ class SessionRecorder:
         self.live.reconnects += 1
         attempt = 0
         while not self._stop.is_set():
+            left = self._time_left()
+            if left is not None and left <= 0:
+                return  # a deadline is a deadline: the loop ends the session
             try:
-                await self.device.reconnect()
-                info = await self.device.get_info()
-                if info.device_id != self.log.info.device_id:
-                    raise DeviceError(f"a different board answered ({info.name})")
-                status = await self.device.get_status()
-                booted_s = time.monotonic() - status.uptime_ms / 1000
-                if booted_s - self.log.boot.boot_host_s > 2.0:
-                    self._reboot_seen = True  # it reset while we could not hear it
-                if self._reboot_seen:
-                    await self._on_reboot()
-                else:
-                    await self.device.start()
+                async with asyncio.timeout(left):
+                    await self._reattach()
                 self.live.state = "streaming"
                 self.live.last_error = ""
+                return
+            except TimeoutError:
+                self.live.last_error = "session time ended while reconnecting"
                 return
             except _LinkErrors as exc:
                 self.live.last_error = str(exc)
                 log.info("reconnect attempt %d failed: %s", attempt + 1, exc)
                 delay = _BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)]
+                left = self._time_left()
+                if left is not None:
+                    delay = max(0.0, min(delay, left))
                 attempt += 1
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), delay)
+
+    async def _reattach(self) -> None:
+        """One reconnect attempt: same board, then streaming again (a new boot if it reset)."""
+        assert self.log is not None
+        await self.device.reconnect()
+        info = await self.device.get_info()
+        if info.device_id != self.log.info.device_id:
+            raise DeviceError(f"a different board answered ({info.name})")
+        status = await self.device.get_status()
+        booted_s = time.monotonic() - status.uptime_ms / 1000
+        if booted_s - self.log.boot.boot_host_s > 2.0:
+            self._reboot_seen = True  # it reset while we could not hear it
+        if self._reboot_seen:
+            await self._on_reboot()
+            return
+        if self._paused_unsampled(status):  # it stopped while we could not hear it
+            self.log.new_segment(time.monotonic(), "board stopped streaming")
+            await self._sync(5)
+        await self.device.start()
+        self._last_block_s = time.monotonic()
 
     # --- incoming --------------------------------------------------------------------------
 
@@ -229,6 +314,7 @@ class SessionRecorder:
         if self.log is None or not self.log.boots or self._reboot_seen:
             return
         now = time.monotonic()
+        self._last_block_s = now
         if self.log.add_block(block, now):
             self._rx.append((now, block.imu_count))
 
@@ -285,10 +371,17 @@ class SessionRecorder:
         if self.log is None:
             return
         now = time.monotonic()
-        self.log.finish(now)
-        self._update_live(now)
         self.live.elapsed_s = now - self._start_s  # the one duration: summary and session.json
-        self._save_meta(complete=True)
+        try:
+            self.log.finish(now)
+        except StorageError as exc:
+            self._storage_error = self._storage_error or exc
+        self._update_live(now)
+        try:
+            self._save_meta(complete=True)
+        except StorageError as exc:  # not even the reserve was enough
+            log.error("session.json not updated: %s", exc)
+            self._storage_error = self._storage_error or exc
         self.log.folder.close()
         if self._raw_file is not None:
             self._raw_file.close()
@@ -310,5 +403,5 @@ class SessionRecorder:
             refilled=acct.refilled,
             completeness_pct=acct.completeness_pct,
             reconnects=self.live.reconnects,
-            boots=len(self.log.boots),
+            boots=self.log.boot_count,
         )

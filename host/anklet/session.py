@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from anklet_protocol import layout
+from anklet_protocol import layout, spec
 from anklet_protocol.decoder import SampleBlock
 
 from .clock import ClockModel
@@ -30,6 +30,19 @@ from .reassembly import Hole, Reassembly
 
 GRAVITY = 9.80665
 WARMUP_S = 2.0  # of sample-clock fit before a boot's first rows are written
+# Rows held behind a hole longer than this are copied to held.csv, so that rows that arrived
+# are on disk within a second even while a refill is pending (a crash then keeps them).
+HELD_JOURNAL_S = 0.5
+# A block's device time must match its index: the IMU's oscillator is within ±2 % of nominal
+# (MPU-6050 datasheet, sample-rate tolerance) and a block is stamped within a FIFO drain of its
+# first sample (≤ 50 ms, firmware/sampler.py); a block that does not is refused, not placed.
+_RATE_TOLERANCE = 0.03
+_STAMP_SLACK_US = 50_000
+_TICKS = spec.TICKS_PERIOD_US
+# Device ticks wrap every 2**30 µs, so a jump longer than half of that cannot be checked: it is
+# believed only once this many blocks after it agree with each other (a link down > 9 min).
+_REANCHOR_BLOCKS = 8
+_START_BLOCKS = 2  # ... and a stream's start once this many agree
 
 
 @dataclass
@@ -42,6 +55,9 @@ class Boot:
     base: int = 0  # session index = base + device index; set when the clock is frozen
     reset_gap: int = 0  # samples missing between the previous boot's last and this one's first
     placed: bool = False
+    gap_why: str = "board reset"  # what made that gap
+    anchor: tuple[int, int] | None = None  # (first index, t0_us) of the last block accepted
+    doubted: list[SampleBlock] = field(default_factory=list)  # refused, consistent among them
 
 
 @dataclass
@@ -51,6 +67,7 @@ class Accounting:
     refilled: int
     lost: int
     completeness_pct: float
+    refused: int = 0  # samples in blocks refused as implausible (their indices untrusted)
     lost_ranges: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -63,21 +80,25 @@ class SessionLog:
         folder: SessionFolder,
         info: DeviceInfo,
         started_utc: datetime,
-        start_host_s: float,
+        start_host_s: float | None,
         on_rows: RowsCallback | None = None,
     ) -> None:
         self.folder = folder
         self.info = info
         self.started_utc = started_utc
+        # Session time 0 on the host clock; None: the first row's instant (a capture, where
+        # the first frame in the file may be a late, re-sent or damaged one).
         self.start_host_s = start_host_s
         self.on_rows = on_rows  # (t_s, imu_si (n, 6), force_n) for live analysis
         self.boots: list[Boot] = []
-        self.samples_written = 0
         self.status: StatusReport | None = None
         self.events: list[dict[str, Any]] = []
         self.board_log: list[str] = []
         self.extra: dict[str, Any] = {}
         self._last_force_n = float("nan")
+        self.blocks_refused = 0
+        self.samples_refused = 0
+        self.refused_why: list[str] = []  # the latest reasons, for session.json
         # With a raw capture: every input below is journaled, so `anklet decode` can replay it.
         self.journal: Journal | None = None
 
@@ -88,11 +109,38 @@ class SessionLog:
         if self.journal is not None:
             self.journal.record("boot", boot_host_s, now_s)
         if self.boots:
+            self._settle(self.boots[-1], now_s)
             self.boots[-1].stream.abandon("board reset before sending them")
             self._write_ready(now_s)
-        boot = Boot(ClockModel(round(1e6 / self.info.imu_rate_hz)), Reassembly(0), boot_host_s)
+        # A boot's stream starts where the board's stream does (its indices count from its own
+        # boot, and it samples only once started): never at an index assumed here.
+        boot = Boot(ClockModel(round(1e6 / self.info.imu_rate_hz)), Reassembly(), boot_host_s)
         self.boots.append(boot)
         return boot
+
+    def new_segment(self, now_s: float, why: str) -> Boot:
+        """The board stopped streaming and starts again on the same boot: its indices go on
+        but the IMU did not sample meanwhile, so the samples of the pause are lost, counted from
+        the time between the two segments (each with its own clock fit)."""
+        if self.journal is not None:
+            self.journal.record("segment", now_s, why)
+        prev = self.boot
+        self._settle(prev, now_s)
+        prev.stream.abandon(f"{why} before the board re-sent them")
+        self._write_ready(now_s)
+        boot = Boot(
+            ClockModel(round(1e6 / self.info.imu_rate_hz)),
+            Reassembly(),
+            prev.boot_host_s,
+            gap_why=why,
+        )
+        self.boots.append(boot)
+        return boot
+
+    @property
+    def boot_count(self) -> int:
+        """Boots of the board seen (a stream restarted on the same boot is not one)."""
+        return sum(1 for b in self.boots if b.gap_why == "board reset")
 
     @property
     def boot(self) -> Boot:
@@ -107,10 +155,88 @@ class SessionLog:
         if self.journal is not None:
             self.journal.record("block", now_s, *block_key(block))
         boot = self.boot
+        why = self._implausible(boot, block)
+        if why:
+            self._refuse(boot, block, why, now_s)
+            return False
+        if boot.anchor is None:
+            return self._start(boot, block, now_s)
+        boot.doubted.clear()
+        return self._accept(boot, block, now_s)
+
+    def _settle(self, boot: Boot, now_s: float) -> None:
+        """The boot is over: a lone first block that nothing contradicted is believed."""
+        if boot.anchor is None:
+            for held in list(boot.doubted):
+                self._accept(boot, held, now_s)
+            boot.doubted.clear()
+
+    def _start(self, boot: Boot, block: SampleBlock, now_s: float) -> bool:
+        """A boot's stream starts once two blocks agree on its time line: one forged or
+        damaged first block cannot set where the stream begins."""
+        pending = boot.doubted
+        if pending:
+            last = pending[-1]
+            if self._implausible(boot, block, (last.first_index, last.t0_us)):
+                self.blocks_refused += len(pending)
+                self.samples_refused += sum(b.imu_count for b in pending)
+                self.refused_why = [
+                    *self.refused_why[-9:],
+                    f"block at index {last.first_index}: disagrees with the next one",
+                ]
+                pending.clear()
+        pending.append(block)
+        if len(pending) < _START_BLOCKS:
+            return False
+        accepted = False
+        for held in list(pending):
+            accepted = self._accept(boot, held, now_s) or accepted
+        pending.clear()
+        return accepted
+
+    def _accept(self, boot: Boot, block: SampleBlock, now_s: float) -> bool:
         if boot.stream.add(block, now_s):
             boot.clock.add_block(block.first_index, block.t0_us)
+            boot.anchor = (block.first_index, block.t0_us)
             return True
         return False
+
+    def _implausible(self, boot: Boot, block: SampleBlock, anchor: tuple[int, int] | None = None):
+        """Why a block cannot be this boot's (its period, or its time against its index), or ''."""
+        nominal_us = boot.clock.nominal_period_us
+        if abs(block.period_us - nominal_us) > 1:
+            return f"period {block.period_us} µs in a {self.info.imu_rate_hz} Hz session"
+        anchor = anchor or boot.anchor
+        if anchor is None:
+            return ""
+        index, t0_us = anchor
+        expected_us = (block.first_index - index) * nominal_us
+        if abs(expected_us) >= _TICKS // 2 - _STAMP_SLACK_US:
+            return f"index jump of {block.first_index - index} samples"
+        elapsed_us = (block.t0_us - t0_us + _TICKS // 2) % _TICKS - _TICKS // 2
+        error_us = elapsed_us - expected_us
+        if abs(error_us) > _RATE_TOLERANCE * abs(expected_us) + _STAMP_SLACK_US:
+            return f"time {error_us / 1000:+.0f} ms off its index"
+        return ""
+
+    def _refuse(self, boot: Boot, block: SampleBlock, why: str, now_s: float) -> None:
+        self.blocks_refused += 1
+        self.samples_refused += block.imu_count
+        self.refused_why = [*self.refused_why[-9:], f"block at index {block.first_index}: {why}"]
+        doubted = boot.doubted
+        if doubted:
+            last = doubted[-1]
+            if self._implausible(boot, block, (last.first_index, last.t0_us)):
+                doubted.clear()
+        if not self._implausible(boot, block, (block.first_index, block.t0_us)):
+            doubted.append(block)
+        if len(doubted) >= _REANCHOR_BLOCKS:
+            # They agree with each other: the stream really moved on (a long drop).
+            self.blocks_refused -= len(doubted)
+            self.samples_refused -= sum(b.imu_count for b in doubted)
+            for held in list(doubted):
+                self._accept(boot, held, now_s)
+            doubted.clear()
 
     # --- output ----------------------------------------------------------------------------
 
@@ -124,6 +250,12 @@ class SessionLog:
         if self.journal is not None:
             self.journal.record("lost", start, end, why)
         self.boot.stream.declare_lost(start, end, why)
+
+    def resend_from(self, index: int) -> None:
+        """The board was asked again, from `index` (the first ask found the start gone)."""
+        if self.journal is not None:
+            self.journal.record("resend_from", index)
+        self.boot.stream.resend_from(index)
 
     def expire(self, now_s: float) -> None:
         if self.journal is not None:
@@ -150,8 +282,26 @@ class SessionLog:
             blocks = boot.stream.pop_ready()
             if blocks:
                 written += self._write_blocks(boot, blocks)
+            held = boot.stream.held_since(now_s - HELD_JOURNAL_S)
+            if held and self.start_host_s is not None:
+                index, t_s, imu = self._rows(boot, held)
+                self.folder.write_held(index + boot.base, t_s, imu)
         self.folder.flush()
         return written
+
+    def _rows(
+        self, boot: Boot, blocks: list[SampleBlock]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Device index, session time and SI units of the blocks' IMU samples."""
+        info = self.info
+        index = np.concatenate([np.arange(b.first_index, b.end_index) for b in blocks])
+        imu = np.concatenate([b.imu for b in blocks]).astype(np.float64)
+        imu[:, layout.ACCEL] *= GRAVITY / info.accel_lsb_per_g
+        imu[:, layout.GYRO] *= 1.0 / info.gyro_lsb_per_dps
+        host_s = np.asarray(boot.clock.index_to_host_s(index))
+        if self.start_host_s is None:
+            self.start_host_s = float(host_s[0])
+        return index, host_s - self.start_host_s, imu
 
     def _place(self, boot: Boot) -> None:
         """Give a boot's samples session indices after the previous boot's, past the gap of
@@ -159,27 +309,22 @@ class SessionLog:
         index = self.boots.index(boot)
         boot.placed = True
         if index == 0:
+            boot.base = -(boot.stream.start_index or 0)  # the session's rows count from 0
             return
         prev = self.boots[index - 1]
         period_s = 1.0 / self.info.imu_rate_hz
         gap = 0
         if prev.clock.frozen and prev.stream.high:
             last_t = float(prev.clock.index_to_host_s(prev.stream.high - 1))
-            first_t = float(boot.clock.index_to_host_s(0))
+            first_t = float(boot.clock.index_to_host_s(boot.stream.start_index or 0))
             gap = max(0, round((first_t - last_t) / period_s) - 1)
         boot.reset_gap = gap
-        boot.base = prev.base + prev.stream.high + gap
+        boot.base = prev.base + prev.stream.high + gap - (boot.stream.start_index or 0)
 
     def _write_blocks(self, boot: Boot, blocks: list[SampleBlock]) -> int:
         info = self.info
         clock = boot.clock
-        accel_scale = GRAVITY / info.accel_lsb_per_g
-        gyro_scale = 1.0 / info.gyro_lsb_per_dps
-        index = np.concatenate([np.arange(b.first_index, b.end_index) for b in blocks])
-        imu = np.concatenate([b.imu for b in blocks]).astype(np.float64)
-        imu[:, layout.ACCEL] *= accel_scale
-        imu[:, layout.GYRO] *= gyro_scale
-        t_s = np.asarray(clock.index_to_host_s(index)) - self.start_host_s
+        index, t_s, imu = self._rows(boot, blocks)
         loads = [b.load for b in blocks if b.load_count]
         force = np.full(len(index), self._last_force_n)
         if loads:
@@ -195,17 +340,21 @@ class SessionLog:
             force = np.where(pos >= 0, load_f[np.clip(pos, 0, None)], self._last_force_n)
             self._last_force_n = float(load_f[-1])
         self.folder.write_samples(index + boot.base, t_s, imu, force)
-        self.samples_written += len(index)
         if self.on_rows is not None:
             self.on_rows(t_s, imu, force)
         return len(index)
+
+    @property
+    def samples_written(self) -> int:
+        """Rows on disk (whole, fsynced)."""
+        return self.folder.samples.rows
 
     # --- accounting ------------------------------------------------------------------------
 
     def accounting(self) -> Accounting:
         received = sum(b.stream.count.received for b in self.boots)
         lost = sum(b.stream.count.lost + b.reset_gap for b in self.boots)
-        expected = received + lost
+        expected = received + lost + self.samples_refused
         ranges = []
         for boot in self.boots:
             if boot.reset_gap:
@@ -213,7 +362,7 @@ class SessionLog:
                     {
                         "from_index": boot.base - boot.reset_gap,
                         "to_index": boot.base,
-                        "why": "board reset",
+                        "why": boot.gap_why,
                     }
                 )
             for start, end, why in boot.stream.count.lost_ranges:
@@ -226,15 +375,18 @@ class SessionLog:
             refilled=sum(b.stream.count.refilled for b in self.boots),
             lost=lost,
             completeness_pct=100.0 * received / expected if expected else 0.0,
+            refused=self.samples_refused,
             lost_ranges=ranges,
         )
 
     def finish(
         self, now_s: float, why: str = "session ended before the board re-sent them"
     ) -> Accounting:
+        """Raises StorageError if the last rows could not be written (after counting them)."""
         if self.journal is not None:
             self.journal.record("finish", now_s, why)
         for boot in self.boots:
+            self._settle(boot, now_s)
             boot.stream.abandon(why)
         self._write_ready(now_s, final=True)
         return self.accounting()
@@ -254,6 +406,8 @@ class SessionLog:
             "started_utc": self.started_utc.isoformat(),
             "duration_s": round(duration_s, 3),
             "samples_written": self.samples_written,
+            "samples_not_written": self.folder.samples.rows_not_written,
+            "storage_error": self.folder.failed or None,
             "rates": {"imu_hz": info.imu_rate_hz, "load_hz": info.load_rate_hz},
             "ranges": {"accel_g": info.accel_fs_g, "gyro_dps": info.gyro_fs_dps},
             "sensitivity": {
@@ -265,7 +419,8 @@ class SessionLog:
                 "load_scale_counts_per_n": info.load_scale_counts_per_n,
             },
             "clock": [asdict(b.clock.summary()) for b in self.boots if b.clock.blocks],
-            "boots": len(self.boots),
+            "boots": self.boot_count,
+            "stream_restarts": len(self.boots) - self.boot_count,
             "loss": {
                 "samples_expected": acct.expected,
                 "samples_received": acct.received,
@@ -274,6 +429,10 @@ class SessionLog:
                 "completeness_pct": round(acct.completeness_pct, 4),
                 "lost_ranges": acct.lost_ranges,
                 "decoder": decoder_stats,
+                "samples_refused": acct.refused,
+                "blocks_refused": self.blocks_refused,
+                "refused_why": self.refused_why,
+                "samples_overlapping": sum(b.stream.count.overlapping for b in self.boots),
             },
             "board_status": self.status.as_dict() if self.status else None,
             "events": self.events[-200:],

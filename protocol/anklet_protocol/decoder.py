@@ -11,6 +11,7 @@ SAMPLES payloads are decoded in bulk with numpy (`SampleBlock.imu`), not sample 
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 from collections import deque
@@ -132,17 +133,60 @@ def parse_samples(frame: Frame) -> SampleBlock:
             f"SAMPLES payload is {len(payload)} bytes but {n_imu} IMU and {n_load} load samples "
             f"need {expected}"
         )
+    if n_imu == 0:
+        raise MalformedPayload("SAMPLES block holds no IMU sample")
+    if first + n_imu > _INDEX_LIMIT:
+        raise MalformedPayload(f"SAMPLES indices {first}..{first + n_imu} pass 2**32")
+    if t0 >= spec.TICKS_PERIOD_US:
+        raise MalformedPayload(f"SAMPLES t0_us {t0} is not a device time (< 2**30)")
+    if not _PERIOD_MIN_US <= period <= _PERIOD_MAX_US:
+        raise MalformedPayload(f"SAMPLES period_us {period} matches no IMU rate")
     return SampleBlock(first, t0, period, n_imu, n_load, frame.flags, frame.seq, payload)
 
 
+_INDEX_LIMIT = 1 << 32
+# Nominal periods of the rates a board may stream at, with room for a newer rate in between.
+_PERIOD_MIN_US = 1_000_000 // (max(spec.IMU_RATES_HZ) * 2)
+_PERIOD_MAX_US = 1_000_000 // (min(spec.IMU_RATES_HZ) // 2)
+
+
+def check_info(info: Any) -> None:
+    """Raise MalformedPayload unless an INFO's set-up is one a board can have: everything
+    after it (units, sample times) divides by these values."""
+    checks = (
+        ("accel_fs_g", info.accel_fs_g, spec.ACCEL_RANGES_G),
+        ("gyro_fs_dps", info.gyro_fs_dps, spec.GYRO_RANGES_DPS),
+        ("imu_rate_hz", info.imu_rate_hz, spec.IMU_RATES_HZ),
+        ("load_rate_hz", info.load_rate_hz, spec.LOAD_RATES_HZ),
+    )
+    for name, value, allowed in checks:
+        if value not in allowed:
+            raise MalformedPayload(f"INFO {name} {value} is not one of {allowed}")
+    scale = float(info.load_scale)
+    if not (math.isfinite(scale) and _LOAD_SCALE_MIN <= abs(scale) <= _LOAD_SCALE_MAX):
+        raise MalformedPayload(f"INFO load_scale {scale!r} counts/N is not a calibration")
+    if info.max_frame < spec.FRAME_OVERHEAD + spec.SAMPLES_HEADER_SIZE + spec.IMU_SAMPLE_SIZE:
+        raise MalformedPayload(f"INFO max_frame {info.max_frame} cannot carry one sample")
+
+
+# An HX711 (24 bits) on a strain-gauge load cell: from a 500 kg cell at gain 32 (~20 counts/N)
+# to a 1 kg cell at gain 128 (~1e6 counts/N); the board refuses anything outside (config.py).
+_LOAD_SCALE_MIN = 1e-3
+_LOAD_SCALE_MAX = 1e8
+
+
 def parse_message(frame: Frame) -> Any:
-    """A SampleBlock for SAMPLES; a `construct` Container for every other type."""
+    """A SampleBlock for SAMPLES; a `construct` Container for every other type. An INFO whose
+    set-up no board can have is malformed too."""
     if frame.msg_type == spec.MsgType.SAMPLES:
         return frame.block if frame.block is not None else parse_samples(frame)
     try:
-        return spec.PAYLOADS[spec.MsgType(frame.msg_type)].parse(frame.payload)
+        message = spec.PAYLOADS[spec.MsgType(frame.msg_type)].parse(frame.payload)
     except Exception as exc:  # construct raises many types; all mean the same here
         raise MalformedPayload(f"{spec.MsgType(frame.msg_type).name} payload: {exc}") from None
+    if frame.msg_type == spec.MsgType.INFO:
+        check_info(message)
+    return message
 
 
 def concat_imu(blocks: list[SampleBlock]) -> np.ndarray:

@@ -110,6 +110,7 @@ class StatusCode(IntEnum):
     STORAGE_ERROR = 7  # the configuration could not be written to flash
     NOT_AUTHORIZED = 8  # the link is not encrypted and the board requires a bonded link
     INTERNAL_ERROR = 9  # an unexpected failure on the board; a LOG frame says more
+    BUSY = 10  # the board's command queue is full (a flood): not done, send it again later
 
 
 STATUS_MEANINGS: dict[StatusCode, str] = {
@@ -123,6 +124,7 @@ STATUS_MEANINGS: dict[StatusCode, str] = {
     StatusCode.STORAGE_ERROR: "the configuration could not be saved to flash",
     StatusCode.NOT_AUTHORIZED: "the link must be paired (encrypted) for this command",
     StatusCode.INTERNAL_ERROR: "the board hit an unexpected error (see its log)",
+    StatusCode.BUSY: "the board's command queue was full: send the command again",
 }
 
 

@@ -18,6 +18,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import termios
@@ -56,6 +57,25 @@ def _run_ahead(pid: int) -> None:
     CAP_SYS_NICE); otherwise nothing changes."""
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, pid, -5)
+
+
+def _pdeathsig() -> Any:
+    """A function for the child, before exec, that makes it die with this process, even when
+    this process is killed (kill -9 of `anklet log --device sim` must not leave an orphan
+    board). Linux only (prctl PR_SET_PDEATHSIG); resolved here, as importing in a forked child
+    of a threaded process can deadlock. None elsewhere: the board lives until stopped."""
+    if sys.platform != "linux":
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return lambda: prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+
+
+_DIE_WITH_PARENT = _pdeathsig()
 
 
 def micropython_command() -> str:
@@ -235,9 +255,16 @@ class SimulatedBoard:
             cwd=self.flash_dir,
             env=env,
             bufsize=0,
+            # The signal comes when the *thread* that spawned the board ends: only the main
+            # thread and the supervisor live as long as the board.
+            preexec_fn=_DIE_WITH_PARENT if self._long_lived_thread() else None,
         )
         _run_ahead(self._proc.pid)
         self.boots.append(reset_cause)
+
+    def _long_lived_thread(self) -> bool:
+        current = threading.current_thread()
+        return current is threading.main_thread() or current.name == "_supervise"
 
     def _kill(self) -> None:
         proc = self._proc

@@ -87,5 +87,36 @@ c6 = config.Config(path)
 c6.load()
 check("config complete temp file recovered", c6.values["imu_rate_hz"] == 400, c6.fallback)
 
+# Values from flash are checked like values from a command: a 10 KB file is not parsed at all
+# (it raised MemoryError at boot); absurd calibrations and control characters are refused.
+with open(path, "w") as f:
+    f.write('{"name": "Big", "pad": "' + "x" * 10240 + '"}')
+c7 = config.Config(path)
+c7.load()
+check(
+    "config of 10 KB -> defaults, not MemoryError",
+    c7.values == config.DEFAULTS and "bytes" in c7.fallback,
+    c7.fallback,
+)
+bad = '{"load_offset": 1e23, "load_scale": %s, "name": %s}'
+for scale, name in (("1e308", '"a\\u0000b"'), ("1e-320", '"a\\nb"'), ("0", '"\\u007f"')):
+    with open(path, "w") as f:
+        f.write(bad % (scale, name))
+    c8 = config.Config(path)
+    c8.load()
+    check(
+        "config refuses scale %s, offset 1e23 and name %s" % (scale, name),
+        c8.values == config.DEFAULTS
+        and "load_scale" in c8.fallback
+        and "load_offset" in c8.fallback
+        and "name" in c8.fallback,
+        (c8.values, c8.fallback),
+    )
+check(
+    "a real calibration is a valid scale",
+    config.valid_scale(2280.0) and config.valid_scale(-45.5) and config.valid_scale(900000),
+)
+check("a plain name is valid", config.valid_name("Left ankle") and config.valid_name("Bein é"))
+
 for line in results:
     print(line)

@@ -25,5 +25,5 @@ def test_firmware_units_under_micropython(micropython, tmp_path):
     result = micropython(HERE / "mpy_units.py", str(expected_file), str(flash))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == len(expected) + 10
+    assert len(lines) == len(expected) + 16
     assert [line for line in lines if not line.startswith("ok ")] == []

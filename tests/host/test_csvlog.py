@@ -42,5 +42,7 @@ def test_json_is_replaced_atomically(tmp_path):
     folder.write_json({"complete": False})
     folder.write_json({"complete": True})
     assert json.loads((folder.path / "session.json").read_text()) == {"complete": True}
-    assert [p.name for p in folder.path.iterdir() if p.name.startswith(".")] == []
+    # No temp file left; only the space held for the last session.json, until close.
+    assert [p.name for p in folder.path.iterdir() if p.name.startswith(".")] == [".reserve"]
     folder.close()
+    assert [p.name for p in folder.path.iterdir() if p.name.startswith(".")] == []

@@ -41,9 +41,11 @@ from bumble.core import AdvertisingData, BaseBumbleError
 from bumble.device import Advertisement, Connection, Device, DeviceConfiguration, Peer
 from bumble.gatt_client import CharacteristicProxy, DescriptorProxy, ServiceProxy
 from bumble.host import Host
-from bumble.keys import JsonKeyStore, KeyStore, MemoryKeyStore
+from bumble.keys import KeyStore, MemoryKeyStore
 from bumble.link import LocalLink
 from bumble.transport.common import AsyncPipeSink
+
+from .keystore import PrivateJsonKeyStore
 
 logger = logging.getLogger(__name__)
 
@@ -189,8 +191,8 @@ class BumbleCentral:
         config.address = hci.Address(address)
         device = Device.from_config_with_hci(config, hci_transport.source, hci_transport.sink)
         if keystore_path is not None:
-            keystore_path.parent.mkdir(parents=True, exist_ok=True)
-            device.keystore = JsonKeyStore(namespace=address, filename=str(keystore_path))
+            # Long-term keys: readable by the user alone (keystore.py).
+            device.keystore = PrivateJsonKeyStore(namespace=address, filename=str(keystore_path))
 
         async def close() -> None:
             await hci_transport.close()

@@ -1,0 +1,137 @@
+"""The firmware against hostile input on its port (the simulated board, the real firmware in
+MicroPython): every command is answered, a name with control characters is refused, and no
+command, flood or oversized frame stops the stream or resets the board. Seeded: the same
+inputs on every run."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+from anklet.device import CommandFailed, Device
+from anklet.transport.serial import SerialTransport
+from anklet_protocol import framing, spec
+from anklet_sim.board import PWRON_RESET, SimulatedBoard
+from simhelpers import QUIET_MOTION
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture
+def board(tmp_path):
+    sim = SimulatedBoard(flash_dir=tmp_path / "flash", motion=QUIET_MOTION)
+    sim.start()
+    yield sim
+    sim.stop()
+
+
+async def _status(device: Device, opcode: int, args: bytes, timeout_s: float = 5.0) -> int:
+    try:
+        await device.command_raw(opcode, args, timeout_s, busy_retries=0)
+    except CommandFailed as exc:
+        return exc.status
+    return spec.StatusCode.OK
+
+
+def _run_with(board: SimulatedBoard, action):
+    async def main():
+        device = Device(SerialTransport(board.port))
+        await device.wait_ready()
+        try:
+            return await action(device)
+        finally:
+            await device.close()
+
+    return asyncio.run(main())
+
+
+def test_names_with_control_characters_are_refused(board):
+    async def action(device: Device) -> list[int]:
+        codes = []
+        for name in ("a\x00b", "left\nankle", "\x7f", "tab\there"):
+            args = spec.SetNameArgs.build(dict(name=name))
+            codes.append(await _status(device, spec.Opcode.SET_NAME, args))
+        codes.append(
+            await _status(
+                device, spec.Opcode.SET_NAME, spec.SetNameArgs.build(dict(name="Left ankle"))
+            )
+        )
+        return codes
+
+    codes = _run_with(board, action)
+    assert codes == [spec.StatusCode.OUT_OF_RANGE] * 4 + [spec.StatusCode.OK]
+
+
+def test_a_command_too_long_for_the_board_is_answered_bad_length(board):
+    async def action(device: Device) -> int:
+        return await _status(device, spec.Opcode.SET_NAME, bytes([99]) + b"x" * 99)
+
+    assert _run_with(board, action) == spec.StatusCode.BAD_LENGTH
+
+
+def test_a_command_flood_is_answered_busy_never_silence(board):
+    async def action(device: Device) -> list[int]:
+        await device.start()
+        return await asyncio.gather(
+            *(_status(device, spec.Opcode.GET_STATUS, b"", 20.0) for _ in range(300))
+        )
+
+    codes = _run_with(board, action)
+    # Every command got a reply (a silent drop would be a CommandTimeout here).
+    assert set(codes) <= {spec.StatusCode.OK, spec.StatusCode.BUSY}
+    assert codes.count(spec.StatusCode.BUSY) > 0
+    assert codes.count(spec.StatusCode.OK) >= 4
+
+
+def test_a_60_kb_frame_does_not_reset_the_board(board):
+    rng = random.Random(60)
+
+    async def action(device: Device) -> tuple[int, int]:
+        await device.start()
+        payload = framing.build_command_raw(
+            1, spec.Opcode.SET_NAME, bytes(rng.randrange(256) for _ in range(60_000))
+        )
+        await device.transport.write_frame(
+            framing.encode_frame(spec.MsgType.COMMAND, payload, seq=0)
+        )
+        # The board reads its port 256 bytes a poll: 60 KB take it a few seconds to discard.
+        info = await device.wait_ready(60.0)
+        status = await device.get_status()
+        return info.imu_rate_hz, status.samples_produced
+
+    rate, produced = _run_with(board, action)
+    assert produced > 0
+    assert rate == 200
+    assert board.boots == [PWRON_RESET]  # never reset
+    assert board.running
+
+
+def test_seeded_command_fuzz_never_stops_the_stream(board):
+    """Random opcodes, lengths and bytes (valid-looking and not); the board must answer each
+    and keep streaming. REBOOT and EXIT_TO_REPL are left out: they do what they say."""
+    rng = random.Random(13)
+    opcodes = [
+        op for op in range(0, 40) if op not in (spec.Opcode.REBOOT, spec.Opcode.EXIT_TO_REPL)
+    ]
+    tried = 2000
+
+    async def action(device: Device) -> tuple[dict[int, int], int, int]:
+        await device.start()
+        before = (await device.get_status()).samples_produced
+        codes: dict[int, int] = {}
+        for _ in range(tried):
+            opcode = rng.choice(opcodes)
+            args = bytes(rng.randrange(256) for _ in range(rng.choice((0, 1, 2, 4, 6, 8, 21, 40))))
+            code = await _status(device, opcode, args)
+            codes[code] = codes.get(code, 0) + 1
+            if opcode == spec.Opcode.STOP and code == spec.StatusCode.OK:
+                await device.start()
+        status = await device.get_status()
+        return codes, before, status.samples_produced
+
+    codes, before, after = _run_with(board, action)
+    assert sum(codes.values()) == tried  # every one answered (no CommandTimeout)
+    assert spec.StatusCode.INTERNAL_ERROR not in codes
+    assert after > before  # still sampling
+    assert board.boots == [PWRON_RESET]

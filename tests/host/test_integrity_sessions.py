@@ -1,0 +1,138 @@
+"""Attacks on the loss account against the simulated board (the real firmware in MicroPython):
+back-to-back sessions, a stream stopped behind the recorder's back, a port that disappears.
+Each waits for events, never for a time."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+from simhelpers import read_meta, read_samples, record
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def _column(rows: list[dict[str, str]], name: str) -> np.ndarray:
+    return np.array([float(r[name]) for r in rows])
+
+
+def test_second_session_on_the_same_boot_records_only_its_own_samples(sim, tmp_path):
+    first = asyncio.run(record(sim, tmp_path / "one", 5.0, 200))
+    second = asyncio.run(record(sim, tmp_path / "two", 5.0, 200))
+    assert first.samples > 0
+    rows = read_samples(second.folder)
+    index = _column(rows, "index")
+    t_s = _column(rows, "t_s")
+    assert second.lost == 0
+    assert second.expected == second.samples == len(rows)
+    assert index[0] == 0
+    assert np.array_equal(index, np.arange(len(index)))
+    assert t_s.min() > -0.5  # nothing from before the session started
+    assert len(rows) <= 6.0 * 200  # 5 s of samples, not 10
+    meta = read_meta(second.folder)
+    assert meta["loss"]["completeness_pct"] == 100.0
+
+
+async def _until(predicate, what: str, timeout_s: float = 60.0) -> None:
+    """Wait for an event of the session (a generous bound only against a hang)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not predicate():
+        assert loop.time() < deadline, f"never happened: {what}"
+        await asyncio.sleep(0.05)
+
+
+def test_a_stream_stopped_behind_the_recorders_back_is_restarted_and_the_pause_counted(
+    sim, tmp_path
+):
+    from anklet_protocol import spec
+
+    marks: dict[str, int] = {}
+
+    async def stop_from_elsewhere(recorder):
+        await _until(lambda: recorder.live.samples_written >= 600, "600 rows written")
+        # The board hears STOP as if another program sent it; STATUS frames keep coming.
+        await recorder.device.command(spec.Opcode.STOP)
+        marks["stopped_at"] = recorder.live.samples_written
+        await _until(
+            lambda: any(e["kind"] == "STREAM_STOPPED" for e in recorder.log.events),
+            "the recorder noticing the stopped stream",
+        )
+        await _until(
+            lambda: recorder.live.samples_written >= marks["stopped_at"] + 800,
+            "rows after the restart",
+        )
+        recorder.request_stop()
+
+    summary = asyncio.run(record(sim, tmp_path / "out", 120.0, 200, during=stop_from_elsewhere))
+    meta = read_meta(summary.folder)
+    reasons = {r["why"] for r in meta["loss"]["lost_ranges"]}
+    assert "board stopped streaming" in reasons
+    assert summary.lost >= 200 * 2 * 0.8  # at least the 2 s it took to notice
+    assert summary.completeness_pct < 100.0
+    assert summary.expected == summary.samples + summary.lost
+    rows = read_samples(summary.folder)
+    index = _column(rows, "index")
+    t_s = _column(rows, "t_s")
+    assert np.all(np.diff(index) > 0)
+    # The pause shows as a jump in time that matches the jump in index.
+    jump = int(np.argmax(np.diff(index)))
+    assert np.diff(index)[jump] - 1 == pytest.approx((t_s[jump + 1] - t_s[jump]) * 200 - 1, abs=3)
+    assert meta["boots"] == 1
+    assert meta["stream_restarts"] == 1
+
+
+def test_a_port_that_disappears_ends_the_session_at_its_deadline(sim, tmp_path):
+    from anklet.device import Device
+    from anklet.recorder import SessionRecorder
+    from anklet.transport.serial import SerialTransport
+
+    unhandled: list[str] = []
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _loop, ctx: unhandled.append(ctx["message"]))
+        device = Device(SerialTransport(sim.port))
+        recorder = SessionRecorder(device, tmp_path / "out", imu_rate_hz=200)
+        task = asyncio.create_task(recorder.run(8.0))
+        await _until(lambda: recorder.live.samples_written >= 200, "rows written")
+        sim.stop()  # the USB cable is pulled: the port goes away for good
+        # The deadline is 8 s from the start; far more than that means it was ignored.
+        summary = await asyncio.wait_for(task, 30.0)
+        await device.close()
+        import gc
+
+        gc.collect()
+        await asyncio.sleep(0)
+        return summary
+
+    summary = asyncio.run(main())
+    assert 7.5 <= summary.duration_s <= 10.0
+    assert summary.reconnects >= 1
+    assert unhandled == []
+    meta = read_meta(summary.folder)
+    assert meta["complete"] is True
+    assert len(read_samples(summary.folder)) == summary.samples > 0
+
+
+def test_a_board_that_streamed_with_nobody_listening_starts_a_clean_session(sim, tmp_path):
+    from anklet.device import Device
+    from anklet.transport.serial import SerialTransport
+
+    async def stream_unheard() -> None:
+        device = Device(SerialTransport(sim.port))
+        await device.wait_ready()
+        await device.start()
+        # Let it stream into the void until it has produced a few thousand samples.
+        while (await device.get_status()).samples_produced < 2000:
+            await asyncio.sleep(0.2)
+        await device.close()
+
+    asyncio.run(stream_unheard())
+    summary = asyncio.run(record(sim, tmp_path / "out", 5.0, 200))
+    rows = read_samples(summary.folder)
+    assert summary.lost == 0
+    assert summary.expected == summary.samples == len(rows) <= 6.0 * 200
+    assert summary.completeness_pct == 100.0
+    assert _column(rows, "index")[0] == 0
