@@ -79,11 +79,13 @@ class Sampler:
     def drain(self):
         """Move full blocks (and a partial one past its latency) from the FIFO into the ring."""
         imu = self.imu
-        now = ticks.now_us()
         if imu.fifo_overflowed():
             self._overflow()
             return 0
         n = imu.fifo_count() // _SAMPLE
+        # The count holds every sample up to its read: time it from there, not from before
+        # the two bus transactions (a slow or stalled bus would stamp the block early).
+        now = ticks.now_us()
         if n == 0:
             return 0
         period = self.period_us
