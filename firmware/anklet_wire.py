@@ -11,6 +11,7 @@ MAGIC = b'AK'
 BLE_MTU = const(247)
 ATT_OVERHEAD = const(3)
 SERIAL_MAX_FRAME = const(512)
+SERIAL_BAUD = const(115200)
 TICKS_PERIOD_US = const(1073741824)
 NAME_MAX = const(20)
 CRC_SIZE = const(4)

@@ -46,6 +46,12 @@ BLE_MTU = 247
 ATT_OVERHEAD = 3
 # Largest frame on the serial link; keeps one FIFO drain at 1000 Hz within one frame.
 SERIAL_MAX_FRAME = 512
+# The serial line rate both ends use: MicroPython's ESP32 REPL UART runs at 115200 baud
+# (ports/esp32/uart.h, MICROPY_HW_UART_REPL_BAUD). A faster rate would not help: the REPL UART's
+# buffer size is fixed (machine_uart.c, "REPL UART buffer size is fixed"), so stdout writes go
+# straight into the 128-byte TX FIFO and wait a 10 ms FreeRTOS tick whenever it is full
+# (uart.c, uart_stdout_tx_strn): at most ~12.8 KB/s at any baud, short of 1000 Hz's ~14.8 KB/s.
+SERIAL_BAUD = 115_200
 
 # The Anklet GATT service (random 128-bit base, fixed forever for major version 1).
 BLE_SERVICE_UUID = "8f1a0001-5c3e-4b7a-9d2e-a4c6e1b7f001"
@@ -381,3 +387,26 @@ def samples_capacity(max_frame: int, load_ratio: float) -> tuple[int, int]:
         if imu * IMU_SAMPLE_SIZE + load * LOAD_SAMPLE_SIZE <= room:
             return imu, load
     raise ValueError(f"a frame of {max_frame} bytes cannot hold one IMU sample")
+
+
+# The share of the serial line rate a SAMPLES stream may take: the rest carries status, replies
+# and resends after a gap. The firmware refuses START (OUT_OF_RANGE, with this reasoning as the
+# reply's text) for a rate whose stream needs more (firmware/capacity.py mirrors these two).
+SERIAL_STREAM_SHARE_PCT = 85
+
+
+def serial_stream_bytes_per_s(max_frame: int, imu_hz: int, load_hz: int) -> int:
+    """Bytes per second a stream at these rates puts on the serial link (COBS, delimiters)."""
+    imu, load = samples_capacity(max_frame, load_hz / imu_hz)
+    frame = FRAME_OVERHEAD + SAMPLES_HEADER_SIZE + imu * IMU_SAMPLE_SIZE + load * LOAD_SAMPLE_SIZE
+    wire = frame + frame // 254 + 2
+    return -(-imu_hz * wire // imu)
+
+
+def fastest_serial_rate_hz(load_hz: int = 80, baud: int = SERIAL_BAUD) -> int:
+    """The highest IMU rate the serial link carries (blocks cut for BLE's frame, as the board
+    cuts them for its smallest link)."""
+    limit = baud // 10 * SERIAL_STREAM_SHARE_PCT // 100
+    max_frame = BLE_MTU - ATT_OVERHEAD
+    fits = [hz for hz in IMU_RATES_HZ if serial_stream_bytes_per_s(max_frame, hz, load_hz) <= limit]
+    return max(fits, default=0)

@@ -16,7 +16,7 @@ def _indices(rows: list[dict[str, str]]) -> np.ndarray:
     return np.array([int(r["index"]) for r in rows])
 
 
-@pytest.mark.parametrize("rate_hz", [200, 1000])
+@pytest.mark.parametrize("rate_hz", [200, 400])  # 400: the most 115200 baud carries
 def test_sixty_second_session_is_lossless_and_evenly_timed(sim, tmp_path, rate_hz):
     summary = asyncio.run(record(sim, tmp_path / "out", 60.0, rate_hz))
     rows = read_samples(summary.folder)

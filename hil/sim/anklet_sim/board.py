@@ -6,8 +6,12 @@ port on a pseudo-terminal, emulated sensors behind its `machine` module.
         sim.cut_link(2.0)                  # the cable is pulled for 2 s
         sim.power_cycle()                  # reset: a new boot, same flash
 
-The launcher plays the USB-serial bridge chip: it moves bytes between the interpreter's stdio
-and the pty, and is where link faults are injected. A reset (machine.reset(), the watchdog)
+The launcher plays the ESP32's UART0 and the USB-serial bridge chip: it moves bytes between the
+interpreter's stdio and the pty, and is where link faults are injected. With the ESP32 model on
+(the default; `fast=True` turns it off) it behaves as that pair does (uart.UartModel): bytes
+move at the line rate, a host whose port is set to another baud rate than the board's reads and
+sends garbage, and a write that overfills the 128-byte TX FIFO holds the interpreter for whole
+10 ms ticks. A reset (machine.reset(), the watchdog)
 ends the interpreter with an exit code; the launcher starts it again, like a board rebooting.
 """
 
@@ -17,7 +21,9 @@ import contextlib
 import json
 import os
 import random
+import select
 import shutil
+import signal
 import subprocess
 import sys
 import termios
@@ -28,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .uart import UartModel
+
 MPY_DIR = Path(__file__).resolve().parent / "mpy"
 REPO_ROOT = Path(__file__).resolve().parents[3]
 FIRMWARE_DIR = Path(os.environ.get("ANKLET_FIRMWARE_DIR", REPO_ROOT / "firmware"))
@@ -37,6 +45,13 @@ EXIT_RESET = 3  # machine.reset() / hard reset
 EXIT_WATCHDOG = 4  # machine.WDT not fed in time
 EXIT_SOFT_RESET = 5  # machine.soft_reset()
 EXIT_HUNG = -12  # killed by the emulated watchdog (SIGUSR2): firmware hung outside `machine`
+
+# termios speed constants -> baud
+_SPEEDS = {
+    getattr(termios, f"B{rate}"): rate
+    for rate in (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, 1500000, 2000000)
+    if hasattr(termios, f"B{rate}")
+}
 
 # Reset causes as MicroPython's machine module numbers them on the ESP32.
 PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
@@ -84,6 +99,8 @@ class SimulatedBoard:
     sim_options: dict[str, Any] = field(default_factory=dict)
     log_path: Path | None = None
     firmware_dir: Path = FIRMWARE_DIR
+    #: False: the ESP32 model (line rate, baud match, TX FIFO ticks); True: as fast as the PC.
+    fast: bool = False
 
     def __post_init__(self) -> None:
         self.flash_dir = Path(self.flash_dir)
@@ -104,6 +121,7 @@ class SimulatedBoard:
         self._threads: list[threading.Thread] = []
         self._log = None
         self._epoch_ns = 0
+        self.uart: UartModel | None = None
 
     # --- lifetime --------------------------------------------------------------------------
 
@@ -123,6 +141,8 @@ class SimulatedBoard:
         termios.tcsetattr(self._slave, termios.TCSANOW, attrs)
         os.set_blocking(self._master, False)
         self.port = os.ttyname(self._slave)
+        if not self.fast:
+            self.uart = UartModel(host_baud=self._host_baud, stall=self._stall_board)
         # The exercise runs on from power-on: a reboot does not restart the workout.
         self._epoch_ns = time.time_ns()
         log_path = self.log_path or self.flash_dir.parent / f"{self.flash_dir.name}.log"
@@ -181,6 +201,27 @@ class SimulatedBoard:
             self._spawn(cause)
 
     # --- internals -------------------------------------------------------------------------
+
+    def _host_baud(self) -> int:
+        """The baud rate the host set on its end of the port (the bridge chip takes it from
+        the USB request; a pty carries it in its termios)."""
+        try:
+            speed = termios.tcgetattr(self._slave)[5]
+        except (termios.error, OSError):
+            return 0
+        return _SPEEDS.get(speed, 0)
+
+    def _stall_board(self, seconds: float) -> None:
+        """Hold the interpreter as a blocking FIFO write holds the ESP32's MicroPython task."""
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGSTOP)
+            try:
+                time.sleep(seconds)
+            finally:
+                os.kill(proc.pid, signal.SIGCONT)
 
     @property
     def _config_path(self) -> Path:
@@ -270,7 +311,9 @@ class SimulatedBoard:
                 time.sleep(0.01)
                 continue
             try:
-                data = os.read(proc.stdout.fileno(), 4096)
+                fd = proc.stdout.fileno()
+                backlogged = bool(select.select([fd], [], [], 0)[0])
+                data = os.read(fd, 4096)
             except (OSError, ValueError):
                 data = b""
             if not data:
@@ -279,8 +322,15 @@ class SimulatedBoard:
             if not self._link_up.is_set():
                 self.stats.dropped_to_host += len(data)
                 continue
+            if self.uart is not None:
+                self.uart.board_wrote(len(data), backlogged)
+                data = self.uart.to_host(data)
             data = self._maybe_corrupt(data)
-            self._write_master(data)
+            if self.uart is None:
+                self._write_master(data)
+                continue
+            for chunk in self.uart.paced(data):
+                self._write_master(chunk)
 
     def _write_master(self, data: bytes) -> None:
         view = memoryview(data)
@@ -308,8 +358,6 @@ class SimulatedBoard:
             return bytes(buf)
 
     def _pump_to_board(self) -> None:
-        import select
-
         poller = select.poll()
         poller.register(self._master, select.POLLIN)
         while not self._stop.is_set():
@@ -326,6 +374,8 @@ class SimulatedBoard:
             proc = self._proc
             if proc is None or proc.stdin is None:
                 continue
+            if self.uart is not None:
+                data = self.uart.to_board(data)
             try:
                 proc.stdin.write(data)
                 self.stats.to_board += len(data)

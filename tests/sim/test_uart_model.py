@@ -1,0 +1,110 @@
+"""The simulated board's UART (ESP32 model on, the default): the host must use the board's
+115200 baud or both directions are garbage, bytes arrive no faster than the line rate, a write
+that overfills the 128-byte TX FIFO holds the interpreter for whole ticks, and a sample rate the
+line cannot carry is refused with the limit named."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from anklet.device import CommandFailed, CommandTimeout, Device
+from anklet.transport.serial import SerialTransport
+from anklet_protocol import spec
+from anklet_sim.board import SimulatedBoard
+from anklet_sim.uart import TICK_S, TX_FIFO_BYTES, UartModel
+from simhelpers import QUIET_MOTION
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def esp32_board(tmp_path: Path):
+    board = SimulatedBoard(flash_dir=tmp_path / "flash", motion=QUIET_MOTION)
+    board.start()
+    try:
+        yield board
+    finally:
+        board.stop()
+
+
+async def _session(port: str, body, baud: int = spec.SERIAL_BAUD):
+    device = Device(SerialTransport(port, baudrate=baud), command_timeout_s=1.0)
+    try:
+        return await body(device)
+    finally:
+        await device.close()
+
+
+def test_1000_hz_over_serial_is_refused_naming_the_limit(esp32_board):
+    async def body(device: Device):
+        await device.wait_ready()
+        await device.set_rates(imu_rate_hz=1000)
+        with pytest.raises(CommandFailed) as refused:
+            await device.start()
+        status = await device.get_status()
+        await device.set_rates(imu_rate_hz=spec.fastest_serial_rate_hz())
+        await device.start()  # the highest rate the line carries is accepted
+        return str(refused.value), status
+
+    text, status = asyncio.run(_session(esp32_board.port, body))
+    assert "OUT_OF_RANGE" in text
+    assert "1000 Hz needs 16267 B/s" in text
+    assert "115200 baud carries 9792" in text
+    assert f"{spec.fastest_serial_rate_hz()} Hz at most" in text
+    assert "STREAMING" not in status.flags
+
+
+def test_a_host_at_another_baud_rate_reads_and_sends_garbage(esp32_board):
+    async def wrong(device: Device):
+        with pytest.raises(CommandTimeout):
+            await device.wait_ready(timeout_s=3.0)
+
+    async def right(device: Device):
+        return await device.wait_ready()
+
+    asyncio.run(_session(esp32_board.port, wrong, baud=921_600))
+    assert esp32_board.uart is not None
+    assert esp32_board.uart.garbled_bytes > 0
+    info = asyncio.run(_session(esp32_board.port, right))
+    assert info.imu_rate_hz in spec.IMU_RATES_HZ
+
+
+def test_bytes_reach_the_host_no_faster_than_the_line_rate(esp32_board):
+    arrivals: list[tuple[float, int]] = []
+
+    async def body(device: Device):
+        await device.wait_ready()
+        await device.set_rates(imu_rate_hz=400)
+        transport = device.transport
+        read = transport.read
+
+        async def timed_read() -> bytes:
+            chunk = await read()
+            arrivals.append((time.monotonic(), len(chunk)))
+            return chunk
+
+        transport.read = timed_read  # type: ignore[method-assign]
+        await device.start()
+        while sum(n for _, n in arrivals) < 20_000:
+            await asyncio.sleep(0.1)
+        await device.stop()
+
+    asyncio.run(_session(esp32_board.port, body))
+    # Bytes counted from the end of the first chunk: all later ones took their line time.
+    (t0, _), (t1, _) = arrivals[0], arrivals[-1]
+    carried = sum(n for _, n in arrivals[1:])
+    line_bytes_per_s = spec.SERIAL_BAUD / 10
+    assert carried <= (t1 - t0) * line_bytes_per_s + TX_FIFO_BYTES
+
+
+def test_a_write_that_overfills_the_tx_fifo_holds_the_board_for_whole_ticks():
+    stalls: list[float] = []
+    uart = UartModel(host_baud=lambda: spec.SERIAL_BAUD, stall=stalls.append)
+    uart.board_wrote(TX_FIFO_BYTES)  # fits the empty FIFO: no wait
+    assert stalls == []
+    uart.board_wrote(300)  # the FIFO is full: 300 bytes at 115.2 bytes per tick → 3 ticks
+    assert stalls == [pytest.approx(3 * TICK_S)]
+    assert uart.stalls == 1
