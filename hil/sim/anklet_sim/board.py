@@ -263,6 +263,8 @@ class SimulatedBoard:
             "ANKLET_SIM_CONFIG": str(self._config_path),
             "ANKLET_RESET_CAUSE": str(reset_cause),
             "ANKLET_SIM_BOOT_MS": str(int(self.sim_options.get("boot_ms", 0))),
+            # asyncio's waits end on 10 ms FreeRTOS ticks (mpy/select.py); 0: as asked.
+            "ANKLET_SIM_TICK_MS": "0" if self.fast else "10",
         }
         self._proc = subprocess.Popen(
             [micropython_command(), "-X", f"heapsize={self.heapsize}", str(MPY_DIR / "simboot.py")],

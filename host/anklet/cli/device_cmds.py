@@ -392,14 +392,26 @@ def set_cmd(
 def sim(
     motion: MotionOpt = DEFAULT_SIM_MOTION,
     flash: Annotated[Path | None, typer.Option(help="the board's flash directory")] = None,
+    fast: Annotated[
+        bool,
+        typer.Option(
+            "--fast",
+            help="without the ESP32 model: the serial port moves bytes as fast as the PC can",
+        ),
+    ] = False,
 ) -> None:
     """Start a simulated board and keep it running; prints the serial port to connect to.
+
+    By default it behaves as an ESP32 DevKitC: its serial port runs at 115200 baud (open it at
+    that rate or read garbage), bytes take their line time.
 
     Examples:
 
       anklet sim
 
       anklet sim --motion recording.csv
+
+      anklet sim --fast
     """
     from anklet_sim.board import SimulatedBoard
 
@@ -407,7 +419,7 @@ def sim(
         spec = motion_spec(motion)
     except TransportError as exc:
         raise _fail(str(exc)) from None
-    board = SimulatedBoard(flash_dir=flash or default_sim_flash(), motion=spec)
+    board = SimulatedBoard(flash_dir=flash or default_sim_flash(), motion=spec, fast=fast)
     port = board.start()
     out.print(f"simulated board running: serial port {port}")
     out.print(f"  connect with: anklet log --device serial:{port}")
