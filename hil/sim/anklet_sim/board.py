@@ -11,8 +11,12 @@ interpreter's stdio and the pty, and is where link faults are injected. With the
 (the default; `fast=True` turns it off) it behaves as that pair does (uart.UartModel): bytes
 move at the line rate, a host whose port is set to another baud rate than the board's reads and
 sends garbage, and a write that overfills the 128-byte TX FIFO holds the interpreter for whole
-10 ms ticks. A reset (machine.reset(), the watchdog)
-ends the interpreter with an exit code; the launcher starts it again, like a board rebooting.
+10 ms ticks. Inside the interpreter the model makes asyncio wait in 10 ms ticks
+(mpy/select.py); with `cpu_pace=True` it also runs the firmware's own code at an
+ESP32_GENERIC's pace, calibrated with pystone (cpu.py, mpy/cpu.py).
+
+A reset (machine.reset(), the watchdog) ends the interpreter with an exit code; the launcher
+starts it again, like a board rebooting.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cpu import cpu_factor
 from .uart import UartModel
 
 MPY_DIR = Path(__file__).resolve().parent / "mpy"
@@ -101,6 +106,11 @@ class SimulatedBoard:
     firmware_dir: Path = FIRMWARE_DIR
     #: False: the ESP32 model (line rate, baud match, TX FIFO ticks); True: as fast as the PC.
     fast: bool = False
+    #: Also run the firmware's code at an ESP32_GENERIC's pystone pace (cpu.py). Off by default:
+    #: with it the firmware drops samples from 200 Hz on (docs/HIL.md), which is either the
+    #: firmware's real cost on a 160 MHz ESP32 or the limit of a pystone-only calibration;
+    #: profiling the firmware under it comes first.
+    cpu_pace: bool = False
 
     def __post_init__(self) -> None:
         self.flash_dir = Path(self.flash_dir)
@@ -265,6 +275,8 @@ class SimulatedBoard:
             "ANKLET_SIM_BOOT_MS": str(int(self.sim_options.get("boot_ms", 0))),
             # asyncio's waits end on 10 ms FreeRTOS ticks (mpy/select.py); 0: as asked.
             "ANKLET_SIM_TICK_MS": "0" if self.fast else "10",
+            # The firmware's code at an ESP32_GENERIC's pace (cpu.py, mpy/cpu.py); 0: the PC's.
+            "ANKLET_SIM_CPU_FACTOR": f"{cpu_factor():.1f}" if self.cpu_pace else "0",
         }
         self._proc = subprocess.Popen(
             [micropython_command(), "-X", f"heapsize={self.heapsize}", str(MPY_DIR / "simboot.py")],

@@ -27,6 +27,7 @@ import os
 import sys
 import time
 
+import cpu as _cpu
 import micropython
 import world as _world_mod
 
@@ -44,6 +45,23 @@ EXIT_SOFT_RESET = 5
 # drop it brought: micropython#6565); machine.freq(240_000_000) raises it.
 _freq = 160000000
 _W = None
+
+
+def _hw(fn):
+    """A call into the emulated hardware: free CPU, as silicon is; the firmware code before it
+    is paid for at the ESP32's pace (cpu.py). Without pacing the method is left as it is (the
+    wrapper's argument tuple would allocate in the firmware's allocation-free hot path)."""
+    if not _cpu.FACTOR > 1.0:
+        return fn
+
+    def call(*args, **kwargs):
+        _cpu.enter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _cpu.leave()
+
+    return call
 
 
 def _world():
@@ -92,6 +110,7 @@ def enable_irq(state=True):
     _world().irq_enabled = bool(state)
 
 
+@_hw
 def idle():
     _world().poll()
     time.sleep_ms(1)
@@ -163,6 +182,7 @@ class Pin:
         elif mode in (self.OUT, self.OPEN_DRAIN):
             self.value(self._out)
 
+    @_hw
     def value(self, x=None):
         w = self._w
         if x is None:
@@ -269,6 +289,7 @@ class I2C:
                 found.append(addr)
         return found
 
+    @_hw
     def readfrom_mem_into(self, addr, memaddr, buf, *, addrsize=8):
         self._device(addr, len(buf)).read_into(memaddr, buf)
 
@@ -277,9 +298,11 @@ class I2C:
         self.readfrom_mem_into(addr, memaddr, buf)
         return bytes(buf)
 
+    @_hw
     def writeto_mem(self, addr, memaddr, buf, *, addrsize=8):
         self._device(addr, len(buf)).write(memaddr, buf)
 
+    @_hw
     def readfrom_into(self, addr, buf, stop=True):
         dev = self._device(addr, len(buf))
         dev.read_into(dev.pointer, buf)
@@ -289,6 +312,7 @@ class I2C:
         self.readfrom_into(addr, buf, stop)
         return bytes(buf)
 
+    @_hw
     def writeto(self, addr, buf, stop=True):
         dev = self._device(addr, len(buf))
         if len(buf):
@@ -337,6 +361,7 @@ class ADC:
     def width(self, bits):
         self._bits = bits
 
+    @_hw
     def _volts(self):
         self._w.poll()
         if self._divider is None:
@@ -388,6 +413,7 @@ class WDT:
 
             _thread.start_new_thread(_watchdog, ())
 
+    @_hw
     def feed(self):
         _wdt[0] = time.ticks_ms()
         _world().poll()
