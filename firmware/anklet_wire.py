@@ -108,6 +108,7 @@ IMU_UNKNOWN = const(0)
 IMU_MPU6050 = const(1)
 IMU_LSM6DSO = const(2)
 IMU_ICM42688 = const(3)
+IMU_MPU6500 = const(4)
 
 # ResetCause
 RESET_UNKNOWN = const(0)

@@ -51,7 +51,7 @@ _RESET_CAUSES = {
 
 
 def make_imu():
-    """The IMU on I2C0; raises OSError if it does not answer as an MPU-6050."""
+    """The IMU on I2C0 (MPU-6050 or MPU-6500 family); raises OSError if none answers."""
     return MPU6050(I2C(0, scl=Pin(I2C_SCL), sda=Pin(I2C_SDA), freq=I2C_FREQ))
 
 

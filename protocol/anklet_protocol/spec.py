@@ -130,6 +130,7 @@ class ImuModel(IntEnum):
     MPU6050 = 1
     LSM6DSO = 2
     ICM42688 = 3
+    MPU6500 = 4  # also the MPU-9250/9255 (an MPU-6500 and a magnetometer): GY-521 clones
 
 
 #: What one LSB of a SAMPLES reading is worth, from each part's datasheet, by full scale:
@@ -139,11 +140,13 @@ ACCEL_LSB_PER_G: dict[int, dict[int, float]] = {
     ImuModel.MPU6050: {2: 16384.0, 4: 8192.0, 8: 4096.0, 16: 2048.0},
     ImuModel.LSM6DSO: {2: 1 / 0.000061, 4: 1 / 0.000122, 8: 1 / 0.000244, 16: 1 / 0.000488},
     ImuModel.ICM42688: {2: 16384.0, 4: 8192.0, 8: 4096.0, 16: 2048.0},
+    ImuModel.MPU6500: {2: 16384.0, 4: 8192.0, 8: 4096.0, 16: 2048.0},  # PS-MPU-6500A table 1.3
 }
 GYRO_LSB_PER_DPS: dict[int, dict[int, float]] = {
     ImuModel.MPU6050: {250: 131.0, 500: 65.5, 1000: 32.8, 2000: 16.4},
     ImuModel.LSM6DSO: {250: 1 / 0.00875, 500: 1 / 0.0175, 1000: 1 / 0.035, 2000: 1 / 0.07},
     ImuModel.ICM42688: {250: 131.0, 500: 65.5, 1000: 32.8, 2000: 16.4},
+    ImuModel.MPU6500: {250: 131.0, 500: 65.5, 1000: 32.8, 2000: 16.4},  # PS-MPU-6500A table 1.2
 }
 
 

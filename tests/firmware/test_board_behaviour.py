@@ -225,3 +225,15 @@ def test_ctrl_c_on_the_port_gives_the_repl_back(board):
         port.write(b"\r\x03")  # what a person (or mpremote) types to interrupt
     time.sleep(2.0)  # no frame delimiter follows: the board reboots to its REPL
     assert repl_prompt_seen(board.port)
+
+
+def test_a_board_with_an_mpu6500_streams_every_sample(tmp_path):
+    sim = SimulatedBoard(
+        flash_dir=tmp_path / "flash", motion=QUIET_MOTION, sim_options={"imu_model": "mpu6500"}
+    )
+    with sim:
+        info = run(with_device(sim, lambda d: d.get_info()))
+        summary = run(record(sim, tmp_path / "out", 8.0, 400))
+    assert info.imu_model == "MPU6500"
+    assert summary.lost == 0
+    assert summary.samples >= 6 * 400

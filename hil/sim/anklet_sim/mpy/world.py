@@ -8,9 +8,10 @@
 # Sim config keys (all optional): unique_id (12 hex digits), reset_cause (int, overridden by
 # $ANKLET_RESET_CAUSE), motion (spec string, see motion.py), motion_epoch_ns (wall-clock ns of
 # the motion's t = 0, so a reboot does not restart the exercise; default: this boot),
-# imu_ppm (sample-clock error, default +150), imu_temp_c, hx711_rate_hz (10/80: RATE pin
-# strapping when the firmware does not drive GPIO 23; default 80), hx711_pd_jitter_us (see
-# hx711_chip.py, default 1000), loadcell {offset_counts,
+# imu_ppm (sample-clock error, default +150; up to ±10000, the datasheets' ±1 %), imu_model
+# ("mpu6050", default, or "mpu6500": the part many GY-521 boards carry), imu_temp_c,
+# hx711_rate_hz (10/80: RATE pin strapping when the firmware does not drive GPIO 23; default
+# 80), hx711_pd_jitter_us (see hx711_chip.py, default 1000), loadcell {offset_counts,
 # counts_per_n, noise_counts}, battery {v_full, v_empty, hours, start_pct, noise_mv},
 # i2c_timing (bool, default true: transfers take their 400 kHz bus time), seed, faults {..},
 # faults_file (path polled at most every 100 ms, mtime-checked, for faults at run time),
@@ -136,6 +137,7 @@ class World:
             ppm=float(cfg.get("imu_ppm", 150.0)),
             temp_c=float(cfg.get("imu_temp_c", 25.0)),
             t_offset_s=self.motion_offset_s,
+            model=cfg.get("imu_model", "mpu6050"),
         )
         self.hx711 = hx711_chip.HX711Chip(
             self.clock,
