@@ -217,7 +217,7 @@ class App:
             flags |= W.SF_CONFIG_DEFAULTS
         if self.imu is None or self.imu_error:
             flags |= W.SF_IMU_FAULT
-        if self.load.stale_ms() > 2000 // self.cfg.values["load_rate_hz"] + 100:
+        if self.load.stale_ms() > self.load.fault_ms(self.cfg.values["load_rate_hz"]):
             flags |= W.SF_LOAD_FAULT
         if c.battery_pct < 10:
             flags |= W.SF_LOW_BATTERY
@@ -349,8 +349,17 @@ class App:
             await asyncio.sleep_ms(10)
 
     async def status_task(self):
+        warned_rate = False
         while True:
             await asyncio.sleep_ms(_STATUS_MS)
+            period_us = self.load.period_us
+            rate_hz = self.cfg.values["load_rate_hz"]
+            if not warned_rate and period_us > 2000000 // rate_hz:
+                warned_rate = True  # once per boot: the wiring does not change
+                self.log(W.LOG_WARNING, "load cell converts at %d Hz, not %d: its RATE pin is "
+                         "tied on the breakout (wire it to GPIO %d, or: anklet set --load-rate %d)"
+                         % ((1000000 + period_us // 2) // period_us, rate_hz, self.board.HX711_RATE,
+                            10 if period_us > 50000 else 80))
             self.broadcast(W.MSG_STATUS, lambda buf: messages.pack_status(buf, 0,
                                                                           self.counters()))
             if self.led is not None:

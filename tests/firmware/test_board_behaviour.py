@@ -237,3 +237,32 @@ def test_a_board_with_an_mpu6500_streams_every_sample(tmp_path):
     assert info.imu_model == "MPU6500"
     assert summary.lost == 0
     assert summary.samples >= 6 * 400
+
+
+def test_a_load_cell_with_rate_tied_low_is_no_fault_and_is_reported(tmp_path):
+    # The breakout ties RATE to GND: the HX711 converts at 10 Hz whatever GPIO 23 says, while
+    # the board is set for 80 Hz. A conversion every 100 ms must not flag LOAD_FAULT (the
+    # 80 Hz threshold is 125 ms), and the user is told why the rate is what it is.
+    sim = SimulatedBoard(
+        flash_dir=tmp_path / "flash",
+        motion=QUIET_MOTION,
+        sim_options={"hx711_rate_hz": 10, "hx711_rate_tied": True},
+    )
+    messages: list[tuple[spec.MsgType, object]] = []
+
+    async def action(device: Device):
+        device.on_message = lambda kind, message: messages.append((kind, message))
+        await device.start()
+        statuses = []
+        while len(statuses) < 6:  # STATUS once a second
+            statuses.append(await device.get_status())
+            await asyncio.sleep(0.6)
+        await device.stop()
+        return statuses
+
+    with sim:
+        statuses = run(with_device(sim, action))
+    assert all("LOAD_FAULT" not in s.flags for s in statuses), [s.flags for s in statuses]
+    assert statuses[-1].load_produced > 0
+    logs = [m.text for kind, m in messages if kind == spec.MsgType.LOG]
+    assert any("converts at 10 Hz, not 80" in text for text in logs), logs
