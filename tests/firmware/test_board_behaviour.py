@@ -266,3 +266,17 @@ def test_a_load_cell_with_rate_tied_low_is_no_fault_and_is_reported(tmp_path):
     assert statuses[-1].load_produced > 0
     logs = [m.text for kind, m in messages if kind == spec.MsgType.LOG]
     assert any("converts at 10 Hz, not 80" in text for text in logs), logs
+
+
+@pytest.mark.parametrize("chip", ["ESP32S3", "ESP32C3"])
+def test_boards_with_other_chips_stream_on_their_own_pins(tmp_path, chip):
+    sim = SimulatedBoard(
+        flash_dir=tmp_path / "flash", motion=QUIET_MOTION, sim_options={"chip": chip}
+    )
+    with sim:
+        summary = run(record(sim, tmp_path / "out", 5.0, 200))
+        status = run(with_device(sim, lambda d: d.get_status()))
+    assert summary.lost == 0
+    assert summary.samples >= 3 * 200
+    assert status.load_produced > 0  # the HX711 answers on this chip's pins
+    assert "IMU_FAULT" not in status.flags

@@ -134,7 +134,21 @@ def time_pulse_us(pin, pulse_level, timeout_us=1000000):
 
 # --- Pin -------------------------------------------------------------------------------------
 
-_NO_PIN = (6, 7, 8, 9, 10, 11, 20, 24, 28, 29, 30, 31)  # absent, or wired to the SPI flash
+# GPIOs per chip (datasheets' pin lists): (usable, input-only, ADC-capable)
+_GPIOS = {
+    # ESP32: 0-39 less 20, 24, 28-31 (absent) and 6-11 (SPI flash); 34-39 input only
+    "ESP32": (tuple(n for n in range(40) if n not in (6, 7, 8, 9, 10, 11, 20, 24, 28, 29, 30, 31)),
+              (34, 35, 36, 37, 38, 39),
+              (32, 33, 34, 35, 36, 37, 38, 39, 0, 2, 4, 12, 13, 14, 15, 25, 26, 27)),
+    # ESP32-S3: 0-21 and 26-48, less 26-32 (SPI flash/PSRAM); ADC on 1-20
+    "ESP32S3": (tuple(n for n in range(49) if n <= 21 or n >= 33), (), tuple(range(1, 21))),
+    # ESP32-C3: 0-21, less 12-17 (SPI flash); ADC on 0-4
+    "ESP32C3": (tuple(n for n in range(22) if not 12 <= n <= 17), (), (0, 1, 2, 3, 4)),
+}  # fmt: skip
+
+
+def _gpios():
+    return _GPIOS[_world().chip]
 
 
 def _pin_id(pin):
@@ -158,7 +172,7 @@ class Pin:
     DRIVE_3 = 3
 
     def __init__(self, id, mode=-1, pull=-1, *, value=None, drive=None, hold=None):
-        if not isinstance(id, int) or id < 0 or id > 39 or id in _NO_PIN:
+        if not isinstance(id, int) or id not in _gpios()[0]:
             raise ValueError("invalid pin")
         self._id = id
         self._w = _world()
@@ -172,7 +186,7 @@ class Pin:
 
     def init(self, mode=-1, pull=-1, *, value=None, drive=None, hold=None):
         if mode != -1:
-            if mode in (self.OUT, self.OPEN_DRAIN) and self._id >= 34:
+            if mode in (self.OUT, self.OPEN_DRAIN) and self._id in _gpios()[1]:
                 raise ValueError("pin can only be input")
             self._mode = mode
         if pull != -1:
@@ -332,7 +346,6 @@ SoftI2C = I2C
 
 # --- ADC -------------------------------------------------------------------------------------
 
-_ADC_PINS = (32, 33, 34, 35, 36, 37, 38, 39, 0, 2, 4, 12, 13, 14, 15, 25, 26, 27)
 _ADC_FULL_SCALE_V = (1.00, 1.34, 2.00, 3.55)  # ESP32 port docs, per attenuation
 
 
@@ -348,7 +361,7 @@ class ADC:
 
     def __init__(self, pin, *, atten=None):
         pid = _pin_id(pin)
-        if pid not in _ADC_PINS:
+        if pid not in _gpios()[2]:
             raise ValueError("invalid pin")
         self._w = _world()
         self._divider = self._w.adc_pins.get(pid)
