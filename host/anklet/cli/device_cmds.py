@@ -402,8 +402,7 @@ def sim(
 ) -> None:
     """Start a simulated board and keep it running; prints the serial port to connect to.
 
-    By default it behaves as an ESP32 DevKitC: its serial port runs at 115200 baud (open it at
-    that rate or read garbage), bytes take their line time.
+    By default it behaves as an ESP32 DevKitC (serial at 115200 baud); --fast does not.
 
     Examples:
 
