@@ -14,6 +14,7 @@
 # FACTOR = this host's pystones per CPU second / the ESP32's (see anklet_sim/cpu.py for the
 # calibration and its reference); $ANKLET_SIM_CPU_FACTOR, unset or <= 1: no pacing (fast mode).
 import os
+import sys
 import time
 
 FACTOR = float(os.getenv("ANKLET_SIM_CPU_FACTOR") or 0)
@@ -25,6 +26,10 @@ _left_ns = 0
 _owed_us = 0
 _depth = 0
 slept_us = 0  # total pacing sleep, for the bench's figures
+used_ns = 0  # total firmware CPU (host ns): ESP32 busy time = used_ns * FACTOR
+_REPORT_MS = 2000  # a "cpu:" line on stderr (the board's log) this often, for the bench
+_report_at = 0
+_start_ms = 0
 
 
 def _cpu_ns():
@@ -48,9 +53,10 @@ def enter():
     _depth += 1
     if _depth > 1:
         return 0
-    used_ns = _cpu_ns() - _left_ns
-    if used_ns > 0:
-        _owed_us += used_ns * _EXTRA_X1024 // 1024000
+    ran_ns = _cpu_ns() - _left_ns
+    if ran_ns > 0:
+        _owed_us += ran_ns * _EXTRA_X1024 // 1024000
+        _account(ran_ns)
     if _owed_us >= 1000:
         owed = _owed_us
         _owed_us = 0
@@ -58,6 +64,22 @@ def enter():
         time.sleep_us(owed)
         return owed
     return 0
+
+
+def _account(ran_ns):
+    global used_ns, _report_at
+    used_ns += ran_ns
+    now = time.ticks_ms()
+    if time.ticks_diff(now, _report_at) >= 0:
+        _report_at = time.ticks_add(now, _REPORT_MS)
+        # wall and ESP32-busy ms since start(): the bench's idle fraction is 1 - busy/wall
+        sys.stderr.write(
+            "cpu: wall_ms=%d busy_ms=%d\n"
+            % (
+                time.ticks_diff(now, _start_ms),
+                used_ns * _EXTRA_X1024 // 1024000000 + used_ns // 1000000,
+            )
+        )
 
 
 def leave():
@@ -72,9 +94,10 @@ def leave():
 
 def start():
     """Begin pacing from now (simboot calls it just before the firmware runs)."""
-    global _stat, _left_ns, _ON
+    global _stat, _left_ns, _ON, _start_ms, _report_at
     if not _ON:
         return
+    _start_ms = _report_at = time.ticks_ms()
     try:
         _stat = open("/proc/thread-self/schedstat", "rb")
     except OSError:

@@ -29,6 +29,8 @@
 # may be anything the datasheets allow: ±1 % (10000 ppm) over temperature.
 # The FIFO is filled lazily: each register access first produces the samples that became due
 # since the previous one (with a stalled reader, only those that can still be in the FIFO).
+import sys
+
 _SMPLRT_DIV = 0x19
 _CONFIG = 0x1A
 _GYRO_CONFIG = 0x1B
@@ -89,6 +91,10 @@ class MPU6050Chip:
         self._fifo = bytearray(self._fifo_size)
         self.trace = None  # a list to record the time (s) of every sample written to the FIFO
         self.samples = 0  # samples produced since power-on (FIFO or not)
+        # The longest the FIFO went unread while enabled (µs), reported on stderr (the board's
+        # log) as it grows past 20 ms: the bench's "worst gap between FIFO reads".
+        self.worst_gap_us = 0
+        self._last_pop_us = -1
         self.pointer = 0  # register address for reads without one (I2C.readfrom_into)
         self._reset()
 
@@ -214,6 +220,16 @@ class MPU6050Chip:
 
     # --- the I2C side --------------------------------------------------------------------------
 
+    def _popped(self):
+        now = self._clock.now_us()
+        if self._last_pop_us >= 0:
+            gap = now - self._last_pop_us
+            if gap > self.worst_gap_us:
+                self.worst_gap_us = gap
+                if gap > 20000:
+                    sys.stderr.write("imu: worst FIFO read gap %d us\n" % gap)
+        self._last_pop_us = now
+
     def read_into(self, reg, buf):
         """A burst read of len(buf) bytes starting at register `reg`."""
         self._advance()
@@ -222,6 +238,7 @@ class MPU6050Chip:
         i = 0
         while i < n:
             if reg == _FIFO_R_W:
+                self._popped()
                 # Stays on FIFO_R_W: pop the rest of the burst from the FIFO.
                 fifo = self._fifo
                 last = self._last_read
@@ -277,6 +294,7 @@ class MPU6050Chip:
             self._period_ps = self._compute_period()
             self._restart_clock()
         elif reg == _USER_CTRL:
+            self._last_pop_us = self._clock.now_us() if value & _USER_FIFO_EN else -1
             if value & _USER_FIFO_RESET:
                 self._head = 0
                 self._count = 0
