@@ -280,3 +280,18 @@ def test_boards_with_other_chips_stream_on_their_own_pins(tmp_path, chip):
     assert summary.samples >= 3 * 200
     assert status.load_produced > 0  # the HX711 answers on this chip's pins
     assert "IMU_FAULT" not in status.flags
+
+
+@pytest.mark.parametrize("ppm", [-10000, 10000])
+def test_an_imu_clock_off_by_one_percent_loses_nothing_and_is_measured(tmp_path, ppm):
+    # The datasheets allow the MPU-6050/6500 sample clock ±1 % over temperature.
+    sim = SimulatedBoard(
+        flash_dir=tmp_path / "flash", motion=QUIET_MOTION, sim_options={"imu_ppm": ppm}
+    )
+    with sim:
+        summary = run(record(sim, tmp_path / "out", 12.0, 200))
+    meta = read_meta(summary.folder)
+    assert summary.lost == 0
+    assert summary.completeness_pct == 100.0
+    true_rate = meta["clock"][0]["sample_rate_hz"]
+    assert true_rate == pytest.approx(200 * (1 + ppm / 1e6), rel=2e-3)
