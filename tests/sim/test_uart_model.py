@@ -108,3 +108,31 @@ def test_a_write_that_overfills_the_tx_fifo_holds_the_board_for_whole_ticks():
     uart.board_wrote(300)  # the FIFO is full: 300 bytes at 115.2 bytes per tick → 3 ticks
     assert stalls == [pytest.approx(3 * TICK_S)]
     assert uart.stalls == 1
+
+
+def test_serial_stops_streaming_when_its_host_goes_quiet(esp32_board):
+    # A UART cannot tell whether anyone listens: the board streams over it only while the host
+    # that started the stream keeps speaking (any frame within 15 s).
+    arrivals: list[float] = []
+
+    async def body(device: Device):
+        await device.wait_ready()
+        device.on_samples = lambda block: arrivals.append(time.monotonic())
+        await device.start()
+        last_command = time.monotonic()
+        deadline = last_command + 60
+        while time.monotonic() < deadline:  # until no SAMPLES for 2 s
+            await asyncio.sleep(0.5)
+            if arrivals and time.monotonic() - arrivals[-1] > 2.0:
+                break
+        status = await device.get_status()  # the host speaks again: the stream resumes
+        resumed_from = len(arrivals)
+        while len(arrivals) == resumed_from and time.monotonic() < deadline + 30:
+            await asyncio.sleep(0.1)
+        return last_command, status, resumed_from
+
+    last_command, status, resumed_from = asyncio.run(_session(esp32_board.port, body))
+    quiet_at = arrivals[resumed_from - 1]
+    assert quiet_at - last_command >= 15.0 - 0.5  # never before the host's 15 s of silence
+    assert "STREAMING" in status.flags  # still sampling into the ring, just not sending
+    assert len(arrivals) > resumed_from  # speaking again brings the stream back
