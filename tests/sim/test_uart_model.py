@@ -136,3 +136,35 @@ def test_serial_stops_streaming_when_its_host_goes_quiet(esp32_board):
     assert quiet_at - last_command >= 15.0 - 0.5  # never before the host's 15 s of silence
     assert "STREAMING" in status.flags  # still sampling into the ring, just not sending
     assert len(arrivals) > resumed_from  # speaking again brings the stream back
+
+
+def test_a_stream_started_over_ble_does_not_also_go_out_over_serial(tmp_path: Path):
+    from anklet.transport.ble import BleTransport
+    from anklet_sim.ble_board import SimulatedBleBoard
+
+    async def go() -> tuple[int, int]:
+        async with SimulatedBleBoard(tmp_path / "flash", motion=QUIET_MOTION) as sim:
+            assert sim.board is not None
+            wired = Device(SerialTransport(sim.board.port), command_timeout_s=2.0)
+            radio = Device(BleTransport(None, pair=True, central=sim.central()))
+            on_serial: list[object] = []
+            on_ble: list[object] = []
+            try:
+                await wired.wait_ready()  # a host on the cable too, and speaking
+                wired.on_samples = on_serial.append
+                await radio.open()
+                await radio.get_info()
+                radio.on_samples = on_ble.append
+                await radio.start()
+                while len(on_ble) < 20:  # blocks flow over BLE
+                    await asyncio.sleep(0.1)
+                await wired.get_status()  # the cable's host still speaks: still "connected"
+                await radio.stop()
+            finally:
+                await radio.close()
+                await wired.close()
+            return len(on_serial), len(on_ble)
+
+    serial_blocks, ble_blocks = asyncio.run(go())
+    assert ble_blocks >= 20
+    assert serial_blocks == 0
