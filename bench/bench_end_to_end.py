@@ -159,7 +159,7 @@ def sustained(kind: str, seconds: float) -> Figure:
                 f"{kind}: highest IMU rate with zero loss for {seconds:.0f} s",
                 f"{rate} Hz",
                 detail,
-                "1000 Hz",
+                _target(kind),
             )
         if "error" in r:
             tried.append(f"{rate} Hz (failed: {r['error'][-120:]})")
@@ -169,7 +169,19 @@ def sustained(kind: str, seconds: float) -> Figure:
                 for x in r["lost_ranges"]
             )
             tried.append(f"{rate} Hz ({r['lost']} lost: {why})")
-    return Figure(AREA, f"{kind}: highest rate with zero loss", "none", "; ".join(tried), "1000 Hz")
+    return Figure(
+        AREA, f"{kind}: highest rate with zero loss", "none", "; ".join(tried), _target(kind)
+    )
+
+
+def _target(kind: str) -> str:
+    """BLE: every rate; serial: what the ESP32's 115200-baud UART carries (the board refuses
+    more, spec.fastest_serial_rate_hz)."""
+    from anklet_protocol import spec
+
+    if kind == "serial":
+        return f"{spec.fastest_serial_rate_hz()} Hz (115200 baud)"
+    return "1000 Hz"
 
 
 def latency(kind: str, seconds: float) -> list[Figure]:

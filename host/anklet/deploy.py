@@ -34,6 +34,7 @@ import serial
 from anklet_protocol import framing, spec
 from anklet_protocol.decoder import StreamDecoder
 
+from . import keep
 from .firmware_source import firmware_dir
 from .flashing import PortError, PortNotFound, port_error
 
@@ -480,6 +481,14 @@ class BoardSession:
             raise DeployError(f"{path} arrived with {size} of {len(data)} bytes: deploy again")
         self.exec(f"_ak_put({tmp!r}, {path!r})")
 
+    def read_file(self, path: str) -> bytes:
+        from mpremote.transport import TransportError
+
+        try:
+            return bytes(self.transport.fs_readfile(path))
+        except (TransportError, OSError) as exc:
+            raise DeployError(f"reading {path} from the board failed: {exc}") from None
+
     def free_bytes(self) -> int:
         return int(self.eval("(lambda s: s[0] * s[3])(os.statvfs('.'))"))
 
@@ -494,9 +503,10 @@ class DeployResult:
     board: BoardInfo
     files: int
     size_bytes: int
-    config_written: bool  # False: the board's own config.json was kept
+    config_written: bool  # False: the board's own config.json was kept (or restored)
     reached_repl_by: str  # "exit-to-repl" or "ctrl-c"
     info: dict[str, Any] | None = None  # the INFO the new version sent, if verified
+    restored: list[str] = field(default_factory=list)  # saved by `anklet flash`, put back
 
 
 def deploy(
@@ -507,8 +517,12 @@ def deploy(
     verify_s: float = 15.0,
     repl_timeout_s: float = 20.0,
     listen_s: float = 2.5,
+    backups: Path | None = None,
 ) -> DeployResult:
     """Deploy `firmware_dir` to the board; with verify_s > 0, wait for it to report the revision.
+
+    Files `anklet flash` saved from this board before erasing it (keep.py; `backups`: their
+    root folder, default the user data directory) are put back where the board lacks them.
 
     `listen_s` is how long to listen for a running app, `repl_timeout_s` how long to wait for
     the REPL prompt after asking for it (see reach_repl).
@@ -557,6 +571,8 @@ def deploy(
             board.write_file(f"{STAGED}/{name}", data, uploaded)
             sent += len(data)
         report("commit", 0, 1)
+        # Settings, calibration and bonds `anklet flash` saved before erasing this board.
+        restored = keep.restore_to_board(board, keep.board_id(board), backups)
         config_written = not board.exists(CONFIG)
         if config_written:
             board.write_file(CONFIG, json.dumps(default_config(firmware_dir)).encode())
@@ -587,6 +603,7 @@ def deploy(
             size_bytes=bundle.size_bytes,
             config_written=config_written,
             reached_repl_by=how,
+            restored=restored,
         )
         if verify_s <= 0:
             return result

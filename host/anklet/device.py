@@ -55,7 +55,21 @@ class CommandFailed(DeviceError):
             meaning = spec.STATUS_MEANINGS[spec.StatusCode(status)]
         except ValueError:
             name, meaning = f"status {status}", "a status this host does not know"
-        super().__init__(f"{_opcode_name(opcode)} refused by the board: {name} ({meaning})")
+        text = f"{_opcode_name(opcode)} refused by the board: {name} ({meaning})"
+        reason = _reason(opcode, payload)
+        super().__init__(f"{text}: {reason}" if reason else text)
+
+
+def _reason(opcode: int, payload: bytes) -> str:
+    """The board's own words for a refusal (e.g. the rate limit of its link), if it sent any:
+    a refused command's payload is text, except RESEND's (the indices it still holds)."""
+    if opcode == spec.Opcode.RESEND or not payload:
+        return ""
+    try:
+        text = payload.decode()
+    except UnicodeDecodeError:
+        return ""
+    return text if text.isprintable() else ""
 
 
 class CommandTimeout(DeviceError):

@@ -39,6 +39,7 @@ class OpenOptions:
     ble_backend: str | None = None
     sim_motion: str | None = None  # simulated boards: a motion spec
     sim_flash: Path | None = None  # simulated boards: their flash directory
+    sim_fast: bool = False  # simulated boards: without the ESP32 model (PC speed)
     sim_options: dict[str, Any] = field(default_factory=dict)
 
 

@@ -88,6 +88,7 @@ def firmware_module() -> str:
         f"BLE_MTU = const({spec.BLE_MTU})",
         f"ATT_OVERHEAD = const({spec.ATT_OVERHEAD})",
         f"SERIAL_MAX_FRAME = const({spec.SERIAL_MAX_FRAME})",
+        f"SERIAL_BAUD = const({spec.SERIAL_BAUD})",
         f"TICKS_PERIOD_US = const({spec.TICKS_PERIOD_US})",
         f"NAME_MAX = const({spec.NAME_MAX})",
         f"CRC_SIZE = const({spec.CRC_SIZE})",

@@ -52,6 +52,12 @@ BLE_MTU = 247
 ATT_OVERHEAD = 3
 # Largest frame on the serial link; keeps one FIFO drain at 1000 Hz within one frame.
 SERIAL_MAX_FRAME = 512
+# The serial line rate both ends use: MicroPython's ESP32 REPL UART runs at 115200 baud
+# (ports/esp32/uart.h, MICROPY_HW_UART_REPL_BAUD). A faster rate would not help: the REPL UART's
+# buffer size is fixed (machine_uart.c, "REPL UART buffer size is fixed"), so stdout writes go
+# straight into the 128-byte TX FIFO and wait a 10 ms FreeRTOS tick whenever it is full
+# (uart.c, uart_stdout_tx_strn): at most ~12.8 KB/s at any baud, short of 1000 Hz's ~14.8 KB/s.
+SERIAL_BAUD = 115_200
 
 # The Anklet GATT service (random 128-bit base, fixed forever for major version 1).
 BLE_SERVICE_UUID = "8f1a0001-5c3e-4b7a-9d2e-a4c6e1b7f001"
@@ -133,6 +139,7 @@ class ImuModel(IntEnum):
     MPU6050 = 1
     LSM6DSO = 2
     ICM42688 = 3
+    MPU6500 = 4  # also the MPU-9250/9255 (an MPU-6500 and a magnetometer): GY-521 clones
 
 
 #: What one LSB of a SAMPLES reading is worth, from each part's datasheet, by full scale:
@@ -142,11 +149,13 @@ ACCEL_LSB_PER_G: dict[int, dict[int, float]] = {
     ImuModel.MPU6050: {2: 16384.0, 4: 8192.0, 8: 4096.0, 16: 2048.0},
     ImuModel.LSM6DSO: {2: 1 / 0.000061, 4: 1 / 0.000122, 8: 1 / 0.000244, 16: 1 / 0.000488},
     ImuModel.ICM42688: {2: 16384.0, 4: 8192.0, 8: 4096.0, 16: 2048.0},
+    ImuModel.MPU6500: {2: 16384.0, 4: 8192.0, 8: 4096.0, 16: 2048.0},  # PS-MPU-6500A table 1.3
 }
 GYRO_LSB_PER_DPS: dict[int, dict[int, float]] = {
     ImuModel.MPU6050: {250: 131.0, 500: 65.5, 1000: 32.8, 2000: 16.4},
     ImuModel.LSM6DSO: {250: 1 / 0.00875, 500: 1 / 0.0175, 1000: 1 / 0.035, 2000: 1 / 0.07},
     ImuModel.ICM42688: {250: 131.0, 500: 65.5, 1000: 32.8, 2000: 16.4},
+    ImuModel.MPU6500: {250: 131.0, 500: 65.5, 1000: 32.8, 2000: 16.4},  # PS-MPU-6500A table 1.2
 }
 
 
@@ -506,3 +515,26 @@ def samples_capacity(max_frame: int, load_ratio: float) -> tuple[int, int]:
         if imu * IMU_SAMPLE_SIZE + load * LOAD_SAMPLE_SIZE <= room:
             return imu, load
     raise ValueError(f"a frame of {max_frame} bytes cannot hold one IMU sample")
+
+
+# The share of the serial line rate a SAMPLES stream may take: the rest carries status, replies
+# and resends after a gap. The firmware refuses START (OUT_OF_RANGE, with this reasoning as the
+# reply's text) for a rate whose stream needs more (firmware/capacity.py mirrors these two).
+SERIAL_STREAM_SHARE_PCT = 85
+
+
+def serial_stream_bytes_per_s(max_frame: int, imu_hz: int, load_hz: int) -> int:
+    """Bytes per second a stream at these rates puts on the serial link (COBS, delimiters)."""
+    imu, load = samples_capacity(max_frame, load_hz / imu_hz)
+    frame = FRAME_OVERHEAD + SAMPLES_HEADER_SIZE + imu * IMU_SAMPLE_SIZE + load * LOAD_SAMPLE_SIZE
+    wire = frame + frame // 254 + 2
+    return -(-imu_hz * wire // imu)
+
+
+def fastest_serial_rate_hz(load_hz: int = 80, baud: int = SERIAL_BAUD) -> int:
+    """The highest IMU rate the serial link carries (blocks cut for BLE's frame, as the board
+    cuts them for its smallest link)."""
+    limit = baud // 10 * SERIAL_STREAM_SHARE_PCT // 100
+    max_frame = BLE_MTU - ATT_OVERHEAD
+    fits = [hz for hz in IMU_RATES_HZ if serial_stream_bytes_per_s(max_frame, hz, load_hz) <= limit]
+    return max(fits, default=0)

@@ -6,9 +6,17 @@ port on a pseudo-terminal, emulated sensors behind its `machine` module.
         sim.cut_link(2.0)                  # the cable is pulled for 2 s
         sim.power_cycle()                  # reset: a new boot, same flash
 
-The launcher plays the USB-serial bridge chip: it moves bytes between the interpreter's stdio
-and the pty, and is where link faults are injected. A reset (machine.reset(), the watchdog)
-ends the interpreter with an exit code; the launcher starts it again, like a board rebooting.
+The launcher plays the ESP32's UART0 and the USB-serial bridge chip: it moves bytes between the
+interpreter's stdio and the pty, and is where link faults are injected. With the ESP32 model on
+(the default; `fast=True` turns it off) it behaves as that pair does (uart.UartModel): bytes
+move at the line rate, a host whose port is set to another baud rate than the board's reads and
+sends garbage, and a write that overfills the 128-byte TX FIFO holds the interpreter for whole
+10 ms ticks. Inside the interpreter the model makes asyncio wait in 10 ms ticks
+(mpy/select.py); with `cpu_pace=True` it also runs the firmware's own code at an
+ESP32_GENERIC's pace, calibrated with pystone (cpu.py, mpy/cpu.py).
+
+A reset (machine.reset(), the watchdog) ends the interpreter with an exit code; the launcher
+starts it again, like a board rebooting.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import contextlib
 import json
 import os
 import random
+import select
 import shutil
 import signal
 import subprocess
@@ -31,7 +40,9 @@ from typing import Any
 
 from anklet.firmware_source import firmware_dir
 
+from .cpu import cpu_factor
 from .motion import check_spec as motion_check
+from .uart import UartModel
 
 MPY_DIR = Path(__file__).resolve().parent / "mpy"
 FIRMWARE_DIR = firmware_dir()
@@ -42,13 +53,25 @@ EXIT_WATCHDOG = 4  # machine.WDT not fed in time
 EXIT_SOFT_RESET = 5  # machine.soft_reset()
 EXIT_HUNG = -12  # killed by the emulated watchdog (SIGUSR2): firmware hung outside `machine`
 
+# termios speed constants -> baud
+_SPEEDS = {
+    getattr(termios, f"B{rate}"): rate
+    for rate in (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, 1500000, 2000000)
+    if hasattr(termios, f"B{rate}")
+}
+
 # Reset causes as MicroPython's machine module numbers them on the ESP32.
 PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
 
 # An ESP32 without PSRAM gives MicroPython a heap of about 160 KB (110 KB free once the code
 # is loaded); the emulated chips, motion models and radio (~60 KB), and the modules' bytecode
 # (.py compiled on the board), live in the same heap here, so the simulated board gets more.
-DEFAULT_HEAP = "320k"
+# +40 KB since the ESP32 model: its select/os/cpu modules (7 KB here) and the firmware's serial
+# pacing, MPU-6500 support and per-chip pin maps (10 KB of bytecode on this 64-bit build, about
+# half that on the ESP32) would otherwise come out of the ring, which sizes itself from what is
+# free (31 blocks instead of 172 at 200 Hz). How the ESP32's own heap starts and grows is not
+# modelled (see docs/HIL.md).
+DEFAULT_HEAP = "360k"
 
 
 def _run_ahead(pid: int) -> None:
@@ -107,6 +130,13 @@ class SimulatedBoard:
     sim_options: dict[str, Any] = field(default_factory=dict)
     log_path: Path | None = None
     firmware_dir: Path = FIRMWARE_DIR
+    #: False: the ESP32 model (line rate, baud match, TX FIFO ticks); True: as fast as the PC.
+    fast: bool = False
+    #: Also run the firmware's code at an ESP32_GENERIC's pystone pace (cpu.py). Off by default:
+    #: with it the firmware drops samples from 200 Hz on (docs/HIL.md), which is either the
+    #: firmware's real cost on a 160 MHz ESP32 or the limit of a pystone-only calibration;
+    #: profiling the firmware under it comes first.
+    cpu_pace: bool = False
 
     def __post_init__(self) -> None:
         motion_check(self.motion)  # a bad spec is the caller's one-line error, not a dead board
@@ -128,6 +158,7 @@ class SimulatedBoard:
         self._threads: list[threading.Thread] = []
         self._log = None
         self._epoch_ns = 0
+        self.uart: UartModel | None = None
 
     # --- lifetime --------------------------------------------------------------------------
 
@@ -147,6 +178,8 @@ class SimulatedBoard:
         termios.tcsetattr(self._slave, termios.TCSANOW, attrs)
         os.set_blocking(self._master, False)
         self.port = os.ttyname(self._slave)
+        if not self.fast:
+            self.uart = UartModel(host_baud=self._host_baud, stall=self._stall_board)
         # The exercise runs on from power-on: a reboot does not restart the workout.
         self._epoch_ns = time.time_ns()
         log_path = self.log_path or self.flash_dir.parent / f"{self.flash_dir.name}.log"
@@ -206,6 +239,27 @@ class SimulatedBoard:
 
     # --- internals -------------------------------------------------------------------------
 
+    def _host_baud(self) -> int:
+        """The baud rate the host set on its end of the port (the bridge chip takes it from
+        the USB request; a pty carries it in its termios)."""
+        try:
+            speed = termios.tcgetattr(self._slave)[5]
+        except (termios.error, OSError):
+            return 0
+        return _SPEEDS.get(speed, 0)
+
+    def _stall_board(self, seconds: float) -> None:
+        """Hold the interpreter as a blocking FIFO write holds the ESP32's MicroPython task."""
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGSTOP)
+            try:
+                time.sleep(seconds)
+            finally:
+                os.kill(proc.pid, signal.SIGCONT)
+
     @property
     def _config_path(self) -> Path:
         return self.flash_dir.parent / f".{self.flash_dir.name}.sim.json"
@@ -246,6 +300,10 @@ class SimulatedBoard:
             "ANKLET_SIM_CONFIG": str(self._config_path),
             "ANKLET_RESET_CAUSE": str(reset_cause),
             "ANKLET_SIM_BOOT_MS": str(int(self.sim_options.get("boot_ms", 0))),
+            # asyncio's waits end on 10 ms FreeRTOS ticks (mpy/select.py); 0: as asked.
+            "ANKLET_SIM_TICK_MS": "0" if self.fast else "10",
+            # The firmware's code at an ESP32_GENERIC's pace (cpu.py, mpy/cpu.py); 0: the PC's.
+            "ANKLET_SIM_CPU_FACTOR": f"{cpu_factor():.1f}" if self.cpu_pace else "0",
         }
         self._proc = subprocess.Popen(
             [micropython_command(), "-X", f"heapsize={self.heapsize}", str(MPY_DIR / "simboot.py")],
@@ -301,7 +359,9 @@ class SimulatedBoard:
                 time.sleep(0.01)
                 continue
             try:
-                data = os.read(proc.stdout.fileno(), 4096)
+                fd = proc.stdout.fileno()
+                backlogged = bool(select.select([fd], [], [], 0)[0])
+                data = os.read(fd, 4096)
             except (OSError, ValueError):
                 data = b""
             if not data:
@@ -310,8 +370,15 @@ class SimulatedBoard:
             if not self._link_up.is_set():
                 self.stats.dropped_to_host += len(data)
                 continue
+            if self.uart is not None:
+                self.uart.board_wrote(len(data), backlogged)
+                data = self.uart.to_host(data)
             data = self._maybe_corrupt(data)
-            self._write_master(data)
+            if self.uart is None:
+                self._write_master(data)
+                continue
+            for chunk in self.uart.paced(data):
+                self._write_master(chunk)
 
     def _write_master(self, data: bytes) -> None:
         view = memoryview(data)
@@ -339,8 +406,6 @@ class SimulatedBoard:
             return bytes(buf)
 
     def _pump_to_board(self) -> None:
-        import select
-
         poller = select.poll()
         poller.register(self._master, select.POLLIN)
         while not self._stop.is_set():
@@ -357,6 +422,8 @@ class SimulatedBoard:
             proc = self._proc
             if proc is None or proc.stdin is None:
                 continue
+            if self.uart is not None:
+                data = self.uart.to_board(data)
             try:
                 proc.stdin.write(data)
                 self.stats.to_board += len(data)

@@ -28,6 +28,7 @@ def _board(options: OpenOptions) -> SimulatedBoard:
             flash_dir=options.sim_flash or default_sim_flash(),
             motion=motion_spec(options.sim_motion or DEFAULT_SIM_MOTION),
             sim_options=dict(options.sim_options),
+            fast=options.sim_fast,
         )
     except ValueError as exc:  # a bad --motion: the simulator says which key and why
         raise TransportError(str(exc)) from None

@@ -22,6 +22,7 @@ with open(sys.argv[1]) as f:
 for key, want in expected.items():
     max_frame, imu_hz, load_hz = (int(x) for x in key.split(","))
     got = list(capacity.samples(max_frame, imu_hz, load_hz))
+    got.append(capacity.serial_bytes_per_s(max_frame, imu_hz, load_hz))
     check("capacity %s" % key, got == want, "%r != %r" % (got, want))
 
 # ring: block numbering, oldest, find

@@ -93,10 +93,11 @@ def test_bad_commands_get_their_documented_status(tmp_path):
 
 
 def test_resend_of_samples_the_ring_no_longer_holds_is_not_available(board):
+
     async def action(device: Device):
-        await device.set_rates(imu_rate_hz=1000)
+        await device.set_rates(imu_rate_hz=400)  # the fastest 115200 baud carries
         await device.start()
-        await asyncio.sleep(12)  # the ring holds a few seconds at 1000 Hz
+        await asyncio.sleep(12)  # the ring holds a few seconds at 400 Hz
         return await device.resend(0)
 
     answer = run(with_device(board, action))
@@ -138,14 +139,15 @@ def test_corrupt_config_falls_back_to_defaults_and_says_so(tmp_path):
 
 
 def test_fifo_overflow_is_reported_with_exactly_the_missing_indices(board, tmp_path):
+
     async def stall(recorder):
         await asyncio.sleep(5)
-        board.set_faults(stall_ms=400)  # the firmware freezes: the FIFO (85 samples) overflows
+        board.set_faults(stall_ms=1000)  # the firmware freezes: the FIFO (85 samples) overflows
 
-    summary = run(record(board, tmp_path / "out", 12.0, 1000, during=stall))
+    summary = run(record(board, tmp_path / "out", 12.0, 400, during=stall))
     meta = read_meta(summary.folder)
     dropped = meta["board_status"]["samples_dropped"]
-    assert dropped >= 300  # 400 ms at 1000 Hz, less what the FIFO still held
+    assert dropped >= 300  # 1 s at 400 Hz, less what the FIFO still held
     ranges = meta["loss"]["lost_ranges"]
     assert sum(r["to_index"] - r["from_index"] for r in ranges) == dropped == summary.lost
     index = np.array([int(r["index"]) for r in read_samples(summary.folder)])
@@ -199,7 +201,7 @@ def repl_prompt_seen(port_path: str) -> bool:
     """Press Enter on the port and wait for the REPL's prompt."""
     import serial
 
-    port = serial.Serial(port_path, timeout=0.2)
+    port = serial.Serial(port_path, 115200, timeout=0.2)  # the REPL UART's rate
     try:
         port.reset_input_buffer()
         port.write(b"\r\n")
@@ -223,7 +225,77 @@ def test_ctrl_c_on_the_port_gives_the_repl_back(board):
     import serial
 
     run(with_device(board, lambda d: d.start()))  # streaming binary frames
-    with serial.Serial(board.port) as port:
+    with serial.Serial(board.port, 115200) as port:
         port.write(b"\r\x03")  # what a person (or mpremote) types to interrupt
     time.sleep(2.0)  # no frame delimiter follows: the board reboots to its REPL
     assert repl_prompt_seen(board.port)
+
+
+def test_a_board_with_an_mpu6500_streams_every_sample(tmp_path):
+    sim = SimulatedBoard(
+        flash_dir=tmp_path / "flash", motion=QUIET_MOTION, sim_options={"imu_model": "mpu6500"}
+    )
+    with sim:
+        info = run(with_device(sim, lambda d: d.get_info()))
+        summary = run(record(sim, tmp_path / "out", 8.0, 400))
+    assert info.imu_model == "MPU6500"
+    assert summary.lost == 0
+    assert summary.samples >= 6 * 400
+
+
+def test_a_load_cell_with_rate_tied_low_is_no_fault_and_is_reported(tmp_path):
+    # The breakout ties RATE to GND: the HX711 converts at 10 Hz whatever GPIO 23 says, while
+    # the board is set for 80 Hz. A conversion every 100 ms must not flag LOAD_FAULT (the
+    # 80 Hz threshold is 125 ms), and the user is told why the rate is what it is.
+    sim = SimulatedBoard(
+        flash_dir=tmp_path / "flash",
+        motion=QUIET_MOTION,
+        sim_options={"hx711_rate_hz": 10, "hx711_rate_tied": True},
+    )
+    messages: list[tuple[spec.MsgType, object]] = []
+
+    async def action(device: Device):
+        device.on_message = lambda kind, message: messages.append((kind, message))
+        await device.start()
+        statuses = []
+        while len(statuses) < 6:  # STATUS once a second
+            statuses.append(await device.get_status())
+            await asyncio.sleep(0.6)
+        await device.stop()
+        return statuses
+
+    with sim:
+        statuses = run(with_device(sim, action))
+    assert all("LOAD_FAULT" not in s.flags for s in statuses), [s.flags for s in statuses]
+    assert statuses[-1].load_produced > 0
+    logs = [m.text for kind, m in messages if kind == spec.MsgType.LOG]
+    assert any("converts at 10 Hz, not 80" in text for text in logs), logs
+
+
+@pytest.mark.parametrize("chip", ["ESP32S3", "ESP32C3"])
+def test_boards_with_other_chips_stream_on_their_own_pins(tmp_path, chip):
+    sim = SimulatedBoard(
+        flash_dir=tmp_path / "flash", motion=QUIET_MOTION, sim_options={"chip": chip}
+    )
+    with sim:
+        summary = run(record(sim, tmp_path / "out", 5.0, 200))
+        status = run(with_device(sim, lambda d: d.get_status()))
+    assert summary.lost == 0
+    assert summary.samples >= 3 * 200
+    assert status.load_produced > 0  # the HX711 answers on this chip's pins
+    assert "IMU_FAULT" not in status.flags
+
+
+@pytest.mark.parametrize("ppm", [-10000, 10000])
+def test_an_imu_clock_off_by_one_percent_loses_nothing_and_is_measured(tmp_path, ppm):
+    # The datasheets allow the MPU-6050/6500 sample clock ±1 % over temperature.
+    sim = SimulatedBoard(
+        flash_dir=tmp_path / "flash", motion=QUIET_MOTION, sim_options={"imu_ppm": ppm}
+    )
+    with sim:
+        summary = run(record(sim, tmp_path / "out", 12.0, 200))
+    meta = read_meta(summary.folder)
+    assert summary.lost == 0
+    assert summary.completeness_pct == 100.0
+    true_rate = meta["clock"][0]["sample_rate_hz"]
+    assert true_rate == pytest.approx(200 * (1 + ppm / 1e6), rel=2e-3)

@@ -57,14 +57,14 @@ except OSError as exc:
 """,
         config={"faults": {"imu_absent": True}},
     )
-    assert "MPU-6050 not found at I2C address 0x68" in out
+    assert "IMU (MPU-6050/6500) not found at I2C address 0x68" in out
 
 
 def test_driver_rejects_a_different_chip(sim_run):
     out = sim_run.json(
         PRELUDE
         + """
-w.imu._regs[0x75] = 0x70   # an MPU-6500 answers 0x70
+w.imu._regs[0x75] = 0x98   # an ICM-20689: another register map
 try:
     MPU6050(i2c)
     print(json.dumps("no error"))
@@ -72,7 +72,8 @@ except OSError as exc:
     print(json.dumps(str(exc)))
 """
     )
-    assert "WHO_AM_I 0x70" in out
+    assert "unknown chip at I2C address 0x68: WHO_AM_I 0x98" in out
+    assert "MPU-6500 0x70" in out  # the message lists what the driver takes
 
 
 def test_configure_writes_rate_dlpf_and_ranges(sim_run):
@@ -167,6 +168,82 @@ def test_fifo_bursts_deliver_every_sample_at_the_detuned_rate(sim_run, rate_hz):
         got = words(data[i * 12 : i * 12 + 12])
         want = expected_words(motion, trace[i], 8, 1000)
         assert max(abs(a - b) for a, b in zip(got, want, strict=True)) <= 1, (i, got, want)
+
+
+@pytest.mark.parametrize("who_am_i", [0x70, 0x71, 0x73])
+def test_mpu6500_family_is_identified_and_gets_its_own_registers(sim_run, who_am_i):
+    out = sim_run.json(
+        PRELUDE
+        + f"""
+w.imu._regs[0x75] = {who_am_i}
+imu = MPU6050(i2c)
+rows = []
+for rate in (100, 200, 400, 1000):
+    imu.configure(rate, 8, 1000)
+    rows.append([rate, w.imu._regs[0x1A], w.imu._regs[0x1D]])
+print(json.dumps({{"model": imu.MODEL, "fifo": imu.FIFO_BYTES, "rows": rows}}))
+""",
+        config={"imu_model": "mpu6500"},
+    )
+    assert out["model"] == 4  # spec.ImuModel.MPU6500
+    assert out["fifo"] == 512
+    # ACCEL_CONFIG2 A_DLPF_CFG: 41 Hz at 100, 92 at 200, 460 (unfiltered gyro) at 400, 184 at 1000
+    assert [(rate, accel) for rate, _, accel in out["rows"]] == [(100, 3), (200, 2), (400, 0),
+                                                                  (1000, 1)]  # fmt: skip
+
+
+@pytest.mark.parametrize("rate_hz", [200, 1000])
+def test_mpu6500_delivers_every_sample_through_its_smaller_fifo(sim_run, rate_hz):
+    out = sim_run.json(
+        PRELUDE + STREAM % (rate_hz, 600),
+        config={"motion": "leg-raise:lead=0", "imu_model": "mpu6500"},
+        heapsize="16M",
+    )
+    assert not out["overflowed"]
+    total = len(bytes.fromhex(out["hex"])) // 12 + out["left"] // 12
+    assert total == len(out["trace"])
+
+
+def test_fifo_starts_only_once_the_gyro_has_settled_after_waking(sim_run):
+    out = sim_run.json(
+        PRELUDE
+        + """
+imu = MPU6050(i2c)          # resets and wakes the chip
+imu.configure(1000, 8, 1000)
+w.imu.trace = []
+imu.fifo_reset()            # at once: the driver waits out the gyro's start-up first
+time.sleep_ms(20)
+imu.fifo_count()            # the emulated chip fills its FIFO when it is next asked
+print(json.dumps({"first_s": w.imu.trace[0], "awake_s": w.imu._awake_ps / 1e12}))
+""",
+        config={"imu_model": "mpu6500"},
+    )
+    assert out["first_s"] - out["awake_s"] >= 0.035  # PS-MPU-6500A: 35 ms gyro start-up
+
+
+def test_the_emulated_gyro_reads_zero_while_starting_up(sim_run):
+    out = sim_run.json(
+        PRELUDE
+        + """
+def put(reg, value):
+    i2c.writeto_mem(0x68, reg, bytes([value]))
+
+put(0x6B, 0x80); time.sleep_ms(100)  # reset
+put(0x6B, 0x01)                       # wake
+put(0x1A, 0x01); put(0x19, 0x00)      # 1 kHz
+put(0x23, 0x78); put(0x6A, 0x40)      # FIFO on, at once
+time.sleep_ms(50)
+n = (lambda b: (b[0] << 8 | b[1]) // 12)(i2c.readfrom_mem(0x68, 0x72, 2))
+data = i2c.readfrom_mem(0x68, 0x74, n * 12)
+print(json.dumps({"n": n, "hex": data.hex(), "samples": w.imu.samples}))
+""",
+        config={"motion": "leg-raise:lead=0"},
+    )
+    records = bytes.fromhex(out["hex"])
+    gyro = [words(records[i * 12 + 6 : i * 12 + 12]) for i in range(out["n"])]
+    assert out["n"] >= 40, out["samples"]
+    assert all(g == [0, 0, 0] for g in gyro[:25])  # the first 30 ms: no gyro yet
+    assert any(g != [0, 0, 0] for g in gyro[35:])  # then the motion's rotation
 
 
 def test_overflow_is_flagged_misaligns_the_stream_and_fifo_reset_recovers(sim_run):

@@ -1,5 +1,6 @@
-"""Firmware building blocks under the real MicroPython interpreter: frame capacity (checked
-against the protocol's own computation), the ring buffer, and the atomic config file."""
+"""Firmware building blocks under the real MicroPython interpreter: frame capacity and the byte
+rate a stream costs on serial (checked against the protocol's own computation), the ring
+buffer, and the atomic config file."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ def test_firmware_units_under_micropython(micropython, tmp_path):
         for imu_hz in spec.IMU_RATES_HZ:
             for load_hz in spec.LOAD_RATES_HZ:
                 key = f"{max_frame},{imu_hz},{load_hz}"
-                expected[key] = list(spec.samples_capacity(max_frame, load_hz / imu_hz))
+                samples = list(spec.samples_capacity(max_frame, load_hz / imu_hz))
+                wire = spec.serial_stream_bytes_per_s(max_frame, imu_hz, load_hz)
+                expected[key] = [*samples, wire]
     expected_file = tmp_path / "capacity.json"
     expected_file.write_text(json.dumps(expected))
     flash = tmp_path / "flash"

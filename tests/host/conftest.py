@@ -12,7 +12,9 @@ from simhelpers import QUIET_MOTION
 
 @pytest.fixture
 def sim(tmp_path: Path) -> Iterator[SimulatedBoard]:
-    board = SimulatedBoard(flash_dir=tmp_path / "flash", motion=QUIET_MOTION)
+    # Fast mode (no UART model: bytes as fast as the pty moves them): these test the host's
+    # session logic; the ESP32 model's serial port is tested in tests/sim/test_uart_model.py.
+    board = SimulatedBoard(flash_dir=tmp_path / "flash", motion=QUIET_MOTION, fast=True)
     board.start()
     try:
         yield board

@@ -17,7 +17,7 @@ def _indices(rows: list[dict[str, str]]) -> np.ndarray:
     return np.array([int(r["index"]) for r in rows])
 
 
-@pytest.mark.parametrize("rate_hz", [200, 1000])
+@pytest.mark.parametrize("rate_hz", [200, 400])  # 400: the most 115200 baud carries
 def test_session_accounts_for_every_sample_and_times_them_evenly(sim, tmp_path, rate_hz):
     summary = asyncio.run(record(sim, tmp_path / "out", 12.0, rate_hz))
     meta = assert_every_sample_accounted(summary.folder)

@@ -70,7 +70,7 @@ print(json.dumps([machine.reset_cause(), machine.unique_id().hex(),
                   machine.WDT_RESET, machine.PWRON_RESET, machine.freq()]))
 """
     out = sim_run.json(code, config={"unique_id": "24a160c0ffee", "reset_cause": 2})
-    assert out == [2, "24a160c0ffee", 3, 1, 240000000]
+    assert out == [2, "24a160c0ffee", 3, 1, 160000000]  # ESP32_GENERIC's default clock
     out = sim_run.json(code, config={"reset_cause": 2}, env={"ANKLET_RESET_CAUSE": "3"})
     assert out[0] == 3
 
@@ -226,37 +226,82 @@ print(json.dumps({"levels": levels, "events": len(events)}))
     assert out["events"] == 2
 
 
-def _int_constants(path: Path) -> dict[str, int]:
-    tree = ast.parse(path.read_text())
-    found = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target = node.targets[0]
-            value = node.value
-            if not isinstance(target, ast.Name) or not isinstance(value, ast.Constant):
-                continue
-            if isinstance(value.value, int):
-                found[target.id] = value.value
-    return found
-
-
-def _world_wiring() -> dict[str, int]:
-    tree = ast.parse((SIM_MPY / "world.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "WIRING":
+def _literal(path: Path, name: str):
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == name:
             return ast.literal_eval(node.value)
-    raise AssertionError("world.py has no WIRING")
+    raise AssertionError(f"{path.name} has no {name}")
 
 
-def test_simulated_wiring_matches_the_firmware_pin_map():
-    if not BOARD.exists():
-        pytest.skip("firmware/board.py is not written yet")
-    board = _int_constants(BOARD)
-    wiring = _world_wiring()
-    names = ["I2C_SCL", "I2C_SDA", "HX711_SCK", "HX711_DOUT", "HX711_RATE", "BATTERY_ADC"]
-    names += ["LED", "BUTTON"]
-    for name in names:
-        assert board.get(name) == wiring[name], name
-    for name in ("I2C_FREQ", "BATTERY_DIVIDER"):
-        if name in board:
-            assert board[name] == wiring[name], name
+def test_simulated_wiring_matches_the_firmware_pin_map_for_every_chip():
+    board = _literal(BOARD, "PIN_MAPS")
+    world = _literal(SIM_MPY / "world.py", "PIN_MAPS")
+    assert set(board) == set(world) == {"ESP32", "ESP32S3", "ESP32C3"}
+    for chip, pins in board.items():
+        assert pins == world[chip], chip
+
+
+@pytest.mark.parametrize(
+    ("chip", "machine_name", "scl", "led"),
+    [
+        ("ESP32", "Generic ESP32 module with ESP32", 22, 2),
+        ("ESP32S3", "Generic ESP32S3 module with ESP32S3", 9, 2),
+        ("ESP32C3", "ESP32C3 module with ESP32C3", 5, 1),
+    ],
+)
+def test_board_picks_the_pin_map_of_the_chip_it_runs_on(sim_run, chip, machine_name, scl, led):
+    result = sim_run(
+        "import os, board\nprint(repr([os.uname().machine, board.CHIP, board.I2C_SCL, board.LED]))",
+        config={"chip": chip},
+        env={"MICROPYPATH": f"{SIM_MPY}:{ROOT / 'firmware'}:.frozen"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert ast.literal_eval(result.stdout.strip()) == [machine_name, chip, scl, led]
+
+
+def test_board_refuses_a_chip_it_has_no_pin_map_for(sim_run):
+    result = sim_run(
+        """
+import board
+try:
+    board.chip_of("Generic ESP32S2 module with ESP32S2")
+except OSError as exc:
+    print(exc)
+print(board.chip_of("Custom board with ESP32-S3"))
+""",
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == (
+        "no pin map for this chip (Generic ESP32S2 module with ESP32S2): Anklet runs on the "
+        "ESP32, ESP32-S3 and ESP32-C3 (firmware/board.py)"
+    )
+    assert lines[1] == "ESP32S3"
+
+
+def test_a_c3_has_no_gpio_22_and_an_esp32_no_output_on_gpio_35(sim_run):
+    out = sim_run.json(
+        """
+import json, machine
+def tries(fn):
+    try:
+        fn()
+        return "ok"
+    except ValueError as exc:
+        return str(exc)
+print(json.dumps([tries(lambda: machine.Pin(22)), tries(lambda: machine.ADC(machine.Pin(3)))]))
+""",
+        config={"chip": "ESP32C3"},
+    )
+    assert out == ["invalid pin", "ok"]
+    out = sim_run.json(
+        """
+import json, machine
+try:
+    machine.Pin(35, machine.Pin.OUT)
+    print(json.dumps("ok"))
+except ValueError as exc:
+    print(json.dumps(str(exc)))
+"""
+    )
+    assert out == "pin can only be input"

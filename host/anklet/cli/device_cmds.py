@@ -574,14 +574,25 @@ def set_cmd(
 def sim(
     motion: MotionOpt = DEFAULT_SIM_MOTION,
     flash: Annotated[Path | None, typer.Option(help="the board's flash directory")] = None,
+    fast: Annotated[
+        bool,
+        typer.Option(
+            "--fast",
+            help="without the ESP32 model: the serial port moves bytes as fast as the PC can",
+        ),
+    ] = False,
 ) -> None:
     """Start a simulated board and keep it running; prints the serial port to connect to.
+
+    By default it behaves as an ESP32 DevKitC (serial at 115200 baud); --fast does not.
 
     Examples:
 
       anklet sim
 
       anklet sim --motion recording.csv
+
+      anklet sim --fast
     """
     from anklet import schemes
 
@@ -590,7 +601,7 @@ def sim(
     simulator = schemes.find("sim")
     if not isinstance(simulator, schemes.ServingScheme):
         raise _fail("the simulated board is not installed (package anklet_sim)")
-    options = schemes.OpenOptions(sim_motion=motion, sim_flash=flash)
+    options = schemes.OpenOptions(sim_motion=motion, sim_flash=flash, sim_fast=fast)
     try:
         with contextlib.suppress(KeyboardInterrupt), simulator.serve(options) as lines:
             for line in lines:

@@ -155,6 +155,14 @@ def flash_cmd(
 
       anklet flash -p /dev/ttyACM0 -f ESP32_GENERIC_S3-20250415-v1.25.0.bin --chip esp32s3
     """
+    kept = None
+    if erase:
+        # Settings, calibration and bond keys die with the erase: save them first (keep.py).
+        from anklet.keep import save_from_board
+
+        kept = save_from_board(port, repl_timeout_s=8.0)
+        if not json_out:
+            console.print(kept.describe())
     with _progress(json_out) as view:
         try:
             result = flash_micropython(port, firmware, chip=chip, baud=baud, progress=view,
@@ -173,6 +181,9 @@ def flash_cmd(
                     "offset": result.offset,
                     "size_bytes": result.image.size_bytes,
                     "erased": result.erased,
+                    "kept": kept.files if kept else [],
+                    "kept_in": str(kept.folder) if kept and kept.folder else None,
+                    "not_kept_because": kept.why_not if kept else "",
                 }
             )
         )
@@ -255,11 +266,15 @@ def deploy_cmd(
         print(json.dumps(_result_dict(result)))
         return
     kept = "written with defaults" if result.config_written else "kept"
+    if result.restored:
+        kept = "restored"
     console.print(
         f"[green]done[/]: revision {result.revision} on {result.target} "
         f"({result.files} files, {result.size_bytes / 1024:.0f} KB, {result.board.describe()}); "
         f"config.json {kept}; previous version in fw_prev/"
     )
+    if result.restored:
+        console.print(f"put back what `anklet flash` saved: {', '.join(result.restored)}")
 
 
 def _unwritable(folder: Path) -> bool:

@@ -13,11 +13,15 @@ import errno
 import os
 
 import serial
-from anklet_protocol import framing
+from anklet_protocol import framing, spec
 
 from .base import LinkLost, Transport, TransportError
 
-DEFAULT_BAUD = 921_600  # ignored by USB CDC and ptys; the CP2102 on a DevKitC honours it
+# The board's REPL UART rate (spec.SERIAL_BAUD, why it is not higher is there): the USB-serial
+# bridge on a DevKitC (CP2102, CH340) must be set to it or both directions are garbage. USB-CDC
+# boards (ESP32-S3/C3 native USB) ignore it; so did the simulated board's pty before it
+# modelled the bridge.
+DEFAULT_BAUD = spec.SERIAL_BAUD
 
 
 class SerialTransport(Transport):

@@ -46,6 +46,7 @@ class HX711Chip:
         rate_pin=23,
         irq_source=None,
         pd_jitter_us=1000,
+        rate_tied=False,
     ):
         cfg = loadcell or {}
         self._clock = clock
@@ -61,6 +62,8 @@ class HX711Chip:
         self._dout_pin = dout_pin
         self._rate_pin = rate_pin
         self.rate_hz = 80 if rate_hz >= 80 else 10  # the RATE strapping until GPIO drives it
+        # Many breakouts tie RATE to GND (or VCC) on the board: the GPIO then drives nothing.
+        self.rate_tied = rate_tied
         self._sck = 0
         self._rise_us = 0
         self._irq_source = irq_source  # has .irq_enabled (the world, for machine.disable_irq)
@@ -106,6 +109,8 @@ class HX711Chip:
 
     def pin_write(self, n, level, now):
         if n == self._rate_pin:
+            if self.rate_tied:
+                return
             rate = 80 if level else 10
             if rate != self.rate_hz:
                 self.rate_hz = rate

@@ -27,6 +27,7 @@ import os
 import sys
 import time
 
+import cpu as _cpu
 import micropython
 import world as _world_mod
 
@@ -40,8 +41,27 @@ EXIT_RESET = 3
 EXIT_WATCHDOG = 4
 EXIT_SOFT_RESET = 5
 
-_freq = 240000000
+# ESP32_GENERIC boots at 160 MHz, ESP-IDF's default CPU clock, which the port keeps (the pystone
+# drop it brought: micropython#6565); machine.freq(240_000_000) raises it.
+_freq = 160000000
 _W = None
+
+
+def _hw(fn):
+    """A call into the emulated hardware: free CPU, as silicon is; the firmware code before it
+    is paid for at the ESP32's pace (cpu.py). Without pacing the method is left as it is (the
+    wrapper's argument tuple would allocate in the firmware's allocation-free hot path)."""
+    if not _cpu.FACTOR > 1.0:
+        return fn
+
+    def call(*args, **kwargs):
+        _cpu.enter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _cpu.leave()
+
+    return call
 
 
 def _world():
@@ -90,6 +110,7 @@ def enable_irq(state=True):
     _world().irq_enabled = bool(state)
 
 
+@_hw
 def idle():
     _world().poll()
     time.sleep_ms(1)
@@ -113,7 +134,21 @@ def time_pulse_us(pin, pulse_level, timeout_us=1000000):
 
 # --- Pin -------------------------------------------------------------------------------------
 
-_NO_PIN = (6, 7, 8, 9, 10, 11, 20, 24, 28, 29, 30, 31)  # absent, or wired to the SPI flash
+# GPIOs per chip (datasheets' pin lists): (usable, input-only, ADC-capable)
+_GPIOS = {
+    # ESP32: 0-39 less 20, 24, 28-31 (absent) and 6-11 (SPI flash); 34-39 input only
+    "ESP32": (tuple(n for n in range(40) if n not in (6, 7, 8, 9, 10, 11, 20, 24, 28, 29, 30, 31)),
+              (34, 35, 36, 37, 38, 39),
+              (32, 33, 34, 35, 36, 37, 38, 39, 0, 2, 4, 12, 13, 14, 15, 25, 26, 27)),
+    # ESP32-S3: 0-21 and 26-48, less 26-32 (SPI flash/PSRAM); ADC on 1-20
+    "ESP32S3": (tuple(n for n in range(49) if n <= 21 or n >= 33), (), tuple(range(1, 21))),
+    # ESP32-C3: 0-21, less 12-17 (SPI flash); ADC on 0-4
+    "ESP32C3": (tuple(n for n in range(22) if not 12 <= n <= 17), (), (0, 1, 2, 3, 4)),
+}  # fmt: skip
+
+
+def _gpios():
+    return _GPIOS[_world().chip]
 
 
 def _pin_id(pin):
@@ -137,7 +172,7 @@ class Pin:
     DRIVE_3 = 3
 
     def __init__(self, id, mode=-1, pull=-1, *, value=None, drive=None, hold=None):
-        if not isinstance(id, int) or id < 0 or id > 39 or id in _NO_PIN:
+        if not isinstance(id, int) or id not in _gpios()[0]:
             raise ValueError("invalid pin")
         self._id = id
         self._w = _world()
@@ -151,7 +186,7 @@ class Pin:
 
     def init(self, mode=-1, pull=-1, *, value=None, drive=None, hold=None):
         if mode != -1:
-            if mode in (self.OUT, self.OPEN_DRAIN) and self._id >= 34:
+            if mode in (self.OUT, self.OPEN_DRAIN) and self._id in _gpios()[1]:
                 raise ValueError("pin can only be input")
             self._mode = mode
         if pull != -1:
@@ -161,6 +196,7 @@ class Pin:
         elif mode in (self.OUT, self.OPEN_DRAIN):
             self.value(self._out)
 
+    @_hw
     def value(self, x=None):
         w = self._w
         if x is None:
@@ -267,6 +303,7 @@ class I2C:
                 found.append(addr)
         return found
 
+    @_hw
     def readfrom_mem_into(self, addr, memaddr, buf, *, addrsize=8):
         self._device(addr, len(buf)).read_into(memaddr, buf)
 
@@ -275,9 +312,11 @@ class I2C:
         self.readfrom_mem_into(addr, memaddr, buf)
         return bytes(buf)
 
+    @_hw
     def writeto_mem(self, addr, memaddr, buf, *, addrsize=8):
         self._device(addr, len(buf)).write(memaddr, buf)
 
+    @_hw
     def readfrom_into(self, addr, buf, stop=True):
         dev = self._device(addr, len(buf))
         dev.read_into(dev.pointer, buf)
@@ -287,6 +326,7 @@ class I2C:
         self.readfrom_into(addr, buf, stop)
         return bytes(buf)
 
+    @_hw
     def writeto(self, addr, buf, stop=True):
         dev = self._device(addr, len(buf))
         if len(buf):
@@ -306,7 +346,6 @@ SoftI2C = I2C
 
 # --- ADC -------------------------------------------------------------------------------------
 
-_ADC_PINS = (32, 33, 34, 35, 36, 37, 38, 39, 0, 2, 4, 12, 13, 14, 15, 25, 26, 27)
 _ADC_FULL_SCALE_V = (1.00, 1.34, 2.00, 3.55)  # ESP32 port docs, per attenuation
 
 
@@ -322,7 +361,7 @@ class ADC:
 
     def __init__(self, pin, *, atten=None):
         pid = _pin_id(pin)
-        if pid not in _ADC_PINS:
+        if pid not in _gpios()[2]:
             raise ValueError("invalid pin")
         self._w = _world()
         self._divider = self._w.adc_pins.get(pid)
@@ -335,6 +374,7 @@ class ADC:
     def width(self, bits):
         self._bits = bits
 
+    @_hw
     def _volts(self):
         self._w.poll()
         if self._divider is None:
@@ -386,6 +426,7 @@ class WDT:
 
             _thread.start_new_thread(_watchdog, ())
 
+    @_hw
     def feed(self):
         _wdt[0] = time.ticks_ms()
         _world().poll()

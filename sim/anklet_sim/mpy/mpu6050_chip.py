@@ -1,6 +1,7 @@
-# The MPU-6050 emulated at register level, for the simulated board's I2C bus (address 0x68).
+# The MPU-6050 emulated at register level, for the simulated board's I2C bus (address 0x68);
+# with model="mpu6500", the MPU-6500 that many GY-521 boards carry instead.
 #
-#     chip = MPU6050Chip(clock, motion_source, ppm=150.0)
+#     chip = MPU6050Chip(clock, motion_source, ppm=150.0)     # model="mpu6500" for the other
 #     chip.read_into(0x75, buf)          # what an I2C burst read from register 0x75 returns
 #     chip.write(0x6B, b"\x01")          # an I2C burst write starting at register 0x6B
 #
@@ -20,8 +21,16 @@
 #   Elsewhere a burst read auto-increments through the register file.
 # - Values are LSB for the configured full scale (accel 16384/8192/4096/2048 LSB/g, gyro
 #   131/65.5/32.8/16.4 LSB/(deg/s)), rounded and saturated to int16.
+# - The gyroscope needs 30 ms after waking (PS-MPU-6000A table 6.1; 35 ms on the MPU-6500,
+#   PS-MPU-6500A table 1.2): samples taken before read 0 deg/s on every gyro axis.
+# The MPU-6500 (RM-MPU-6500A rev 2.1, PS-MPU-6500A rev 1.1) differs here in: WHO_AM_I 0x70, a
+# 512-byte FIFO, and ACCEL_CONFIG2 (0x1D) for the accelerometer's filter (stored; the motion
+# model has nothing above the filters' corners, so it changes no value). The clock error `ppm`
+# may be anything the datasheets allow: ±1 % (10000 ppm) over temperature.
 # The FIFO is filled lazily: each register access first produces the samples that became due
 # since the previous one (with a stalled reader, only those that can still be in the FIFO).
+import sys
+
 _SMPLRT_DIV = 0x19
 _CONFIG = 0x1A
 _GYRO_CONFIG = 0x1B
@@ -40,7 +49,8 @@ _FIFO_COUNTL = 0x73
 _FIFO_R_W = 0x74
 _WHO_AM_I = 0x75
 
-_FIFO_SIZE = 1024
+# model -> (WHO_AM_I, FIFO bytes, gyro start-up ms)
+MODELS = {"mpu6050": (0x68, 1024, 30), "mpu6500": (0x70, 512, 35)}
 _INT_FIFO_OFLOW = 0x10
 _INT_DATA_RDY = 0x01
 _USER_FIFO_EN = 0x40
@@ -63,16 +73,28 @@ def _int16(x):
 
 
 class MPU6050Chip:
-    def __init__(self, clock, motion, ppm=150.0, temp_c=25.0, t_offset_s=0.0):
+    def __init__(self, clock, motion, ppm=150.0, temp_c=25.0, t_offset_s=0.0, model="mpu6050"):
+        if model not in MODELS:
+            raise ValueError("imu_model %r: one of %s" % (model, ", ".join(sorted(MODELS))))
+        if not -10000.0 <= ppm <= 10000.0:
+            raise ValueError("imu_ppm %r: the datasheets allow ±1 %% (±10000 ppm)" % (ppm,))
+        self.model = model
+        self._who, self._fifo_size, startup_ms = MODELS[model]
+        self._startup_ps = startup_ms * 1000 * _PS_PER_US
+        self._awake_ps = 0
         self._clock = clock
         self._motion = motion
         self.ppm = ppm
         self.temp_c = temp_c
         self._t_offset = t_offset_s
         self._regs = bytearray(128)
-        self._fifo = bytearray(_FIFO_SIZE)
+        self._fifo = bytearray(self._fifo_size)
         self.trace = None  # a list to record the time (s) of every sample written to the FIFO
         self.samples = 0  # samples produced since power-on (FIFO or not)
+        # The longest the FIFO went unread while enabled (µs), reported on stderr (the board's
+        # log) as it grows past 20 ms: the bench's "worst gap between FIFO reads".
+        self.worst_gap_us = 0
+        self._last_pop_us = -1
         self.pointer = 0  # register address for reads without one (I2C.readfrom_into)
         self._reset()
 
@@ -83,7 +105,7 @@ class MPU6050Chip:
         for i in range(128):
             regs[i] = 0
         regs[_PWR_MGMT_1] = _PWR_SLEEP
-        regs[_WHO_AM_I] = 0x68
+        regs[_WHO_AM_I] = self._who
         self._head = 0  # index of the oldest FIFO byte
         self._count = 0
         self._last_read = 0
@@ -139,7 +161,7 @@ class MPU6050Chip:
             regs[_INT_STATUS] |= _INT_DATA_RDY
         if fifo_on:
             # Only the last FIFO_SIZE bytes of the stream can survive: skip the rest.
-            keep = _FIFO_SIZE // rec_len + 2
+            keep = self._fifo_size // rec_len + 2
             if due > keep:
                 skip = due - keep
                 self._drop(self._count)  # everything already there is overwritten
@@ -164,6 +186,8 @@ class MPU6050Chip:
         self._data_ps = t_ps
         regs = self._regs
         ax, ay, az, gx, gy, gz, _ = self._motion.sample(t_ps / 1e12 + self._t_offset)
+        if t_ps - self._awake_ps < self._startup_ps:
+            gx = gy = gz = 0.0  # the gyroscope is still starting up
         a_lsb = _ACCEL_LSB_PER_G[(regs[_ACCEL_CONFIG] >> 3) & 3] / _G
         g_lsb = _GYRO_LSB_PER_DPS[(regs[_GYRO_CONFIG] >> 3) & 3]
         temp = _int16((self.temp_c - 36.53) * 340.0)
@@ -180,14 +204,14 @@ class MPU6050Chip:
         regs = self._regs
         fifo = self._fifo
         for reg in record:
-            if self._count == _FIFO_SIZE:
+            if self._count == self._fifo_size:
                 self._drop(1)
                 self._overflow()
-            fifo[(self._head + self._count) % _FIFO_SIZE] = regs[reg]
+            fifo[(self._head + self._count) % self._fifo_size] = regs[reg]
             self._count += 1
 
     def _drop(self, n):
-        self._head = (self._head + n) % _FIFO_SIZE
+        self._head = (self._head + n) % self._fifo_size
         self._count -= n
 
     def _overflow(self):
@@ -195,6 +219,16 @@ class MPU6050Chip:
             self._regs[_INT_STATUS] |= _INT_FIFO_OFLOW
 
     # --- the I2C side --------------------------------------------------------------------------
+
+    def _popped(self):
+        now = self._clock.now_us()
+        if self._last_pop_us >= 0:
+            gap = now - self._last_pop_us
+            if gap > self.worst_gap_us:
+                self.worst_gap_us = gap
+                if gap > 20000:
+                    sys.stderr.write("imu: worst FIFO read gap %d us\n" % gap)
+        self._last_pop_us = now
 
     def read_into(self, reg, buf):
         """A burst read of len(buf) bytes starting at register `reg`."""
@@ -204,13 +238,14 @@ class MPU6050Chip:
         i = 0
         while i < n:
             if reg == _FIFO_R_W:
+                self._popped()
                 # Stays on FIFO_R_W: pop the rest of the burst from the FIFO.
                 fifo = self._fifo
                 last = self._last_read
                 while i < n:
                     if self._count:
                         last = fifo[self._head]
-                        self._head = (self._head + 1) % _FIFO_SIZE
+                        self._head = (self._head + 1) % self._fifo_size
                         self._count -= 1
                     buf[i] = last
                     i += 1
@@ -251,12 +286,15 @@ class MPU6050Chip:
             was_awake = self.awake
             regs[reg] = value
             if self.awake != was_awake:
+                if self.awake:
+                    self._awake_ps = self._clock.now_us() * _PS_PER_US
                 self._restart_clock()
         elif reg in (_SMPLRT_DIV, _CONFIG):
             regs[reg] = value
             self._period_ps = self._compute_period()
             self._restart_clock()
         elif reg == _USER_CTRL:
+            self._last_pop_us = self._clock.now_us() if value & _USER_FIFO_EN else -1
             if value & _USER_FIFO_RESET:
                 self._head = 0
                 self._count = 0
@@ -274,8 +312,8 @@ class MPU6050Chip:
                     order.extend((first, first + 1))
             self._record = tuple(order)
         elif reg == _FIFO_R_W:
-            if self._count < _FIFO_SIZE:  # the host may write into the FIFO too
-                self._fifo[(self._head + self._count) % _FIFO_SIZE] = value
+            if self._count < self._fifo_size:  # the host may write into the FIFO too
+                self._fifo[(self._head + self._count) % self._fifo_size] = value
                 self._count += 1
         elif reg in (_WHO_AM_I, _INT_STATUS, _FIFO_COUNTH, _FIFO_COUNTL) or (
             _ACCEL_XOUT_H <= reg <= _GYRO_ZOUT_L

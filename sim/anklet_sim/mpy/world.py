@@ -8,9 +8,11 @@
 # Sim config keys (all optional): unique_id (12 hex digits), reset_cause (int, overridden by
 # $ANKLET_RESET_CAUSE), motion (spec string, see motion.py), motion_epoch_ns (wall-clock ns of
 # the motion's t = 0, so a reboot does not restart the exercise; default: this boot),
-# imu_ppm (sample-clock error, default +150), imu_temp_c, hx711_rate_hz (10/80: RATE pin
-# strapping when the firmware does not drive GPIO 23; default 80), hx711_pd_jitter_us (see
-# hx711_chip.py, default 1000), loadcell {offset_counts,
+# imu_ppm (sample-clock error, default +150; up to ±10000, the datasheets' ±1 %), imu_model
+# ("mpu6050", default, or "mpu6500": the part many GY-521 boards carry), imu_temp_c,
+# hx711_rate_hz (10/80: RATE pin strapping when the firmware does not drive GPIO 23; default
+# 80), hx711_rate_tied (bool: the breakout ties RATE to that level, GPIO 23 drives nothing),
+# hx711_pd_jitter_us (see hx711_chip.py, default 1000), loadcell {offset_counts,
 # counts_per_n, noise_counts}, battery {v_full, v_empty, hours, start_pct, noise_mv},
 # i2c_timing (bool, default true: transfers take their 400 kHz bus time), seed, faults {..},
 # faults_file (path polled at most every 100 ms, mtime-checked, for faults at run time),
@@ -33,20 +35,18 @@ import time
 
 import motion as _motion
 
-# The wiring, as firmware/board.py names it (a CPython test checks the two agree).
-WIRING = {
-    "I2C_SCL": 22,
-    "I2C_SDA": 21,
-    "I2C_FREQ": 400000,
-    "IMU_ADDR": 0x68,
-    "HX711_SCK": 18,
-    "HX711_DOUT": 19,
-    "HX711_RATE": 23,
-    "BATTERY_ADC": 35,
-    "BATTERY_DIVIDER": 2,
-    "LED": 2,
-    "BUTTON": 0,
-}
+# The wiring, per chip, as firmware/board.py's PIN_MAPS has it (a CPython test checks they
+# agree); the board is the chip in the sim config ("chip", default ESP32).
+PIN_MAPS = {
+    "ESP32": {"I2C_SCL": 22, "I2C_SDA": 21, "HX711_SCK": 18, "HX711_DOUT": 19, "HX711_RATE": 23,
+              "BATTERY_ADC": 35, "LED": 2, "BUTTON": 0},
+    "ESP32S3": {"I2C_SCL": 9, "I2C_SDA": 8, "HX711_SCK": 5, "HX711_DOUT": 6, "HX711_RATE": 7,
+                "BATTERY_ADC": 1, "LED": 2, "BUTTON": 0},
+    "ESP32C3": {"I2C_SCL": 5, "I2C_SDA": 4, "HX711_SCK": 6, "HX711_DOUT": 7, "HX711_RATE": 10,
+                "BATTERY_ADC": 3, "LED": 1, "BUTTON": 9},
+}  # fmt: skip
+COMMON = {"I2C_FREQ": 400000, "IMU_ADDR": 0x68, "BATTERY_DIVIDER": 2}
+WIRING = dict(PIN_MAPS["ESP32"], **COMMON)  # the default board's, for tools and tests
 
 _POLL_MS = 100
 _ONESHOT = ("i2c_burst", "stall_ms", "button_press_ms")
@@ -120,6 +120,11 @@ class World:
         import mpu6050_chip
 
         self.cfg = cfg
+        self.chip = str(cfg.get("chip", "ESP32")).replace("-", "").upper()
+        if self.chip not in PIN_MAPS:
+            raise ValueError("chip %r: one of %s" % (cfg.get("chip"), ", ".join(PIN_MAPS)))
+        wiring = dict(PIN_MAPS[self.chip], **COMMON)
+        self.wiring = wiring
         self.clock = Clock()
         self.seed = int(cfg.get("seed", 1))
         self.unique_id = _parse_uid(cfg.get("unique_id", "24a160000001"))
@@ -136,6 +141,7 @@ class World:
             ppm=float(cfg.get("imu_ppm", 150.0)),
             temp_c=float(cfg.get("imu_temp_c", 25.0)),
             t_offset_s=self.motion_offset_s,
+            model=cfg.get("imu_model", "mpu6050"),
         )
         self.hx711 = hx711_chip.HX711Chip(
             self.clock,
@@ -144,25 +150,26 @@ class World:
             loadcell=cfg.get("loadcell", {}),
             seed=self.seed,
             t_offset_s=self.motion_offset_s,
-            sck_pin=WIRING["HX711_SCK"],
-            dout_pin=WIRING["HX711_DOUT"],
-            rate_pin=WIRING["HX711_RATE"],
+            sck_pin=wiring["HX711_SCK"],
+            dout_pin=wiring["HX711_DOUT"],
+            rate_pin=wiring["HX711_RATE"],
             irq_source=self,
             pd_jitter_us=int(cfg.get("hx711_pd_jitter_us", 1000)),
+            rate_tied=bool(cfg.get("hx711_rate_tied", False)),
         )
         self.battery = Battery(self.clock, cfg.get("battery", {}), self.seed + 7)
         # I2C bus 0 and the addresses on it.
-        self.i2c_pins = {0: (WIRING["I2C_SCL"], WIRING["I2C_SDA"])}
-        self.i2c_devices = {0: {WIRING["IMU_ADDR"]: self.imu}}
+        self.i2c_pins = {0: (wiring["I2C_SCL"], wiring["I2C_SDA"])}
+        self.i2c_devices = {0: {wiring["IMU_ADDR"]: self.imu}}
         # Pin-level parts: pin number -> object with pin_read(n, now_us) / pin_write(n, v, now).
         self.pin_parts = {
-            WIRING["HX711_SCK"]: self.hx711,
-            WIRING["HX711_DOUT"]: self.hx711,
-            WIRING["HX711_RATE"]: self.hx711,
-            WIRING["BUTTON"]: _Button(self),
-            WIRING["LED"]: _Led(self),
+            wiring["HX711_SCK"]: self.hx711,
+            wiring["HX711_DOUT"]: self.hx711,
+            wiring["HX711_RATE"]: self.hx711,
+            wiring["BUTTON"]: _Button(self),
+            wiring["LED"]: _Led(self),
         }
-        self.adc_pins = {WIRING["BATTERY_ADC"]: WIRING["BATTERY_DIVIDER"]}
+        self.adc_pins = {wiring["BATTERY_ADC"]: wiring["BATTERY_DIVIDER"]}
         self.led = 0  # the status LED's level, and how often it changed
         self.led_changes = 0
         # Faults.
@@ -261,7 +268,7 @@ class World:
         return 0 if self.button_until_us >= 0 else 1
 
     def _button_edge(self, level):
-        pin = self.pin_irqs.get(WIRING["BUTTON"])
+        pin = self.pin_irqs.get(self.wiring["BUTTON"])
         if pin is not None:
             pin._edge(level)
 

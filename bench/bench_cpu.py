@@ -1,0 +1,72 @@
+"""The simulated board's CPU model against a real ESP32: pystone 1.2 on the paced interpreter.
+
+    .venv/bin/python -m bench cpu
+
+The model (sim/anklet_sim/cpu.py) slows the interpreter's own code by this PC's pystone
+score (CPU seconds) over the ESP32's. This row runs the same pystone, 500 passes as in the
+published figure, on the paced interpreter, timed by the board's own clock (ticks_us) as on the
+real board, and sets it against the reference.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.figure import Figure
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "sim"))
+
+from anklet_sim import cpu  # noqa: E402
+from anklet_sim.board import MPY_DIR, micropython_command  # noqa: E402
+
+AREA = "sim CPU"
+PASSES = 500
+TOLERANCE = 0.30
+
+PACED = f"""
+import time, cpu, pystone
+cpu.start()
+t0 = time.ticks_us()
+pystone.pystones({PASSES})
+cpu.enter()   # pay what the benchmark owes, as the next machine call would
+us = time.ticks_diff(time.ticks_us(), t0)
+print({PASSES} * 1e6 / us)
+"""
+
+
+def paced_pystones_per_s(factor: float) -> float:
+    env = {**os.environ, "MICROPYPATH": f"{MPY_DIR}:.frozen", "ANKLET_SIM_CPU_FACTOR": str(factor)}
+    out = subprocess.run(
+        [micropython_command(), "-c", PACED], env=env, capture_output=True, text=True, check=True
+    )
+    return float(out.stdout.split()[-1])
+
+
+def run() -> list[Figure]:
+    factor = cpu.cpu_factor()
+    host = cpu.host_pystones_per_cpu_s()
+    scores = sorted(paced_pystones_per_s(factor) for _ in range(5))
+    median = scores[len(scores) // 2]
+    ref = cpu.ESP32_PYSTONES_PER_S
+    low, high = ref * (1 - TOLERANCE), ref * (1 + TOLERANCE)
+    return [
+        Figure(
+            AREA,
+            f"pystone 1.2, {PASSES} passes, on the paced interpreter (median of 5)",
+            f"{median:.0f} pystones/s ({median / ref - 1:+.0%}; range {scores[0]:.0f}–"
+            f"{scores[-1]:.0f})",
+            f"ESP32 @160 MHz: {ref:.0f} pystones/s (1602 at 240 MHz, MicroPython v1.12, "
+            "micropython#6565, × 160/240)",
+            f"{low:.0f}–{high:.0f} (±30 %)",
+        ),
+        Figure(
+            AREA,
+            "pace factor: this PC's MicroPython over the ESP32's",
+            f"{factor:.0f}×",
+            f"this PC: {host:.0f} pystones per CPU second (pystone 1.2, 40000 passes)",
+        ),
+    ]

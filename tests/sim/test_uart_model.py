@@ -1,0 +1,170 @@
+"""The simulated board's UART (ESP32 model on, the default): the host must use the board's
+115200 baud or both directions are garbage, bytes arrive no faster than the line rate, a write
+that overfills the 128-byte TX FIFO holds the interpreter for whole ticks, and a sample rate the
+line cannot carry is refused with the limit named."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from anklet.device import CommandFailed, CommandTimeout, Device
+from anklet.transport.serial import SerialTransport
+from anklet_protocol import spec
+from anklet_sim.board import SimulatedBoard
+from anklet_sim.uart import TICK_S, TX_FIFO_BYTES, UartModel
+from simhelpers import QUIET_MOTION
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def esp32_board(tmp_path: Path):
+    board = SimulatedBoard(flash_dir=tmp_path / "flash", motion=QUIET_MOTION)
+    board.start()
+    try:
+        yield board
+    finally:
+        board.stop()
+
+
+async def _session(port: str, body, baud: int = spec.SERIAL_BAUD):
+    device = Device(SerialTransport(port, baudrate=baud), command_timeout_s=1.0)
+    try:
+        return await body(device)
+    finally:
+        await device.close()
+
+
+def test_1000_hz_over_serial_is_refused_naming_the_limit(esp32_board):
+    async def body(device: Device):
+        await device.wait_ready()
+        await device.set_rates(imu_rate_hz=1000)
+        with pytest.raises(CommandFailed) as refused:
+            await device.start()
+        status = await device.get_status()
+        await device.set_rates(imu_rate_hz=spec.fastest_serial_rate_hz())
+        await device.start()  # the highest rate the line carries is accepted
+        return str(refused.value), status
+
+    text, status = asyncio.run(_session(esp32_board.port, body))
+    assert "OUT_OF_RANGE" in text
+    assert "1000 Hz needs 16267 B/s" in text
+    assert "115200 baud carries 9792" in text
+    assert f"{spec.fastest_serial_rate_hz()} Hz at most" in text
+    assert "STREAMING" not in status.flags
+
+
+def test_a_host_at_another_baud_rate_reads_and_sends_garbage(esp32_board):
+    async def wrong(device: Device):
+        with pytest.raises(CommandTimeout):
+            await device.wait_ready(timeout_s=3.0)
+
+    async def right(device: Device):
+        return await device.wait_ready()
+
+    asyncio.run(_session(esp32_board.port, wrong, baud=921_600))
+    assert esp32_board.uart is not None
+    assert esp32_board.uart.garbled_bytes > 0
+    info = asyncio.run(_session(esp32_board.port, right))
+    assert info.imu_rate_hz in spec.IMU_RATES_HZ
+
+
+def test_bytes_reach_the_host_no_faster_than_the_line_rate(esp32_board):
+    arrivals: list[tuple[float, int]] = []
+
+    async def body(device: Device):
+        await device.wait_ready()
+        await device.set_rates(imu_rate_hz=400)
+        transport = device.transport
+        read = transport.read
+
+        async def timed_read() -> bytes:
+            chunk = await read()
+            arrivals.append((time.monotonic(), len(chunk)))
+            return chunk
+
+        transport.read = timed_read  # type: ignore[method-assign]
+        await device.start()
+        while sum(n for _, n in arrivals) < 20_000:
+            await asyncio.sleep(0.1)
+        await device.stop()
+
+    asyncio.run(_session(esp32_board.port, body))
+    # Bytes counted from the end of the first chunk: all later ones took their line time.
+    (t0, _), (t1, _) = arrivals[0], arrivals[-1]
+    carried = sum(n for _, n in arrivals[1:])
+    line_bytes_per_s = spec.SERIAL_BAUD / 10
+    assert carried <= (t1 - t0) * line_bytes_per_s + TX_FIFO_BYTES
+
+
+def test_a_write_that_overfills_the_tx_fifo_holds_the_board_for_whole_ticks():
+    stalls: list[float] = []
+    uart = UartModel(host_baud=lambda: spec.SERIAL_BAUD, stall=stalls.append)
+    uart.board_wrote(TX_FIFO_BYTES)  # fits the empty FIFO: no wait
+    assert stalls == []
+    uart.board_wrote(300)  # the FIFO is full: 300 bytes at 115.2 bytes per tick → 3 ticks
+    assert stalls == [pytest.approx(3 * TICK_S)]
+    assert uart.stalls == 1
+
+
+def test_serial_stops_streaming_when_its_host_goes_quiet(esp32_board):
+    # A UART cannot tell whether anyone listens: the board streams over it only while the host
+    # that started the stream keeps speaking (any frame within 15 s).
+    arrivals: list[float] = []
+
+    async def body(device: Device):
+        await device.wait_ready()
+        device.on_samples = lambda block: arrivals.append(time.monotonic())
+        await device.start()
+        last_command = time.monotonic()
+        deadline = last_command + 60
+        while time.monotonic() < deadline:  # until no SAMPLES for 2 s
+            await asyncio.sleep(0.5)
+            if arrivals and time.monotonic() - arrivals[-1] > 2.0:
+                break
+        status = await device.get_status()  # the host speaks again: the stream resumes
+        resumed_from = len(arrivals)
+        while len(arrivals) == resumed_from and time.monotonic() < deadline + 30:
+            await asyncio.sleep(0.1)
+        return last_command, status, resumed_from
+
+    last_command, status, resumed_from = asyncio.run(_session(esp32_board.port, body))
+    quiet_at = arrivals[resumed_from - 1]
+    assert quiet_at - last_command >= 15.0 - 0.5  # never before the host's 15 s of silence
+    assert "STREAMING" in status.flags  # still sampling into the ring, just not sending
+    assert len(arrivals) > resumed_from  # speaking again brings the stream back
+
+
+def test_a_stream_started_over_ble_does_not_also_go_out_over_serial(tmp_path: Path):
+    from anklet.transport.ble import BleTransport
+    from anklet_sim.ble_board import SimulatedBleBoard
+
+    async def go() -> tuple[int, int]:
+        async with SimulatedBleBoard(tmp_path / "flash", motion=QUIET_MOTION) as sim:
+            assert sim.board is not None
+            wired = Device(SerialTransport(sim.board.port), command_timeout_s=2.0)
+            radio = Device(BleTransport(None, pair=True, central=sim.central()))
+            on_serial: list[object] = []
+            on_ble: list[object] = []
+            try:
+                await wired.wait_ready()  # a host on the cable too, and speaking
+                wired.on_samples = on_serial.append
+                await radio.open()
+                await radio.get_info()
+                radio.on_samples = on_ble.append
+                await radio.start()
+                while len(on_ble) < 20:  # blocks flow over BLE
+                    await asyncio.sleep(0.1)
+                await wired.get_status()  # the cable's host still speaks: still "connected"
+                await radio.stop()
+            finally:
+                await radio.close()
+                await wired.close()
+            return len(on_serial), len(on_ble)
+
+    serial_blocks, ble_blocks = asyncio.run(go())
+    assert ble_blocks >= 20
+    assert serial_blocks == 0
