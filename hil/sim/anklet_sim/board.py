@@ -17,16 +17,17 @@ import contextlib
 import json
 import os
 import random
-import shutil
 import subprocess
-import sys
 import termios
 import threading
 import time
 import tty
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .radio import BackgroundRadio
 
 MPY_DIR = Path(__file__).resolve().parent / "mpy"
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -55,12 +56,26 @@ def _run_ahead(pid: int) -> None:
         os.setpriority(os.PRIO_PROCESS, pid, -5)
 
 
+#: MicroPython's unix port with the real `bluetooth` module (NimBLE), built by `make setup`
+#: (hil/sim/build_micropython.py); its asyncio, not frozen there, is a library directory.
+BUILT_MICROPYTHON = REPO_ROOT / "build" / "micropython" / "bin" / "micropython"
+BUILT_LIB = REPO_ROOT / "build" / "micropython" / "lib"
+
+
 def micropython_command() -> str:
-    here = Path(sys.executable).parent / "micropython"
-    found = str(here) if here.exists() else shutil.which("micropython")
-    if not found:
-        raise FileNotFoundError("the `micropython` command is missing: run `make setup`")
-    return found
+    """The interpreter the simulated board and the firmware tests run: ANKLET_MICROPYTHON, else
+    the one `make setup` built (with `bluetooth`)."""
+    chosen = os.environ.get("ANKLET_MICROPYTHON") or str(BUILT_MICROPYTHON)
+    if not Path(chosen).exists():
+        raise FileNotFoundError(
+            f"MicroPython with bluetooth is missing ({chosen}): run `make setup`"
+        )
+    return chosen
+
+
+def micropython_path(*dirs: Path | str) -> str:
+    """MICROPYPATH for `dirs`, then the interpreter's own library (asyncio) and frozen code."""
+    return ":".join([*(str(d) for d in dirs), str(BUILT_LIB), ".frozen"])
 
 
 @dataclass
@@ -84,6 +99,9 @@ class SimulatedBoard:
     sim_options: dict[str, Any] = field(default_factory=dict)
     log_path: Path | None = None
     firmware_dir: Path = FIRMWARE_DIR
+    #: Called at every boot: a fresh BLE controller (a chip reset); returns the pty the
+    #: interpreter's NimBLE speaks H4 on. None: a radio of the board's own that nobody hears.
+    radio_boot: Callable[[], str] | None = None
 
     def __post_init__(self) -> None:
         self.flash_dir = Path(self.flash_dir)
@@ -104,6 +122,7 @@ class SimulatedBoard:
         self._threads: list[threading.Thread] = []
         self._log = None
         self._epoch_ns = 0
+        self._own_radio: BackgroundRadio | None = None
 
     # --- lifetime --------------------------------------------------------------------------
 
@@ -127,6 +146,10 @@ class SimulatedBoard:
         self._epoch_ns = time.time_ns()
         log_path = self.log_path or self.flash_dir.parent / f"{self.flash_dir.name}.log"
         self._log = open(log_path, "ab", buffering=0)  # noqa: SIM115 (lives as long as the board)
+        if self.radio_boot is None:
+            address = ":".join(self.unique_id[i : i + 2] for i in range(0, 12, 2)).upper()
+            self._own_radio = BackgroundRadio(self._hci_path, address)
+            self.radio_boot = self._own_radio.boot
         self._spawn(PWRON_RESET)
         for target in (self._pump_from_board, self._pump_to_board, self._supervise):
             thread = threading.Thread(target=target, daemon=True, name=target.__name__)
@@ -143,6 +166,10 @@ class SimulatedBoard:
             if fd >= 0:
                 os.close(fd)
         self._master = self._slave = -1
+        if self._own_radio is not None:
+            self._own_radio.stop()
+            self._own_radio = None
+            self.radio_boot = None
         if self._log:
             self._log.close()
 
@@ -187,6 +214,10 @@ class SimulatedBoard:
         return self.flash_dir.parent / f".{self.flash_dir.name}.sim.json"
 
     @property
+    def _hci_path(self) -> Path:
+        return self.flash_dir.parent / f".{self.flash_dir.name}.hci"
+
+    @property
     def _faults_path(self) -> Path:
         return self.flash_dir.parent / f".{self.flash_dir.name}.faults.json"
 
@@ -210,7 +241,7 @@ class SimulatedBoard:
             if deployed
             else [str(self.firmware_dir)]
         )
-        return ":".join([str(MPY_DIR), *code, ".frozen"])
+        return micropython_path(MPY_DIR, *code)
 
     def _spawn(self, reset_cause: int) -> None:
         self._write_config(reset_cause)
@@ -223,6 +254,8 @@ class SimulatedBoard:
             "ANKLET_RESET_CAUSE": str(reset_cause),
             "ANKLET_SIM_BOOT_MS": str(int(self.sim_options.get("boot_ms", 0))),
         }
+        if self.radio_boot is not None:
+            env["MICROPYBTUART"] = self.radio_boot()
         self._proc = subprocess.Popen(
             [micropython_command(), "-X", f"heapsize={self.heapsize}", str(MPY_DIR / "simboot.py")],
             stdin=subprocess.PIPE,
