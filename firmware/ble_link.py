@@ -290,6 +290,8 @@ class BleLink:
     def _flush_control(self):
         """Send queued control frames in order; True when the queue is empty."""
         while self._ctrl_count:
+            if self._link_changed or not self.connected:
+                return False  # the central left mid-flush (an IRQ inside gatts_notify)
             slot = self._ctrl_head
             n = self._ctrl_len[slot]
             if n > self._frame_limit:

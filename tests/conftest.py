@@ -25,6 +25,7 @@ def run_micropython(
     heapsize: str | None = None,
     timeout: float = 60,
     env: dict[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run a MicroPython script with `path` (default: firmware/) as its module path."""
     cmd = [micropython_command()]
@@ -36,7 +37,9 @@ def run_micropython(
         "MICROPYPATH": micropython_path(*(path if path is not None else [FIRMWARE])),
         **(env or {}),
     }
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env)
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=cwd
+    )
 
 
 @pytest.fixture

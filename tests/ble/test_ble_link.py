@@ -8,6 +8,7 @@ backend → BleTransport.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import subprocess
@@ -200,6 +201,13 @@ def test_bonded_reconnect_after_reboot_needs_no_new_pairing(tmp_path: Path) -> N
         stats = board.radio.stats
         assert len(pairings) == 1
         assert await eventually(lambda: (board.flash / "ble_secrets.json").exists())
+        # What NimBLE's store handed over: our keys (1) and the central's (2) under its 7-byte
+        # ble_addr_t, and our IRK (10), all persisted by the firmware.
+        stored = {
+            (kind, len(base64.b64decode(key)))
+            for kind, key, _ in json.loads((board.flash / "ble_secrets.json").read_text())
+        }
+        assert {(1, 7), (2, 7), (10, 3)} <= stored
         await board.power_cycle()
         async with BleTransport("Anklet-FFEE", central=central, pair=True) as link:
             host = Host(link)

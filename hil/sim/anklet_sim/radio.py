@@ -171,12 +171,7 @@ class Esp32Controller(Controller):
     def _resolve(self, address: hci.Address) -> hci.Address | None:
         if not (self.le_address_resolution and address.is_resolvable and self.resolving_list):
             return None
-        # NimBLE hands the IRK over in the controller's byte order (least significant first);
-        # bumble's ah() takes it most significant first.
-        keys = [(irk[::-1], identity) for irk, identity in self.resolving_list]
-        return AddressResolver(keys).resolve(address) or AddressResolver(
-            self.resolving_list
-        ).resolve(address)
+        return AddressResolver(self.resolving_list).resolve(address)
 
     def send_hci_packet(self, packet: hci.HCI_Packet) -> None:
         if isinstance(packet, hci.HCI_LE_Connection_Complete_Event) and packet.status == 0:
