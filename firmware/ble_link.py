@@ -61,6 +61,7 @@ _CONTROL_SLOTS = const(6)  # control frames held while the link is busy or not y
 _WRITE_BUF = const(256)  # control characteristic buffer: a few COMMAND frames between polls
 _ADV_INTERVAL_US = const(100_000)
 _PAIR_WINDOW_US = const(8_000_000)  # an unencrypted central's time to pair or re-encrypt
+_OWNER_GRACE_US = const(60_000_000)  # the owner's link lost this long: stop streaming
 _BATTERY_EVERY_US = const(30_000_000)
 _SECRETS_PATH = "ble_secrets.json"
 
@@ -127,6 +128,8 @@ class BleLink:
         self._advertise_pending = False
         self._link_changed = False  # a connect/disconnect the main loop has not seen yet
         self._mtu_request = False  # ask the new central for MTU 247
+        self._owner_gone = False  # the encrypted central left while we streamed to it
+        self._owner_left_at = 0
         self._started = False
         self._battery_pct = 0
         self._battery_at = -1  # when the level was last read (µs); -1: never
@@ -204,6 +207,9 @@ class BleLink:
             self._mtu_request = True
         elif event == _IRQ_CENTRAL_DISCONNECT:
             if data[0] == self.conn_handle:
+                if self.encrypted:
+                    self._owner_gone = True
+                    self._owner_left_at = ticks.now_us()
                 self.connected = False
                 self.encrypted = False
                 self.conn_handle = -1
@@ -222,6 +228,8 @@ class BleLink:
         elif event == _IRQ_ENCRYPTION_UPDATE:
             if data[0] == self.conn_handle:
                 self.encrypted = bool(data[1])
+                if self.encrypted:
+                    self._owner_gone = False
         elif event == _IRQ_GET_SECRET:
             return self.secrets.get(data[0], data[1], data[2])
         elif event == _IRQ_SET_SECRET:
@@ -318,6 +326,18 @@ class BleLink:
         except OSError:
             pass  # the central is already exchanging it, or just left
 
+    def _owner_lost(self):
+        # Samples wait in the ring for a while (the owner walked out of range and comes back
+        # for a RESEND); after that the board stops sampling, unless the host that commands
+        # it now is on another link (the serial cable cannot tell whether anyone listens).
+        self._owner_gone = False
+        app = self.app
+        if not app.streaming or getattr(app.handler, "link", None) is not self:
+            return
+        app.stop_streaming()
+        app.log(W.LOG_WARNING, "BLE: owner gone for %d s: streaming stopped" %
+                (_OWNER_GRACE_US // 1000000))
+
     def _drop_stranger(self):
         self.app.log(W.LOG_WARNING, "BLE: central did not pair within %d s: disconnected" %
                      (_PAIR_WINDOW_US // 1000000))
@@ -341,6 +361,9 @@ class BleLink:
         if self._mtu_request and self.connected:
             self._mtu_request = False
             self._exchange_mtu()
+        if self._owner_gone and \
+                ticks.diff(ticks.now_us(), self._owner_left_at) > _OWNER_GRACE_US:
+            self._owner_lost()
         if self.connected and not self.encrypted and not self.trusted() and \
                 ticks.diff(ticks.now_us(), self.connected_at) > _PAIR_WINDOW_US:
             self._drop_stranger()

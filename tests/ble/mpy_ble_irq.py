@@ -5,6 +5,8 @@ import json
 import os
 
 import anklet_wire as W
+import ble_link as ble_link_module
+import ticks
 from ble_link import BleLink
 
 _CONNECT, _DISCONNECT, _MTU, _ENC, _GET, _SET = 1, 2, 21, 28, 29, 30
@@ -39,9 +41,29 @@ class Cfg:
     values = {"require_bond": True, "imu_rate_hz": 100, "load_rate_hz": 80}
 
 
+class Clock:
+    # ticks with a hand on it: the owner-gone grace period without waiting a minute.
+    now = 0
+
+    def now_us(self):
+        return self.now
+
+    def diff(self, a, b):
+        return ticks.diff(a, b)
+
+
+class Handler:
+    link = None
+
+
 class App:
     cfg = Cfg()
     logs = []
+    streaming = False
+    handler = Handler()
+
+    def stop_streaming(self):
+        self.streaming = False
 
     def log(self, level, text):
         self.logs.append(text)
@@ -101,4 +123,23 @@ link._irq(_CONNECT, (2, 0, b"\xaa" * 6))
 link._irq(_MTU, (2, 247))
 link.poll(lambda *a: None)
 out["samples_to_unencrypted"] = link.send_frame(writer, samples)
+
+# The owner's encrypted link drops while it streams: the ring holds samples for a minute, then
+# the board stops streaming.
+clock = Clock()
+ble_link_module.ticks = clock
+app = link.app
+link._irq(_DISCONNECT, (2, 0, b"\xaa" * 6))
+link._irq(_CONNECT, (3, 1, peer[1:]))
+link._irq(_ENC, (3, 1, 0, 1, 16))
+link.poll(lambda *a: None)
+app.streaming = True
+app.handler.link = link  # START came over BLE
+link._irq(_DISCONNECT, (3, 1, peer[1:]))
+clock.now = 59_000_000
+link.poll(lambda *a: None)
+out["streaming_after_59_s"] = app.streaming
+clock.now = 61_000_000
+link.poll(lambda *a: None)
+out["streaming_after_61_s"] = app.streaming
 print(json.dumps(out))

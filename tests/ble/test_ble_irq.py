@@ -40,3 +40,9 @@ def test_disconnect_inside_a_notify_never_corrupts_the_control_queue(tmp_path: P
 
 def test_an_unencrypted_central_gets_no_samples(tmp_path: Path) -> None:
     assert _findings(tmp_path)["samples_to_unencrypted"] is False
+
+
+def test_streaming_stops_a_minute_after_the_owners_link_drops(tmp_path: Path) -> None:
+    found = _findings(tmp_path)
+    assert found["streaming_after_59_s"] is True  # time to come back and RESEND
+    assert found["streaming_after_61_s"] is False
