@@ -61,6 +61,8 @@ T = TypeVar("T")
 LE_ACL_LENGTH = 251
 LE_ACL_PACKETS = 12
 
+#: ESP-IDF's NimBLE throughput example on an ESP32: NOTIFY, 7.5 ms, DLE 251, 1M PHY (README).
+ESP_IDF_NOTIFY_KBPS = 340
 _US_PER_BYTE = {"1M": 8.0, "2M": 4.0}
 _T_IFS_US = 150  # inter-frame space (Core spec Vol 6, Part B, 4.1.1)
 _EMPTY_PDU_BYTES = 10  # preamble 1 + access address 4 + header 2 + CRC 3: the central's reply
@@ -75,8 +77,15 @@ class RadioTiming:
     251-byte data length (every current phone and laptop negotiates LE Data Length Extension),
     the 1M PHY (the original ESP32 is a Bluetooth 4.2 controller: no 2M PHY; use "2M" for an
     ESP32-S3/C3). `event_fraction` is the share of the interval the controller spends sending
-    (the rest goes to the central's scheduling and the other connection events); 0.5 keeps a
-    1000 Hz stream within an ESP32's measured notification throughput (about 90 kB/s).
+    (the rest goes to scheduling and to the central's own traffic).
+
+    Checked against a published measurement: ESP-IDF's NimBLE throughput example
+    (examples/bluetooth/nimble/throughput_app/README.md) reports NOTIFY at about 340 kbit/s on
+    an ESP32 with a 7.5 ms interval, 251-byte data length and the 1M PHY. This model with those
+    settings sends 1 full packet per event: 133 packets/s, 244 bytes of notification each,
+    260 kbit/s (`ESP_IDF_NOTIFY_KBPS`, tests/ble/test_radio_model.py): within a quarter of the
+    measurement, on the slow side. At the default 30 ms it allows 6 packets per event
+    (49 kB/s), 3× what a 1000 Hz stream needs.
     """
 
     interval_ms: float = 30.0
