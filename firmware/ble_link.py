@@ -128,6 +128,7 @@ class BleLink:
         self._advertise_pending = False
         self._link_changed = False  # a connect/disconnect the main loop has not seen yet
         self._mtu_request = False  # ask the new central for MTU 247
+        self._heard = False  # a COMMAND came on this connection: the central has subscribed
         self._owner_gone = False  # the encrypted central left while we streamed to it
         self._owner_left_at = 0
         self._started = False
@@ -205,6 +206,7 @@ class BleLink:
             self._mtu_final = False
             self._link_changed = True
             self._mtu_request = True
+            self._heard = False
         elif event == _IRQ_CENTRAL_DISCONNECT:
             if data[0] == self.conn_handle:
                 if self.encrypted:
@@ -269,8 +271,10 @@ class BleLink:
         """Notify one sealed frame; False = busy (back-pressure), try again later."""
         if self._link_changed:
             self._follow_link()
-        if not self.connected or not self.trusted():
-            return False  # samples wait in the ring for the owner's encrypted link
+        if not self.connected or not self._heard or not self.trusted():
+            # Samples wait in the ring for the owner's encrypted link, and for its first
+            # command: a central subscribes before it writes, and drops what comes sooner.
+            return False
         if self._ctrl_count and not self._flush_control():
             return False  # queued control frames go first, in order
         if n > self._frame_limit:
@@ -385,6 +389,8 @@ class BleLink:
         # The control characteristic's buffer holds every write since the last read, back to
         # back; each frame's header gives its length.
         data = self.ble.gatts_read(self.h_control)
+        if data:
+            self._heard = True
         reader = self._reader
         total = len(data)
         at = 0

@@ -27,6 +27,7 @@ link.h_data = 11
 link._irq(1, (0, 0, b""))  # _IRQ_CENTRAL_CONNECT
 link._irq(21, (0, 247))  # _IRQ_MTU_EXCHANGED
 link._irq(28, (0, 1, 0, 1, 16))  # _IRQ_ENCRYPTION_UPDATE: encrypted, bonded
+link._heard = True  # the central has written a command (so it has subscribed)
 writer = link.writer
 sizes = (38, 110, 218, 244)
 for n in sizes:

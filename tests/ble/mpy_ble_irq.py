@@ -17,12 +17,16 @@ class Ble:
         self.sent = []
         self.mtu_requests = []
         self.during_notify = None  # an IRQ to deliver inside the next gatts_notify
+        self.written = b""  # what the central wrote to the control characteristic
 
     def gatts_notify(self, conn, handle, data=None):
         if self.during_notify is not None:
             event, self.during_notify = self.during_notify, None
             link._irq(*event)  # the NimBLE task runs the handler mid-call, as on the ESP32
         self.sent.append(bytes(data))
+
+    def gatts_read(self, handle):
+        return self.written
 
     def gattc_exchange_mtu(self, conn):
         self.mtu_requests.append(conn)
@@ -77,6 +81,7 @@ class App:
 
 link = BleLink(Ble(), App())
 link.h_data = 11
+link.h_control = 12
 out = {}
 
 # Bond keys: kept in RAM at once (NimBLE may ask straight back), on flash only from poll().
@@ -112,6 +117,11 @@ link._irq(_MTU, (1, 247))
 link._irq(_ENC, (1, 1, 0, 1, 16))
 link.poll(lambda *a: None)
 out["count_on_new_link"] = link._ctrl_count
+samples = writer.seal(W.MSG_SAMPLES, 0, 100)
+out["samples_before_first_command"] = link.send_frame(writer, samples)
+link.ble.written = b"\x00" * 20  # the central subscribed, then wrote its first command
+link._irq(3, (1, 12))
+link.poll(lambda *a: None)
 before = len(link.ble.sent)
 samples = writer.seal(W.MSG_SAMPLES, 0, 100)
 out["samples_flow_on_new_link"] = link.send_frame(writer, samples)
