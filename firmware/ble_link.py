@@ -288,7 +288,8 @@ class BleLink:
         if not self.connected:
             return
         # Control frames come in every length (LOG text): a fresh view each, not cached.
-        if self._ctrl_count == 0 and n <= self._frame_limit and \
+        # Until the central's first command they queue: it may not have subscribed yet.
+        if self._ctrl_count == 0 and self._heard and n <= self._frame_limit and \
                 self._notify(memoryview(writer.frame)[:n]):
             return
         if self._ctrl_count >= _CONTROL_SLOTS or n > _FRAME_MAX:
@@ -302,8 +303,8 @@ class BleLink:
     def _flush_control(self):
         """Send queued control frames in order; True when the queue is empty."""
         while self._ctrl_count:
-            if self._link_changed or not self.connected:
-                return False  # the central left mid-flush (an IRQ inside gatts_notify)
+            if self._link_changed or not self.connected or not self._heard:
+                return False  # the central left mid-flush, or has not subscribed yet
             slot = self._ctrl_head
             n = self._ctrl_len[slot]
             if n > self._frame_limit:
