@@ -244,6 +244,13 @@ class Esp32Controller(Controller):
             )
 
     async def _connection_events(self, connection: Connection) -> None:
+        try:
+            await self._run_connection_events(connection)
+        except Exception:  # a bug here would silently stall the link: say so
+            logger.exception("connection events for handle %d stopped", connection.handle)
+            raise
+
+    async def _run_connection_events(self, connection: Connection) -> None:
         loop = asyncio.get_running_loop()
         interval_s = self.timing.interval_ms / 1000
         per_event = self.timing.packets_per_event
