@@ -11,6 +11,7 @@ import asyncio
 import base64
 import json
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
@@ -236,3 +237,25 @@ def test_link_loss_is_reported_and_board_readvertises_for_reconnect(tmp_path: Pa
         await link.disconnect()
 
     run(tmp_path, body)
+
+
+def test_commands_get_through_while_nimble_buffers_are_full_after_a_stall(tmp_path: Path) -> None:
+    async def body(board: LinkBoard) -> int:
+        async with BleTransport(central=board.central(), pair=True) as link:
+            host = Host(link)
+            assert (await host.command(spec.Opcode.START)).status == spec.StatusCode.OK
+            for _ in range(20):
+                await host.read_one()
+            assert board.proc is not None
+            # The interpreter freezes (a starved board): its ring fills; when it runs again it
+            # notifies until NimBLE's buffers are full, and the central's writes meet them.
+            board.proc.send_signal(signal.SIGSTOP)
+            await asyncio.sleep(1.0)  # the fault's length, not a wait for an event
+            board.proc.send_signal(signal.SIGCONT)
+            for _ in range(5):
+                assert (await host.command(spec.Opcode.GET_STATUS)).status == spec.StatusCode.OK
+            await host.command(spec.Opcode.STOP)
+            return link.busy_retries
+
+    busy_retries = run(tmp_path, body)
+    print(f"writes retried while NimBLE was busy: {busy_retries}")
