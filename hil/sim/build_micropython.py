@@ -58,24 +58,29 @@ def source_key(tarball: Path | None, checkout: Path | None) -> str:
     return f"tarball sha256 {digest}"
 
 
-def build(tarball: Path | None, checkout: Path | None, jobs: int) -> Path:
-    key = source_key(tarball, checkout) + "\nflags " + " ".join(FLAGS) + "\n"
-    binary = OUT / "bin" / "micropython"
-    key_file = OUT / "key"
+def build_key(tarball: Path | None, checkout: Path | None, flags: tuple[str, ...] = FLAGS) -> str:
+    """What the build depends on; a build whose key file holds the same is reused."""
+    return source_key(tarball, checkout) + "\nflags " + " ".join(flags) + "\n"
+
+
+def build(tarball: Path | None, checkout: Path | None, jobs: int, out: Path = OUT) -> Path:
+    key = build_key(tarball, checkout)
+    binary = out / "bin" / "micropython"
+    key_file = out / "key"
     cacheable = not key.startswith("dir ")
     if cacheable and binary.exists() and key_file.exists() and key_file.read_text() == key:
-        print(f"MicroPython with bluetooth: up to date ({binary.relative_to(REPO)})")
+        print(f"MicroPython with bluetooth: up to date ({binary})")
         return binary
     if checkout is not None:
         source = checkout.resolve()
     else:
         assert tarball is not None
-        source = OUT / "src" / "micropython"
-        shutil.rmtree(OUT / "src", ignore_errors=True)
-        (OUT / "src").mkdir(parents=True)
+        source = out / "src" / "micropython"
+        shutil.rmtree(out / "src", ignore_errors=True)
+        (out / "src").mkdir(parents=True)
         with tarfile.open(tarball) as tar:
-            tar.extractall(OUT / "src", filter="data")
-    objects = OUT / "obj"
+            tar.extractall(out / "src", filter="data")
+    objects = out / "obj"
     shutil.rmtree(objects, ignore_errors=True)
     print(f"building MicroPython (unix port, NimBLE) from {source} ...", flush=True)
     subprocess.run(
@@ -85,14 +90,14 @@ def build(tarball: Path | None, checkout: Path | None, jobs: int) -> Path:
     )
     binary.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(objects / "micropython", binary)
-    lib = OUT / "lib" / "asyncio"
+    lib = out / "lib" / "asyncio"
     shutil.rmtree(lib, ignore_errors=True)
     lib.mkdir(parents=True)
     for module in (source / "extmod" / "asyncio").glob("*.py"):
         if module.name != "manifest.py":
             shutil.copy2(module, lib / module.name)
     key_file.write_text(key)
-    print(f"built {binary.relative_to(REPO)}")
+    print(f"built {binary}")
     return binary
 
 
