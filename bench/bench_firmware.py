@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from anklet_sim.board import micropython_command, micropython_path
+from anklet_sim.radio import BackgroundRadio
 
 from bench.figure import Figure
 
@@ -58,14 +59,20 @@ def _run(
         "ANKLET_SIM_CONFIG": str(cwd / "sim.json"),
         **(env or {}),
     }
-    return subprocess.run(
-        [*cmd, str(script), *args],
-        capture_output=True,
-        timeout=timeout,
-        env=full_env,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-    )
+    # The board's radio, as on an ESP32: NimBLE comes up against a controller (nobody connects).
+    radio = BackgroundRadio(cwd / "hci", "24:A1:60:C0:FF:EE")
+    try:
+        full_env["MICROPYBTUART"] = radio.boot()
+        return subprocess.run(
+            [*cmd, str(script), *args],
+            capture_output=True,
+            timeout=timeout,
+            env=full_env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+        )
+    finally:
+        radio.stop()
 
 
 def _last_json(result: subprocess.CompletedProcess[bytes]) -> dict[str, Any]:

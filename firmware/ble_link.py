@@ -147,7 +147,12 @@ class BleLink:
         # (_IRQ_GET_SECRET); without a handler they come back empty and bonded phones on
         # private addresses cannot re-encrypt after a reboot.
         ble.irq(self._irq)
-        ble.active(True)
+        try:
+            ble.active(True)
+        except OSError as exc:
+            # The controller did not come up: the board carries on over serial, and says why.
+            self.app.log(W.LOG_ERROR, "BLE unavailable: %r" % (exc,))
+            return
         ble.config(gap_name=self.app.name(), mtu=W.BLE_MTU, bond=True, le_secure=True,
                    mitm=False, io=_IO_CAPABILITY_NO_INPUT_OUTPUT)
         anklet = (bluetooth.UUID(W.BLE_SERVICE_UUID), (
