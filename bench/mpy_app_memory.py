@@ -14,13 +14,14 @@ import sys
 
 gc.collect()
 base = gc.mem_alloc()
+import asyncio  # noqa: E402  (frozen on a board: no heap there; counted apart here)
+
 import bluetooth  # noqa: E402  (the emulated parts first, to count them apart)
 import machine  # noqa: E402, F401
 import world  # noqa: E402
 
 world.get()
-# The emulated radio is a singleton (as bluetooth.BLE() is on a board); its socket buffers are
-# the simulator's, not the firmware's: made here, counted with the emulated parts.
+# bluetooth.BLE() is a singleton, as on a board: made here, counted with the emulated parts.
 bluetooth.BLE()
 gc.collect()
 emulator = gc.mem_alloc() - base
@@ -29,8 +30,6 @@ if os.getenv("BENCH_PROBE"):
     with open(out_path, "w") as f:
         json.dump({"emulator_bytes": emulator, "base_bytes": base}, f)
     sys.exit(0)
-
-import asyncio  # noqa: E402
 
 import app  # noqa: E402
 import board  # noqa: E402

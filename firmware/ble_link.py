@@ -17,6 +17,17 @@ Back-pressure. gatts_notify raising OSError(ENOMEM) means NimBLE's transmit buff
 use: the frame is kept (the streamer's block stays in the ring, a control frame stays queued),
 counted in `tx_retries`, and retried on the next pump or poll. Nothing is dropped while the ring
 holds it. The notify path allocates nothing once each frame size has been seen once.
+
+IRQs. On an ESP32 the NimBLE task calls the handler synchronously (holding the GIL), so an
+event can land between any two bytecodes of the main program; the unix port runs NimBLE from a
+scheduled callback every 1 ms, which interleaves the same way. The handler therefore only sets
+scalars and flags; queues, counts and flash belong to the main loop (poll). Bond keys that
+NimBLE hands over are kept in RAM at once (it may ask for them back immediately) and written
+to flash by poll(), never inside the handler (aioble does the same).
+
+Security. With `require_bond` (the default) SAMPLES go only to an encrypted (bonded) link, and a
+central that has not encrypted within _PAIR_WINDOW_US is disconnected, so a stranger's phone
+cannot hold the board's one connection and lock its owner out.
 """
 
 import struct
@@ -49,6 +60,8 @@ _FRAME_MAX = const(244)  # W.BLE_MTU − W.ATT_OVERHEAD
 _CONTROL_SLOTS = const(6)  # control frames held while the link is busy or not yet sized
 _WRITE_BUF = const(256)  # control characteristic buffer: a few COMMAND frames between polls
 _ADV_INTERVAL_US = const(100_000)
+_PAIR_WINDOW_US = const(8_000_000)  # an unencrypted central's time to pair or re-encrypt
+_OWNER_GRACE_US = const(60_000_000)  # the owner's link lost this long: stop streaming
 _BATTERY_EVERY_US = const(30_000_000)
 _SECRETS_PATH = "ble_secrets.json"
 
@@ -94,6 +107,7 @@ class BleLink:
         self.tx_retries = 0
         self.tx_dropped = 0  # control frames lost: the queue was full or the MTU stayed small
         self.conn_handle = -1
+        self.connected_at = 0  # ticks.now_us() of the connection
         self.mtu = _DEFAULT_MTU
         self.secrets = BleSecrets(_SECRETS_PATH)
         self._frame_limit = _DEFAULT_MTU - W.ATT_OVERHEAD  # the longest notification now
@@ -112,6 +126,11 @@ class BleLink:
         self._rx_pending = False
         self._resize_pending = False
         self._advertise_pending = False
+        self._link_changed = False  # a connect/disconnect the main loop has not seen yet
+        self._mtu_request = False  # ask the new central for MTU 247
+        self._heard = False  # a COMMAND came on this connection: the central has subscribed
+        self._owner_gone = False  # the encrypted central left while we streamed to it
+        self._owner_left_at = 0
         self._started = False
         self._battery_pct = 0
         self._battery_at = -1  # when the level was last read (µs); -1: never
@@ -124,10 +143,18 @@ class BleLink:
     def start(self):
         ble = self.ble
         self.secrets.load()
-        ble.active(True)
+        # The handler first: activation already asks for our IRK and the bonded peers' keys
+        # (_IRQ_GET_SECRET); without a handler they come back empty and bonded phones on
+        # private addresses cannot re-encrypt after a reboot.
+        ble.irq(self._irq)
+        try:
+            ble.active(True)
+        except OSError as exc:
+            # The controller did not come up: the board carries on over serial, and says why.
+            self.app.log(W.LOG_ERROR, "BLE unavailable: %r" % (exc,))
+            return
         ble.config(gap_name=self.app.name(), mtu=W.BLE_MTU, bond=True, le_secure=True,
                    mitm=False, io=_IO_CAPABILITY_NO_INPUT_OUTPUT)
-        ble.irq(self._irq)
         anklet = (bluetooth.UUID(W.BLE_SERVICE_UUID), (
             (bluetooth.UUID(W.BLE_DATA_UUID), _FLAG_NOTIFY),
             (bluetooth.UUID(W.BLE_CONTROL_UUID), _FLAG_WRITE),
@@ -171,22 +198,29 @@ class BleLink:
         except OSError:
             pass
 
-    # --- IRQs (scheduled callbacks: short, no I/O beyond what the stack needs) ---------------
+    # --- IRQs (synchronous on the ESP32: scalars and flags only, see the module doc) -------
 
     def _irq(self, event, data):
         if event == _IRQ_CENTRAL_CONNECT:
             self.conn_handle = data[0]
             self.connected = True
+            self.connected_at = ticks.now_us()
             self.encrypted = False
             self.mtu = _DEFAULT_MTU
             self._frame_limit = _DEFAULT_MTU - W.ATT_OVERHEAD
             self._mtu_final = False
+            self._link_changed = True
+            self._mtu_request = True
+            self._heard = False
         elif event == _IRQ_CENTRAL_DISCONNECT:
             if data[0] == self.conn_handle:
+                if self.encrypted:
+                    self._owner_gone = True
+                    self._owner_left_at = ticks.now_us()
                 self.connected = False
                 self.encrypted = False
                 self.conn_handle = -1
-                self._ctrl_count = 0
+                self._link_changed = True
                 self._resize_pending = True  # back to the full frame for the next central
                 self._advertise_pending = True
         elif event == _IRQ_GATTS_WRITE:
@@ -201,11 +235,20 @@ class BleLink:
         elif event == _IRQ_ENCRYPTION_UPDATE:
             if data[0] == self.conn_handle:
                 self.encrypted = bool(data[1])
+                if self.encrypted:
+                    self._owner_gone = False
         elif event == _IRQ_GET_SECRET:
             return self.secrets.get(data[0], data[1], data[2])
         elif event == _IRQ_SET_SECRET:
-            return self.secrets.set(data[0], data[1], data[2])
+            return self.secrets.set(data[0], data[1], data[2])  # RAM now, flash from poll()
         return None
+
+    def _follow_link(self):
+        # Main loop only: a new or lost central empties the control queue (its frames were for
+        # the previous central), whatever the IRQ interleaved with.
+        self._link_changed = False
+        self._ctrl_count = 0
+        self._ctrl_head = 0
 
     # --- frames out ------------------------------------------------------------------------
 
@@ -231,7 +274,11 @@ class BleLink:
 
     def send_frame(self, writer, n):
         """Notify one sealed frame; False = busy (back-pressure), try again later."""
-        if not self.connected:
+        if self._link_changed:
+            self._follow_link()
+        if not self.connected or not self._heard or not self.trusted():
+            # Samples wait in the ring for the owner's encrypted link, and for its first
+            # command: a central subscribes before it writes, and drops what comes sooner.
             return False
         if self._ctrl_count and not self._flush_control():
             return False  # queued control frames go first, in order
@@ -241,10 +288,13 @@ class BleLink:
 
     def send_control(self, writer, n):
         """Notify a control frame (REPLY, INFO, STATUS, EVENT, LOG), queueing it if busy."""
+        if self._link_changed:
+            self._follow_link()
         if not self.connected:
             return
         # Control frames come in every length (LOG text): a fresh view each, not cached.
-        if self._ctrl_count == 0 and n <= self._frame_limit and \
+        # Until the central's first command they queue: it may not have subscribed yet.
+        if self._ctrl_count == 0 and self._heard and n <= self._frame_limit and \
                 self._notify(memoryview(writer.frame)[:n]):
             return
         if self._ctrl_count >= _CONTROL_SLOTS or n > _FRAME_MAX:
@@ -258,6 +308,8 @@ class BleLink:
     def _flush_control(self):
         """Send queued control frames in order; True when the queue is empty."""
         while self._ctrl_count:
+            if self._link_changed or not self.connected or not self._heard:
+                return False  # the central left mid-flush, or has not subscribed yet
             slot = self._ctrl_head
             n = self._ctrl_len[slot]
             if n > self._frame_limit:
@@ -272,6 +324,39 @@ class BleLink:
 
     # --- frames in, housekeeping -----------------------------------------------------------
 
+    def trusted(self):
+        """May this link carry samples and change things: encrypted, or bonds not required."""
+        return self.encrypted or not self.app.cfg.values["require_bond"]
+
+    def _exchange_mtu(self):
+        # The peripheral asks itself: not every central starts the exchange, and until it
+        # happens every notification is cut to 20 bytes.
+        try:
+            self.ble.gattc_exchange_mtu(self.conn_handle)
+        except OSError:
+            pass  # the central is already exchanging it, or just left
+
+    def _owner_lost(self):
+        # Samples wait in the ring for a while (the owner walked out of range and comes back
+        # for a RESEND); after that the board stops sampling, unless the host that commands
+        # it now is on another link (the serial cable cannot tell whether anyone listens).
+        self._owner_gone = False
+        app = self.app
+        if not app.streaming or getattr(app.handler, "link", None) is not self:
+            return
+        app.stop_streaming()
+        app.log(W.LOG_WARNING, "BLE: owner gone for %d s: streaming stopped" %
+                (_OWNER_GRACE_US // 1000000))
+
+    def _drop_stranger(self):
+        self.app.log(W.LOG_WARNING, "BLE: central did not pair within %d s: disconnected" %
+                     (_PAIR_WINDOW_US // 1000000))
+        self.connected_at = ticks.now_us()  # once per window, if the disconnect is slow
+        try:
+            self.ble.gap_disconnect(self.conn_handle)
+        except OSError:
+            pass
+
     def _deliver(self, msg_type, frame, n):
         if self._on_frame is not None:
             self._on_frame(self, msg_type, frame, n)
@@ -279,6 +364,19 @@ class BleLink:
     def poll(self, on_frame):
         """Every tick: deliver written COMMANDs, send queued frames, follow the MTU."""
         self._on_frame = on_frame
+        if self._link_changed:
+            self._follow_link()
+        if self.secrets.dirty:
+            self.secrets.save()  # bond keys NimBLE handed over since the last tick
+        if self._mtu_request and self.connected:
+            self._mtu_request = False
+            self._exchange_mtu()
+        if self._owner_gone and \
+                ticks.diff(ticks.now_us(), self._owner_left_at) > _OWNER_GRACE_US:
+            self._owner_lost()
+        if self.connected and not self.encrypted and not self.trusted() and \
+                ticks.diff(ticks.now_us(), self.connected_at) > _PAIR_WINDOW_US:
+            self._drop_stranger()
         if self._rx_pending:
             self._rx_pending = False
             self._read_commands()
@@ -297,6 +395,8 @@ class BleLink:
         # The control characteristic's buffer holds every write since the last read, back to
         # back; each frame's header gives its length.
         data = self.ble.gatts_read(self.h_control)
+        if data:
+            self._heard = True
         reader = self._reader
         total = len(data)
         at = 0

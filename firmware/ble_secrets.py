@@ -4,15 +4,24 @@ aioble/security.py).
 
     secrets = BleSecrets("ble_secrets.json")
     secrets.load()
-    secrets.set(sec_type, key, value)      # from _IRQ_SET_SECRET; value None deletes
+    secrets.set(sec_type, key, value)      # from _IRQ_SET_SECRET: RAM only; value None deletes
     secrets.get(sec_type, index, key)      # from _IRQ_GET_SECRET; key None: the index-th one
+    if secrets.dirty: secrets.save()       # from the main loop, never the IRQ handler
+
+What NimBLE stores (extmod/nimble/modbluetooth_nimble.c): type 1, our keys for a peer, and
+type 2, the peer's keys (LTK, IRK, identity), each keyed by the peer's 7-byte ble_addr_t
+(address type + 6 bytes) with the raw ble_store_value_sec as the value; type 10, our own IRK
+(key b"irk"), which must outlive any bond: without it our resolvable address changes identity.
 """
 
 import binascii
 import json
 import os
 
+from micropython import const
+
 _MAX_ENTRIES = 24  # a few bonds' worth (NimBLE stores our keys, peer keys and CCCDs apart)
+_TYPE_OUR_IRK = const(10)  # MicroPython's secret type for the local IRK: never evicted
 
 
 class BleSecrets:
@@ -20,6 +29,7 @@ class BleSecrets:
         self.path = path
         self.entries = []  # [sec_type, key bytes, value bytes], oldest first
         self.errors = 0
+        self.dirty = False  # changed in RAM since the last save()
 
     def load(self):
         self.entries = []
@@ -51,7 +61,7 @@ class BleSecrets:
         return self.entries[i][2] if i >= 0 else None
 
     def set(self, sec_type, key, value):
-        """Store (or, value None, delete) one secret; returns True once it is on flash."""
+        """Store (or, value None, delete) one secret in RAM; save() puts it on flash."""
         key = bytes(key)
         i = self._find(sec_type, key)
         if i >= 0:
@@ -60,11 +70,21 @@ class BleSecrets:
             return True
         if value is not None:
             if len(self.entries) >= _MAX_ENTRIES:
-                self.entries.pop(0)  # forget the oldest bond
+                self._evict()
             self.entries.append([sec_type, key, bytes(value)])
-        return self.save()
+        self.dirty = True
+        return True
+
+    def _evict(self):
+        # Forget the oldest bond's entry, never our own IRK.
+        for i in range(len(self.entries)):
+            if self.entries[i][0] != _TYPE_OUR_IRK:
+                self.entries.pop(i)
+                return
 
     def save(self):
+        """Write every secret to flash (atomically); True once there."""
+        self.dirty = False
         tmp = self.path + ".tmp"
         try:
             with open(tmp, "w") as f:

@@ -81,6 +81,7 @@ class Board:
         self.device = device
         self.sim = sim  # anklet_sim.board.SimulatedBoard: the firmware's process, its faults
         self.ble_sim = ble_sim  # anklet_sim.ble_board.SimulatedBleBoard on sim:ble
+        self.central: Any = None  # sim:ble: the owner's bumble central (a private one)
 
     # --- simulator controls (sim_only tests) -----------------------------------------------
 
@@ -190,7 +191,9 @@ async def open_board(
             await ble_sim.start()
             stack.push_async_callback(ble_sim.stop)
             sim = ble_sim.board
-            transport = _OutOfRangeGate(None, central=ble_sim.central(), pair=True)
+            # The host as a phone or laptop is: on resolvable private addresses.
+            central = ble_sim.central(private=True)
+            transport = _OutOfRangeGate(None, central=central, pair=True)
         elif target.kind == "serial":
             transport = SerialTransport(target.where)
         else:
@@ -198,6 +201,8 @@ async def open_board(
         device = Device(transport, command_timeout_s)
         stack.push_async_callback(device.close)
         board = Board(target, device, sim, ble_sim)
+        if ble_sim is not None:
+            board.central = central
         with contextlib.suppress(*_LinkErrors):
             await device.open()
         try:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from anklet_sim.board import micropython_command
+from anklet_sim.board import micropython_command, micropython_path
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
@@ -25,15 +25,21 @@ def run_micropython(
     heapsize: str | None = None,
     timeout: float = 60,
     env: dict[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run a MicroPython script with `path` (default: firmware/) as its module path."""
-    dirs = [str(p) for p in (path if path is not None else [FIRMWARE])] + [".frozen"]
     cmd = [micropython_command()]
     if heapsize:
         cmd += ["-X", f"heapsize={heapsize}"]
     cmd += [str(script), *args]
-    full_env = {**os.environ, "MICROPYPATH": ":".join(dirs), **(env or {})}
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env)
+    full_env = {
+        **os.environ,
+        "MICROPYPATH": micropython_path(*(path if path is not None else [FIRMWARE])),
+        **(env or {}),
+    }
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=cwd
+    )
 
 
 @pytest.fixture
@@ -67,7 +73,7 @@ class SimRun:
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("ANKLET_")}
         full_env = {
             **inherited,
-            "MICROPYPATH": f"{SIM_MPY}:{FIRMWARE}:.frozen",
+            "MICROPYPATH": micropython_path(SIM_MPY, FIRMWARE),
             "ANKLET_SIM_CONFIG": str(cfg),
             **(env or {}),
         }

@@ -1,5 +1,6 @@
-"""The simulated board with its radio: the firmware in MicroPython, its BLE controller a bumble
-peripheral on a virtual link that the host's central shares, in this asyncio loop.
+"""The simulated board with its radio: the firmware in MicroPython with the real `bluetooth`
+module (NimBLE), its controller an ESP32-like bumble controller on a virtual link that the
+host's centrals share, in this asyncio loop.
 
     async with SimulatedBleBoard(tmp / "flash") as sim:
         central = sim.central()                           # a bumble central on sim.link
@@ -13,15 +14,17 @@ The serial port (a pty, `sim.board.port`) works alongside, as on the real board.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from pathlib import Path
 from typing import Any
 
 from anklet.ble.bumble_backend import BumbleCentral
+from bumble import hci
+from bumble.device import Connection, Device
 from bumble.keys import KeyStore
-from bumble.link import LocalLink
 
 from .board import HARD_RESET, SimulatedBoard
-from .radio import SimRadio
+from .radio import BoardRadio, EspLink, RadioTiming
 
 
 class SimulatedBleBoard:
@@ -29,24 +32,23 @@ class SimulatedBleBoard:
         self,
         flash_dir: Path | str,
         *,
-        interval_ms: float = 30.0,
-        notifications_per_event: int = 4,
-        tx_buffers: int = 12,
+        timing: RadioTiming | None = None,
         sim_options: dict[str, Any] | None = None,
+        unique_id: str = "24a160c0ffee",
         **board_args: Any,
     ) -> None:
         self.flash_dir = Path(flash_dir)
-        self.link = LocalLink()
-        self.radio = SimRadio(
-            self.link,
-            interval_ms=interval_ms,
-            notifications_per_event=notifications_per_event,
-            tx_buffers=tx_buffers,
+        self.flash_dir.mkdir(parents=True, exist_ok=True)
+        self.link = EspLink()
+        address = ":".join(unique_id[i : i + 2] for i in range(0, 12, 2)).upper()
+        self.radio = BoardRadio(
+            self.link, self.flash_dir.parent / f".{self.flash_dir.name}.hci", address, timing=timing
         )
         self._sim_options = dict(sim_options or {})
-        self._board_args = board_args
+        self._board_args = {**board_args, "unique_id": unique_id}
         self.board: SimulatedBoard | None = None
         self._centrals: list[BumbleCentral] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def __aenter__(self) -> SimulatedBleBoard:
         await self.start()
@@ -55,11 +57,20 @@ class SimulatedBleBoard:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    def _boot_radio(self) -> str:
+        # Called from the launcher's threads (start, power cycle, watchdog reset).
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(self.radio.boot(), self._loop).result(10)
+
     async def start(self, timeout: float = 15.0) -> None:
         """Power on and wait until the board advertises."""
-        host, port = await self.radio.start()
-        options = {**self._sim_options, "ble": {"host": host, "port": port}}
-        self.board = SimulatedBoard(self.flash_dir, sim_options=options, **self._board_args)
+        self._loop = asyncio.get_running_loop()
+        self.board = SimulatedBoard(
+            self.flash_dir,
+            sim_options=self._sim_options,
+            radio_boot=self._boot_radio,
+            **self._board_args,
+        )
         await asyncio.to_thread(self.board.start)
         await self.radio.wait_advertising(timeout)
 
@@ -72,13 +83,27 @@ class SimulatedBleBoard:
         await self.radio.stop()
 
     def central(
-        self, *, keystore: KeyStore | None = None, address: str | None = None
+        self,
+        *,
+        keystore: KeyStore | None = None,
+        address: str | None = None,
+        private: bool = False,
     ) -> BumbleCentral:
-        """A host-side bumble central on this board's virtual link (closed with the board)."""
+        """A host-side bumble central on this board's virtual link (closed with the board).
+
+        `private`: it connects from resolvable private addresses, as phones and computers do
+        (its identity is a random static address; `new_private_address()` picks the next)."""
         n = len(self._centrals) + 1
         central = BumbleCentral.on_link(
             self.link, address or f"F0:F0:F0:F0:F0:{n:02X}", keystore=keystore
         )
+        if private:
+            device = central.device
+            device.static_address = hci.Address(
+                f"D0:F0:F0:F0:F0:{n:02X}", hci.Address.RANDOM_DEVICE_ADDRESS
+            )
+            device.irk = secrets.token_bytes(16)
+            device.le_privacy_enabled = True
         self._centrals.append(central)
         return central
 
@@ -87,7 +112,25 @@ class SimulatedBleBoard:
         assert self.board is not None
         boots = self.radio.stats.boots
         await asyncio.to_thread(self.board.power_cycle, cause)
-        async with asyncio.timeout(timeout):
-            while self.radio.stats.boots == boots:
-                await asyncio.sleep(0.02)
+        assert self.radio.stats.boots > boots
         await self.radio.wait_advertising(timeout)
+
+
+async def new_private_address(central: BumbleCentral) -> hci.Address:
+    """Give a private central its next resolvable private address (as a phone rotates it)."""
+    device = central.device
+    address = hci.Address.generate_private_address(device.irk)
+    await device.send_sync_command(hci.HCI_LE_Set_Random_Address_Command(random_address=address))
+    device.random_address = address
+    return address
+
+
+def watch_pairings(central: BumbleCentral) -> list[hci.Address]:
+    """The peer of every pairing `central` completes from now on (a bond reused is none)."""
+    pairings: list[hci.Address] = []
+
+    def on_connection(connection: Connection) -> None:
+        connection.on(Connection.EVENT_PAIRING, lambda *_: pairings.append(connection.peer_address))
+
+    central.device.on(Device.EVENT_CONNECTION, on_connection)
+    return pairings

@@ -26,7 +26,6 @@ import json
 import os
 import random
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -34,6 +33,7 @@ import termios
 import threading
 import time
 import tty
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from anklet.firmware_source import firmware_dir
 
 from .cpu import cpu_factor
 from .motion import check_spec as motion_check
+from .radio import BackgroundRadio
 from .uart import UartModel
 
 MPY_DIR = Path(__file__).resolve().parent / "mpy"
@@ -100,13 +101,29 @@ def _pdeathsig() -> Any:
 
 _DIE_WITH_PARENT = _pdeathsig()
 
+#: MicroPython's unix port with the real `bluetooth` module (NimBLE), built by `make setup`
+#: (sim/build_micropython.py) into the checkout's build/; ANKLET_MICROPYTHON names another
+#: (Anklet installed from a wheel: build one in a checkout, or point at yours). Its asyncio,
+#: not frozen there, is the library directory beside its bin/.
+BUILT_MICROPYTHON = Path(__file__).resolve().parents[2] / "build/micropython/bin/micropython"
+
 
 def micropython_command() -> str:
-    here = Path(sys.executable).parent / "micropython"
-    found = str(here) if here.exists() else shutil.which("micropython")
-    if not found:
-        raise FileNotFoundError("the `micropython` command is missing: run `make setup`")
-    return found
+    """The interpreter the simulated board and the firmware tests run: ANKLET_MICROPYTHON, else
+    the one `make setup` built (with `bluetooth`)."""
+    chosen = os.environ.get("ANKLET_MICROPYTHON") or str(BUILT_MICROPYTHON)
+    if not Path(chosen).exists():
+        raise FileNotFoundError(
+            f"MicroPython with bluetooth is missing ({chosen}): run `make setup` in an Anklet "
+            "checkout, or set ANKLET_MICROPYTHON to a unix-port micropython built with it"
+        )
+    return chosen
+
+
+def micropython_path(*dirs: Path | str) -> str:
+    """MICROPYPATH for `dirs`, then the interpreter's own library (asyncio) and frozen code."""
+    library = Path(micropython_command()).resolve().parent.parent / "lib"
+    return ":".join([*(str(d) for d in dirs), str(library), ".frozen"])
 
 
 @dataclass
@@ -137,6 +154,9 @@ class SimulatedBoard:
     #: firmware's real cost on a 160 MHz ESP32 or the limit of a pystone-only calibration;
     #: profiling the firmware under it comes first.
     cpu_pace: bool = False
+    #: Called at every boot: a fresh BLE controller (a chip reset); returns the pty the
+    #: interpreter's NimBLE speaks H4 on. None: a radio of the board's own that nobody hears.
+    radio_boot: Callable[[], str] | None = None
 
     def __post_init__(self) -> None:
         motion_check(self.motion)  # a bad spec is the caller's one-line error, not a dead board
@@ -159,6 +179,7 @@ class SimulatedBoard:
         self._log = None
         self._epoch_ns = 0
         self.uart: UartModel | None = None
+        self._own_radio: BackgroundRadio | None = None
 
     # --- lifetime --------------------------------------------------------------------------
 
@@ -184,6 +205,10 @@ class SimulatedBoard:
         self._epoch_ns = time.time_ns()
         log_path = self.log_path or self.flash_dir.parent / f"{self.flash_dir.name}.log"
         self._log = open(log_path, "ab", buffering=0)  # noqa: SIM115 (lives as long as the board)
+        if self.radio_boot is None:
+            address = ":".join(self.unique_id[i : i + 2] for i in range(0, 12, 2)).upper()
+            self._own_radio = BackgroundRadio(self._hci_path, address)
+            self.radio_boot = self._own_radio.boot
         self._spawn(PWRON_RESET)
         for target in (self._pump_from_board, self._pump_to_board, self._supervise):
             thread = threading.Thread(target=target, daemon=True, name=target.__name__)
@@ -200,6 +225,10 @@ class SimulatedBoard:
             if fd >= 0:
                 os.close(fd)
         self._master = self._slave = -1
+        if self._own_radio is not None:
+            self._own_radio.stop()
+            self._own_radio = None
+            self.radio_boot = None
         if self._log:
             self._log.close()
 
@@ -265,6 +294,10 @@ class SimulatedBoard:
         return self.flash_dir.parent / f".{self.flash_dir.name}.sim.json"
 
     @property
+    def _hci_path(self) -> Path:
+        return self.flash_dir.parent / f".{self.flash_dir.name}.hci"
+
+    @property
     def _faults_path(self) -> Path:
         return self.flash_dir.parent / f".{self.flash_dir.name}.faults.json"
 
@@ -288,7 +321,7 @@ class SimulatedBoard:
             if deployed
             else [str(self.firmware_dir)]
         )
-        return ":".join([str(MPY_DIR), *code, ".frozen"])
+        return micropython_path(MPY_DIR, *code)
 
     def _spawn(self, reset_cause: int) -> None:
         self._write_config(reset_cause)
@@ -305,6 +338,8 @@ class SimulatedBoard:
             # The firmware's code at an ESP32_GENERIC's pace (cpu.py, mpy/cpu.py); 0: the PC's.
             "ANKLET_SIM_CPU_FACTOR": f"{cpu_factor():.1f}" if self.cpu_pace else "0",
         }
+        if self.radio_boot is not None:
+            env["MICROPYBTUART"] = self.radio_boot()
         self._proc = subprocess.Popen(
             [micropython_command(), "-X", f"heapsize={self.heapsize}", str(MPY_DIR / "simboot.py")],
             stdin=subprocess.PIPE,

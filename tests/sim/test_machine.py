@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from anklet_sim.board import micropython_command, micropython_path
 
 ROOT = Path(__file__).resolve().parents[2]
 SIM_MPY = ROOT / "sim" / "anklet_sim" / "mpy"
@@ -136,12 +137,12 @@ print(json.dumps(res))
     cfg = tmp_path / "sim.json"
     cfg.write_text(json.dumps({"faults_file": str(faults_file), "i2c_timing": False}))
     env = {
-        "MICROPYPATH": f"{SIM_MPY}:{ROOT / 'firmware'}:.frozen",
+        "MICROPYPATH": micropython_path(SIM_MPY, ROOT / "firmware"),
         "ANKLET_SIM_CONFIG": str(cfg),
         "PATH": "/usr/bin:/bin",
     }
     proc = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "micropython"), str(script)],
+        [micropython_command(), str(script)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

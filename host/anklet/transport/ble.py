@@ -22,7 +22,7 @@ from anklet_protocol import spec
 from bleak import BleakClient, BleakScanner
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
-from bleak.exc import BleakError
+from bleak.exc import BleakError, BleakGATTProtocolError, BleakGATTProtocolErrorCode
 from platformdirs import user_data_path
 
 from anklet.ble.bumble_backend import BumbleCentral, BumbleClient, BumbleScanner, parse_backend
@@ -31,6 +31,8 @@ from .base import LinkLost, Transport, TransportError
 
 BATTERY_SERVICE_UUID = "0000180f-0000-1000-8000-00805f9b34fb"
 _QUEUE_FRAMES = 8192  # ~30 s of SAMPLES at 1000 Hz waiting for a slow reader
+_BUSY_RETRIES = 5  # writes the board answered "insufficient resources", tried again
+_BUSY_BACKOFF_S = 0.05  # × attempt: 50, 100, ... ms (connection events are 7.5–50 ms)
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,7 @@ class BleTransport(Transport):
         self._name = target or "?"
         self._encrypted = False
         self.frames_dropped = 0  # notifications lost because read() fell behind
+        self.busy_retries = 0  # COMMAND writes retried because the board's buffers were full
 
     # --- Transport -------------------------------------------------------------------------
 
@@ -217,12 +220,26 @@ class BleTransport(Transport):
             raise TransportError(
                 f"frame of {len(frame)} bytes exceeds the link's {self.max_frame} (MTU {self.mtu})"
             )
-        try:
-            await client.write_gatt_char(spec.BLE_CONTROL_UUID, frame, response=True)
-        except BleakError as exc:
-            if not client.is_connected:
-                raise LinkLost(f"{self.description}: the link dropped") from exc
-            raise TransportError(f"{self.description}: write failed: {exc}") from exc
+        for attempt in range(_BUSY_RETRIES + 1):
+            try:
+                await client.write_gatt_char(spec.BLE_CONTROL_UUID, frame, response=True)
+                return
+            except BleakGATTProtocolError as exc:
+                # NimBLE answers "insufficient resources" while its buffers are full of
+                # notifications (a burst after a stall): busy, not broken. Wait for a few
+                # connection events to drain them.
+                busy = exc.code == BleakGATTProtocolErrorCode.INSUFFICIENT_RESOURCE
+                if not busy or attempt == _BUSY_RETRIES or not client.is_connected:
+                    raise self._write_error(client, exc) from exc
+                self.busy_retries += 1
+                await asyncio.sleep(_BUSY_BACKOFF_S * (attempt + 1))
+            except BleakError as exc:
+                raise self._write_error(client, exc) from exc
+
+    def _write_error(self, client: BleakClient, exc: BleakError) -> TransportError:
+        if not client.is_connected:
+            return LinkLost(f"{self.description}: the link dropped")
+        return TransportError(f"{self.description}: write failed: {exc}")
 
     async def read(self) -> bytes:
         if self._client is None and self._queue.empty():

@@ -18,6 +18,10 @@ del _boot_ms
 # now, so that its code and state come out of the heap before the firmware measures what is
 # free (it sizes its ring buffer from that) and not out of the app's share afterwards. (On an
 # ESP32 the BLE stack's buffers are not on the MicroPython heap at all.)
+# asyncio too: a board has it frozen in flash (no heap); here it is loaded from
+# build/micropython/lib, so its bytecode is made now rather than counted as the app's.
+import asyncio  # noqa: E402, F401
+
 import bluetooth  # noqa: E402
 import machine  # noqa: E402, F401
 import world  # noqa: E402

@@ -1,0 +1,128 @@
+"""Build MicroPython's unix port with the real `bluetooth` module (NimBLE host), once.
+
+    python3 sim/build_micropython.py                      # from the vendored tarball
+    python3 sim/build_micropython.py --source ~/src/micropython   # from a checkout
+
+The simulated board and the firmware tests run in this interpreter: the same Python bindings
+(extmod/modbluetooth.c, extmod/nimble/modbluetooth_nimble.c) and NimBLE host that the ESP32
+port links, talking H4 HCI to the serial device named by MICROPYBTUART.
+
+Output, under build/micropython/ (git ignores build/): bin/micropython, lib/asyncio/ (the
+tarball has no tools/ to freeze it, so it goes on MICROPYPATH instead; on an ESP32 it is
+frozen), and `key`: the source's identity and the build flags. A second run with the same key
+does nothing; a changed tarball, checkout commit or flag rebuilds.
+
+Outside this environment the source is
+`git clone https://github.com/micropython/micropython && git -C micropython checkout 1c3c201 &&
+git -C micropython submodule update --init lib/mynewt-nimble`; pass it with
+`make setup MPY_SRC=path/to/micropython`. Needs only gcc, make and python3 (about 20 s on
+2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TARBALL = REPO.parent / "shared" / "vendor" / "micropython-1c3c201-unix-nimble-src.tar.gz"
+OUT = REPO / "build" / "micropython"
+FLAGS = (
+    "MICROPY_PY_BLUETOOTH=1",
+    "MICROPY_BLUETOOTH_NIMBLE=1",
+    "MICROPY_PY_BTREE=0",
+    "MICROPY_PY_SSL=0",
+    "MICROPY_PY_FFI=0",
+    "FROZEN_MANIFEST=",
+)
+
+
+def source_key(tarball: Path | None, checkout: Path | None) -> str:
+    """What identifies the source: the tarball's sha256, or a checkout's commit and changes."""
+    if checkout is not None:
+        git = ["git", "-C", str(checkout)]
+        head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True)
+        dirty = subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True)
+        if head.returncode != 0:
+            return f"dir {checkout.resolve()} (not a git checkout: rebuilt every time)"
+        changes = hashlib.sha256(dirty.stdout.encode()).hexdigest()[:16]
+        return f"git {head.stdout.strip()} changes {changes}"
+    assert tarball is not None
+    digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
+    return f"tarball sha256 {digest}"
+
+
+def build_key(tarball: Path | None, checkout: Path | None, flags: tuple[str, ...] = FLAGS) -> str:
+    """What the build depends on; a build whose key file holds the same is reused."""
+    return source_key(tarball, checkout) + "\nflags " + " ".join(flags) + "\n"
+
+
+def build(tarball: Path | None, checkout: Path | None, jobs: int, out: Path = OUT) -> Path:
+    key = build_key(tarball, checkout)
+    binary = out / "bin" / "micropython"
+    key_file = out / "key"
+    cacheable = not key.startswith("dir ")
+    if cacheable and binary.exists() and key_file.exists() and key_file.read_text() == key:
+        print(f"MicroPython with bluetooth: up to date ({binary})")
+        return binary
+    if checkout is not None:
+        source = checkout.resolve()
+    else:
+        assert tarball is not None
+        source = out / "src" / "micropython"
+        shutil.rmtree(out / "src", ignore_errors=True)
+        (out / "src").mkdir(parents=True)
+        with tarfile.open(tarball) as tar:
+            tar.extractall(out / "src", filter="data")
+    objects = out / "obj"
+    shutil.rmtree(objects, ignore_errors=True)
+    print(f"building MicroPython (unix port, NimBLE) from {source} ...", flush=True)
+    subprocess.run(
+        ["make", "-C", str(source / "ports" / "unix"), f"-j{jobs}", f"BUILD={objects}", *FLAGS],
+        check=True,
+        stdout=subprocess.DEVNULL if not os.environ.get("VERBOSE") else None,
+    )
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(objects / "micropython", binary)
+    lib = out / "lib" / "asyncio"
+    shutil.rmtree(lib, ignore_errors=True)
+    lib.mkdir(parents=True)
+    for module in (source / "extmod" / "asyncio").glob("*.py"):
+        if module.name != "manifest.py":
+            shutil.copy2(module, lib / module.name)
+    key_file.write_text(key)
+    print(f"built {binary}")
+    return binary
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--source", type=Path, help="a MicroPython checkout (with lib/mynewt-nimble)"
+    )
+    parser.add_argument("--tarball", type=Path, default=TARBALL)
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    if args.source is None and not args.tarball.exists():
+        print(
+            f"error: no MicroPython source: {args.tarball} is missing; "
+            "pass MPY_SRC=path/to/micropython (see sim/build_micropython.py)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        build(None if args.source else args.tarball, args.source, args.jobs)
+    except subprocess.CalledProcessError as exc:
+        print(f"error: building MicroPython failed ({exc}); rerun with VERBOSE=1", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

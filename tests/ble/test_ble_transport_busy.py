@@ -1,0 +1,57 @@
+"""BleTransport when the board's NimBLE is out of buffers: its ATT "insufficient resources"
+answer to a COMMAND write is retried, not taken for a broken link (that made the recorder
+reconnect after every stall on the real stack). A fake BleakClient stands in for the layer
+above the transport; the real-stack case is in hil/ and tests/ble/test_ble_sessions.py."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from anklet.transport.base import TransportError
+from anklet.transport.ble import BleTransport
+from bleak.exc import BleakGATTProtocolError, BleakGATTProtocolErrorCode
+
+BUSY = BleakGATTProtocolErrorCode.INSUFFICIENT_RESOURCE
+
+
+class FakeClient:
+    """Answers the first writes with the given ATT errors, then accepts."""
+
+    def __init__(self, errors: list[int]) -> None:
+        self.errors = list(errors)
+        self.written: list[bytes] = []
+        self.is_connected = True
+
+    async def write_gatt_char(self, uuid: str, data: bytes, response: bool) -> None:
+        if self.errors:
+            raise BleakGATTProtocolError(self.errors.pop(0))
+        self.written.append(bytes(data))
+
+
+def write(errors: list[int]) -> tuple[BleTransport, FakeClient]:
+    transport = BleTransport("Anklet-TEST")
+    client = FakeClient(errors)
+    transport._client = client  # type: ignore[assignment]
+    asyncio.run(transport.write_frame(b"AK" + bytes(20)))
+    return transport, client
+
+
+def test_write_answered_insufficient_resources_is_retried_until_accepted() -> None:
+    transport, client = write([BUSY, BUSY])
+    assert client.written == [b"AK" + bytes(20)]
+    assert transport.busy_retries == 2
+
+
+def test_a_board_that_stays_busy_gives_a_clear_error() -> None:
+    with pytest.raises(TransportError, match="write failed"):
+        write([BUSY] * 10)
+
+
+def test_other_gatt_errors_are_not_retried() -> None:
+    client = FakeClient([BleakGATTProtocolErrorCode.WRITE_NOT_PERMITTED])
+    transport = BleTransport("Anklet-TEST")
+    transport._client = client  # type: ignore[assignment]
+    with pytest.raises(TransportError, match="write failed"):
+        asyncio.run(transport.write_frame(b"AK"))
+    assert transport.busy_retries == 0
