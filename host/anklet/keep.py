@@ -13,6 +13,7 @@ so a second board flashed later does not get the first one's bonds.
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -90,15 +91,32 @@ def save_from_board(
 
 
 def restore_to_board(board: BoardSession, device_id: str, root: Path | None = None) -> list[str]:
-    """Write the saved files of board `device_id` that the board lacks; returns their names."""
+    """Write the saved files of board `device_id` that the board lacks; returns their names.
+
+    A freshly erased board writes its own ble_secrets.json at its first boot (NimBLE makes the
+    board a new identity key): that file holds no bond yet, so the saved one replaces it."""
     folder = backup_dir(device_id, root)
     restored = []
     for name in KEPT_FILES:
         saved = folder / name
-        if saved.is_file() and not board.exists(name):
+        if saved.is_file() and (not board.exists(name) or _replaceable(board, name)):
             board.write_file(name, saved.read_bytes())
             restored.append(name)
     return restored
+
+
+_BOND_SECRET_TYPES = (1, 2)  # NimBLE's our-keys and peer-keys records: a bond exists
+
+
+def _replaceable(board: BoardSession, name: str) -> bool:
+    """The board's own file carries nothing a user would lose (bond keys without any bond)."""
+    if name != "ble_secrets.json":
+        return False
+    try:
+        entries = json.loads(board.read_file(name))
+        return not any(entry[0] in _BOND_SECRET_TYPES for entry in entries)
+    except (ValueError, TypeError, IndexError, KeyError):
+        return True  # unreadable: nothing there to keep
 
 
 def forget_backup(device_id: str, root: Path | None = None) -> None:

@@ -42,7 +42,9 @@ def test_flash_saves_config_and_bonds_and_deploy_puts_them_back(tmp_path: Path) 
     assert result.config_written is False
     assert result.info is not None and result.info["name"] == "Left ankle"
     assert json.loads((flash / "config.json").read_text()) == CONFIG
-    assert json.loads((flash / "ble_secrets.json").read_text()) == SECRETS
+    # The bond is back (the booted firmware may add its own identity key beside it).
+    stored = json.loads((flash / "ble_secrets.json").read_text())
+    assert all(entry in stored for entry in SECRETS)
 
 
 def test_another_board_does_not_get_the_saved_files(tmp_path: Path) -> None:
