@@ -143,6 +143,16 @@ def parse_image(data: bytes, path: Path = Path("<image>")) -> ImageInfo:
     return ImageInfo(path=path, size_bytes=len(data), chip=chip, chip_id=chip_id)
 
 
+def check_request(firmware: Path, chip: str | None) -> ImageInfo:
+    """The image, checked, and against `--chip` when given: what needs no board at all."""
+    image = read_image(firmware)
+    if chip is not None:
+        if chip not in CHIPS:
+            raise WrongChip(f"unknown chip {chip!r}: choose one of {', '.join(CHIPS)}")
+        check_chip(image, chip, "--chip asks for an")
+    return image
+
+
 def read_image(path: Path) -> ImageInfo:
     """Read and check a MicroPython image file; raises BadImage."""
     path = Path(path)
@@ -296,11 +306,7 @@ def flash_micropython(
     from esptool.cmds import write_flash as esptool_write_flash
     from esptool.util import FatalError
 
-    image = read_image(firmware)
-    if chip is not None:
-        if chip not in CHIPS:
-            raise WrongChip(f"unknown chip {chip!r}: choose one of {', '.join(CHIPS)}")
-        check_chip(image, chip, "--chip asks for an")
+    image = check_request(firmware, chip)
     check_port(port)
     data = image.path.read_bytes()
     stage = ["connect"]

@@ -25,7 +25,7 @@ def test_flash_saves_config_and_bonds_and_deploy_puts_them_back(tmp_path: Path) 
     (flash / "config.json").write_text(json.dumps(CONFIG))
     (flash / "ble_secrets.json").write_text(json.dumps(SECRETS))
     backups = tmp_path / "backups"
-    with SimulatedBoard(flash_dir=flash, unique_id="24a160c0ffee") as sim:
+    with SimulatedBoard(flash_dir=flash, unique_id="24a160c0ffee", fast=True) as sim:
         kept = save_from_board(sim.port, root=backups, repl_timeout_s=10.0, listen_s=1.5)
     assert kept.why_not == ""
     assert kept.device_id == "24a160c0ffee"
@@ -35,7 +35,7 @@ def test_flash_saves_config_and_bonds_and_deploy_puts_them_back(tmp_path: Path) 
 
     shutil.rmtree(flash)  # erase_flash: the filesystem is gone
     flash.mkdir()
-    with SimulatedBoard(flash_dir=flash, unique_id="24a160c0ffee") as sim:
+    with SimulatedBoard(flash_dir=flash, unique_id="24a160c0ffee", fast=True) as sim:
         target = Target(sim.port, f"sim:{flash}", power_cycle=sim.power_cycle)
         result = deploy(target, FIRMWARE_DIR, listen_s=1.5, repl_timeout_s=10.0, backups=backups)
     assert result.restored == list(KEPT_FILES)
@@ -53,7 +53,7 @@ def test_another_board_does_not_get_the_saved_files(tmp_path: Path) -> None:
     (backups / "24a160000001" / "config.json").write_text(json.dumps(CONFIG))
     flash = tmp_path / "flash"
     flash.mkdir()
-    with SimulatedBoard(flash_dir=flash, unique_id="24a160c0ffee") as sim:
+    with SimulatedBoard(flash_dir=flash, unique_id="24a160c0ffee", fast=True) as sim:
         target = Target(sim.port, f"sim:{flash}", power_cycle=sim.power_cycle)
         result = deploy(target, FIRMWARE_DIR, listen_s=1.5, repl_timeout_s=10.0, backups=backups)
     assert result.restored == []

@@ -1,6 +1,8 @@
 """Deploying to the simulated board end to end: its REPL serves mpremote, the deployed firmware
 boots and reports its revision, the user's config survives a redeploy, and a version that fails
-three starts gives way to the previous one."""
+three starts gives way to the previous one. The boards run in fast mode (deploy's logic is
+under test, not the pace of a 115200-baud UART); `anklet deploy --device sim` runs on the
+ESP32 model."""
 
 from __future__ import annotations
 
@@ -52,7 +54,7 @@ def test_simulated_repl_serves_mpremote_exec_fs_and_soft_reset(tmp_path):
     flash = tmp_path / "flash"
     flash.mkdir()
     (flash / "main.py").write_text("print('main ran')\n")  # returns at once: the REPL follows
-    with SimulatedBoard(flash_dir=flash) as sim:
+    with SimulatedBoard(flash_dir=flash, fast=True) as sim:
         done = mpremote(sim.port, "resume", "exec", "print(6 * 7)")
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == "42"
@@ -94,7 +96,7 @@ def test_deploy_to_simulated_board_boots_the_revision_and_keeps_the_config(tmp_p
     config = json.loads((flash / "config.json").read_text())
     config["load_scale"] = 1234.5
     (flash / "config.json").write_text(json.dumps(config))
-    with SimulatedBoard(flash_dir=flash) as sim:
+    with SimulatedBoard(flash_dir=flash, fast=True) as sim:
         second = deploy_to(sim, revision="e2e00002")
         assert second.info is not None
         assert second.info["fw_git"] == "e2e00002"
@@ -109,7 +111,7 @@ def test_a_version_failing_three_starts_gives_way_to_the_previous(tmp_path):
     shutil.copytree(FIRMWARE_DIR, broken)
     (broken / "main.py").write_text("raise RuntimeError('deliberately broken')\n")
     flash = tmp_path / "flash"
-    with SimulatedBoard(flash_dir=flash, heapsize=ROOMY_HEAP) as sim:
+    with SimulatedBoard(flash_dir=flash, heapsize=ROOMY_HEAP, fast=True) as sim:
         good = deploy_to(sim, revision="good0001")
         assert good.info is not None
         assert good.info["fw_git"] == "good0001"
@@ -137,7 +139,7 @@ def test_deploy_keeps_nothing_of_a_failed_upload_in_the_active_slot(tmp_path):
     (flash / "main.py").write_text("print('at the REPL')\n")
     (flash / "fw_new").mkdir()
     (flash / "fw_new" / "stale.mpy").write_bytes(b"M\x06")  # left by an interrupted deploy
-    with SimulatedBoard(flash_dir=flash, heapsize=ROOMY_HEAP) as sim:
+    with SimulatedBoard(flash_dir=flash, heapsize=ROOMY_HEAP, fast=True) as sim:
         result = deploy_to(sim, revision="clean001")
         assert result.reached_repl_by == "ctrl-c"  # no app was streaming
         assert not (flash / "fw" / "stale.mpy").exists()

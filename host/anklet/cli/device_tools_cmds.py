@@ -22,7 +22,14 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColum
 
 from anklet.cli import app
 from anklet.deploy import FIRMWARE_DIR, DeployError, DeployResult, Target, deploy
-from anklet.flashing import CHIPS, DEFAULT_BAUD, FlashError, PortError, flash_micropython
+from anklet.flashing import (
+    CHIPS,
+    DEFAULT_BAUD,
+    FlashError,
+    PortError,
+    check_request,
+    flash_micropython,
+)
 
 console = Console(stderr=True)
 
@@ -155,6 +162,10 @@ def flash_cmd(
 
       anklet flash -p /dev/ttyACM0 -f ESP32_GENERIC_S3-20250415-v1.25.0.bin --chip esp32s3
     """
+    try:
+        check_request(firmware, chip)  # a wrong file or chip is refused before the board is touched
+    except FlashError as exc:
+        raise _fail(str(exc)) from None
     kept = None
     if erase:
         # Settings, calibration and bond keys die with the erase: save them first (keep.py).
