@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from anklet_protocol import StreamDecoder, parse_message, spec
 from anklet_protocol.decoder import DecoderStats, MalformedPayload, SampleBlock
@@ -100,17 +101,19 @@ def decode_capture(path: Path, out_dir: Path) -> CaptureResult:
     return result
 
 
-def _blocks(path: Path, decoder: StreamDecoder) -> Iterator[SampleBlock]:
+def _messages(path: Path, decoder: StreamDecoder) -> Iterator[Any]:
+    """Every well-formed message of the capture, in order; malformed ones are counted."""
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
             for frame in decoder.feed(chunk):
                 try:
-                    message = parse_message(frame)
+                    yield parse_message(frame)
                 except MalformedPayload:
                     decoder.stats.malformed_payload += 1
-                    continue
-                if isinstance(message, SampleBlock):
-                    yield message
+
+
+def _blocks(path: Path, decoder: StreamDecoder) -> Iterator[SampleBlock]:
+    return (m for m in _messages(path, decoder) if isinstance(m, SampleBlock))
 
 
 class _BlockFinder:
@@ -206,32 +209,21 @@ def _decode_on_device_clock(path: Path, info: DeviceInfo, out_dir: Path) -> Capt
         # (a minute or more of streaming) is not coming.
         log.boot.stream.refill_timeout_s = 5000.0
 
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            for frame in decoder.feed(chunk):
-                try:
-                    message = parse_message(frame)
-                except MalformedPayload:
-                    decoder.stats.malformed_payload += 1
-                    continue
-                if isinstance(message, SampleBlock):
-                    if log is None:
-                        # Session time 0 = the first row's device time (not this frame's:
-                        # it may be a late or forged one).
-                        log = SessionLog(folder, info, started, None)
-                        new_boot()
-                    log.add_block(message, float(blocks))
-                    log.boot.stream.holes_to_request(float(blocks), retry_s=float("inf"))
-                    log.boot.stream.expire(float(blocks))
-                    blocks += 1
-                    if blocks % 256 == 0:
-                        log.write_ready(float(blocks))
-                elif (
-                    frame.msg_type == spec.MsgType.EVENT
-                    and log is not None
-                    and message.kind == spec.EventKind.BOOT
-                ):
-                    new_boot()
+    for message in _messages(path, decoder):
+        if isinstance(message, SampleBlock):
+            if log is None:
+                # Session time 0 = the first row's device time (not this frame's: it may be a
+                # late or forged one).
+                log = SessionLog(folder, info, started, None)
+                new_boot()
+            log.add_block(message, float(blocks))
+            log.boot.stream.holes_to_request(float(blocks), retry_s=float("inf"))
+            log.boot.stream.expire(float(blocks))
+            blocks += 1
+            if blocks % 256 == 0:
+                log.write_ready(float(blocks))
+        elif log is not None and getattr(message, "kind", None) == spec.EventKind.BOOT:
+            new_boot()
     if log is None:
         folder.close()
         for file in folder.path.iterdir():  # leave nothing behind but the error

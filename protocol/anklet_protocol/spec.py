@@ -485,24 +485,6 @@ PAYLOADS = {
 }
 
 
-# Every struct a message or reply is parsed with keeps its added fields last.
-for _struct in (
-    Header,
-    SamplesHeader,
-    ImuSample,
-    LoadSample,
-    Info,
-    Status,
-    Command,
-    Reply,
-    Event,
-    Log,
-    *COMMAND_ARGS.values(),
-    *REPLY_PAYLOADS.values(),
-):
-    check_trailing(_struct)
-
-
 def samples_capacity(max_frame: int, load_ratio: float) -> tuple[int, int]:
     """How many IMU and load samples fit one SAMPLES frame of at most `max_frame` bytes.
 

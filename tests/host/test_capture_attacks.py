@@ -11,34 +11,11 @@ import numpy as np
 import pytest
 from anklet.capture import CaptureError, decode_capture
 from anklet_protocol import framing, spec
-
-RATE_HZ = 200
-PERIOD_US = 1_000_000 // RATE_HZ
-BLOCK = 15
+from fuzzers import BLOCK, PERIOD_US, info_fields
 
 
 def _info(**changes: object) -> bytes:
-    fields: dict[str, object] = dict(
-        device_id=b"\x24\xa1\x60\xc0\xff\xee",
-        name="Anklet-FFEE",
-        fw_major=1,
-        fw_minor=0,
-        fw_patch=0,
-        fw_git="abcdef12",
-        proto_major=spec.VERSION_MAJOR,
-        proto_minor=spec.VERSION_MINOR,
-        imu_model=spec.ImuModel.MPU6050,
-        accel_fs_g=8,
-        gyro_fs_dps=1000,
-        imu_rate_hz=RATE_HZ,
-        load_rate_hz=80,
-        reset_cause=1,
-        load_offset=0,
-        load_scale=2280.0,
-        max_frame=512,
-    )
-    fields.update(changes)
-    return spec.Info.build(fields)
+    return spec.Info.build(info_fields(**changes))
 
 
 def _block(first: int, t0_us: int | None = None, n: int = BLOCK, flags: int = 0) -> tuple:
