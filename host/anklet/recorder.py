@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -124,6 +125,10 @@ class SessionRecorder:
         try:
             await self._begin_boot()
             await device.start()
+        except BaseException:
+            self._discard_unstarted()  # refused or cut before any sample: no empty session
+            raise
+        try:
             self._last_block_s = time.monotonic()
             self.live.state = "streaming"
             self._save_meta(complete=False)
@@ -366,6 +371,21 @@ class SessionRecorder:
         )
         meta["reconnects"] = self.live.reconnects
         self.log.folder.write_json(meta)
+
+    def _discard_unstarted(self) -> None:
+        """The board never streamed: the folder holds nothing worth keeping (empty tables, the
+        INFO exchange); remove it rather than leave a session that says it is complete."""
+        if self.log is None:
+            return
+        if self._raw_file is not None:
+            self._raw_file.close()
+            self._raw_file = None
+            self.device.raw_sink = None
+        if self.log.journal is not None:
+            self.log.journal.close()
+        self.log.folder.close()
+        shutil.rmtree(self.log.folder.path, ignore_errors=True)
+        self.log = None
 
     def _finish(self) -> None:
         if self.log is None:

@@ -120,6 +120,19 @@ def test_log_rate_is_for_the_session_and_leaves_the_saved_rate(user_dirs):
     assert after["imu_rate_hz"] == before["imu_rate_hz"]
 
 
+def test_a_rate_the_link_refuses_leaves_the_saved_rate_and_no_empty_session(user_dirs):
+    before = json.loads(anklet("info", "--device", "sim", "--json").output)
+    refused = anklet("log", "--device", "sim", "--rate", "1000", "--duration", "3", "--quiet",
+                     "--motion", QUIET_MOTION, "--out", str(user_dirs / "out"))  # fmt: skip
+    assert_one_line_error(refused, r"1000 Hz needs .* 400 Hz at most, or use BLE")
+    assert not list((user_dirs / "out").glob("*/session.json"))  # nothing recorded, no folder
+    after = json.loads(anklet("info", "--device", "sim", "--json").output)
+    assert after["imu_rate_hz"] == before["imu_rate_hz"]
+    logged = anklet("log", "--device", "sim", "--duration", "3", "--quiet",
+                    "--motion", QUIET_MOTION, "--out", str(user_dirs / "out"))  # fmt: skip
+    assert logged.exit_code == 0, logged.output  # the next session is not refused
+
+
 def test_ctrl_c_while_connecting_ends_at_once_without_a_traceback(tmp_path):
     master, slave = os.openpty()  # a board that never answers: the command waits in its connect
     proc = subprocess.Popen(

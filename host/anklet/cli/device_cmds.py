@@ -217,27 +217,34 @@ async def _log(
         loop = asyncio.get_running_loop()
         task = asyncio.create_task(recorder.run(duration))
         _stop_on_interrupt(recorder, task)
-        if quiet or not sys.stderr.isatty():
-            summary = await task
-        else:
-            with Live(
-                _live_table(recorder.live, device.description),
-                console=console,
-                refresh_per_second=4,
-            ) as live:
-                while not task.done():
-                    live.update(_live_table(recorder.live, _device_line(recorder, device)))
-                    await asyncio.wait({task}, timeout=0.25)
-            summary = task.result()
-        loop.remove_signal_handler(signal.SIGINT)
-        loop.remove_signal_handler(signal.SIGTERM)
-        if saved_rate_hz and saved_rate_hz != rate:
-            # --rate is for this session: the board keeps the rate `anklet set` saved.
-            try:
-                await device.set_rates(imu_rate_hz=saved_rate_hz)
-            except (DeviceError, TransportError) as exc:
-                console.print(f"[yellow]the board still runs at {rate} Hz: {exc}[/]")
+        try:
+            if quiet or not sys.stderr.isatty():
+                summary = await task
+            else:
+                with Live(
+                    _live_table(recorder.live, device.description),
+                    console=console,
+                    refresh_per_second=4,
+                ) as live:
+                    while not task.done():
+                        live.update(_live_table(recorder.live, _device_line(recorder, device)))
+                        await asyncio.wait({task}, timeout=0.25)
+                summary = task.result()
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+            loop.remove_signal_handler(signal.SIGTERM)
+            if saved_rate_hz and saved_rate_hz != rate:
+                # --rate is for this session, also one the board refused: it keeps the rate
+                # `anklet set` saved.
+                await _restore_rate(device, saved_rate_hz, rate)
     return summary, _analyse_session(summary.folder)
+
+
+async def _restore_rate(device: Device, saved_rate_hz: int, rate: int | None) -> None:
+    try:
+        await device.set_rates(imu_rate_hz=saved_rate_hz)
+    except (DeviceError, TransportError) as exc:
+        console.print(f"[yellow]the board still runs at {rate} Hz: {exc}[/]")
 
 
 def _summary_dict(summary: SessionSummary, training: _Training) -> dict[str, Any]:
