@@ -107,12 +107,7 @@ class CommandHandler:
         if self.app.streaming and self.app.stream_link is not None:
             self.refuse_if_too_slow(self.app.stream_link, wanted["imu_rate_hz"],
                                     wanted["load_rate_hz"])
-        try:
-            self.app.apply_rates(wanted)
-        except OSError as exc:
-            raise CommandError(W.ST_SENSOR_ERROR, "IMU: %s" % exc)
-        values.update(wanted)
-        self.save()
+        self._apply_settings(wanted)
         return 0
 
     async def tare(self, frame, at, n):
@@ -192,16 +187,20 @@ class CommandHandler:
         defaults = dict(config.DEFAULTS)
         for key in _CALIBRATION:
             defaults[key] = values[key]
-        try:
-            self.app.apply_rates(defaults)
-        except OSError as exc:
-            raise CommandError(W.ST_SENSOR_ERROR, "IMU: %s" % exc)
-        values.update(defaults)
-        self.save()
+        self._apply_settings(defaults)
         self.app.config_changed()
         return 0
 
     # --- helpers ---------------------------------------------------------------------------
+
+    def _apply_settings(self, settings):
+        """Rates and ranges to the sensors, then to flash: what the sensors refuse is not saved."""
+        try:
+            self.app.apply_rates(settings)
+        except OSError as exc:
+            raise CommandError(W.ST_SENSOR_ERROR, "IMU: %s" % exc)
+        self.app.cfg.values.update(settings)
+        self.save()
 
     def refuse_if_too_slow(self, link, imu_hz, load_hz):
         """OUT_OF_RANGE, with the limit as the reply's text, if `link` cannot carry the rate."""

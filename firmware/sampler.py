@@ -24,7 +24,6 @@ from micropython import const
 
 _SAMPLE = const(12)  # bytes per IMU sample: the MPU-6050's FIFO record = the wire's ImuSample
 _HEAD = const(12)  # SAMPLES header bytes
-_FIFO_BYTES = const(1024)  # the MPU-6050's FIFO, for an IMU that does not say its own
 _UNKNOWN = const(-1)
 _LATENCY_MS = const(100)  # longest a sample waits on the board for its block to fill
 
@@ -63,13 +62,10 @@ class Sampler:
         self.max_imu, self.max_load = capacity.samples(self.max_frame, imu_hz, load_hz)
         # Look twice per block time, and well before the FIFO (85 samples on an MPU-6050, 42 on
         # an MPU-6500) is 60 % full.
-        fifo_safe_ms = (self._fifo_bytes() // _SAMPLE) * 6 * 100 // imu_hz
+        fifo_safe_ms = (self.imu.FIFO_BYTES // _SAMPLE) * 6 * 100 // imu_hz
         block_ms = self.max_imu * 1000 // imu_hz
         self.drain_ms = max(5, min(block_ms // 2, _LATENCY_MS // 2, fifo_safe_ms))
         self._latency_samples = _LATENCY_MS * imu_hz // 1000
-
-    def _fifo_bytes(self):
-        return getattr(self.imu, "FIFO_BYTES", _FIFO_BYTES)
 
     def start(self):
         self.imu.fifo_reset()
@@ -141,7 +137,7 @@ class Sampler:
             lost = ticks.diff(now, self._expected_t) // self.period_us + 1
         if lost < 1:
             # Timing unknown (overflow before the first drain): a full FIFO's worth at least.
-            lost = self._fifo_bytes() // _SAMPLE
+            lost = self.imu.FIFO_BYTES // _SAMPLE
         self.next_index += lost
         self.dropped += lost
         self._gap = 1

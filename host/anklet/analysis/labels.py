@@ -8,17 +8,17 @@ from __future__ import annotations
 
 def speed_change(loss_pct: float) -> str:
     """A set's lifting speed, last reps against first (`RepSet.velocity_loss_pct`)."""
-    if abs(loss_pct) < 0.5:
-        return "speed held"
-    if loss_pct < 0:
-        return f"speed gain +{-loss_pct:.0f} %"
-    return f"speed loss {loss_pct:.0f} %"
+    return _change("speed", loss_pct)
 
 
 def height_change(loss_pct: float) -> str:
     """A jump series' height, last jumps against first (`JumpSeries.height_loss_pct`)."""
+    return _change("height", loss_pct)
+
+
+def _change(what: str, loss_pct: float) -> str:
     if abs(loss_pct) < 0.5:
-        return "height held"
+        return f"{what} held"
     if loss_pct < 0:
-        return f"height gain +{-loss_pct:.0f} %"
-    return f"height loss {loss_pct:.0f} %"
+        return f"{what} gain +{-loss_pct:.0f} %"
+    return f"{what} loss {loss_pct:.0f} %"
