@@ -137,3 +137,31 @@ def test_never_ready_fault_keeps_dout_high(sim_run):
         faults={"hx711_never_ready": True},
     )
     assert out["wait"] == -1
+
+
+def test_a_read_slower_than_a_conversion_period_stays_whole(sim_run):
+    # A reader stalled mid-read (a GC, a busy core) while the next conversion completes: that
+    # conversion waits for the read to end, and the reads after it are whole, at gain 128.
+    # (The chip model once marked it ready mid-read and let the driver start a second read on
+    # the first one's trailing pulses: counts near 0, then a conversion at gain 64.)
+    code = """
+sck = Pin(18, Pin.OUT)
+dout = Pin(19, Pin.IN)
+wait_ready()
+value = 0
+for _ in range(24):
+    sck.value(1); sck.value(0)
+    value = (value << 1) | dout.value()
+    time.sleep_us(700)              # 24 x 0.7 ms: longer than the 12.5 ms period
+sck.value(1); sck.value(0)          # the 25th pulse: channel A, gain 128 next
+if value & 0x800000:
+    value -= 0x1000000
+print(json.dumps({"slow": value, "then": read(6), "gain": chip.gain, "pd": chip.power_downs}))
+"""
+    out = run(sim_run, code)
+    expected = -52000 + 9000 * 2.0 * G
+    assert out["pd"] == 0  # only the low phases were long
+    assert abs(out["slow"] - expected) < 400
+    assert len(out["then"]) == 6
+    assert all(abs(c - expected) < 400 for c in out["then"]), out["then"]
+    assert out["gain"] == 128

@@ -9,7 +9,9 @@
 #   ready, then low; the first conversion after power-up, reset, a RATE change or a new
 #   channel/gain appears after the settling time (4 conversion periods: 400 ms / 50 ms).
 # - Each PD_SCK rising edge shifts out one bit, MSB first (DOUT changes just after the rising
-#   edge and holds until the next one); 24 bits of two's complement data. The 25th pulse pulls
+#   edge and holds until the next one); 24 bits of two's complement data. A read slower than
+#   one conversion period (a late or preempted reader) does not corrupt it: the conversion
+#   that completes meanwhile waits for the read to end. The 25th pulse pulls
 #   DOUT high; 25/26/27 pulses in total select channel A gain 128 / channel B gain 32 /
 #   channel A gain 64 for the following conversions.
 # - PD_SCK high for more than 60 us powers the chip down (DOUT high); PD_SCK low again powers
@@ -151,6 +153,10 @@ class HX711Chip:
     # --- conversions ---------------------------------------------------------------------------
 
     def _update(self, now):
+        if 0 < self._bit <= 24:
+            # Shifting out: the output register is busy. A conversion that completes meanwhile
+            # is presented once the read ends (DOUT low then, at once), never mid-read.
+            return
         if self._bit > 24:
             # The read has ended: the pulses after the 24th choose the next channel and gain.
             if now < self._next_us:
