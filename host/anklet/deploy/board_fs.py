@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -98,7 +99,8 @@ class BoardSession:
         except TransportError as exc:
             raise DeployError(f"{where}lost the board's REPL on {self.port}: {exc}") from None
         except OSError as exc:  # mpremote's fs_* turn the board's OSError into the host's
-            raise DeployError(f"{doing or 'the board'} failed: {exc}") from None
+            why = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise DeployError(f"{doing or 'the board'} failed: {why}") from None
 
     def board_info(self) -> BoardInfo:
         try:
