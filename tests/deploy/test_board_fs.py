@@ -64,7 +64,8 @@ def test_a_file_that_arrives_damaged_replaces_nothing(board, monkeypatch):
 
 def test_errors_on_the_board_are_one_line(board):
     session, _ = board
-    with pytest.raises(DeployError, match=r"^making nowhere/x on the board failed: No such file or directory$"):
+    missing = r"^making nowhere/x on the board failed: No such file or directory$"
+    with pytest.raises(DeployError, match=missing):
         session.mkdir("nowhere/x")
     with pytest.raises(DeployError, match=r"^the board said: ZeroDivisionError"):
         session.exec("1/0")

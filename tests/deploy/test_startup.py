@@ -29,7 +29,7 @@ def test_a_board_stopped_at_its_repl_is_never_typed_into_and_its_error_is_kept(p
     listening = open_port(port)  # as deploy does, before the reset
     os.write(
         board_end,
-        b"Traceback (most recent call last):\r\n  File \"main.py\", line 1\r\n"
+        b'Traceback (most recent call last):\r\n  File "main.py", line 1\r\n'
         b"RuntimeError: deliberately broken\r\nMicroPython v1.29.0\r\n>>> ",
     )
     boot, ser = wait_for_info(port, 30.0, listening)
