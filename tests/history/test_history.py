@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from anklet.history import Filters, HistoryError, HistoryStore
+from anklet.history import Filters, HistoryStore
 from anklet.history.progress import weekly_progress, write_chart
 from anklet.labels import make_labels, write_labels
 from historyhelpers import DAYS, WEEK_PLAN, anklet
@@ -46,7 +46,9 @@ def test_history_lists_a_week_of_labelled_sessions_for_two_athletes(store_url, w
     reps = _reps_csv(recordings["ana-knee-right"])
     for row in right:
         assert row["rep_count"] == len(reps)
-        assert row["mean_rom_deg"] == pytest.approx(_mean_rom(recordings["ana-knee-right"]), abs=1e-3)
+        assert row["mean_rom_deg"] == pytest.approx(
+            _mean_rom(recordings["ana-knee-right"]), abs=1e-3
+        )
         assert row["load_kg"] == 2.5
 
     ben_hip = store.find(Filters(athlete="Ben", exercise="standing-hip-abduction"))
@@ -75,7 +77,11 @@ def test_indexing_is_idempotent_and_notices_changed_and_removed_folders(store_ur
     assert len(rows) == 23
     assert not [r for r in rows if r["name"] == removed.name]
     (cleo,) = store.find(Filters(athlete="Cleo"))
-    assert (cleo["name"], cleo["exercise"], cleo["side"]) == (relabelled.name, "donkey-kick", "both")
+    assert (cleo["name"], cleo["exercise"], cleo["side"]) == (
+        relabelled.name,
+        "donkey-kick",
+        "both",
+    )
     assert len(store.reps_of([cleo["id"]])) == cleo["rep_count"] > 0
 
     rebuilt = store.rebuild(week)
@@ -101,7 +107,9 @@ def test_a_shared_store_keeps_the_other_computers_sessions(store_url, week):
     clinic_b.close()
 
 
-def test_progress_gives_weekly_figures_and_the_left_right_ratio(store_url, week, recordings, tmp_path):
+def test_progress_gives_weekly_figures_and_the_left_right_ratio(
+    store_url, week, recordings, tmp_path
+):
     store = HistoryStore(store_url)
     store.sync(week)
     found = store.find(Filters(athlete="Ana", exercise="seated-knee-extension"))
@@ -113,7 +121,9 @@ def test_progress_gives_weekly_figures_and_the_left_right_ratio(store_url, week,
     w45_left = progress.rows[0]
     assert (w45_left.sessions, w45_left.reps) == (3, 3 * left_reps)
     assert w45_left.rom_deg == pytest.approx(_mean_rom(recordings["ana-knee-left"]), abs=1e-3)
-    expected_ratio = _mean_rom(recordings["ana-knee-left"]) / _mean_rom(recordings["ana-knee-right"])
+    expected_ratio = _mean_rom(recordings["ana-knee-left"]) / _mean_rom(
+        recordings["ana-knee-right"]
+    )
     assert len(progress.ratios) == 3
     for ratio in progress.ratios:
         assert ratio.rom_ratio == pytest.approx(expected_ratio, abs=2e-3)
@@ -124,7 +134,9 @@ def test_progress_gives_weekly_figures_and_the_left_right_ratio(store_url, week,
 
 
 def test_the_history_command_reads_the_store_named_by_db(store_url, week):
-    result = anklet("history", "--sessions", str(week), "--db", store_url, "--athlete", "Ben", "--json")
+    result = anklet(
+        "history", "--sessions", str(week), "--db", store_url, "--athlete", "Ben", "--json"
+    )
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert "indexed 24 new" in result.stderr

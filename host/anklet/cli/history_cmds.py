@@ -28,7 +28,15 @@ from anklet.history import (
     SyncReport,
     read_session,
 )
-from anklet.labels import EXERCISES, SIDES, LabelError, Labels, make_labels, read_labels, write_labels
+from anklet.labels import (
+    EXERCISES,
+    SIDES,
+    LabelError,
+    Labels,
+    make_labels,
+    read_labels,
+    write_labels,
+)
 
 SessionsOpt = Annotated[
     Path,
@@ -127,7 +135,13 @@ def label(
       anklet label Anklet-FFEE-20261127-101500 --note ""
     """
     folder = _folder(session, sessions_dir)
-    given = {"exercise": exercise, "side": side, "athlete": athlete, "load_kg": load_kg, "note": note}
+    given = {
+        "exercise": exercise,
+        "side": side,
+        "athlete": athlete,
+        "load_kg": load_kg,
+        "note": note,
+    }
     cleared = tuple(k for k, v in given.items() if v is not None and not v.strip())
     try:
         labels = read_labels(folder)
@@ -148,7 +162,9 @@ def _print_labels(folder: Path, labels: Labels) -> None:
     print(f"exercise  {labels.exercise_name or '–'}")
     print(f"side      {labels.side or '–'}")
     print(f"athlete   {labels.athlete or '–'}")
-    print(f"load      {_fmt(labels.load_kg, 2)} kg" if labels.load_kg is not None else "load      –")
+    print(
+        f"load      {_fmt(labels.load_kg, 2)} kg" if labels.load_kg is not None else "load      –"
+    )
     print(f"note      {labels.note or '–'}")
 
 
@@ -206,7 +222,9 @@ def history(
         return
     table = Table(title=f"{len(rows)} session(s) in {store.where}", title_justify="left")
     for col in _HISTORY_COLUMNS:
-        table.add_column(col, justify="left" if col in ("session", "exercise", "athlete") else "right")
+        table.add_column(
+            col, justify="left" if col in ("session", "exercise", "athlete") else "right"
+        )
     for r in rows:
         flags = [f for f in r["flags"].split(" | ") if f]
         table.add_row(
@@ -262,7 +280,9 @@ def progress(
         raise _fail(str(exc)) from None
     who = f" for {athlete}" if athlete else ""
     if not result.rows:
-        raise _fail(f"no dated session of {Labels(exercise=slug).exercise_name}{who} in the history")
+        raise _fail(
+            f"no dated session of {Labels(exercise=slug).exercise_name}{who} in the history"
+        )
     name = "-".join(p for p in (slug, athlete) if p).replace(" ", "-").replace("/", "-")
     path = out or Path(f"progress-{name}.png")
     title = f"{Labels(exercise=slug).exercise_name}{who}: weekly progress"

@@ -6,8 +6,8 @@ from .store import DB_URL_ENV, Filters, HistoryError, HistoryStore, SyncReport
 
 __all__ = [
     "DB_URL_ENV",
-    "FolderError",
     "Filters",
+    "FolderError",
     "HistoryError",
     "HistoryStore",
     "SessionRecord",

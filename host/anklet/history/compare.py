@@ -47,7 +47,12 @@ def compare(a: SessionRecord, b: SessionRecord) -> list[Line]:
         Line("exercise", a.labels.exercise_name or None, b.labels.exercise_name or None),
         Line("side", a.labels.side, b.labels.side),
         Line("athlete", a.labels.athlete, b.labels.athlete),
-        Line("load (kg)", a.labels.load_kg, b.labels.load_kg, *_change(a.labels.load_kg, b.labels.load_kg)),
+        Line(
+            "load (kg)",
+            a.labels.load_kg,
+            b.labels.load_kg,
+            *_change(a.labels.load_kg, b.labels.load_kg),
+        ),
         Line("duration (s)", a.duration_s, b.duration_s, *_change(a.duration_s, b.duration_s)),
     ]
     sa, sb = a.summary, b.summary

@@ -2,7 +2,8 @@
 and reps (sets.csv and reps.csv, else the "analysis" summary in session.json) and a summary.
 
     record = read_session(Path("sessions/Anklet-FFEE-20261127-101500"))
-    record.labels.exercise, record.started_utc, record.reps[0]["rom_deg"], record.summary["rep_count"]
+    record.labels.exercise, record.started_utc, record.reps[0]["rom_deg"]
+    record.summary["rep_count"]
 
 The folders are the source of truth: nothing here writes to them.
 """

@@ -42,7 +42,10 @@ class Progress:
     ratios: list[LeftRight]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"weeks": [asdict(r) for r in self.rows], "left_right": [asdict(r) for r in self.ratios]}
+        return {
+            "weeks": [asdict(r) for r in self.rows],
+            "left_right": [asdict(r) for r in self.ratios],
+        }
 
 
 def iso_week(session: dict[str, Any]) -> str:
@@ -104,7 +107,11 @@ def _ratios(rows: list[WeekSide]) -> list[LeftRight]:
         if "left" in sides and "right" in sides:
             left, right = sides["left"], sides["right"]
             out.append(
-                LeftRight(week, _ratio(left.rom_deg, right.rom_deg), _ratio(left.speed_dps, right.speed_dps))
+                LeftRight(
+                    week,
+                    _ratio(left.rom_deg, right.rom_deg),
+                    _ratio(left.speed_dps, right.speed_dps),
+                )
             )
     return out
 

@@ -93,7 +93,10 @@ class HistoryStore:
 
     @property
     def _sqlite_file(self) -> Path | None:
-        if self._url.get_backend_name() == "sqlite" and self._url.database not in (None, ":memory:"):
+        if self._url.get_backend_name() == "sqlite" and self._url.database not in (
+            None,
+            ":memory:",
+        ):
             return Path(str(self._url.database))
         return None
 
@@ -253,7 +256,9 @@ class HistoryStore:
         if filters.side:
             query = query.where(sessions.c.side == filters.side)
         if filters.since:
-            query = query.where(sessions.c.started_utc >= datetime.combine(filters.since, _MIDNIGHT))
+            query = query.where(
+                sessions.c.started_utc >= datetime.combine(filters.since, _MIDNIGHT)
+            )
         if filters.until:
             end = datetime.combine(filters.until + timedelta(days=1), _MIDNIGHT)
             query = query.where(sessions.c.started_utc < end)
