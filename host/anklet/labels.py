@@ -150,14 +150,14 @@ def make_labels(
     )
 
 
-class _HasExtra(Protocol):
-    extra: dict[str, Any]
+class _Annotated(Protocol):
+    def annotate(self, key: str, value: Any) -> None: ...
 
 
-def attach_labels(session_log: _HasExtra, labels: Labels) -> None:
+def attach_labels(session_log: _Annotated, labels: Labels) -> None:
     """At session start (a session.SessionLog, before its first session.json): every
     session.json the recorder writes then carries the labels."""
-    session_log.extra[LABELS_KEY] = labels.to_dict()
+    session_log.annotate(LABELS_KEY, labels.to_dict())
 
 
 def read_session_json(folder: Path) -> dict[str, Any]:

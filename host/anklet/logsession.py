@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .connect import DEFAULT_SIM_MOTION, DEMO_SECONDS, default_sim_flash, open_device
 from .device import Device, DeviceError
+from .labels import Labels
 from .recorder import LiveStats, SessionRecorder, SessionSummary
 from .training import Listener
 from .transport import TransportError
@@ -45,6 +46,7 @@ class LogOptions:
     rate_hz: int | None = None  # IMU rate for this session (None: the board's own)
     out_dir: Path = Path("sessions")
     keep_raw: bool = False  # capture.bin + capture.jsonl, for `anklet decode`
+    labels: Labels | None = None  # exercise, side, athlete, load, note: in session.json
 
     @classmethod
     def demo(cls, out_dir: Path = Path("sessions"), duration_s: float = DEMO_SECONDS) -> LogOptions:
@@ -100,7 +102,11 @@ class LogSession:
             self._description = device.description
             saved_rate_hz = (await device.wait_ready()).imu_rate_hz if opts.rate_hz else None
             recorder = SessionRecorder(
-                device, opts.out_dir, imu_rate_hz=opts.rate_hz, keep_raw=opts.keep_raw
+                device,
+                opts.out_dir,
+                imu_rate_hz=opts.rate_hz,
+                keep_raw=opts.keep_raw,
+                labels=opts.labels,
             )
             for listener in self._listeners:
                 recorder.training.subscribe(listener)

@@ -32,6 +32,7 @@ from anklet_protocol.decoder import SampleBlock
 from .csvlog import SessionFolder, StorageError
 from .device import Device, DeviceError, StatusReport
 from .journal import JOURNAL_NAME, Journal
+from .labels import Labels, attach_labels
 from .session import RowsCallback, SessionLog
 from .training import RepEnded, SessionTraining, TrainingEvent, TrainingOutcome, conclude
 from .transport import LinkLost, TransportError
@@ -86,8 +87,10 @@ class SessionRecorder:
         imu_rate_hz: int | None = None,
         keep_raw: bool = False,
         on_rows: RowsCallback | None = None,
+        labels: Labels | None = None,
     ) -> None:
         self.device = device
+        self.labels = labels  # what the session is (exercise, side, ...): in every session.json
         self.out_dir = Path(out_dir)
         self.imu_rate_hz = imu_rate_hz
         self.keep_raw = keep_raw
@@ -124,6 +127,8 @@ class SessionRecorder:
         folder = SessionFolder.create(self.out_dir, info.name, started)
         self.training.attach(info, folder.path)
         self.log = SessionLog(folder, info, started, self._start_s, self._on_rows)
+        if self.labels is not None:
+            attach_labels(self.log, self.labels)
         if self.keep_raw:
             self._raw_file = open(folder.path / "capture.bin", "ab", buffering=0)  # noqa: SIM115
             device.raw_sink = self._raw_file.write

@@ -29,6 +29,8 @@ from anklet.cli import app
 from anklet.cli.ble_errors import ble_failure, check_backend
 from anklet.connect import DEFAULT_SIM_MOTION, DEMO_SECONDS, open_device, resolve
 from anklet.device import CommandFailed, Device, DeviceError
+from anklet.feedback import RepCoach, Target, target_from_history
+from anklet.labels import EXERCISES, LabelError, Labels, make_labels
 from anklet.logsession import DeviceOptions, LogOptions, LogSession
 from anklet.recorder import SessionSummary
 from anklet.training import TrainingOutcome
@@ -148,7 +150,7 @@ async def _with_device(board: DeviceOptions, action: Callable[[Device], Awaitabl
 # --- log, demo ---------------------------------------------------------------------------
 
 
-def _live_table(session: LogSession) -> Table:
+def _live_table(session: LogSession, coach: RepCoach) -> Table:
     stats = session.live
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
@@ -164,7 +166,9 @@ def _live_table(session: LogSession) -> Table:
         ("reconnects", str(stats.reconnects)),
         ("battery", battery),
         ("sets / reps", f"{stats.sets} / {stats.reps}"),
-        ("last rep", _rep_line(session)),
+        ("target", _target_line(coach.target)),
+        ("reps", "\n".join(coach.lines[-3:]) or "…"),
+        ("rest", _rest_line(coach)),
         ("jumps", str(stats.jumps)),
     ]
     for key, value in rows:
@@ -172,15 +176,17 @@ def _live_table(session: LogSession) -> Table:
     return table
 
 
-def _rep_line(session: LogSession) -> str:
-    recorder = session.recorder
-    rep = recorder.training.live.last_rep if recorder is not None else None
-    if rep is None:
+def _target_line(target: Target | None) -> str:
+    if target is None:
+        return "none (--target-rom, or a past session of the exercise in the history)"
+    return f"{target.rom_deg:.0f}° range of motion ({target.source})"
+
+
+def _rest_line(coach: RepCoach) -> str:
+    rest = coach.rest_s()
+    if rest is None:
         return "…"
-    return (
-        f"{rep.rom_deg:.0f}°, lifting {rep.concentric_mean_velocity_dps:.0f}°/s, "
-        f"up {rep.concentric_s:.1f} / hold {rep.hold_s:.1f} / down {rep.eccentric_s:.1f} s"
-    )
+    return f"{int(rest) // 60}:{int(rest) % 60:02d} since the last rep"
 
 
 def _summary_dict(summary: SessionSummary) -> dict[str, Any]:
@@ -217,21 +223,25 @@ def _stop_on_interrupt(session: LogSession) -> Callable[[], None]:
     return undo
 
 
-async def _record(session: LogSession, display: str) -> SessionSummary:
-    """Run the session with a display: "table" (live, on a terminal), "lines" (a progress
-    line every 10 s) or "none"."""
+async def _record(session: LogSession, display: str, coach: RepCoach) -> SessionSummary:
+    """Run the session with a display: "table" (live, on a terminal), "lines" (each rep as it
+    ends and a progress line every 10 s) or "none"."""
+    session.subscribe(coach.on_event)
     task = asyncio.create_task(session.run())
     undo = _stop_on_interrupt(session)
     try:
         if display == "table":
-            with Live(_live_table(session), console=console, refresh_per_second=4) as live:
+            with Live(_live_table(session, coach), console=console, refresh_per_second=4) as live:
                 while not task.done():
-                    live.update(_live_table(session))
+                    live.update(_live_table(session, coach))
                     await asyncio.wait({task}, timeout=0.25)
         elif display == "lines":
-            last = -10.0
+            last, shown = -10.0, 0
             while not task.done():
                 stats = session.live
+                for line in coach.lines[shown:]:
+                    console.print(f"  {line}", highlight=False)
+                shown = len(coach.lines)
                 if stats.state != "connecting" and stats.elapsed_s - last >= 10:
                     last = stats.elapsed_s
                     console.print(
@@ -245,6 +255,41 @@ async def _record(session: LogSession, display: str) -> SessionSummary:
         undo()
         if session.rate_note:
             console.print(f"[yellow]{session.rate_note}[/]")
+
+
+def _labels(
+    exercise: str | None,
+    side: str | None,
+    athlete: str | None,
+    load_kg: str | None,
+    note: str | None,
+) -> Labels | None:
+    if all(v is None for v in (exercise, side, athlete, load_kg, note)):
+        return None
+    try:
+        return make_labels(exercise, side, athlete, load_kg, note)
+    except LabelError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _coach(labels: Labels | None, target_rom: float | None, beep: bool, out_dir: Path) -> RepCoach:
+    """The live rep feedback: --target-rom, else the athlete's best recent session."""
+    target = None
+    if target_rom is not None:
+        if not 0 < target_rom <= 180:
+            raise _fail(f"--target-rom {target_rom:g}: give degrees above 0, at most 180")
+        target = Target(target_rom, "--target-rom")
+    else:
+        try:
+            target = target_from_history(labels, out_dir)
+        except Exception as exc:  # the history is a convenience here: never block a session
+            console.print(f"[yellow]no target from the training history: {exc}[/]")
+
+    def bell(text: str) -> None:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    return RepCoach(target, beep=beep, bell=bell)
 
 
 def _print_summary(summary: SessionSummary) -> None:
@@ -290,13 +335,34 @@ def log_cmd(
         bool, typer.Option("--json", help="print the summary as JSON (implies --quiet)")
     ] = False,
     ble_backend: BleBackendOpt = None,
+    exercise: Annotated[
+        str | None,
+        typer.Option(help=f"what is trained: {', '.join(EXERCISES)}, or your own words"),
+    ] = None,
+    side: Annotated[str | None, typer.Option(help="left, right or both")] = None,
+    athlete: Annotated[str | None, typer.Option(help="who trains")] = None,
+    load_kg: Annotated[str | None, typer.Option("--load-kg", help="the strap weight, kg")] = None,
+    note: Annotated[str | None, typer.Option(help="free text kept with the session")] = None,
+    target_rom: Annotated[
+        float | None,
+        typer.Option(
+            "--target-rom",
+            help="degrees each rep should reach (default: the athlete's best recent session)",
+        ),
+    ] = None,
+    beep: Annotated[
+        bool, typer.Option("--beep", help="ring the terminal bell when a rep falls short")
+    ] = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Stream and log a session until Ctrl-C or --duration; every file stays complete.
+    Each rep is shown as it ends, against the target range of motion.
 
     Examples:
 
       anklet log --device sim --duration 60
+
+      anklet log --device Left --exercise "seated knee extension" --side left --load-kg 2 --beep
 
       anklet log --device serial:/dev/ttyUSB0 --rate 1000 --out ~/training --raw
     """
@@ -306,11 +372,15 @@ def log_cmd(
             f"--duration {duration:g}: give seconds above 0 (at most 86400), or none "
             "to record until Ctrl-C"
         )
+    labels = _labels(exercise, side, athlete, load_kg, note)
     board = _board(device, motion, ble_backend)
     _check_out_dir(out_dir)
-    options = LogOptions(board, duration_s=duration, rate_hz=rate, out_dir=out_dir, keep_raw=raw)
-    display = "none" if quiet or json_out or not sys.stderr.isatty() else "table"
-    summary = _run(_record(LogSession(options), display), verbose, board)
+    coach = _coach(labels, target_rom, beep, out_dir)
+    options = LogOptions(
+        board, duration_s=duration, rate_hz=rate, out_dir=out_dir, keep_raw=raw, labels=labels
+    )
+    display = "none" if quiet or json_out else "table" if sys.stderr.isatty() else "lines"
+    summary = _run(_record(LogSession(options), display, coach), verbose, board)
     if json_out:
         print(json.dumps(_summary_dict(summary)))
         return
@@ -336,7 +406,7 @@ def demo(
     console.print(
         f"[bold]Anklet demo[/]: simulated board, 3 sets of 10 leg raises, {duration:.0f} s"
     )
-    summary = _run(_record(LogSession(options), "lines"), False, options.board)
+    summary = _run(_record(LogSession(options), "lines", RepCoach()), False, options.board)
     _print_summary(summary)
     out.print(f"next     anklet report {summary.folder}", soft_wrap=True, highlight=False)
 
