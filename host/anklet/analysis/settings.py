@@ -67,7 +67,7 @@ class Settings:
     rom_loss_flag_pct: float = 20.0
     # A set whose median range is under this fraction of the reference (the target, or the
     # session's largest set) is a low-amplitude set. Chosen by leave-one-subject-out (UCI).
-    low_rom_fraction: float = 0.75
+    low_rom_fraction: float = 0.8
     # A set whose median rep takes under this fraction of the exercise's tempo is rushed.
     # Chosen by leave-one-subject-out (UCI: too-fast sets).
     fast_tempo_fraction: float = 0.35
