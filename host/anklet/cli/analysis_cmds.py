@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+from dataclasses import replace
+
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -26,6 +28,8 @@ from anklet.analysis import (
 from anklet.analysis import analyze as analyze_recording
 from anklet.analysis.labels import height_change, speed_change
 from anklet.analysis.loading import ACCEL_UNITS, GYRO_UNITS
+from anklet.analysis.session_labels import SessionLabels, read_session_labels
+from anklet.analysis.targets import FormTargets, targets_for
 from anklet.cli import app
 
 AccelUnitOpt = Annotated[
@@ -36,6 +40,14 @@ AccelUnitOpt = Annotated[
 ]
 GyroUnitOpt = Annotated[
     str, typer.Option("--gyro-unit", help="the file's rotation-rate unit: deg/s or rad/s")
+]
+ExerciseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--exercise",
+        help="the exercise, for its tempo target (default: the session's label, else a "
+        "rehabilitation raise held 5 s at the top)",
+    ),
 ]
 _TABLE_FILES = ("sets.csv", "reps.csv", "jumps.csv")
 
@@ -66,6 +78,17 @@ def _read(path: Path, accel_unit: str, gyro_unit: str) -> ImuRecording:
     for note in rec.notes:
         print(f"note: {path}: {note}", file=sys.stderr)
     return rec
+
+
+def _labels(path: Path, exercise: str | None) -> tuple[SessionLabels, FormTargets]:
+    """The session's labels (session.json, when there) and the targets they imply; an
+    unreadable label is one `note:` line, never a failure."""
+    labels = read_session_labels(path.parent)
+    for problem in labels.problems:
+        print(f"note: {problem}", file=sys.stderr)
+    if exercise is not None:
+        labels = replace(labels, exercise=exercise)
+    return labels, targets_for(labels.exercise)
 
 
 def _is_session(path: Path) -> bool:
@@ -109,8 +132,9 @@ def analyze(
     ] = False,
     accel_unit: AccelUnitOpt = "m/s2",
     gyro_unit: GyroUnitOpt = "deg/s",
+    exercise: ExerciseOpt = None,
 ) -> None:
-    """Find sets, reps and jumps in an IMU recording and print their metrics.
+    """Find sets, reps and jumps in an IMU recording and print their metrics and form flags.
 
     Examples:
 
@@ -124,8 +148,11 @@ def analyze(
     if planned_sets is not None and planned_sets < 1:
         raise _fail(f"--planned-sets {planned_sets}: give 1 or more")
     rec = _read(path, accel_unit, gyro_unit)
+    _, targets = _labels(path, exercise)
     try:
-        result = analyze_recording(rec, source=str(path), planned_sets=planned_sets)
+        result = analyze_recording(
+            rec, source=str(path), planned_sets=planned_sets, targets=targets
+        )
     except AnalysisInputError as exc:
         raise _fail(str(exc)) from None
     _write_tables(result, path, tables)
@@ -148,9 +175,11 @@ def report(
     ] = None,
     accel_unit: AccelUnitOpt = "m/s2",
     gyro_unit: GyroUnitOpt = "deg/s",
+    exercise: ExerciseOpt = None,
 ) -> None:
-    """Write report.png: the whole signal with sets and jumps marked, the load cell, per-rep
-    (or per-jump) bars, and the set and jump-series tables.
+    """Write report.png: who trained what and when (from session.json's labels), the whole
+    signal with sets and jumps marked, the strap force, per-rep range, time against the
+    tempo target, sway and speed (or per-jump bars), the tables and the flags in words.
 
     Example:
 
@@ -165,8 +194,11 @@ def report(
     if planned_sets is not None and planned_sets < 1:
         raise _fail(f"--planned-sets {planned_sets}: give 1 or more")
     rec = _read(path, accel_unit, gyro_unit)
+    labels, targets = _labels(path, exercise)
     try:
-        result = write_report(rec, path, target, planned_sets=planned_sets)
+        result = write_report(
+            rec, path, target, planned_sets=planned_sets, labels=labels, targets=targets
+        )
     except AnalysisInputError as exc:
         raise _fail(str(exc)) from None
     except OSError as exc:
