@@ -459,23 +459,24 @@ def _lines(result: SessionAnalysis) -> list[tuple[str, str]]:
         notes.append("No jumps found.")
     if not result.flags:
         notes.append("No flags: nothing to change.")
-    lines = [(n, _NOTE_COLOUR) for n in notes]
-    for flag in result.flags:
-        for k, part in enumerate(textwrap.wrap(f"! {flag}", _WRAP, subsequent_indent="   ")):
-            lines.append((part, _FLAG_COLOUR if k == 0 else _FLAG_COLOUR))
-    return lines
+    flags = ["\n".join(textwrap.wrap(f"! {f}", _WRAP, subsequent_indent="   ")) for f in result.flags]
+    return [(n, _NOTE_COLOUR) for n in notes] + [(f, _FLAG_COLOUR) for f in flags]
+
+
+def _line_count(result: SessionAnalysis) -> int:
+    return sum(text.count("\n") + 1 for text, _ in _lines(result))
 
 
 def _table_height(result: SessionAnalysis, previous: PastSession | None) -> float:
     """The table panel's height ratio: its rows, table titles and flag lines."""
     rows = sum(len(rows) + 2 for _, _, rows in _tables(result, previous))
-    return max(0.5, 0.09 * (rows + len(_lines(result)) + 1))
+    return max(0.5, 0.09 * (rows + _line_count(result) + 1))
 
 
 def _draw_tables(tx: Axes, result: SessionAnalysis, previous: PastSession | None) -> None:
     tx.axis("off")
     tables = _tables(result, previous)
-    units = sum(len(rows) + 2 for _, _, rows in tables) + len(_lines(result)) + 1
+    units = sum(len(rows) + 2 for _, _, rows in tables) + _line_count(result) + 1
     step = 1.0 / units  # one row, in axes fraction
     top = 1.0
     for title, header, rows in tables:
@@ -497,9 +498,10 @@ def _draw_tables(tx: Axes, result: SessionAnalysis, previous: PastSession | None
         tx.text(0.0, top - step, "What to change", transform=tx.transAxes, va="bottom",
                 fontsize=11, fontweight="bold")  # fmt: skip
         top -= step
-    for i, (text, colour) in enumerate(_lines(result)):
-        tx.text(0.0, top - step * (i + 1), text, transform=tx.transAxes,
-                va="bottom", fontsize=10, color=colour)  # fmt: skip
+    for text, colour in _lines(result):  # a flag is one text, wrapped over its lines
+        top -= step * (text.count("\n") + 1)
+        tx.text(0.0, top, text, transform=tx.transAxes, va="bottom", fontsize=10, color=colour,
+                linespacing=1.6)  # fmt: skip
 
 
 def _title(samples_csv: Path) -> str:
