@@ -63,8 +63,15 @@ def test_report_names_who_trained_what_and_when_with_the_force_trace(tmp_path: P
     samples = _session(tmp_path / "Anklet-FFEE-20261201-114940", LABELS, force=True)
     fig, result = build_report(read_imu_csv(samples), samples)
     heading = fig.get_suptitle()
-    for words in ("Seated knee extension", "right leg", "Ana Lima", "2.5 kg ankle weight",
-                  "Tue 1 Dec 2026, 11:49 UTC", "1 sets, 10 reps", "after the physio visit"):
+    for words in (
+        "Seated knee extension",
+        "right leg",
+        "Ana Lima",
+        "2.5 kg ankle weight",
+        "Tue 1 Dec 2026, 11:49 UTC",
+        "1 sets, 10 reps",
+        "after the physio visit",
+    ):
         assert words in heading, words  # fmt: skip
     ylabels = {ax.get_ylabel() for ax in fig.axes}
     assert {"strap force (N)", "time per rep (s)", "sideways sway (deg)",
@@ -91,7 +98,8 @@ def test_report_without_labels_or_force_still_renders_and_says_what_is_unknown(
 
 def test_report_compares_with_the_previous_session_when_given(tmp_path: Path) -> None:
     samples = _session(tmp_path / "s", LABELS)
-    last = PastSession(analyze_csv(FIXTURE), SessionLabels(started=datetime(2026, 11, 24, tzinfo=UTC)))
+    week_ago = SessionLabels(started=datetime(2026, 11, 24, tzinfo=UTC))
+    last = PastSession(analyze_csv(FIXTURE), week_ago)
     fig, _ = build_report(read_imu_csv(samples), samples, previous=last)
     text = _all_text(fig)
     assert "Compared with last time" in text and "last time, 24 Nov 2026" in text

@@ -209,9 +209,8 @@ def format_rows(ev: FormEvaluation) -> str:
     ]
     for r in ev.rows:
         meant = "–" if r.execution == "correct" else _pct(r.flagged_meant, r.sets)
-        lines.append(
-            f"| {r.kind} | {_WHAT[r.execution]} | {r.sets} | {meant} | {_pct(r.flagged_any, r.sets)} |"
-        )
+        anyflag = _pct(r.flagged_any, r.sets)
+        lines.append(f"| {r.kind} | {_WHAT[r.execution]} | {r.sets} | {meant} | {anyflag} |")
     return "\n".join(lines)
 
 

@@ -31,8 +31,8 @@ from anklet.analysis.resample import (
     grid_times,
 )
 from anklet.analysis.results import Rep, SessionAnalysis
-from anklet.analysis.targets import DEFAULT_TARGETS, FormTargets
 from anklet.analysis.settings import DEFAULT_SETTINGS, Settings
+from anklet.analysis.targets import DEFAULT_TARGETS, FormTargets
 
 _LIVE_EVERY_S = 0.25  # re-analyse the open bout this often
 _SETTLE_S = 0.1  # report a rep once this much rest follows its end

@@ -13,7 +13,7 @@ given; the set (and jump-series) tables, a comparison with last time, and the fl
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -69,7 +69,7 @@ class PastSession:
     """The previous session of the same exercise, for comparison (found by the caller)."""
 
     result: SessionAnalysis
-    labels: SessionLabels = SessionLabels()
+    labels: SessionLabels = field(default_factory=SessionLabels)
 
 
 def build_report(
@@ -459,7 +459,8 @@ def _lines(result: SessionAnalysis) -> list[tuple[str, str]]:
         notes.append("No jumps found.")
     if not result.flags:
         notes.append("No flags: nothing to change.")
-    flags = ["\n".join(textwrap.wrap(f"! {f}", _WRAP, subsequent_indent="   ")) for f in result.flags]
+    wrap = [textwrap.wrap(f"! {f}", _WRAP, subsequent_indent="   ") for f in result.flags]
+    flags = ["\n".join(parts) for parts in wrap]
     return [(n, _NOTE_COLOUR) for n in notes] + [(f, _FLAG_COLOUR) for f in flags]
 
 

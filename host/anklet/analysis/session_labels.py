@@ -51,7 +51,7 @@ def read_session_labels(folder: Path) -> SessionLabels:
     problems: list[str] = []
     raw = data.get("labels")
     if raw is not None and not isinstance(raw, dict):
-        problems.append(f"{path}: \"labels\" is not an object; ignored")
+        problems.append(f'{path}: "labels" is not an object; ignored')
         raw = None
     labels: dict[str, Any] = raw or {}
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
-
-from dataclasses import replace
 
 import typer
 from rich.console import Console
