@@ -1,11 +1,12 @@
 """Form flags on real recordings (uci_pt_legs): each person's sets flagged with thresholds
-chosen on the other two (leave-one-subject-out). `python -m bench form`; the same figures as
-`python -m anklet.analysis.evaluate_form`. Real data, thresholds tuned by LOSO (held out)."""
+chosen on the other two (leave-one-subject-out), and partial squats (squat_shank) against the
+person's correct set, out of sample. `python -m bench form`; the same figures as
+`python -m anklet.analysis.evaluate_form`. Real data; thresholds tuned by LOSO (held out)."""
 
 from __future__ import annotations
 
-from anklet.analysis.evaluate import DEFAULT_DATA
-from anklet.analysis.evaluate_form import loso
+from anklet.analysis.evaluate import DEFAULT_DATA, SQUAT_DATA
+from anklet.analysis.evaluate_form import loso, squat_check
 
 from bench.figure import Figure
 
@@ -38,4 +39,16 @@ def run() -> list[Figure]:
     figures.append(
         Figure(AREA, "thresholds chosen on all three (shipped)", str(shipped), "tuned on UCI")
     )
+    if (SQUAT_DATA / "labels_sets.csv").is_file():
+        sq = squat_check(SQUAT_DATA)
+        figures.append(
+            Figure(
+                AREA,
+                "real, out of sample: partial squats flagged short (shank)",
+                f"{sq.partial_flagged}/{sq.partial_sets}",
+                f"squat_shank s1-3, target = own first correct set, thresholds from UCI; "
+                f"other sets flagged {sq.others_flagged}/{sq.other_sets}",
+                "high (fails: the shank barely sees depth)",
+            )
+        )
     return figures

@@ -12,6 +12,8 @@ judged against the held tempo (targets.HELD), as the catalogue does for these ex
 
 LOSO: each person's sets are flagged with thresholds chosen on the other two: for each flag,
 the candidate with the largest (hit rate − false-alarm rate) on their sets, ties to the prior.
+`squat_check`: partial squats (squat_shank) against the person's first correct set as the target
+range, as when the target comes from an earlier session: other people, another exercise.
 Range lost within a set and sway rising have no labels here (nobody was asked to tire or
 sway): their thresholds are not tuned, and only how often they fire on correct sets is given.
 """
@@ -25,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from anklet.analysis.evaluate import DEFAULT_DATA, _uci_recordings
+from anklet.analysis.evaluate import DEFAULT_DATA, SQUAT_DATA, _uci_recordings
 from anklet.analysis.form import (
     low_amplitude_flag,
     median_rom_deg,
@@ -176,6 +178,36 @@ def in_sample(data_dir: Path = DEFAULT_DATA, s: Settings = DEFAULT_SETTINGS) -> 
     return FormEvaluation(_rows(judged), {}, judged)
 
 
+@dataclass(frozen=True)
+class SquatCheck:
+    """Partial squats against the person's first correct set as the target range."""
+
+    partial_flagged: int
+    partial_sets: int
+    others_flagged: int  # the second correct set and the other form errors (not about range)
+    other_sets: int
+
+
+def squat_check(data_dir: Path = SQUAT_DATA, s: Settings = DEFAULT_SETTINGS) -> SquatCheck:
+    """Out of sample (other people, another exercise, thresholds from UCI): the low-amplitude
+    flag with a target range, as when the target comes from an earlier session."""
+    with (data_dir / "labels_sets.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    rom: dict[str, float] = {}
+    for row in rows:
+        result = analyze_csv(data_dir / row["file"])
+        rom[row["file"]] = median_rom_deg(result.sets[0]) if result.sets else 0.0
+    counts = {"partial": [0, 0], "other": [0, 0]}
+    for row in rows:
+        target = rom[f"class0_{row['subject']}_set1_shank.csv"]
+        if row["class_name"] == "correct" and row["set"] == "set1":
+            continue  # the target itself
+        kind = "partial" if row["class_id"] == "4" else "other"
+        counts[kind][1] += 1
+        counts[kind][0] += rom[row["file"]] < s.low_rom_fraction * target
+    return SquatCheck(*counts["partial"], *counts["other"])
+
+
 def _rows(judged: list[tuple[LabelledSet, dict[str, bool]]]) -> list[FormRow]:
     rows = []
     meant: dict[str, Callable[[dict[str, bool]], bool]] = {
@@ -221,6 +253,7 @@ def _pct(n: int, d: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Form flags on the UCI recordings, by LOSO.")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the uci_pt_legs folder")
+    parser.add_argument("--squats", type=Path, default=SQUAT_DATA, help="the squat_shank folder")
     parser.add_argument("--verbose", action="store_true", help="thresholds per fold, each set")
     args = parser.parse_args(argv)
     if not (args.data / "labels_sets.csv").is_file():
@@ -241,6 +274,14 @@ def main(argv: list[str] | None = None) -> int:
     print("In-sample, shipped defaults (" + ", ".join(
         f"{k} {getattr(DEFAULT_SETTINGS, k)}" for k in GRID) + "):")  # fmt: skip
     print(format_rows(ins))
+    if (args.squats / "labels_sets.csv").is_file():
+        sq = squat_check(args.squats)
+        print()
+        print("Out of sample (squat_shank subjects 1-3, thresholds from UCI): partial squats")
+        print("against the person's first correct set as the target range:")
+        print(f"  partial squats flagged short: {_pct(sq.partial_flagged, sq.partial_sets)}")
+        print(f"  other sets (correct set 2, valgus, butt wink, forward lean) flagged short: "
+              f"{_pct(sq.others_flagged, sq.other_sets)}")  # fmt: skip
     if args.verbose:
         for x, f in ev.sets:
             fired = [k for k, v in f.items() if v]
