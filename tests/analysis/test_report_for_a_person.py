@@ -141,3 +141,14 @@ def test_report_command_notes_a_bad_label_and_writes_the_png(tmp_path: Path) -> 
     assert "note: " in out.stderr and "labels.load_kg = 'heavy' is not a number" in out.stderr
     assert (samples.parent / "report.png").stat().st_size > 10_000
     assert np.isfinite(read_imu_csv(samples).force_n).all()
+
+
+def test_free_text_labels_are_drawn_as_typed(tmp_path: Path) -> None:
+    labels = {"exercise": "ACL rehab raise", "athlete": "J. $mith", "note": "cost $5 $"}
+    samples = _session(tmp_path / "s", labels)
+    fig, _ = build_report(read_imu_csv(samples), samples)
+    fig.canvas.draw()
+    heading = fig.get_suptitle()
+    # escaped, so a pair of `$` is not drawn as math (italic, the text between them lost)
+    assert heading.startswith("ACL rehab raise  ·  J. \\$mith") and "cost \\$5 \\$" in heading
+    assert "right leg" not in heading  # no side labelled: none said

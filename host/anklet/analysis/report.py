@@ -137,7 +137,7 @@ def _heading(
 ) -> str:
     """Two lines: what was trained by whom, then when and how much."""
     what = [
-        labels.exercise.capitalize() if labels.exercise else "Exercise not labelled",
+        labels.exercise[0].upper() + labels.exercise[1:] if labels.exercise else None,
         _side(labels.side),
         labels.athlete,
         f"{labels.load_kg:g} kg ankle weight" if labels.load_kg is not None else None,
@@ -150,7 +150,16 @@ def _heading(
         f"{result.set_count} sets, {result.total_reps} reps{jumps} in {length}",
         f"note: {labels.note}" if labels.note else None,
     ]
-    return "  ·  ".join(x for x in what if x) + "\n" + "  ·  ".join(x for x in when if x)
+    first = "  ·  ".join(x for x in what if x)
+    if not labels.exercise:
+        first = "Exercise not labelled" + (f"  ·  {first}" if first else "")
+    second = "  ·  ".join(x for x in when if x)
+    return _literal(first) + "\n" + _literal(second)
+
+
+def _literal(text: str) -> str:
+    """Free text drawn as typed: a `$` would start matplotlib's math mode."""
+    return text.replace("$", r"\$")
 
 
 def _side(side: str | None) -> str | None:
