@@ -156,3 +156,14 @@ def test_free_text_labels_are_drawn_as_typed(tmp_path: Path) -> None:
     # escaped, so a pair of `$` is not drawn as math (italic, the text between them lost)
     assert heading.startswith("ACL rehab raise  ·  J. \\$mith") and "cost \\$5 \\$" in heading
     assert "right leg" not in heading  # no side labelled: none said
+
+
+def test_report_command_compares_with_a_previous_session_folder(tmp_path: Path) -> None:
+    today = _session(tmp_path / "today", LABELS)
+    before = _session(tmp_path / "before", LABELS, force=True)
+    out = runner.invoke(app, ["report", str(today.parent), "--previous", str(before.parent)])
+    assert out.exit_code == 0, out.stderr
+    assert (today.parent / "report.png").is_file()
+    missing = runner.invoke(app, ["report", str(today.parent), "--previous", str(tmp_path / "x")])
+    assert missing.exit_code == 2 and missing.stderr.strip().endswith("no such file")
+    assert missing.stderr.count("\n") == 1

@@ -175,16 +175,24 @@ def report(
     accel_unit: AccelUnitOpt = "m/s2",
     gyro_unit: GyroUnitOpt = "deg/s",
     exercise: ExerciseOpt = None,
+    previous: Annotated[
+        Path | None,
+        typer.Option(
+            "--previous", help="an earlier session folder of the same exercise, for comparison"
+        ),
+    ] = None,
 ) -> None:
     """Write report.png: who trained what and when (from session.json's labels), the whole
     signal with sets and jumps marked, the strap force, per-rep range, time against the
     tempo target, sway and speed (or per-jump bars), the tables and the flags in words.
 
-    Example:
+    Examples:
 
       anklet report sessions/Anklet-FFEE-20261127-101500
+
+      anklet report sessions/Anklet-FFEE-20261201-1149 --previous sessions/Anklet-FFEE-20261124-1801
     """
-    from anklet.analysis.report import write_report  # matplotlib: only when asked
+    from anklet.analysis.report import PastSession, write_report  # matplotlib: only when asked
 
     path = _samples_path(session_dir)
     target = out or path.parent / "report.png"
@@ -194,10 +202,21 @@ def report(
         raise _fail(f"--planned-sets {planned_sets}: give 1 or more")
     rec = _read(path, accel_unit, gyro_unit)
     labels, targets = _labels(path, exercise)
+    past = None
+    if previous is not None:
+        before = _samples_path(previous)
+        try:
+            past_result = analyze_recording(
+                _read(before, accel_unit, gyro_unit), source=str(before), targets=targets
+            )
+        except AnalysisInputError as exc:
+            raise _fail(str(exc)) from None
+        past = PastSession(past_result, _labels(before, exercise)[0])
     try:
         result = write_report(
-            rec, path, target, planned_sets=planned_sets, labels=labels, targets=targets
-        )
+            rec, path, target, planned_sets=planned_sets, labels=labels, targets=targets,
+            previous=past,
+        )  # fmt: skip
     except AnalysisInputError as exc:
         raise _fail(str(exc)) from None
     except OSError as exc:
