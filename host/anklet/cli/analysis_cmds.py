@@ -190,7 +190,8 @@ def report(
 
       anklet report sessions/Anklet-FFEE-20261127-101500
 
-      anklet report sessions/Anklet-FFEE-20261201-1149 --previous sessions/Anklet-FFEE-20261124-1801
+      anklet report sessions/Anklet-FFEE-20261201-114940
+      --previous sessions/Anklet-FFEE-20261124-180102
     """
     from anklet.analysis.report import PastSession, write_report  # matplotlib: only when asked
 
