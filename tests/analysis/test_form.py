@@ -157,3 +157,17 @@ def test_thresholds_come_from_the_settings() -> None:
     reps = [_rep(i, rom=r) for i, r in enumerate(roms, 1)]
     assert rom_loss_flag(_set(reps), S) is None
     assert rom_loss_flag(_set(reps), replace(S, rom_loss_flag_pct=10.0)) is not None
+
+
+def test_unlabelled_sets_are_timed_against_the_sessions_slowest_set() -> None:
+    # No exercise given: no prescribed tempo to hold a set to, only how the person moved when
+    # unhurried. One steady tempo (the simulated demo's 3.5 s reps) is never "too fast".
+    steady = [_set([_rep(i, up=1.0, hold=1.0, down=1.5) for i in range(1, 6)], k) for k in (1, 2)]
+    add_form_flags(steady, targets_for(None), S)
+    assert not any(f for s in steady for f in s.flags)
+    careful = _set([_rep(i, up=2.0, hold=5.0, down=2.0) for i in range(1, 6)], 1)
+    rushed = _set([_rep(i, up=0.8, hold=0.3, down=0.9) for i in range(1, 6)], 2)  # 2.0 s of 9
+    add_form_flags([careful, rushed], targets_for(None), S)
+    assert careful.flags == []
+    assert len(rushed.flags) == 1 and "too fast" in rushed.flags[0]
+    assert "set 1, today's slowest, 9.0 s" in rushed.flags[0]

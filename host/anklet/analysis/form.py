@@ -75,8 +75,24 @@ def low_amplitude_flag(
     )
 
 
-def tempo_flag(s: RepSet, tempo: Tempo, settings: Settings) -> str | None:
-    """The set's typical rep is much faster (or slower) than the exercise's tempo."""
+def session_reference_tempo(sets: Sequence[RepSet]) -> tuple[RepSet, Tempo] | None:
+    """The set with the slowest median rep, and its tempo: how this person moved today when
+    unhurried (two sets or more)."""
+    if len(sets) < 2:
+        return None
+    slow = max(sets, key=median_rep_s)
+    return slow, Tempo(
+        float(np.median([r.concentric_s for r in slow.reps])),
+        float(np.median([r.hold_s for r in slow.reps])),
+        float(np.median([r.eccentric_s for r in slow.reps])),
+    )
+
+
+def tempo_flag(
+    s: RepSet, tempo: Tempo, settings: Settings, reference: str = "", slow_too: bool = True
+) -> str | None:
+    """The set's typical rep is much faster (or slower) than the exercise's tempo, or than the
+    `reference` set's (then only faster: the reference is the session's slowest)."""
     took = median_rep_s(s)
     target = tempo.total_s
     if target <= 0:
@@ -86,15 +102,15 @@ def tempo_flag(s: RepSet, tempo: Tempo, settings: Settings) -> str | None:
         ("hold at the top", float(np.median([r.hold_s for r in s.reps])), tempo.hold_s),
         ("lowering", float(np.median([r.eccentric_s for r in s.reps])), tempo.down_s),
     )
-    said = f"target {target:g} s ({tempo})"
+    said = f"{reference} {target:.1f} s" if reference else f"target {target:g} s ({tempo})"
     if took < settings.fast_tempo_fraction * target:
         name, got, want = min(phases, key=lambda p: p[1] / p[2] if p[2] > 0 else np.inf)
         return (
             f"Set {s.index}: reps took {took:.1f} s, {said}; the {name} was {got:.1f} s "
-            f"against {want:g} s: too fast; slow down"
+            f"against {f'{want:.1f}' if reference else f'{want:g}'} s: too fast; slow down"
             + (" and hold at the top." if name == "hold at the top" else ".")
         )
-    if took > settings.slow_tempo_factor * target:
+    if slow_too and took > settings.slow_tempo_factor * target:
         name, got, want = max(phases, key=lambda p: p[1] / p[2] if p[2] > 0 else 0.0)
         return (
             f"Set {s.index}: reps took {took:.1f} s, over {settings.slow_tempo_factor:g}x the "
@@ -122,6 +138,9 @@ def sway_rise_flag(s: RepSet, settings: Settings) -> str | None:
 def add_form_flags(sets: Sequence[RepSet], targets: FormTargets, settings: Settings) -> None:
     """Append each set's form flags to its `flags` (after the fatigue flags already there)."""
     best = session_reference_rom(sets)
+    # No exercise given: the session's own unhurried set is the tempo to keep, not a guess at
+    # what the exercise prescribes (a session at one steady tempo is never "too fast").
+    slowest = None if targets.exercise else session_reference_tempo(sets)
     for s in sets:
         flags = [rom_loss_flag(s, settings), sway_rise_flag(s, settings)]
         if targets.rom_deg is not None:
@@ -129,7 +148,12 @@ def add_form_flags(sets: Sequence[RepSet], targets: FormTargets, settings: Setti
         elif best is not None and best is not s:
             ref = f"set {best.index}, today's largest"
             flags.append(low_amplitude_flag(s, median_rom_deg(best), ref, settings))
-        flags.append(tempo_flag(s, targets.tempo, settings))
+        if targets.exercise:
+            flags.append(tempo_flag(s, targets.tempo, settings))
+        elif slowest is not None and slowest[0] is not s:
+            ref, tempo = slowest
+            reference = f"set {ref.index}, today's slowest,"
+            flags.append(tempo_flag(s, tempo, settings, reference, slow_too=False))
         s.flags.extend(f for f in flags if f)
 
 
