@@ -90,6 +90,22 @@ def _labels(path: Path, exercise: str | None) -> tuple[SessionLabels, FormTarget
     return labels, targets_for(labels.exercise)
 
 
+def _previous_of(folder: Path) -> Path | None:
+    """The last session of the same exercise in the history, named on stderr; None if none
+    (or the history cannot be read: the report goes on without the comparison)."""
+    from anklet.history.previous import previous_session
+
+    try:
+        found = previous_session(folder)
+    except Exception as exc:  # the comparison is an extra: never block a report
+        print(f"note: no previous session from the training history: {exc}", file=sys.stderr)
+        return None
+    if found is not None:
+        print(f"note: compared with {found} (the previous session of this exercise)",
+              file=sys.stderr)  # fmt: skip
+    return found
+
+
 def _is_session(path: Path) -> bool:
     return path.name == "samples.csv" and (path.parent / "session.json").is_file()
 
@@ -178,7 +194,9 @@ def report(
     previous: Annotated[
         Path | None,
         typer.Option(
-            "--previous", help="an earlier session folder of the same exercise, for comparison"
+            "--previous",
+            help="an earlier session folder to compare with (default: the last session of "
+            "the same exercise, athlete and side in the training history)",
         ),
     ] = None,
 ) -> None:
@@ -204,6 +222,8 @@ def report(
     rec = _read(path, accel_unit, gyro_unit)
     labels, targets = _labels(path, exercise)
     past = None
+    if previous is None and _is_session(path):
+        previous = _previous_of(path.parent)
     if previous is not None:
         before = _samples_path(previous)
         try:
