@@ -135,8 +135,9 @@ class OnlineRepDetector:
         dev = np.abs(np.linalg.norm(acc, axis=1) - GRAVITY_MS2)
         self._raw = np.vstack([self._raw, np.column_stack([t, acc, gyro, dev, force])])
         centres = self._pending_centres(final=False)
-        if centres.size:
-            self._add_grid(centres)
+        if not centres.size:
+            return []  # no grid cell completed: activity, bouts and live reps are as they were
+        self._add_grid(centres)
         return self._advance(final=False)
 
     def finish(self) -> SessionAnalysis:
@@ -208,10 +209,12 @@ class OnlineRepDetector:
         settled = n if final else n - self._act_half - 1
         a = self._active.n
         if settled > a:
-            speed = np.linalg.norm(self._grid.view[:, 4:7], axis=1)
             lo = max(a - self._act_half, 0)
             hi = n if final else settled + self._act_half
-            mm = moving_mean(speed[lo:hi], self._act_width)[a - lo : a - lo + settled - a]
+            # Only the cells the new window reaches: the whole grid's norm each feed grew with
+            # the session (quadratic cost over a long one).
+            speed = np.linalg.norm(self._grid.view[lo:hi, 4:7], axis=1)
+            mm = moving_mean(speed, self._act_width)[a - lo : a - lo + settled - a]
             new_active = mm > self.settings.active_dps
             self._active.extend(new_active[:, None].astype(np.float64))
             for j in np.flatnonzero(new_active).tolist():
