@@ -337,6 +337,8 @@ class SessionLog:
                     continue
                 clock.freeze()
                 self._place(boot)
+            elif clock.refine_due():
+                clock.refine(boot.stream.write_index)
             blocks = boot.stream.pop_ready()
             if blocks:
                 written += self._write_blocks(boot, blocks)
