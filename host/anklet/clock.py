@@ -80,6 +80,46 @@ class ClockSummary:
     best_round_trip_ms: float
 
 
+#: A device clock's rate against the host's, when the pings have not measured it (under 30 s
+#: of them): the ESP32's 40 MHz crystal, which clocks its µs timer, is specified within
+#: ±10 ppm (Espressif, ESP32 Hardware Design Guidelines, "Crystal Oscillator").
+UNMEASURED_DRIFT_PPM = 10.0
+
+
+@dataclass(frozen=True)
+class HostFit:
+    """How a boot's device clock maps to host time, and how well that is known.
+
+    host_s = host_s_at_anchor + (device_us − device_us_at_anchor) · host_per_device / 1e6.
+    The anchor is a time-sync ping: the board read its clock somewhere between the host's send
+    and receive, so the anchor's host time is right within ±round_trip_s / 2, whatever the
+    delays each way; away from it the rate's uncertainty adds drift_uncertainty_ppm.
+    """
+
+    host_s_at_anchor: float
+    device_us_at_anchor: float  # unwrapped
+    host_per_device: float  # k: host seconds per device second
+    round_trip_s: float  # of the anchor ping
+    drift_uncertainty_ppm: float
+
+    def device_us(self, host_s: float) -> float:
+        """The device clock's reading (unwrapped µs) at host instant `host_s`."""
+        return self.device_us_at_anchor + (host_s - self.host_s_at_anchor) * 1e6 / (
+            self.host_per_device
+        )
+
+    def error_bound_s(self, host_s: float) -> float:
+        """Largest error of the host time this fit gives to a device instant near `host_s`."""
+        drift_s = abs(host_s - self.host_s_at_anchor) * self.drift_uncertainty_ppm * 1e-6
+        return self.round_trip_s / 2 + drift_s
+
+    def error_sigma_s(self, host_s: float) -> float:
+        """One standard deviation of that error: the board's read equally likely anywhere in
+        the round trip (a uniform spread: width / √12), the rate's bound as ±2 σ."""
+        drift_s = abs(host_s - self.host_s_at_anchor) * self.drift_uncertainty_ppm * 1e-6
+        return float(np.hypot(self.round_trip_s / np.sqrt(12), drift_s / 2))
+
+
 class ClockModel:
     def __init__(self, nominal_period_us: int) -> None:
         self.nominal_period_us = nominal_period_us
@@ -94,6 +134,7 @@ class ClockModel:
         self._b = float(nominal_period_us)  # device µs per sample
         self._residual = 0.0
         self._frozen_offset: tuple[float, float, float] | None = None
+        self._frozen_syncs = 0
 
     def unwrap(self, device_us: int) -> int:
         return self._ticks.unwrap(device_us)
@@ -125,6 +166,7 @@ class ClockModel:
         """Fix the sample line and the host offset: from now on times never move."""
         self._a, self._b, self._residual = self.fit_samples()
         self._frozen_offset = self._host_line()
+        self._frozen_syncs = len(self._sync_host)
         self.frozen = True
 
     def _host_line(self) -> tuple[float, float, float]:
@@ -142,6 +184,23 @@ class ClockModel:
             _, slope, _ = robust_line(device[fast], host[fast] * 1e6)
             k = slope
         return float(host[best]), float(device[best]), k
+
+    def host_fit(self) -> HostFit | None:
+        """The device → host line in use (the frozen one once frozen), with its uncertainty;
+        None without time-sync pings (an offline capture: no host clock to map to)."""
+        if not self._sync_host:
+            return None
+        h0, d0, k = self._frozen_offset or self._host_line()
+        used = self._frozen_syncs if self._frozen_offset else len(self._sync_host)
+        rtt = min(self._sync_rtt[: max(used, 1)])
+        drift_ppm = UNMEASURED_DRIFT_PPM
+        if k != 1.0:  # measured from ≥ 30 s of pings: the slope's own standard error, ×2
+            device = np.array(self._sync_device[:used], dtype=np.float64)
+            host = np.array(self._sync_host[:used]) * 1e6
+            _, _, rms = robust_line(device, host)
+            spread = float(np.std(device)) * np.sqrt(len(device))
+            drift_ppm = 2e6 * rms / spread if spread else UNMEASURED_DRIFT_PPM
+        return HostFit(h0, d0, k, rtt, drift_ppm)
 
     def index_to_device_us(self, index: int | np.ndarray) -> np.ndarray | float:
         return self._a + self._b * np.asarray(index, dtype=np.float64)

@@ -1,0 +1,333 @@
+"""Left and right at once: two boards recorded in one session, on the host's one clock.
+
+    result = await record_pair({"left": "sim?id=1", "right": "sim?id=2"}, Path("sessions"),
+                               duration_s=60)
+    result.folder, result.clock.right_minus_left_s, result.symmetry.metrics
+
+One SessionRecorder per board runs concurrently; each writes an ordinary session folder, moved at
+the end to <session>/left/ and <session>/right/. Each board's clock is fitted to the host's
+monotonic clock by its own recorder (clock.py), so both sides' rows are host time; the parent
+session.json holds the sides, their devices, where each side's t_s starts on the shared
+timeline, the offset between the two boards' clocks with its uncertainty, and the symmetry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from anklet_protocol import spec
+
+from .clock import HostFit
+from .connect import DEFAULT_SIM_MOTION, open_device
+from .csvlog import folder_name
+from .device import Device, DeviceError
+from .recorder import SessionRecorder, SessionSummary
+from .transport import TransportError
+
+SIDES = ("left", "right")
+_HALF_TICKS_US = spec.TICKS_PERIOD_US // 2
+
+
+@dataclass(frozen=True)
+class ClockOffset:
+    """The right board's clock minus the left board's, read at the same host instant.
+
+    Wire ticks wrap every 2**30 µs, so the offset is given within ±537 s (what it is modulo
+    the wrap). uncertainty_s is one standard deviation, bound_s the largest error anywhere in
+    the session (docs/ARCHITECTURE.md, "Two boards")."""
+
+    right_minus_left_s: float
+    uncertainty_s: float
+    bound_s: float
+    at_host_s: float  # the host instant it was evaluated at (the session's middle)
+
+
+@dataclass
+class SideResult:
+    side: str
+    device: str  # the DEV string
+    board: str  # its name (INFO)
+    folder: Path
+    summary: SessionSummary
+    start_host_s: float  # host time of the side's t_s = 0
+    t_offset_s: float  # add to the side's t_s for the session's shared timeline
+    fit: HostFit | None
+
+
+@dataclass
+class PairResult:
+    folder: Path
+    sides: dict[str, SideResult]
+    clock: ClockOffset | None
+    analysis: dict[str, Any]  # per side: the analysis summary; "symmetry": Symmetry.to_dict()
+
+
+def wrapped_us(delta_us: float) -> float:
+    """A difference of wire ticks brought into [−2**29, 2**29) µs."""
+    return (delta_us + _HALF_TICKS_US) % spec.TICKS_PERIOD_US - _HALF_TICKS_US
+
+
+def clock_offset(left: HostFit, right: HostFit, start_s: float, end_s: float) -> ClockOffset:
+    """Right clock minus left clock at the middle of [start_s, end_s] (host time), from each
+    board's fit; its uncertainty from each fit's anchor round trip and rate uncertainty."""
+    mid = (start_s + end_s) / 2
+    delta_us = wrapped_us(right.device_us(mid) - left.device_us(mid))
+    sigma = float((left.error_sigma_s(mid) ** 2 + right.error_sigma_s(mid) ** 2) ** 0.5)
+    bound = max(left.error_bound_s(t) + right.error_bound_s(t) for t in (start_s, end_s))
+    return ClockOffset(delta_us / 1e6, sigma, bound, mid)
+
+
+def _main_fit(recorder: SessionRecorder) -> HostFit | None:
+    """The fit of the boot that delivered most of the side's samples."""
+    if recorder.log is None:
+        return None
+    boots = [b for b in recorder.log.boots if b.clock.blocks]
+    if not boots:
+        return None
+    return max(boots, key=lambda b: b.clock.blocks).clock.host_fit()
+
+
+def _new_folder(out_dir: Path, started: datetime) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    base = folder_name("pair", started)
+    for attempt in range(1, 1000):
+        path = out_dir / (base if attempt == 1 else f"{base}-{attempt}")
+        with contextlib.suppress(FileExistsError):
+            path.mkdir()
+            return path
+    raise FileExistsError(f"cannot find a free folder name for {base} in {out_dir}")
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2, default=str)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class PairSession:
+    """Two opened devices, recorded together until `duration_s` or request_stop()."""
+
+    def __init__(
+        self,
+        devices: dict[str, Device],
+        out_dir: Path,
+        *,
+        imu_rate_hz: int | None = None,
+        involved: str | None = None,
+        dev_strings: dict[str, str] | None = None,
+    ) -> None:
+        if tuple(devices) != SIDES:
+            raise ValueError(f"sides {tuple(devices)}: give exactly {SIDES}")
+        if involved is not None and involved not in SIDES:
+            raise ValueError(f"involved side {involved!r}: use left or right")
+        self.devices = devices
+        self.out_dir = Path(out_dir)
+        self.involved = involved
+        self.dev_strings = dev_strings or {s: d.description for s, d in devices.items()}
+        self.recorders = {
+            side: SessionRecorder(device, self.out_dir, imu_rate_hz=imu_rate_hz)
+            for side, device in devices.items()
+        }
+        self.folder: Path | None = None
+
+    def request_stop(self) -> None:
+        for recorder in self.recorders.values():
+            recorder.request_stop()
+
+    async def run(self, duration_s: float | None = None) -> PairResult:
+        started = datetime.now(UTC)
+        start_s = time.monotonic()
+        self.folder = folder = _new_folder(self.out_dir, started)
+        for recorder in self.recorders.values():
+            recorder.out_dir = folder
+        self._save({"complete": False, "started_utc": started.isoformat(), **self._devices()})
+        summaries = await self._record(duration_s)
+        end_s = time.monotonic()
+        sides = self._place_sides(folder, summaries)
+        fits = [sides[s].fit for s in SIDES]
+        clock = None
+        if fits[0] is not None and fits[1] is not None:
+            clock = clock_offset(fits[0], fits[1], start_s, end_s)
+        analysis = analyse_sides({s: r.folder for s, r in sides.items()}, self.involved)
+        result = PairResult(folder, sides, clock, analysis)
+        self._save(session_meta(result, started, end_s - start_s, self.involved))
+        return result
+
+    async def _record(self, duration_s: float | None) -> dict[str, SessionSummary]:
+        """Both recorders at once; if one fails, the other stops cleanly and the error rises."""
+        tasks = {
+            side: asyncio.create_task(rec.run(duration_s), name=f"record-{side}")
+            for side, rec in self.recorders.items()
+        }
+        try:
+            done, _ = await asyncio.wait(tasks.values(), return_when=asyncio.FIRST_EXCEPTION)
+            failed = [t for t in done if not t.cancelled() and t.exception() is not None]
+            if failed:
+                self.request_stop()
+            await asyncio.gather(*tasks.values(), return_exceptions=True)
+        except asyncio.CancelledError:
+            self.request_stop()
+            await asyncio.gather(*tasks.values(), return_exceptions=True)
+            raise
+        for side, task in tasks.items():
+            exc = task.exception()
+            if isinstance(exc, DeviceError | TransportError):
+                raise TransportError(f"{side} board ({self.dev_strings[side]}): {exc}") from exc
+            if exc is not None:
+                raise exc
+        return {side: task.result() for side, task in tasks.items()}
+
+    def _place_sides(
+        self, folder: Path, summaries: dict[str, SessionSummary]
+    ) -> dict[str, SideResult]:
+        """Each board's folder becomes <session>/<side>; their t_s on one timeline."""
+        starts = {}
+        for side, rec in self.recorders.items():
+            assert rec.log is not None and rec.log.start_host_s is not None
+            starts[side] = rec.log.start_host_s
+        zero = min(starts.values())
+        sides = {}
+        for side, summary in summaries.items():
+            rec = self.recorders[side]
+            assert rec.log is not None
+            target = folder / side
+            summary.folder.rename(target)
+            summary.folder = target
+            sides[side] = SideResult(
+                side=side,
+                device=self.dev_strings[side],
+                board=rec.log.info.name,
+                folder=target,
+                summary=summary,
+                start_host_s=starts[side],
+                t_offset_s=starts[side] - zero,
+                fit=_main_fit(rec),
+            )
+        return sides
+
+    def _devices(self) -> dict[str, Any]:
+        return {"sides": list(SIDES), "devices": dict(self.dev_strings)}
+
+    def _save(self, meta: dict[str, Any]) -> None:
+        assert self.folder is not None
+        _write_json(self.folder / "session.json", meta)
+
+
+def analyse_sides(folders: dict[str, Path], involved: str | None) -> dict[str, Any]:
+    """Each side's analysis (its sets.csv and reps.csv written) and the symmetry between them."""
+    from .analysis import AnalysisInputError, analyze_csv, write_session_tables
+    from .analysis.symmetry import limb_symmetry
+
+    results = {}
+    out: dict[str, Any] = {}
+    for side, folder in folders.items():
+        try:
+            result = analyze_csv(folder / "samples.csv")
+        except AnalysisInputError as exc:
+            out[side] = {"error": str(exc)}
+            continue
+        write_session_tables(result, folder)
+        results[side] = result
+        out[side] = {
+            "sets": result.set_count,
+            "reps": result.total_reps,
+            "flags": list(result.flags),
+        }
+    if len(results) == 2:
+        out["symmetry"] = limb_symmetry(results["left"], results["right"], involved).to_dict()
+    else:
+        out["symmetry"] = None
+    return out
+
+
+def session_meta(
+    result: PairResult, started: datetime, duration_s: float, involved: str | None
+) -> dict[str, Any]:
+    """The parent session.json."""
+    sides = {}
+    for side, r in result.sides.items():
+        s = r.summary
+        sides[side] = {
+            "device": r.device,
+            "board": r.board,
+            "folder": side,
+            "t_offset_s": round(r.t_offset_s, 6),
+            "samples": s.samples,
+            "lost": s.lost,
+            "completeness_pct": round(s.completeness_pct, 4),
+            "clock_fit": None
+            if r.fit is None
+            else {
+                "anchor_round_trip_ms": round(r.fit.round_trip_s * 1e3, 3),
+                "drift_ppm": round((1 / r.fit.host_per_device - 1) * 1e6, 3),
+                "drift_uncertainty_ppm": round(r.fit.drift_uncertainty_ppm, 3),
+            },
+        }
+    clock = None
+    if result.clock is not None:
+        clock = {
+            "right_minus_left_s": round(result.clock.right_minus_left_s, 6),
+            "uncertainty_s": round(result.clock.uncertainty_s, 6),
+            "bound_s": round(result.clock.bound_s, 6),
+            "what": "the right board's clock minus the left board's at the same host instant "
+            "(the session's middle), from each board's fit to the host clock; uncertainty: one "
+            "standard deviation, bound: the largest error anywhere in the session",
+        }
+    return {
+        "complete": True,
+        "started_utc": started.isoformat(),
+        "duration_s": round(duration_s, 3),
+        "sides": list(SIDES),
+        "devices": {side: r.device for side, r in result.sides.items()},
+        "involved": involved,
+        "timeline": "each side's t_s + its t_offset_s: one host clock for both sides",
+        "side": sides,
+        "clock_offset": clock,
+        "analysis": result.analysis,
+    }
+
+
+async def record_pair(
+    devs: dict[str, str],
+    out_dir: Path,
+    *,
+    duration_s: float | None = None,
+    imu_rate_hz: int | None = None,
+    involved: str | None = None,
+    sim_motions: dict[str, str] | None = None,
+    ble_backend: str | None = None,
+    on_start: Callable[[PairSession], None] | None = None,
+) -> PairResult:
+    """Open both boards (DEV strings by side), record them together, analyse both sides.
+
+    `sim_motions`: simulated boards' motion by side (default: the demo's leg raises).
+    `on_start(pair)` is called once both are open (the CLI hooks its live display and Ctrl-C
+    there)."""
+    motions = {side: DEFAULT_SIM_MOTION for side in SIDES} | (sim_motions or {})
+    async with contextlib.AsyncExitStack() as stack:
+        devices = {}
+        for side in SIDES:
+            devices[side] = await stack.enter_async_context(
+                open_device(devs[side], sim_motion=motions[side], ble_backend=ble_backend)
+            )
+        pair = PairSession(
+            devices, out_dir, imu_rate_hz=imu_rate_hz, involved=involved, dev_strings=devs
+        )
+        if on_start is not None:
+            on_start(pair)
+        return await pair.run(duration_s)
+
+
+__all__ = ["SIDES", "ClockOffset", "PairResult", "PairSession", "SideResult", "record_pair"]
