@@ -93,13 +93,14 @@ class HostFit:
     host_s = host_s_at_anchor + (device_us − device_us_at_anchor) · host_per_device / 1e6.
     The anchor is a time-sync ping: the board read its clock somewhere between the host's send
     and receive, so the anchor's host time is right within ±round_trip_s / 2, whatever the
-    delays each way; away from it the rate's uncertainty adds drift_uncertainty_ppm.
+    delays each way (or within what many pings leave of it: bounded_fit); away from it the
+    rate's uncertainty adds drift_uncertainty_ppm.
     """
 
     host_s_at_anchor: float
     device_us_at_anchor: float  # unwrapped
     host_per_device: float  # k: host seconds per device second
-    round_trip_s: float  # of the anchor ping
+    round_trip_s: float  # the window the anchor's host time lies in: the ping's round trip
     drift_uncertainty_ppm: float
 
     def device_us(self, host_s: float) -> float:
@@ -118,6 +119,35 @@ class HostFit:
         the round trip (a uniform spread: width / √12), the rate's bound as ±2 σ."""
         drift_s = abs(host_s - self.host_s_at_anchor) * self.drift_uncertainty_ppm * 1e-6
         return float(np.hypot(self.round_trip_s / np.sqrt(12), drift_s / 2))
+
+
+def bounded_fit(pings: list[tuple[float, float, int]], nominal_period_us: int) -> HostFit | None:
+    """A tighter fit from many pings (host sent s, host received s, device ticks µs): each one
+    says the board read its clock between send and receive, so host − device·k lies within
+    [sent − x, received − x] of every ping (x: its device time in host seconds), and the
+    truth within their intersection, narrower than the fastest round trip alone. The fit is
+    the intersection's middle, anchored at the ping nearest the middle of the pings. Falls back
+    to the fastest ping (ClockModel.host_fit) when the intervals do not meet (the rate k was
+    wrong, or a ping was not what it seemed)."""
+    model = ClockModel(nominal_period_us)
+    for sent, received, device_us in pings:
+        model.add_sync(sent, received, device_us)
+    fastest = model.host_fit()
+    if fastest is None:
+        return None
+    k = fastest.host_per_device
+    sent = np.array([p[0] for p in pings])
+    received = np.array([p[1] for p in pings])
+    ticks = TicksUnwrapper()  # as the model did: the same unwrapped values
+    device = np.array([ticks.unwrap(p[2]) for p in pings], dtype=np.float64)
+    anchor = int(np.argmin(np.abs(sent - (sent[0] + sent[-1]) / 2)))
+    x = (device - device[anchor]) * k / 1e6
+    low, high = float(np.max(sent - x)), float(np.min(received - x))
+    if low > high:
+        return fastest
+    return HostFit(
+        (low + high) / 2, float(device[anchor]), k, high - low, fastest.drift_uncertainty_ppm
+    )
 
 
 class ClockModel:

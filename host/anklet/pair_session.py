@@ -5,10 +5,14 @@
     result.folder, result.clock.right_minus_left_s, result.symmetry.metrics
 
 One SessionRecorder per board runs concurrently; each writes an ordinary session folder, moved at
-the end to <session>/left/ and <session>/right/. Each board's clock is fitted to the host's
-monotonic clock by its own recorder (clock.py), so both sides' rows are host time; the parent
-session.json holds the sides, their devices, where each side's t_s starts on the shared
-timeline, the offset between the two boards' clocks with its uncertainty, and the symmetry.
+the end to <session>/left/ and <session>/right/. Each recorder fits its board's clock to the
+host's monotonic clock (clock.py) from the pings of its first two seconds, so both sides' rows
+are host time. Side by side that is not close enough (over BLE a reply waits for the next
+connection event, so a round trip is 10-60 ms and its midpoint misplaced by several ms), so
+the pair pings each board ten times a second while it records and fits its clock again from
+all those round trips together (clock.bounded_fit). The parent session.json holds the sides, their
+devices, where each side's t_s sits on the shared timeline (with that refinement), the offset
+between the two boards' clocks with its uncertainty, and the symmetry.
 """
 
 from __future__ import annotations
@@ -26,15 +30,19 @@ from typing import Any
 
 from anklet_protocol import spec
 
-from .clock import HostFit
+from .clock import HostFit, bounded_fit
 from .connect import DEFAULT_SIM_MOTION, open_device
 from .csvlog import folder_name
 from .device import Device, DeviceError
 from .recorder import SessionRecorder, SessionSummary
+from .session import Boot
 from .transport import TransportError
 
 SIDES = ("left", "right")
 _HALF_TICKS_US = spec.TICKS_PERIOD_US // 2
+_PING_EVERY_S = 0.1  # the pair's own time-sync pings, per board (after each reply)
+_PING_TIMEOUT_S = 2.0
+_LinkErrors = (DeviceError, TransportError, TimeoutError)
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,9 @@ class SideResult:
     summary: SessionSummary
     start_host_s: float  # host time of the side's t_s = 0
     t_offset_s: float  # add to the side's t_s for the session's shared timeline
-    fit: HostFit | None
+    fit: HostFit | None  # the pair's fit of this board's clock (or the recorder's, without pings)
+    pings: int  # of the pair's, on the boot that delivered most samples
+    correction_s: float  # the pair's fit minus the recorder's, at the session's middle
 
 
 @dataclass
@@ -86,14 +96,31 @@ def clock_offset(left: HostFit, right: HostFit, start_s: float, end_s: float) ->
     return ClockOffset(delta_us / 1e6, sigma, bound, mid)
 
 
-def _main_fit(recorder: SessionRecorder) -> HostFit | None:
-    """The fit of the boot that delivered most of the side's samples."""
+def _main_boot(recorder: SessionRecorder) -> Boot | None:
+    """The boot that delivered most of the side's samples."""
     if recorder.log is None:
         return None
     boots = [b for b in recorder.log.boots if b.clock.blocks]
-    if not boots:
-        return None
-    return max(boots, key=lambda b: b.clock.blocks).clock.host_fit()
+    return max(boots, key=lambda b: b.clock.blocks) if boots else None
+
+
+def refit(
+    recorded: HostFit, pings: list[tuple[float, float, int]], nominal_period_us: int, mid_s: float
+) -> tuple[HostFit, float]:
+    """The board's clock fitted again from the pair's pings (host sent, host received, device
+    ticks); returns that fit and how much later than the recorder's line it puts the host
+    instant of a device time near `mid_s` (what to add to the side's t_s). Ticks wrap, so the
+    two fits' device times are related through their host times."""
+    fit = bounded_fit(pings, nominal_period_us)
+    assert fit is not None
+    d_new = fit.device_us(mid_s)
+    expected = recorded.device_us(mid_s)
+    # The same instant in the recorder's unwrapping: near `expected`, equal modulo the ticks.
+    d_old = expected + wrapped_us(d_new - expected)
+    recorded_host_s = recorded.host_s_at_anchor + (
+        (d_old - recorded.device_us_at_anchor) * recorded.host_per_device / 1e6
+    )
+    return fit, mid_s - recorded_host_s
 
 
 def _new_folder(out_dir: Path, started: datetime) -> Path:
@@ -141,6 +168,7 @@ class PairSession:
             for side, device in devices.items()
         }
         self.folder: Path | None = None
+        self._pings: dict[str, list[tuple[Boot, float, float, int]]] = {s: [] for s in SIDES}
 
     def request_stop(self) -> None:
         for recorder in self.recorders.values():
@@ -155,7 +183,7 @@ class PairSession:
         self._save({"complete": False, "started_utc": started.isoformat(), **self._devices()})
         summaries = await self._record(duration_s)
         end_s = time.monotonic()
-        sides = self._place_sides(folder, summaries)
+        sides = self._place_sides(folder, summaries, (start_s + end_s) / 2)
         fits = [sides[s].fit for s in SIDES]
         clock = None
         if fits[0] is not None and fits[1] is not None:
@@ -171,6 +199,7 @@ class PairSession:
             side: asyncio.create_task(rec.run(duration_s), name=f"record-{side}")
             for side, rec in self.recorders.items()
         }
+        pingers = [asyncio.create_task(self._ping(side), name=f"ping-{side}") for side in SIDES]
         try:
             done, _ = await asyncio.wait(tasks.values(), return_when=asyncio.FIRST_EXCEPTION)
             failed = [t for t in done if not t.cancelled() and t.exception() is not None]
@@ -181,6 +210,10 @@ class PairSession:
             self.request_stop()
             await asyncio.gather(*tasks.values(), return_exceptions=True)
             raise
+        finally:
+            for pinger in pingers:
+                pinger.cancel()
+            await asyncio.gather(*pingers, return_exceptions=True)
         for side, task in tasks.items():
             exc = task.exception()
             if isinstance(exc, DeviceError | TransportError):
@@ -189,8 +222,26 @@ class PairSession:
                 raise exc
         return {side: task.result() for side, task in tasks.items()}
 
+    async def _ping(self, side: str) -> None:
+        """Time-sync pings while the board streams, each kept with the boot it reached."""
+        recorder, device = self.recorders[side], self.devices[side]
+        while True:
+            await asyncio.sleep(_PING_EVERY_S)
+            log = recorder.log
+            if log is None or not log.boots or recorder.live.state != "streaming":
+                continue
+            boot = log.boot
+            try:
+                sync = await asyncio.wait_for(device.time_sync(), _PING_TIMEOUT_S)
+            except _LinkErrors:
+                continue  # the recorder reconnects; the pings go on after it
+            if log.boot is boot:
+                self._pings[side].append(
+                    (boot, sync.host_sent_s, sync.host_received_s, sync.device_us)
+                )
+
     def _place_sides(
-        self, folder: Path, summaries: dict[str, SessionSummary]
+        self, folder: Path, summaries: dict[str, SessionSummary], mid_s: float
     ) -> dict[str, SideResult]:
         """Each board's folder becomes <session>/<side>; their t_s on one timeline."""
         starts = {}
@@ -205,6 +256,12 @@ class PairSession:
             target = folder / side
             summary.folder.rename(target)
             summary.folder = target
+            boot = _main_boot(rec)
+            fit = None if boot is None else boot.clock.host_fit()
+            pings = [p[1:] for p in self._pings[side] if p[0] is boot]
+            correction = 0.0
+            if fit is not None and pings and boot is not None:
+                fit, correction = refit(fit, pings, boot.clock.nominal_period_us, mid_s)
             sides[side] = SideResult(
                 side=side,
                 device=self.dev_strings[side],
@@ -212,8 +269,10 @@ class PairSession:
                 folder=target,
                 summary=summary,
                 start_host_s=starts[side],
-                t_offset_s=starts[side] - zero,
-                fit=_main_fit(rec),
+                t_offset_s=starts[side] - zero + correction,
+                fit=fit,
+                pings=len(pings),
+                correction_s=correction,
             )
         return sides
 
@@ -270,7 +329,9 @@ def session_meta(
             "clock_fit": None
             if r.fit is None
             else {
-                "anchor_round_trip_ms": round(r.fit.round_trip_s * 1e3, 3),
+                "pings": r.pings,
+                "correction_ms": round(r.correction_s * 1e3, 3),
+                "window_ms": round(r.fit.round_trip_s * 1e3, 3),
                 "drift_ppm": round((1 / r.fit.host_per_device - 1) * 1e6, 3),
                 "drift_uncertainty_ppm": round(r.fit.drift_uncertainty_ppm, 3),
             },
@@ -292,7 +353,8 @@ def session_meta(
         "sides": list(SIDES),
         "devices": {side: r.device for side, r in result.sides.items()},
         "involved": involved,
-        "timeline": "each side's t_s + its t_offset_s: one host clock for both sides",
+        "timeline": "each side's t_s + its t_offset_s: one host clock for both sides "
+        "(t_offset_s includes correction_ms: the pair's clock fit against the recorder's)",
         "side": sides,
         "clock_offset": clock,
         "analysis": result.analysis,
