@@ -29,7 +29,10 @@ async def _one(scheme: str, tmp: Path) -> tuple[float, float, float]:
     """|error| of the pair's offset, |error| of the recorders' offset, the reported bound (ms)."""
     from anklet.pair_session import PairSession, clock_offset, record_pair, wrapped_us
 
-    devs = {s: f"{scheme}?id={i}&clock_offset_us={OFFSETS_US[s]}" for i, s in ((1, "left"), (2, "right"))}
+    devs = {
+        s: f"{scheme}?id={i}&clock_offset_us={OFFSETS_US[s]}"
+        for i, s in ((1, "left"), (2, "right"))
+    }
     held: list[PairSession] = []
     result = await record_pair(devs, tmp / "sessions", duration_s=10, on_start=held.append)
     assert result.clock is not None

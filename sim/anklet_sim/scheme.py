@@ -29,14 +29,15 @@ from anklet.transport.serial import SerialTransport
 
 from .board import MAX_CLOCK_OFFSET_US, SimulatedBoard
 
-
 DEFAULT_UNIQUE_ID = "24a160c0ffee"
 _QUERY_KEYS = ("id", "clock_offset_us")
 
 
 def _whole(dev: str, key: str, value: str, low: int, high: int) -> int:
     if not value.isdigit() or not low <= int(value) <= high:
-        raise TransportError(f"{dev!r}: {key}={value!r} must be a whole number from {low} to {high}")
+        raise TransportError(
+            f"{dev!r}: {key}={value!r} must be a whole number from {low} to {high}"
+        )
     return int(value)
 
 

@@ -55,7 +55,8 @@ def test_identical_sides_are_symmetric_and_unflagged():
 
 
 def test_a_side_without_reps_says_symmetry_needs_both():
-    still = analyze_arrays(np.zeros((1000, 3)) + [0, 0, 9.81], np.zeros((1000, 3)), rate_hz=100)
+    gravity = np.tile([0.0, 0.0, 9.81], (1000, 1))
+    still = analyze_arrays(gravity, np.zeros((1000, 3)), rate_hz=100)
     sym = limb_symmetry(_session(55), still)
     assert sym.metric("reps").lsi_pct == pytest.approx(0.0)
     assert any("no reps on the right side" in f for f in sym.flags)

@@ -8,6 +8,7 @@ checked against that truth. One test per link; each boots two boards for ~10 s.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from anklet.cli import _load_commands, app
@@ -32,7 +33,9 @@ def user_dirs(tmp_path, monkeypatch):
 
 
 def _record_pair(scheme: str, out):
-    left, right = (f"{scheme}?id={i}&clock_offset_us={OFFSETS_US[s]}" for i, s in ((1, "left"), (2, "right")))
+    left, right = (
+        f"{scheme}?id={i}&clock_offset_us={OFFSETS_US[s]}" for i, s in ((1, "left"), (2, "right"))
+    )
     result = runner.invoke(
         app,
         ["log-pair", "--left", left, "--right", right, "--duration", "10", "--out", str(out),
@@ -44,11 +47,11 @@ def _record_pair(scheme: str, out):
 
 def _check_pair_session(doc) -> None:
     folder = doc["session"]
-    parent = json.loads(open(f"{folder}/session.json").read())
+    parent = json.loads(Path(folder, "session.json").read_text())
     assert parent["complete"] and parent["sides"] == ["left", "right"]
     names = set()
     for side in ("left", "right"):
-        meta = json.loads(open(f"{folder}/{side}/session.json").read())
+        meta = json.loads(Path(folder, side, "session.json").read_text())
         names.add(meta["device"]["name"])
         assert meta["loss"]["samples_lost"] == 0
         assert parent["side"][side]["samples"] == meta["samples_written"] > 1500

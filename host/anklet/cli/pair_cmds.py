@@ -173,7 +173,9 @@ def log_pair_cmd(
             help="bumble:TRANSPORT to bypass the system's Bluetooth stack",
         ),
     ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show details of errors")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="show details of errors")
+    ] = False,
 ) -> None:
     """Record a left and a right board together: one session, one clock, limb symmetry.
 
@@ -187,7 +189,9 @@ def log_pair_cmd(
       anklet log-pair --left ble:Anklet-1A2B --right ble:Anklet-3C4D --involved right
     """
     if rate is not None and rate not in spec.IMU_RATES_HZ:
-        raise _fail(f"--rate {rate} Hz is not supported: use {', '.join(map(str, spec.IMU_RATES_HZ))}")
+        raise _fail(
+            f"--rate {rate} Hz is not supported: use {', '.join(map(str, spec.IMU_RATES_HZ))}"
+        )
     if duration is not None and not 0 < duration <= 86400:
         raise _fail(f"--duration {duration:g}: give seconds above 0 (at most 86400)")
     if involved is not None and involved not in SIDES:
@@ -206,8 +210,9 @@ def log_pair_cmd(
     motions = {"left": left_motion, "right": right_motion}
     try:
         result = asyncio.run(
-            _log_pair(devs, out_dir, duration, rate, involved, motions, quiet or json_out,
-                      ble_backend)
+            _log_pair(
+                devs, out_dir, duration, rate, involved, motions, quiet or json_out, ble_backend
+            )
         )
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("interrupted", file=sys.stderr)
