@@ -154,6 +154,7 @@ class PairSession:
         imu_rate_hz: int | None = None,
         involved: str | None = None,
         dev_strings: dict[str, str] | None = None,
+        keep_raw: bool = False,
     ) -> None:
         if tuple(devices) != SIDES:
             raise ValueError(f"sides {tuple(devices)}: give exactly {SIDES}")
@@ -164,7 +165,7 @@ class PairSession:
         self.involved = involved
         self.dev_strings = dev_strings or {s: d.description for s, d in devices.items()}
         self.recorders = {
-            side: SessionRecorder(device, self.out_dir, imu_rate_hz=imu_rate_hz)
+            side: SessionRecorder(device, self.out_dir, imu_rate_hz=imu_rate_hz, keep_raw=keep_raw)
             for side, device in devices.items()
         }
         self.folder: Path | None = None
@@ -175,6 +176,7 @@ class PairSession:
             recorder.request_stop()
 
     async def run(self, duration_s: float | None = None) -> PairResult:
+        await self._both_ready()
         started = datetime.now(UTC)
         start_s = time.monotonic()
         self.folder = folder = _new_folder(self.out_dir, started)
@@ -192,6 +194,20 @@ class PairSession:
         result = PairResult(folder, sides, clock, analysis)
         self._save(session_meta(result, started, end_s - start_s, self.involved))
         return result
+
+    async def _both_ready(self) -> None:
+        """Both boards answer before either records: a board that cannot be reached leaves no
+        half session behind."""
+        ready = {
+            side: asyncio.create_task(device.wait_ready()) for side, device in self.devices.items()
+        }
+        await asyncio.gather(*ready.values(), return_exceptions=True)
+        for side, task in ready.items():
+            exc = task.exception()
+            if isinstance(exc, DeviceError | TransportError):
+                raise TransportError(f"{side} board ({self.dev_strings[side]}): {exc}") from exc
+            if exc is not None:
+                raise exc
 
     async def _record(self, duration_s: float | None) -> dict[str, SessionSummary]:
         """Both recorders at once; if one fails, the other stops cleanly and the error rises."""
@@ -370,6 +386,7 @@ async def record_pair(
     involved: str | None = None,
     sim_motions: dict[str, str] | None = None,
     ble_backend: str | None = None,
+    keep_raw: bool = False,
     on_start: Callable[[PairSession], None] | None = None,
 ) -> PairResult:
     """Open both boards (DEV strings by side), record them together, analyse both sides.
@@ -385,7 +402,12 @@ async def record_pair(
                 open_device(devs[side], sim_motion=motions[side], ble_backend=ble_backend)
             )
         pair = PairSession(
-            devices, out_dir, imu_rate_hz=imu_rate_hz, involved=involved, dev_strings=devs
+            devices,
+            out_dir,
+            imu_rate_hz=imu_rate_hz,
+            involved=involved,
+            dev_strings=devs,
+            keep_raw=keep_raw,
         )
         if on_start is not None:
             on_start(pair)

@@ -5,7 +5,7 @@ library finds the simulator without importing it:
 
     anklet log --device sim          # the simulated board on a pseudo-terminal
     anklet log --device sim:ble      # the same board behind its simulated radio
-    anklet log-pair --left sim?id=1 --right sim?id=2   # two boards at once
+    anklet log-pair --left "sim?id=1" --right "sim?id=2"   # two boards at once
 
 `?id=N` (1-99) makes another board: its own flash folder (`sim-flash-N`) and unique id
 (24a160c0ffNN, so the name Anklet-FFNN and its BLE address differ), so several run at once.

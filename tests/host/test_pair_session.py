@@ -97,3 +97,13 @@ def test_a_bad_simulated_board_option_is_one_line(user_dirs):
         app, ["log-pair", "--left", "sim?id=1", "--right", "sim?id=200", "--duration", "5"]
     )
     assert_one_line_error(result, r"id='200' must be a whole number from 1 to 99")
+
+
+def test_a_board_that_cannot_be_opened_is_one_line_naming_it(user_dirs):
+    result = runner.invoke(
+        app,
+        ["log-pair", "--left", "sim?id=1", "--right", "serial:/dev/anklet-missing",
+         "--duration", "5", "--out", str(user_dirs / "sessions")],
+    )  # fmt: skip
+    assert_one_line_error(result, r"/dev/anklet-missing")
+    assert not (user_dirs / "sessions").exists()  # nothing recorded, no half session

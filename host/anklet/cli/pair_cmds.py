@@ -1,6 +1,6 @@
 """`anklet log-pair`: left and right boards in one session, on one clock.
 
-anklet log-pair --left sim?id=1 --right sim?id=2 --duration 60
+anklet log-pair --left "sim?id=1" --right "sim?id=2" --duration 60
 anklet log-pair --left Left --right Right --involved right --json
 """
 
@@ -72,6 +72,7 @@ async def _log_pair(
     motions: dict[str, str],
     quiet: bool,
     ble_backend: str | None,
+    raw: bool,
 ) -> PairResult:
     watcher: asyncio.Task[None] | None = None
 
@@ -89,6 +90,7 @@ async def _log_pair(
             involved=involved,
             sim_motions=motions,
             ble_backend=ble_backend,
+            keep_raw=raw,
             on_start=started,
         )
     finally:
@@ -163,6 +165,7 @@ def log_pair_cmd(
     right_motion: Annotated[
         str, typer.Option(help="simulated right board only: a motion spec or recorded CSV")
     ] = DEFAULT_SIM_MOTION,
+    raw: Annotated[bool, typer.Option("--raw", help="also keep each side's capture.bin")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress lines")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
     ble_backend: Annotated[
@@ -184,7 +187,7 @@ def log_pair_cmd(
 
     Examples:
 
-      anklet log-pair --left sim?id=1 --right sim?id=2 --duration 60
+      anklet log-pair --left "sim?id=1" --right "sim?id=2" --duration 60
 
       anklet log-pair --left ble:Anklet-1A2B --right ble:Anklet-3C4D --involved right
     """
@@ -211,7 +214,15 @@ def log_pair_cmd(
     try:
         result = asyncio.run(
             _log_pair(
-                devs, out_dir, duration, rate, involved, motions, quiet or json_out, ble_backend
+                devs,
+                out_dir,
+                duration,
+                rate,
+                involved,
+                motions,
+                quiet or json_out,
+                ble_backend,
+                raw,
             )
         )
     except (KeyboardInterrupt, asyncio.CancelledError):
