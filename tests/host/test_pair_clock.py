@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
-from anklet.clock import UNMEASURED_DRIFT_PPM, ClockModel
-from anklet.pair_session import clock_offset, wrapped_us
+from anklet.clock import UNMEASURED_DRIFT_PPM, ClockModel, HostFit, bounded_fit
+from anklet.pair_session import clock_offset, refit, wrapped_us
 from anklet_protocol import spec
 
 
@@ -63,3 +63,28 @@ def test_a_clock_without_pings_has_no_host_fit():
     model = ClockModel(5000)
     model.add_block(0, 1_000)
     assert model.host_fit() is None
+
+
+def test_refit_corrects_a_recorder_fit_that_was_off_by_the_difference():
+    # The recorder's line puts device ticks 4 ms too late on the host clock; the pair's pings
+    # (the truth: device = host + 3 s) find it, and the correction moves its rows 4 ms earlier.
+    offset_us = 3_000_000
+    recorded = HostFit(100.004, 100.0 * 1e6 + offset_us, 1.0, 0.010, UNMEASURED_DRIFT_PPM)
+    rng = random.Random(5)
+    pings = []
+    for i in range(50):
+        sent = 101.0 + i * 0.1
+        read = sent + rng.uniform(3e-4, 2e-3)
+        pings.append((sent, read + rng.uniform(3e-4, 2e-3), round(read * 1e6) + offset_us))
+    fit, correction_s = refit(recorded, pings, 5000, 103.0)
+    assert correction_s == pytest.approx(-0.004, abs=fit.round_trip_s / 2 + 1e-6)
+    assert fit.round_trip_s < 1e-3  # 50 pings narrow the window below one round trip
+
+
+def test_bounded_fit_falls_back_to_the_fastest_ping_when_windows_disagree():
+    # Two pings whose windows cannot both hold (the rate assumed is wrong): the fastest one.
+    pings = [(10.0, 10.002, 5_001_000), (11.0, 11.004, 5_003_500)]
+    fit = bounded_fit(pings, 5000)
+    assert fit is not None
+    assert fit.round_trip_s == pytest.approx(0.002)
+    assert fit.host_s_at_anchor == pytest.approx(10.001)
