@@ -2,7 +2,7 @@
 
     result = await record_pair({"left": "sim?id=1", "right": "sim?id=2"}, Path("sessions"),
                                duration_s=60)
-    result.folder, result.clock.right_minus_left_s, result.symmetry.metrics
+    result.folder, result.clock.right_minus_left_s, result.analysis["symmetry"]["metrics"]
 
 One SessionRecorder per board runs concurrently; each writes an ordinary session folder, moved at
 the end to <session>/left/ and <session>/right/. Each recorder fits its board's clock to the
@@ -51,7 +51,7 @@ class ClockOffset:
 
     Wire ticks wrap every 2**30 µs, so the offset is given within ±537 s (what it is modulo
     the wrap). uncertainty_s is one standard deviation, bound_s the largest error anywhere in
-    the session (docs/ARCHITECTURE.md, "Two boards")."""
+    the session (docs/ARCHITECTURE.md, "Two boards, one clock")."""
 
     right_minus_left_s: float
     uncertainty_s: float
