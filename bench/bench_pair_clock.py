@@ -28,24 +28,18 @@ MOTION = "leg-raise:sets=1,reps=4,rom=60,up=0.6,hold=0.2,down=0.7,pause=0.2,rest
 
 async def _one(scheme: str, tmp: Path, seconds: float) -> tuple[float, float, float]:
     """|error| of the pair's offset, |error| of the recorders' offset, the reported bound (ms)."""
-    from anklet.pair_session import PairSession, clock_offset, record_pair, wrapped_us
+    from anklet.pair_session import clock_offset, record_pair, recorded_fit, wrapped_us
 
     devs = {
         s: f"{scheme}?id={i}&clock_offset_us={OFFSETS_US[s]}"
         for i, s in ((1, "left"), (2, "right"))
     }
-    held: list[PairSession] = []
-    result = await record_pair(devs, tmp / "sessions", duration_s=seconds, on_start=held.append)
+    result = await record_pair(devs, tmp / "sessions", duration_s=seconds)
     assert result.clock is not None
     truth_us = OFFSETS_US["right"] - OFFSETS_US["left"]
     pair_err = abs(wrapped_us(result.clock.right_minus_left_s * 1e6 - truth_us)) / 1e3
-    fits = []
-    for side in ("left", "right"):
-        log = held[0].recorders[side].log
-        assert log is not None
-        fit = log.boots[0].clock.host_fit()
-        assert fit is not None
-        fits.append(fit)
+    fits = [recorded_fit(result.sides[side].folder) for side in ("left", "right")]
+    assert fits[0] is not None and fits[1] is not None
     mid = result.clock.at_host_s
     recorded = clock_offset(fits[0], fits[1], mid, mid)
     rec_err = abs(wrapped_us(recorded.right_minus_left_s * 1e6 - truth_us)) / 1e3

@@ -23,19 +23,20 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from anklet_protocol import spec
 
-from .clock import HostFit, bounded_fit
+from .clock import UNMEASURED_DRIFT_PPM, HostFit, bounded_fit
 from .connect import DEFAULT_SIM_MOTION, open_device
 from .csvlog import folder_name
 from .device import Device, DeviceError
+from .labels import Labels
 from .recorder import SessionRecorder, SessionSummary
-from .session import Boot
+from .training import TrainingOutcome
 from .transport import TransportError
 
 SIDES = ("left", "right")
@@ -69,7 +70,7 @@ class SideResult:
     start_host_s: float  # host time of the side's t_s = 0
     t_offset_s: float  # add to the side's t_s for the session's shared timeline
     fit: HostFit | None  # the pair's fit of this board's clock (or the recorder's, without pings)
-    pings: int  # of the pair's, on the boot that delivered most samples
+    pings: int  # of the pair's, on the recording's last segment (boot or restarted stream)
     correction_s: float  # the pair's fit minus the recorder's, at the session's middle
 
 
@@ -96,12 +97,19 @@ def clock_offset(left: HostFit, right: HostFit, start_s: float, end_s: float) ->
     return ClockOffset(delta_us / 1e6, sigma, bound, mid)
 
 
-def _main_boot(recorder: SessionRecorder) -> Boot | None:
-    """The boot that delivered most of the side's samples."""
-    if recorder.log is None:
+def recorded_fit(side_folder: Path) -> HostFit | None:
+    """The line the side's recorder put its last segment's rows on, from its session.json
+    ("clock": one ClockSummary per segment): host_s = offset_s + device_us · k / 1e6. Its
+    window is the best round trip of all the recorder's pings (the frozen line may rest on a
+    slower one, from its first two seconds)."""
+    meta = json.loads((side_folder / "session.json").read_text())
+    clocks = meta.get("clock") or []
+    if not clocks or not clocks[-1].get("syncs"):
         return None
-    boots = [b for b in recorder.log.boots if b.clock.blocks]
-    return max(boots, key=lambda b: b.clock.blocks) if boots else None
+    last = clocks[-1]
+    k = 1.0 / (1.0 + last["drift_ppm"] / 1e6)
+    window_s = last["best_round_trip_ms"] / 1e3
+    return HostFit(last["offset_s"], 0.0, k, window_s, UNMEASURED_DRIFT_PPM)
 
 
 def refit(
@@ -155,6 +163,7 @@ class PairSession:
         involved: str | None = None,
         dev_strings: dict[str, str] | None = None,
         keep_raw: bool = False,
+        labels: Labels | None = None,
     ) -> None:
         if tuple(devices) != SIDES:
             raise ValueError(f"sides {tuple(devices)}: give exactly {SIDES}")
@@ -165,11 +174,18 @@ class PairSession:
         self.involved = involved
         self.dev_strings = dev_strings or {s: d.description for s, d in devices.items()}
         self.recorders = {
-            side: SessionRecorder(device, self.out_dir, imu_rate_hz=imu_rate_hz, keep_raw=keep_raw)
+            side: SessionRecorder(
+                device,
+                self.out_dir,
+                imu_rate_hz=imu_rate_hz,
+                keep_raw=keep_raw,
+                labels=replace(labels or Labels(), side=side),
+            )
             for side, device in devices.items()
         }
         self.folder: Path | None = None
-        self._pings: dict[str, list[tuple[Boot, float, float, int]]] = {s: [] for s in SIDES}
+        # (segment of the recording, host sent s, host received s, device ticks)
+        self._pings: dict[str, list[tuple[int, float, float, int]]] = {s: [] for s in SIDES}
 
     def request_stop(self) -> None:
         for recorder in self.recorders.values():
@@ -190,7 +206,8 @@ class PairSession:
         clock = None
         if fits[0] is not None and fits[1] is not None:
             clock = clock_offset(fits[0], fits[1], start_s, end_s)
-        analysis = analyse_sides({s: r.folder for s, r in sides.items()}, self.involved)
+        outcomes = {side: rec.outcome for side, rec in self.recorders.items()}
+        analysis = analyse_sides(outcomes, self.involved)
         result = PairResult(folder, sides, clock, analysis)
         self._save(session_meta(result, started, end_s - start_s, self.involved))
         return result
@@ -244,16 +261,16 @@ class PairSession:
         while True:
             await asyncio.sleep(_PING_EVERY_S)
             log = recorder.log
-            if log is None or not log.boots or recorder.live.state != "streaming":
+            if log is None or not log.started or recorder.live.state != "streaming":
                 continue
-            boot = log.boot
+            segment = log.segments  # a reset or a restarted stream starts a new one
             try:
                 sync = await asyncio.wait_for(device.time_sync(), _PING_TIMEOUT_S)
             except _LinkErrors:
                 continue  # the recorder reconnects; the pings go on after it
-            if log.boot is boot:
+            if log.segments == segment:
                 self._pings[side].append(
-                    (boot, sync.host_sent_s, sync.host_received_s, sync.device_us)
+                    (segment, sync.host_sent_s, sync.host_received_s, sync.device_us)
                 )
 
     def _place_sides(
@@ -272,12 +289,14 @@ class PairSession:
             target = folder / side
             summary.folder.rename(target)
             summary.folder = target
-            boot = _main_boot(rec)
-            fit = None if boot is None else boot.clock.host_fit()
-            pings = [p[1:] for p in self._pings[side] if p[0] is boot]
+            fit = recorded_fit(target)
+            # The last segment's: its clock is the last in session.json (one, unless the board
+            # reset or its stream was restarted).
+            pings = [p[1:] for p in self._pings[side] if p[0] == rec.log.segments]
             correction = 0.0
-            if fit is not None and pings and boot is not None:
-                fit, correction = refit(fit, pings, boot.clock.nominal_period_us, mid_s)
+            if fit is not None and pings:
+                period_us = round(1e6 / rec.log.info.imu_rate_hz)
+                fit, correction = refit(fit, pings, period_us, mid_s)
             sides[side] = SideResult(
                 side=side,
                 device=self.dev_strings[side],
@@ -300,30 +319,49 @@ class PairSession:
         _write_json(self.folder / "session.json", meta)
 
 
-def analyse_sides(folders: dict[str, Path], involved: str | None) -> dict[str, Any]:
-    """Each side's analysis (its sets.csv and reps.csv written) and the symmetry between them."""
-    from .analysis import AnalysisInputError, analyze_csv, write_session_tables
-    from .analysis.symmetry import limb_symmetry
+def analyse_sides(
+    outcomes: dict[str, TrainingOutcome | None], involved: str | None
+) -> dict[str, Any]:
+    """Each side's analysis (the recorders' own, at the end of their sessions: sets.csv and
+    reps.csv are written) and the limb symmetry between them (analysis/form.py)."""
+    from .analysis import DEFAULT_SETTINGS
+    from .analysis.form import limb_symmetry
 
-    results = {}
     out: dict[str, Any] = {}
-    for side, folder in folders.items():
-        try:
-            result = analyze_csv(folder / "samples.csv")
-        except AnalysisInputError as exc:
-            out[side] = {"error": str(exc)}
+    reps = {}
+    for side, outcome in outcomes.items():
+        if outcome is None or outcome.analysis is None:
+            out[side] = {"skipped": outcome.skipped if outcome else "not recorded"}
             continue
-        write_session_tables(result, folder)
-        results[side] = result
-        out[side] = {
-            "sets": result.set_count,
-            "reps": result.total_reps,
-            "flags": list(result.flags),
-        }
-    if len(results) == 2:
-        out["symmetry"] = limb_symmetry(results["left"], results["right"], involved).to_dict()
-    else:
+        out[side] = {"sets": outcome.sets, "reps": outcome.reps, "flags": list(outcome.flags)}
+        reps[side] = [rep for rep_set in outcome.analysis.sets for rep in rep_set.reps]
+    if len(reps) < 2:
         out["symmetry"] = None
+        return out
+    sym = limb_symmetry(reps["left"], reps["right"], DEFAULT_SETTINGS, involved)
+    flags = list(sym.flags)
+    empty = [side for side in SIDES if not reps[side]]
+    if empty:
+        flags.append(f"no reps on the {' and '.join(empty)} side: symmetry needs both")
+    out["symmetry"] = {
+        "involved": involved,
+        "formula": f"{involved} / {'right' if involved == 'left' else 'left'} x 100"
+        if involved
+        else "weaker side / stronger side x 100",
+        "reps": {"left": sym.left_reps, "right": sym.right_reps},
+        "metrics": [
+            {
+                "name": m.name,
+                "unit": m.unit,
+                "left": round(m.left, 3),
+                "right": round(m.right, 3),
+                "lsi_pct": round(m.lsi_pct, 3),
+                "weaker": m.weaker,
+            }
+            for m in sym.metrics
+        ],
+        "flags": flags,
+    }
     return out
 
 
@@ -387,11 +425,13 @@ async def record_pair(
     sim_motions: dict[str, str] | None = None,
     ble_backend: str | None = None,
     keep_raw: bool = False,
+    labels: Labels | None = None,
     on_start: Callable[[PairSession], None] | None = None,
 ) -> PairResult:
     """Open both boards (DEV strings by side), record them together, analyse both sides.
 
     `sim_motions`: simulated boards' motion by side (default: the demo's leg raises).
+    `labels` (exercise, athlete, load, note) go in both sides' session.json, each with its side.
     `on_start(pair)` is called once both are open (the CLI hooks its live display and Ctrl-C
     there)."""
     motions = {side: DEFAULT_SIM_MOTION for side in SIDES} | (sim_motions or {})
@@ -408,6 +448,7 @@ async def record_pair(
             involved=involved,
             dev_strings=devs,
             keep_raw=keep_raw,
+            labels=labels,
         )
         if on_start is not None:
             on_start(pair)

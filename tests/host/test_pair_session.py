@@ -70,11 +70,18 @@ def _check_pair_session(doc) -> None:
     # Per-side metrics and the symmetry index: the right leg lifts 40° against 60°.
     analysis = parent["analysis"]
     assert analysis["left"]["reps"] == analysis["right"]["reps"] >= 3
-    sym = {m["name"]: m for m in analysis["symmetry"]["metrics"]}
-    assert analysis["symmetry"]["formula"] == "right / left x 100"
-    assert 55 < sym["rom_deg"]["lsi_pct"] < 80
-    assert sym["reps"]["lsi_pct"] == pytest.approx(100.0)
-    assert any("range of motion" in f for f in analysis["symmetry"]["flags"])
+    sym = analysis["symmetry"]
+    assert sym["formula"] == "right / left x 100"
+    assert sym["reps"] == {"left": analysis["left"]["reps"], "right": analysis["right"]["reps"]}
+    rom = next(m for m in sym["metrics"] if m["name"] == "range of motion")
+    assert rom["lsi_pct"] == pytest.approx(100 * rom["right"] / rom["left"], rel=1e-3)
+    assert 55 < rom["lsi_pct"] < 80
+    assert rom["weaker"] == "right"
+    assert any(f.startswith("Range of motion") for f in sym["flags"])
+    # Each side's own session.json says which side it is.
+    for side in ("left", "right"):
+        meta = json.loads(Path(folder, side, "session.json").read_text())
+        assert meta["labels"]["side"] == side
 
 
 def test_two_serial_boards_record_one_session_on_one_clock(user_dirs):

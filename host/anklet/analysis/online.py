@@ -32,6 +32,7 @@ from anklet.analysis.resample import (
 )
 from anklet.analysis.results import Rep, SessionAnalysis
 from anklet.analysis.settings import DEFAULT_SETTINGS, Settings
+from anklet.analysis.targets import DEFAULT_TARGETS, FormTargets
 
 _LIVE_EVERY_S = 0.25  # re-analyse the open bout this often
 _SETTLE_S = 0.1  # report a rep once this much rest follows its end
@@ -67,10 +68,12 @@ class OnlineRepDetector:
         *,
         source: str = "live",
         planned_sets: int | None = None,
+        targets: FormTargets = DEFAULT_TARGETS,
     ) -> None:
         self.settings = settings
         self.source = source
         self.planned_sets = planned_sets
+        self.targets = targets
         self.rate_hz = WORKING_RATE_HZ
         self._half = 0.5 / self.rate_hz
         # raw samples not yet turned into grid cells: t, acc(3), gyro(3), |acc|-g, force
@@ -154,6 +157,7 @@ class OnlineRepDetector:
             rate_hz=rate,
             duration_s=duration,
             planned_sets=self.planned_sets,
+            targets=self.targets,
         )
 
     # -- working grid ----------------------------------------------------------------------

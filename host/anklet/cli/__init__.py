@@ -69,6 +69,7 @@ _COMMAND_MODULES = (
     "ble_cmds",
     "analysis_cmds",
     "device_tools_cmds",
+    "history_cmds",
     "pair_cmds",
 )
 
