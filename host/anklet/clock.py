@@ -94,6 +94,76 @@ class ClockSummary:
     best_round_trip_ms: float
 
 
+#: A device clock's rate against the host's, when the pings have not measured it (under 30 s
+#: of them): the ESP32's 40 MHz crystal, which clocks its µs timer, is specified within
+#: ±10 ppm (Espressif, ESP32 Hardware Design Guidelines, "Crystal Oscillator").
+UNMEASURED_DRIFT_PPM = 10.0
+
+
+@dataclass(frozen=True)
+class HostFit:
+    """How a boot's device clock maps to host time, and how well that is known.
+
+    host_s = host_s_at_anchor + (device_us − device_us_at_anchor) · host_per_device / 1e6.
+    The anchor is a time-sync ping: the board read its clock somewhere between the host's send
+    and receive, so the anchor's host time is right within ±round_trip_s / 2, whatever the
+    delays each way (or within what many pings leave of it: bounded_fit); away from it the
+    rate's uncertainty adds drift_uncertainty_ppm.
+    """
+
+    host_s_at_anchor: float
+    device_us_at_anchor: float  # unwrapped
+    host_per_device: float  # k: host seconds per device second
+    round_trip_s: float  # the window the anchor's host time lies in: the ping's round trip
+    drift_uncertainty_ppm: float
+
+    def device_us(self, host_s: float) -> float:
+        """The device clock's reading (unwrapped µs) at host instant `host_s`."""
+        return self.device_us_at_anchor + (host_s - self.host_s_at_anchor) * 1e6 / (
+            self.host_per_device
+        )
+
+    def error_bound_s(self, host_s: float) -> float:
+        """Largest error of the host time this fit gives to a device instant near `host_s`."""
+        drift_s = abs(host_s - self.host_s_at_anchor) * self.drift_uncertainty_ppm * 1e-6
+        return self.round_trip_s / 2 + drift_s
+
+    def error_sigma_s(self, host_s: float) -> float:
+        """One standard deviation of that error: the board's read equally likely anywhere in
+        the round trip (a uniform spread: width / √12), the rate's bound as ±2 σ."""
+        drift_s = abs(host_s - self.host_s_at_anchor) * self.drift_uncertainty_ppm * 1e-6
+        return float(np.hypot(self.round_trip_s / np.sqrt(12), drift_s / 2))
+
+
+def bounded_fit(pings: list[tuple[float, float, int]], nominal_period_us: int) -> HostFit | None:
+    """A tighter fit from many pings (host sent s, host received s, device ticks µs): each one
+    says the board read its clock between send and receive, so host − device·k lies within
+    [sent − x, received − x] of every ping (x: its device time in host seconds), and the
+    truth within their intersection, narrower than the fastest round trip alone. The fit is
+    the intersection's middle, anchored at the ping nearest the middle of the pings. Falls back
+    to the fastest ping (ClockModel.host_fit) when the intervals do not meet (the rate k was
+    wrong, or a ping was not what it seemed)."""
+    model = ClockModel(nominal_period_us)
+    for sent, received, device_us in pings:
+        model.add_sync(sent, received, device_us)
+    fastest = model.host_fit()
+    if fastest is None:
+        return None
+    k = fastest.host_per_device
+    sent = np.array([p[0] for p in pings])
+    received = np.array([p[1] for p in pings])
+    ticks = TicksUnwrapper()  # as the model did: the same unwrapped values
+    device = np.array([ticks.unwrap(p[2]) for p in pings], dtype=np.float64)
+    anchor = int(np.argmin(np.abs(sent - (sent[0] + sent[-1]) / 2)))
+    x = (device - device[anchor]) * k / 1e6
+    low, high = float(np.max(sent - x)), float(np.min(received - x))
+    if low > high:
+        return fastest
+    return HostFit(
+        (low + high) / 2, float(device[anchor]), k, high - low, fastest.drift_uncertainty_ppm
+    )
+
+
 class ClockModel:
     def __init__(self, nominal_period_us: int) -> None:
         self.nominal_period_us = nominal_period_us
@@ -112,6 +182,7 @@ class ClockModel:
         self._samples: list[tuple[int, float, float]] = []
         self._hosts: list[tuple[float, float, float, float]] = []
         self._next_refine_s = _REFINE_SPANS_S[0]
+        self._frozen_syncs = 0
 
     def unwrap(self, device_us: int) -> int:
         return self._ticks.unwrap(device_us)
@@ -146,6 +217,7 @@ class ClockModel:
         self._samples = [(0, a, b)]  # (from index, device µs there, µs per sample)
         self._hosts = [(float("-inf"), h0, k, d0)]
         self._next_refine_s = _REFINE_SPANS_S[0]
+        self._frozen_syncs = len(self._sync_host)
         self.frozen = True
 
     def refine_due(self) -> bool:
@@ -173,9 +245,12 @@ class ClockModel:
         if step:
             closed = next_index + round(error_us / step)
             self._samples.append((closed, a + b * closed, b))
-        # Device µs -> host s: the same host time at that instant, then likewise onto the
-        # host line of the time-sync pings.
+        # Device µs -> host s: once the pings have measured the drift (30 s), the same host
+        # time at that instant, then likewise onto the pings' line. Before, the frozen offset
+        # stays: a faster ping moves the best offset by milliseconds, not a rate.
         h0, d0, k = self._host_line()
+        if k == 1.0:
+            return
         error_s = h_now - (h0 + (d_now - d0) * k / 1e6)
         rate = float(np.clip(error_s / SLEW_S, -MAX_SLEW * k, MAX_SLEW * k))
         self._hosts.append((d_now, h_now, k - rate, d_now))
@@ -198,6 +273,26 @@ class ClockModel:
             _, slope, _ = robust_line(device[fast], host[fast] * 1e6)
             k = slope
         return float(host[best]), float(device[best]), k
+
+    def host_fit(self) -> HostFit | None:
+        """The device → host line in use (the frozen one once frozen), with its uncertainty;
+        None without time-sync pings (an offline capture: no host clock to map to)."""
+        if not self._sync_host:
+            return None
+        if self.frozen:
+            _, h0, k, d0 = self._hosts[0]  # the line the warm-up froze
+        else:
+            h0, d0, k = self._host_line()
+        used = self._frozen_syncs if self.frozen else len(self._sync_host)
+        rtt = min(self._sync_rtt[: max(used, 1)])
+        drift_ppm = UNMEASURED_DRIFT_PPM
+        if k != 1.0:  # measured from ≥ 30 s of pings: the slope's own standard error, ×2
+            device = np.array(self._sync_device[:used], dtype=np.float64)
+            host = np.array(self._sync_host[:used]) * 1e6
+            _, _, rms = robust_line(device, host)
+            spread = float(np.std(device)) * np.sqrt(len(device))
+            drift_ppm = 2e6 * rms / spread if spread else UNMEASURED_DRIFT_PPM
+        return HostFit(h0, d0, k, rtt, drift_ppm)
 
     def index_to_device_us(self, index: int | np.ndarray) -> np.ndarray | float:
         i = np.asarray(index, dtype=np.float64)

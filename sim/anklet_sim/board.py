@@ -74,6 +74,10 @@ PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
 # modelled (see docs/HIL.md).
 DEFAULT_HEAP = "360k"
 
+#: The board's ticks run `clock_offset_us` (a sim option) ahead of the PC's monotonic clock
+#: (mpy/time.py): below a day, far from the unix port's 2**62 ticks period.
+MAX_CLOCK_OFFSET_US = 86_400_000_000
+
 
 def _run_ahead(pid: int) -> None:
     """A board is a real-time device (its IMU fills an 85 ms FIFO at 1000 Hz whether or not
@@ -160,6 +164,12 @@ class SimulatedBoard:
 
     def __post_init__(self) -> None:
         motion_check(self.motion)  # a bad spec is the caller's one-line error, not a dead board
+        offset = self.sim_options.get("clock_offset_us", 0)
+        if not isinstance(offset, int) or not 0 <= offset < MAX_CLOCK_OFFSET_US:
+            raise ValueError(
+                f"clock_offset_us={offset!r}: give whole microseconds from 0 to "
+                f"{MAX_CLOCK_OFFSET_US - 1}"
+            )
         self.flash_dir = Path(self.flash_dir)
         self.flash_dir.mkdir(parents=True, exist_ok=True)
         self.stats = LinkStats()
@@ -231,6 +241,11 @@ class SimulatedBoard:
             self.radio_boot = None
         if self._log:
             self._log.close()
+
+    @property
+    def clock_offset_us(self) -> int:
+        """How far this board's ticks_us() runs ahead of the PC's CLOCK_MONOTONIC (µs)."""
+        return int(self.sim_options.get("clock_offset_us", 0))
 
     @property
     def running(self) -> bool:
@@ -333,6 +348,8 @@ class SimulatedBoard:
             "ANKLET_SIM_CONFIG": str(self._config_path),
             "ANKLET_RESET_CAUSE": str(reset_cause),
             "ANKLET_SIM_BOOT_MS": str(int(self.sim_options.get("boot_ms", 0))),
+            # The board's clock origin against the PC's monotonic clock (mpy/time.py).
+            "ANKLET_SIM_CLOCK_OFFSET_US": str(self.clock_offset_us),
             # asyncio's waits end on 10 ms FreeRTOS ticks (mpy/select.py); 0: as asked.
             "ANKLET_SIM_TICK_MS": "0" if self.fast else "10",
             # The firmware's code at an ESP32_GENERIC's pace (cpu.py, mpy/cpu.py); 0: the PC's.

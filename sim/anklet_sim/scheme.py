@@ -5,12 +5,20 @@ library finds the simulator without importing it:
 
     anklet log --device sim          # the simulated board on a pseudo-terminal
     anklet log --device sim:ble      # the same board behind its simulated radio
+    anklet log-pair --left "sim?id=1" --right "sim?id=2"   # two boards at once
+
+`?id=N` (1-99) makes another board: its own flash folder (`sim-flash-N`) and unique id
+(24a160c0ffNN, so the name Anklet-FFNN and its BLE address differ), so several run at once.
+`&clock_offset_us=U` starts its clock U µs ahead of the PC's (see mpy/time.py), as two real
+boards' clocks differ: the truth a two-board session's clock fits are tested against.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Iterator
+from urllib.parse import parse_qsl
 
 from anklet.connect import DEFAULT_SIM_MOTION, default_sim_flash, motion_spec
 from anklet.deploy import Target
@@ -19,14 +27,52 @@ from anklet.schemes import OpenOptions
 from anklet.transport import TransportError
 from anklet.transport.serial import SerialTransport
 
-from .board import SimulatedBoard
+from .board import MAX_CLOCK_OFFSET_US, SimulatedBoard
+
+DEFAULT_UNIQUE_ID = "24a160c0ffee"
+_QUERY_KEYS = ("id", "clock_offset_us")
 
 
-def _board(options: OpenOptions) -> SimulatedBoard:
+def _whole(dev: str, key: str, value: str, low: int, high: int) -> int:
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise TransportError(
+            f"{dev!r}: {key}={value!r} must be a whole number from {low} to {high}"
+        )
+    return int(value)
+
+
+def board_variant(dev: str, options: OpenOptions) -> tuple[OpenOptions, str]:
+    """The options and unique id of the board `dev` names: `sim`, or `sim?id=2&...`."""
+    _, _, query = dev.partition("?")
+    if not query:
+        return options, DEFAULT_UNIQUE_ID
+    fields = dict(parse_qsl(query, keep_blank_values=True))
+    unknown = sorted(set(fields) - set(_QUERY_KEYS))
+    if unknown or not fields:
+        raise TransportError(
+            f"{dev!r}: unknown option {', '.join(unknown) or query!r}; use "
+            "?id=N (1-99) and &clock_offset_us=U"
+        )
+    sim_options = dict(options.sim_options)
+    unique_id = DEFAULT_UNIQUE_ID
+    flash = options.sim_flash or default_sim_flash()
+    if "id" in fields:
+        board_id = _whole(dev, "id", fields["id"], 1, 99)
+        unique_id = f"24a160c0ff{board_id:02x}"
+        flash = flash.parent / f"{flash.name}-{board_id}"
+    if "clock_offset_us" in fields:
+        sim_options["clock_offset_us"] = _whole(
+            dev, "clock_offset_us", fields["clock_offset_us"], 0, MAX_CLOCK_OFFSET_US - 1
+        )
+    return dataclasses.replace(options, sim_flash=flash, sim_options=sim_options), unique_id
+
+
+def _board(options: OpenOptions, unique_id: str = DEFAULT_UNIQUE_ID) -> SimulatedBoard:
     try:
         return SimulatedBoard(
             flash_dir=options.sim_flash or default_sim_flash(),
             motion=motion_spec(options.sim_motion or DEFAULT_SIM_MOTION),
+            unique_id=unique_id,
             sim_options=dict(options.sim_options),
             fast=options.sim_fast,
         )
@@ -58,11 +104,12 @@ class SerialSimScheme(_SimulatedBoardScheme):
     usage = "sim"
 
     def matches(self, dev: str) -> bool:
-        return dev == "sim"
+        return dev == "sim" or dev.startswith("sim?")
 
     @contextlib.asynccontextmanager
     async def open(self, dev: str, options: OpenOptions) -> AsyncIterator[Device]:
-        with _board(options) as board:
+        options, unique_id = board_variant(dev, options)
+        with _board(options, unique_id) as board:
             device = Device(SerialTransport(board.port), options.command_timeout_s)
             device.sim = board  # type: ignore[attr-defined]
             try:
@@ -85,7 +132,7 @@ class BleSimScheme(_SimulatedBoardScheme):
         yield  # a generator, for contextmanager
 
     def matches(self, dev: str) -> bool:
-        return dev == "sim:ble"
+        return dev == "sim:ble" or dev.startswith("sim:ble?")
 
     @contextlib.asynccontextmanager
     async def open(self, dev: str, options: OpenOptions) -> AsyncIterator[Device]:
@@ -93,11 +140,13 @@ class BleSimScheme(_SimulatedBoardScheme):
 
         from .ble_board import SimulatedBleBoard
 
+        options, unique_id = board_variant(dev, options)
         try:
             ble_board = SimulatedBleBoard(
                 options.sim_flash or default_sim_flash(),
                 motion=motion_spec(options.sim_motion or DEFAULT_SIM_MOTION),
                 sim_options=dict(options.sim_options),
+                unique_id=unique_id,
             )
         except ValueError as exc:
             raise TransportError(str(exc)) from None

@@ -70,6 +70,7 @@ _COMMAND_MODULES = (
     "analysis_cmds",
     "device_tools_cmds",
     "history_cmds",
+    "pair_cmds",
 )
 
 

@@ -1,0 +1,97 @@
+"""Several simulated boards at once, each with its own clock origin: `sim?id=N` gives a board its
+own flash, unique id and name; `clock_offset_us` starts its ticks that far ahead of the PC's
+monotonic clock (mpy/time.py), the truth the two-board session is tested against."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+
+import pytest
+from anklet.device import Device
+from anklet.pair_session import wrapped_us
+from anklet.schemes import OpenOptions
+from anklet.transport import TransportError
+from anklet.transport.serial import SerialTransport
+from anklet_protocol import spec
+from anklet_sim.board import SimulatedBoard
+from anklet_sim.scheme import DEFAULT_UNIQUE_ID, board_variant
+
+
+def test_a_board_id_gives_its_own_flash_unique_id_and_clock_offset(tmp_path):
+    base = OpenOptions(sim_flash=tmp_path / "sim-flash", sim_options={"seed": 3})
+    options, unique_id = board_variant("sim:ble?id=2&clock_offset_us=250000", base)
+    assert unique_id == "24a160c0ff02"  # the board names itself Anklet-FF02
+    assert options.sim_flash == tmp_path / "sim-flash-2"
+    assert options.sim_options == {"seed": 3, "clock_offset_us": 250000}
+    assert board_variant("sim", base) == (base, DEFAULT_UNIQUE_ID)
+
+
+@pytest.mark.parametrize(
+    ("dev", "why"),
+    [
+        ("sim?id=0", r"id='0' must be a whole number from 1 to 99"),
+        ("sim?id=two", r"id='two' must be a whole number"),
+        ("sim?colour=red", r"unknown option 'colour'; use \?id=N"),
+        ("sim?clock_offset_us=-5", r"clock_offset_us='-5' must be a whole number from 0"),
+    ],
+)
+def test_a_bad_board_option_is_one_clear_error(dev, why, tmp_path):
+    with pytest.raises(TransportError, match=why):
+        board_variant(dev, OpenOptions(sim_flash=tmp_path / "f"))
+
+
+def test_the_launcher_refuses_a_negative_clock_offset(tmp_path):
+    with pytest.raises(ValueError, match="clock_offset_us=-1: give whole microseconds"):
+        SimulatedBoard(flash_dir=tmp_path / "f", sim_options={"clock_offset_us": -1})
+
+
+def test_the_offset_moves_ticks_us_and_ticks_ms_together(sim_run):
+    result = sim_run(
+        "import time, utime\n"
+        "a = utime.ticks_us(); b = time.ticks_us(); c = time.ticks_ms() - utime.ticks_ms()\n"
+        "print(repr([time.ticks_diff(b, a), c]))",
+        env={"ANKLET_SIM_CLOCK_OFFSET_US": "7000000"},
+    )
+    assert result.returncode == 0, result.stderr
+    ahead_us, ahead_ms = ast.literal_eval(result.stdout.strip().splitlines()[-1])
+    assert 7_000_000 <= ahead_us < 7_000_000 + 50_000  # the offset, plus the time between reads
+    assert ahead_ms in (7000, 7001)
+
+
+def test_a_board_time_sync_reads_the_pc_clock_plus_its_offset(tmp_path):
+    offsets = {1: 0, 2: 123_456_789}
+    boards = [
+        SimulatedBoard(
+            flash_dir=tmp_path / f"flash-{n}",
+            unique_id=f"24a160c0ff0{n}",
+            motion="still",
+            sim_options={"clock_offset_us": offset},
+            fast=True,
+        )
+        for n, offset in offsets.items()
+    ]
+
+    async def read(board: SimulatedBoard) -> tuple[str, int, float]:
+        device = Device(SerialTransport(board.port))
+        try:
+            info = await device.wait_ready(timeout_s=30)
+            syncs = [await device.time_sync() for _ in range(5)]
+        finally:
+            await device.close()
+        best = min(syncs, key=lambda s: s.host_received_s - s.host_sent_s)
+        mid_us = (best.host_sent_s + best.host_received_s) / 2 * 1e6
+        ahead_us = (best.device_us - mid_us) % spec.TICKS_PERIOD_US
+        return info.name, round(ahead_us), (best.host_received_s - best.host_sent_s) * 1e6
+
+    for board in boards:
+        board.start()
+    try:
+        found = [asyncio.run(read(board)) for board in boards]
+    finally:
+        for board in boards:
+            board.stop()
+    assert [name for name, _, _ in found] == ["Anklet-FF01", "Anklet-FF02"]
+    for (_, ahead_us, rtt_us), offset in zip(found, offsets.values(), strict=True):
+        # The board read its clock between send and receive: within half the round trip.
+        assert abs(wrapped_us(ahead_us - offset)) <= rtt_us / 2 + 1
