@@ -99,10 +99,9 @@ def test_importing_is_free_but_main_runs_paced(sim_run, tmp_path):
     (tmp_path / "bulky.py").write_text(
         "TABLE = [i * i for i in range(20000)]\n"  # top-level work, as compiling is on a PC
     )
-    result = sim_run(
-        """
+    code = """
 import sys
-sys.path.insert(0, %r)
+sys.path.insert(0, PATH)
 import cpu
 cpu.free_imports()
 cpu.start()
@@ -111,8 +110,8 @@ cpu.enter()
 cpu.leave()
 print(cpu.used_ns // 1000)
 """
-        % str(tmp_path),
-        env={"ANKLET_SIM_CPU_FACTOR": "101"},
+    result = sim_run(
+        code.replace("PATH", repr(str(tmp_path))), env={"ANKLET_SIM_CPU_FACTOR": "101"}
     )
     assert result.returncode == 0, result.stderr
     assert int(result.stdout.split()[-1]) < 1000  # µs of firmware CPU: the import cost none
