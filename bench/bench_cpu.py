@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "sim"))
 
 from anklet_sim import cpu  # noqa: E402
-from anklet_sim.board import MPY_DIR, micropython_command  # noqa: E402
+from anklet_sim.board import MPY_DIR, micropython_command, micropython_path  # noqa: E402
 
 AREA = "sim CPU"
 PASSES = 500
@@ -38,6 +38,47 @@ print({PASSES} * 1e6 / us)
 """
 
 
+# A second reference, closer to the firmware's work (asyncio tasks): Peter Hinch's rate.py
+# (micropython-async v3/as_demos/rate.py) schedules 100 minimal coroutines that each
+# `await asyncio.sleep_ms(0)`; an ESP32 at its standard clock, MicroPython v1.18: one task
+# switch every 322 µs (the figure in rate.py's header; micropython-async issue #79).
+ESP32_ASYNCIO_SWITCH_US = 322
+RATE_S = 3
+
+PACED_ASYNCIO = f"""
+import time, cpu, asyncio
+cpu.start()
+count = 0
+async def foo():
+    global count
+    while True:
+        await asyncio.sleep_ms(0)
+        count += 1
+async def main():
+    for _ in range(100):
+        asyncio.create_task(foo())
+    await asyncio.sleep_ms({RATE_S * 1000})
+asyncio.run(main())
+print({RATE_S * 1_000_000} / count)
+"""
+
+
+def paced_switch_us(factor: float) -> float:
+    env = {
+        **os.environ,
+        "MICROPYPATH": micropython_path(MPY_DIR),
+        "ANKLET_SIM_CPU_FACTOR": str(factor),
+    }
+    out = subprocess.run(
+        [micropython_command(), "-c", PACED_ASYNCIO],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(out.stdout.split()[-1])
+
+
 def paced_pystones_per_s(factor: float) -> float:
     env = {**os.environ, "MICROPYPATH": f"{MPY_DIR}:.frozen", "ANKLET_SIM_CPU_FACTOR": str(factor)}
     out = subprocess.run(
@@ -51,6 +92,7 @@ def run() -> list[Figure]:
     host = cpu.host_pystones_per_cpu_s()
     scores = sorted(paced_pystones_per_s(factor) for _ in range(5))
     median = scores[len(scores) // 2]
+    switch_us = paced_switch_us(factor)
     ref = cpu.ESP32_PYSTONES_PER_S
     low, high = ref * (1 - TOLERANCE), ref * (1 + TOLERANCE)
     return [
@@ -62,6 +104,14 @@ def run() -> list[Figure]:
             f"ESP32 @160 MHz: {ref:.0f} pystones/s (1602 at 240 MHz, MicroPython v1.12, "
             "micropython#6565, × 160/240)",
             f"{low:.0f}–{high:.0f} (±30 %)",
+        ),
+        Figure(
+            AREA,
+            f"asyncio task switch on the paced interpreter (rate.py, 100 coroutines, {RATE_S} s)",
+            f"{switch_us:.0f} µs ({ESP32_ASYNCIO_SWITCH_US / switch_us - 1:+.0%} in speed)",
+            f"ESP32, standard clock, MicroPython v1.18: {ESP32_ASYNCIO_SWITCH_US} µs "
+            "(micropython-async rate.py)",
+            "a check, not calibrated on",
         ),
         Figure(
             AREA,
