@@ -58,3 +58,27 @@ def test_demo_is_log_on_the_simulated_board_with_its_workout(opened, tmp_path):
     (call,) = opened
     assert call["dev"] == "sim" and call["sim_motion"] == DEFAULT_SIM_MOTION
     assert call["sim_flash"].name == "demo-flash"
+
+
+def test_log_with_two_devices_records_them_as_left_and_right(monkeypatch, tmp_path):
+    from anklet.cli import device_cmds
+
+    def anklet(*args: str):
+        return runner.invoke(app, list(args))
+
+    calls = []
+    monkeypatch.setattr(
+        device_cmds, "run_pair", lambda devs, motions, **kw: calls.append((devs, kw))
+    )
+    out = str(tmp_path / "out")
+    result = anklet("log", "--device", "sim?id=1", "--device", "sim?id=2", "--out", out,
+                    "--exercise", "straight-leg raise", "--duration", "5")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    ((devs, kw),) = calls
+    assert devs == {"left": "sim?id=1", "right": "sim?id=2"}
+    assert kw["labels"].exercise == "straight-leg-raise" and kw["duration"] == 5.0
+    three = anklet("log", "-d", "sim", "-d", "sim?id=2", "-d", "sim?id=3", "--out", out)
+    assert_one_line_error(three, "given 3 times")
+    sided = anklet("log", "-d", "sim", "-d", "sim?id=2", "--side", "left", "--out", out)
+    assert_one_line_error(sided, "first --device is left")
+    assert len(calls) == 1

@@ -27,6 +27,7 @@ from rich.table import Table
 from anklet.capture import CaptureError, decode_capture
 from anklet.cli import app
 from anklet.cli.ble_errors import ble_failure, check_backend
+from anklet.cli.pair_cmds import run_pair
 from anklet.connect import DEFAULT_SIM_MOTION, DEMO_SECONDS, open_device, resolve
 from anklet.device import CommandFailed, Device, DeviceError
 from anklet.feedback import RepCoach, Target, target_from_history
@@ -320,9 +321,20 @@ def _print_training(training: TrainingOutcome, details: bool) -> None:
         out.print(f"! {flag}", soft_wrap=True, highlight=False)
 
 
+DevicesOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--device",
+        "-d",
+        help="sim, sim:ble, serial:PATH, ble:NAME_OR_ADDRESS or a remembered name (default: "
+        "the only remembered device, else sim); twice: the left and the right board together",
+    ),
+]
+
+
 @app.command("log")
 def log_cmd(
-    device: DeviceOpt = None,
+    device: DevicesOpt = None,
     duration: Annotated[float | None, typer.Option(help="seconds; default: until Ctrl-C")] = None,
     rate: Annotated[int | None, typer.Option(help="IMU rate: 100, 200, 400 or 1000 Hz")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="where session folders go")] = Path(
@@ -364,6 +376,8 @@ def log_cmd(
 
       anklet log --device Left --exercise "seated knee extension" --side left --load-kg 2 --beep
 
+      anklet log --device Left --device Right --exercise "straight-leg raise"   (both legs)
+
       anklet log --device serial:/dev/ttyUSB0 --rate 1000 --out ~/training --raw
     """
     _check_choice("--rate", rate, spec.IMU_RATES_HZ, "Hz")
@@ -373,7 +387,21 @@ def log_cmd(
             "to record until Ctrl-C"
         )
     labels = _labels(exercise, side, athlete, load_kg, note)
-    board = _board(device, motion, ble_backend)
+    devices = device or []
+    if len(devices) > 2:
+        raise _fail(f"--device given {len(devices)} times: one board, or two (left, then right)")
+    if len(devices) == 2:
+        if side is not None:
+            raise _fail("--side: with two boards the first --device is left, the second right")
+        _check_out_dir(out_dir)
+        run_pair(
+            {"left": devices[0], "right": devices[1]}, {"left": motion, "right": motion},
+            duration=duration, rate=rate, involved=None, out_dir=out_dir, raw=raw,
+            quiet=quiet, json_out=json_out, ble_backend=ble_backend, verbose=verbose,
+            labels=labels, options=("--device", "--device"),
+        )  # fmt: skip
+        return
+    board = _board(devices[0] if devices else None, motion, ble_backend)
     _check_out_dir(out_dir)
     coach = _coach(labels, target_rom, beep, out_dir)
     options = LogOptions(

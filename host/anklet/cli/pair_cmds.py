@@ -23,6 +23,7 @@ from anklet.cli import app
 from anklet.cli.ble_errors import ble_failure, check_backend
 from anklet.connect import DEFAULT_SIM_MOTION, resolve
 from anklet.device import DeviceError
+from anklet.labels import Labels
 from anklet.pair_session import SIDES, PairResult, PairSession, record_pair
 from anklet.transport import TransportError
 
@@ -73,6 +74,7 @@ async def _log_pair(
     quiet: bool,
     ble_backend: str | None,
     raw: bool,
+    labels: Labels | None = None,
 ) -> PairResult:
     watcher: asyncio.Task[None] | None = None
 
@@ -91,6 +93,7 @@ async def _log_pair(
             sim_motions=motions,
             ble_backend=ble_backend,
             keep_raw=raw,
+            labels=labels,
             on_start=started,
         )
     finally:
@@ -191,6 +194,32 @@ def log_pair_cmd(
 
       anklet log-pair --left ble:Anklet-1A2B --right ble:Anklet-3C4D --involved right
     """
+    run_pair(
+        {"left": left, "right": right},
+        {"left": left_motion, "right": right_motion},
+        duration=duration, rate=rate, involved=involved, out_dir=out_dir, raw=raw,
+        quiet=quiet, json_out=json_out, ble_backend=ble_backend, verbose=verbose,
+    )  # fmt: skip
+
+
+def run_pair(
+    devs: dict[str, str],
+    motions: dict[str, str],
+    *,
+    duration: float | None,
+    rate: int | None,
+    involved: str | None,
+    out_dir: Path,
+    raw: bool,
+    quiet: bool,
+    json_out: bool,
+    ble_backend: str | None,
+    verbose: bool,
+    labels: Labels | None = None,
+    options: tuple[str, str] = ("--left", "--right"),
+) -> None:
+    """`anklet log-pair`, and `anklet log` given two --device: check, record, print."""
+    left, right = devs["left"], devs["right"]
     if rate is not None and rate not in spec.IMU_RATES_HZ:
         raise _fail(
             f"--rate {rate} Hz is not supported: use {', '.join(map(str, spec.IMU_RATES_HZ))}"
@@ -201,16 +230,14 @@ def log_pair_cmd(
         raise _fail(f"--involved {involved}: use left or right")
     if out_dir.exists() and not out_dir.is_dir():
         raise _fail(f"--out {out_dir}: is a file; give a folder for the sessions")
-    if _check("--left", left) == _check("--right", right):
-        raise _fail(f"--left and --right name the same board ({resolve(left)})")
+    if _check(options[0], left) == _check(options[1], right):
+        raise _fail(f"{options[0]} and {options[1]} name the same board ({resolve(left)})")
     if problem := check_backend(ble_backend):
         raise _fail(problem)
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    devs = {"left": left, "right": right}
-    motions = {"left": left_motion, "right": right_motion}
     try:
         result = asyncio.run(
             _log_pair(
@@ -223,6 +250,7 @@ def log_pair_cmd(
                 quiet or json_out,
                 ble_backend,
                 raw,
+                labels,
             )
         )
     except (KeyboardInterrupt, asyncio.CancelledError):
