@@ -136,6 +136,7 @@ class BleSimScheme(_SimulatedBoardScheme):
 
     @contextlib.asynccontextmanager
     async def open(self, dev: str, options: OpenOptions) -> AsyncIterator[Device]:
+        from anklet.ble.keystore import PrivateJsonKeyStore
         from anklet.transport.ble import BleTransport
 
         from .ble_board import SimulatedBleBoard
@@ -151,8 +152,12 @@ class BleSimScheme(_SimulatedBoardScheme):
         except ValueError as exc:
             raise TransportError(str(exc)) from None
         async with ble_board as board:
-            # Pairs on first connect: the board refuses commands on an unencrypted link.
-            transport = BleTransport(None, pair=True, central=board.central())
+            # Pairs on first connect: the board refuses commands on an unencrypted link. The
+            # board keeps its bond in its flash, so the host keeps its half beside it, as a
+            # computer keeps its Bluetooth bonds: the next run reconnects without pairing.
+            keys = board.flash_dir.parent / f"{board.flash_dir.name}-host-keys.json"
+            central = board.central(keystore=PrivateJsonKeyStore(None, str(keys)))
+            transport = BleTransport(None, pair=True, central=central)
             device = Device(transport, options.command_timeout_s)
             device.sim = board  # type: ignore[attr-defined]
             try:
