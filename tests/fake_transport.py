@@ -1,6 +1,7 @@
 """A fake link for tests of the layers above the transport: no MicroPython, no pty, no radio.
 
-    link = FakeTransport()                       # "cobs" (serial) or framing="raw" (BLE)
+    link = FakeTransport()                       # deliver() takes serial bytes (COBS) ...
+    link = FakeTransport("raw")                  # ... or one whole frame each (BLE)
     board = ScriptedBoard(link, info=INFO)       # answers COMMAND frames as the firmware does
     board.replay(capture_bytes, chunk=61)        # recorded or golden bytes, in any chunking
     async with Device(link) as device: ...
@@ -17,6 +18,7 @@ from typing import Any, Literal
 
 from anklet.transport import LinkLost, Transport
 from anklet_protocol import StreamDecoder, framing, parse_message, spec
+from anklet_protocol.deframer import CobsDeframer, Discarded
 
 #: What a scripted board answers to one command: (status, reply payload), or None for silence.
 Answer = tuple[int, bytes] | None
@@ -24,7 +26,9 @@ Handler = Callable[[Any], Answer]
 
 
 class FakeTransport(Transport):
-    """Bytes in through `deliver`, frames out into `written`; `drop()` loses the link."""
+    """Bytes in through `deliver`, frames out into `written`; `drop()` loses the link.
+    With framing "cobs" the delivered bytes are a serial stream, cut into frames the way
+    SerialTransport does it (anklet_protocol.deframer); with "raw" each delivery is a frame."""
 
     def __init__(self, framing: Literal["cobs", "raw"] = "cobs", max_frame: int = 512) -> None:
         self.framing = framing
@@ -34,6 +38,7 @@ class FakeTransport(Transport):
         self.connects = 0
         self._open = False
         self._inbox: asyncio.Queue[bytes | LinkLost] = asyncio.Queue()
+        self._deframer = CobsDeframer(self._discarded)
 
     @property
     def description(self) -> str:
@@ -47,6 +52,7 @@ class FakeTransport(Transport):
         self._open = True
         self.connects += 1
         self._inbox = asyncio.Queue()  # a new connection starts with nothing in flight
+        self._deframer.reset()
 
     async def disconnect(self) -> None:
         self._open = False
@@ -57,7 +63,7 @@ class FakeTransport(Transport):
         self.written.append(bytes(frame))
         self.on_write(bytes(frame))
 
-    async def read(self) -> bytes:
+    async def read_frame(self) -> bytes:
         if not self._open:
             raise LinkLost(f"{self.description}: not connected")
         item = await self._inbox.get()
@@ -68,7 +74,15 @@ class FakeTransport(Transport):
 
     def deliver(self, data: bytes) -> None:
         """Bytes from the board: a stream chunk (cobs) or one whole frame (raw)."""
-        self._inbox.put_nowait(bytes(data))
+        if self.framing == "raw":
+            self._inbox.put_nowait(bytes(data))
+            return
+        for raw in self._deframer.feed(bytes(data)):
+            self._inbox.put_nowait(raw)
+
+    def _discarded(self, discarded: Discarded) -> None:
+        if self.on_discard is not None:
+            self.on_discard(discarded)
 
     def deliver_frame(self, raw_frame: bytes) -> None:
         """One raw frame, framed as this link carries it."""
@@ -76,6 +90,7 @@ class FakeTransport(Transport):
 
     def drop(self, why: str = "cable pulled") -> None:
         """The link goes away after what was delivered so far."""
+        self._deframer.reset()  # a frame cut off by the loss is discarded, as on a serial port
         self._inbox.put_nowait(LinkLost(f"{self.description}: {why}"))
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -36,7 +35,8 @@ from anklet_protocol.decoder import StreamDecoder
 
 from . import keep
 from .firmware_source import firmware_dir
-from .flashing import PortError, PortNotFound, port_error
+from .transport import ports
+from .transport.ports import PortError
 
 FIRMWARE_DIR = firmware_dir()
 REPL_BAUD = 115_200  # the ESP32's UART REPL; USB CDC and ptys ignore it
@@ -284,14 +284,7 @@ def _check_header(name: str, data: bytes, board: BoardInfo) -> None:
 
 def open_port(port: str, timeout_s: float = 0.1) -> serial.Serial:
     """Open a serial port exclusively; raises PortError with what to do."""
-    if "://" not in port and not os.path.exists(port):
-        raise PortNotFound(
-            f"no such port {port}: is the board plugged in? (list ports with `anklet ports`)"
-        )
-    try:
-        return serial.Serial(port, REPL_BAUD, timeout=timeout_s, exclusive=True)
-    except (serial.SerialException, OSError) as exc:
-        raise port_error(port, exc) from None
+    return ports.open_port(port, REPL_BAUD, timeout_s=timeout_s)
 
 
 def exit_to_repl_frame(request_id: int = 0x5250) -> bytes:
