@@ -13,6 +13,7 @@ transport itself is tested with a real pty or radio (tests/ble, hil/).
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
@@ -38,7 +39,8 @@ class FakeTransport(Transport):
         self.connects = 0
         self._open = False
         self._inbox: asyncio.Queue[bytes | LinkLost] = asyncio.Queue()
-        self._deframer = CobsDeframer(self._discarded)
+        self._deframer = CobsDeframer()
+        self._pending: deque[bytes | Discarded] = deque()
 
     @property
     def description(self) -> str:
@@ -52,7 +54,8 @@ class FakeTransport(Transport):
         self._open = True
         self.connects += 1
         self._inbox = asyncio.Queue()  # a new connection starts with nothing in flight
-        self._deframer.reset()
+        self._discarded(self._deframer.reset())
+        self._pending.clear()
 
     async def disconnect(self) -> None:
         self._open = False
@@ -64,24 +67,31 @@ class FakeTransport(Transport):
         self.on_write(bytes(frame))
 
     async def read_frame(self) -> bytes:
-        if not self._open:
-            raise LinkLost(f"{self.description}: not connected")
-        item = await self._inbox.get()
-        if isinstance(item, LinkLost):
-            self._open = False
-            raise item
-        return item
+        # Cut into frames as they are read, as SerialTransport does: a discard is reported in
+        # stream order, between the frames around it.
+        while True:
+            while not self._pending:
+                if not self._open:
+                    raise LinkLost(f"{self.description}: not connected")
+                item = await self._inbox.get()
+                if isinstance(item, LinkLost):
+                    self._open = False
+                    self._discarded(self._deframer.reset())  # a frame cut off by the loss
+                    raise item
+                self._pending.extend(
+                    self._deframer.feed(item) if self.framing == "cobs" else [item]
+                )
+            next_item = self._pending.popleft()
+            if not isinstance(next_item, Discarded):
+                return next_item
+            self._discarded(next_item)
 
     def deliver(self, data: bytes) -> None:
         """Bytes from the board: a stream chunk (cobs) or one whole frame (raw)."""
-        if self.framing == "raw":
-            self._inbox.put_nowait(bytes(data))
-            return
-        for raw in self._deframer.feed(bytes(data)):
-            self._inbox.put_nowait(raw)
+        self._inbox.put_nowait(bytes(data))
 
-    def _discarded(self, discarded: Discarded) -> None:
-        if self.on_discard is not None:
+    def _discarded(self, discarded: Discarded | None) -> None:
+        if discarded is not None and self.on_discard is not None:
             self.on_discard(discarded)
 
     def deliver_frame(self, raw_frame: bytes) -> None:
@@ -90,7 +100,6 @@ class FakeTransport(Transport):
 
     def drop(self, why: str = "cable pulled") -> None:
         """The link goes away after what was delivered so far."""
-        self._deframer.reset()  # a frame cut off by the loss is discarded, as on a serial port
         self._inbox.put_nowait(LinkLost(f"{self.description}: {why}"))
 
 

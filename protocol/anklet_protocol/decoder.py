@@ -209,19 +209,24 @@ class StreamDecoder:
     _deframer: CobsDeframer = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self._deframer = CobsDeframer(self.discard)
+        self._deframer = CobsDeframer()
 
     def reset_link(self) -> None:
         """Forget the partial packet and the sequence number (a new connection starts)."""
-        self._deframer.reset()
+        partial = self._deframer.reset()
+        if partial is not None:
+            self.discard(partial)
         self._last_seq = None
 
     def feed(self, data: bytes) -> list[Frame]:
         """Decode a chunk of the COBS stream (a file, a port dump); returns the good frames
         completed by it. A live serial link deframes in its transport and calls feed_frame."""
         out: list[Frame] = []
-        for raw in self._deframer.feed(data):
-            frame = self.feed_frame(raw)
+        for item in self._deframer.feed(data):
+            if isinstance(item, Discarded):
+                self.discard(item)
+                continue
+            frame = self.feed_frame(item)
             if frame is not None:
                 out.append(frame)
         return out

@@ -1,17 +1,19 @@
 """The serial link's byte stream, cut into raw frames: COBS packets between zero delimiters.
 
-    deframer = CobsDeframer(on_discard=lambda d: print(len(d.data), d.why))
-    for raw in deframer.feed(chunk):              # chunks of any size, as the port gives them
-        frame = decoder.feed_frame(raw)           # the CRC and the header are checked there
+    deframer = CobsDeframer()
+    for item in deframer.feed(chunk):             # chunks of any size, as the port gives them
+        if isinstance(item, Discarded):           # noise, broken COBS: bytes and the reason
+            decoder.discard(item)
+        else:
+            frame = decoder.feed_frame(item)      # the CRC and the header are checked there
 
 Bytes that cannot be a frame (broken COBS, noise, the tail of a frame joined late, a packet
-cut off by a reconnect) are handed to `on_discard` with the reason: never dropped silently.
+cut off by a reconnect) come out as `Discarded`, in stream order: never dropped silently.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from cobs import cobs
@@ -35,29 +37,29 @@ class Discarded:
 
 
 class CobsDeframer:
-    """Feed stream chunks, get raw frames (COBS removed, not yet checked)."""
+    """Feed stream chunks, get raw frames (COBS removed, not yet checked) and what was not one."""
 
-    def __init__(self, on_discard: Callable[[Discarded], object]) -> None:
-        self.on_discard = on_discard
+    def __init__(self) -> None:
         self._buffer = bytearray()
         self._synced = False
 
-    def reset(self) -> None:
-        """The link closed or reopened: a partial packet is discarded."""
-        if self._buffer:
-            why = "partial packet dropped: the link closed"
-            self.on_discard(Discarded(bytes(self._buffer), why))
-        self._buffer.clear()
+    def reset(self) -> Discarded | None:
+        """The link closed or reopened: a partial packet, if any, is discarded."""
+        partial = self._buffer
+        self._buffer = bytearray()
         self._synced = False
+        if partial:
+            return Discarded(bytes(partial), "partial packet dropped: the link closed")
+        return None
 
-    def feed(self, data: bytes) -> list[bytes]:
-        out: list[bytes] = []
+    def feed(self, data: bytes) -> list[bytes | Discarded]:
+        out: list[bytes | Discarded] = []
         buffer = self._buffer
         buffer += data
         end = buffer.rfind(0)
         if end < 0:
             if len(buffer) > MAX_PACKET:
-                self.on_discard(Discarded(bytes(buffer), "no delimiter within the longest frame"))
+                out.append(Discarded(bytes(buffer), "no delimiter within the longest frame"))
                 buffer.clear()
                 self._synced = True
             return out
@@ -68,22 +70,22 @@ class CobsDeframer:
                 # Bytes before the first delimiter may be the tail of a frame we joined late:
                 # keep them if they make a whole frame, otherwise they are not an error.
                 self._synced = True
-                raw = self._first_packet(packet)
-                if raw is not None:
-                    out.append(raw)
+                first = self._first_packet(packet)
+                if first is not None:
+                    out.append(first)
                 continue
             if not packet:
                 continue
             if len(packet) > MAX_PACKET:
-                self.on_discard(Discarded(packet, "packet longer than any frame"))
+                out.append(Discarded(packet, "packet longer than any frame"))
                 continue
             try:
                 out.append(cobs.decode(packet))
             except cobs.DecodeError:
-                self.on_discard(Discarded(packet, "bad COBS encoding", bad_cobs=True))
+                out.append(Discarded(packet, "bad COBS encoding", bad_cobs=True))
         return out
 
-    def _first_packet(self, packet: bytes) -> bytes | None:
+    def _first_packet(self, packet: bytes) -> bytes | Discarded | None:
         """A packet that is a whole frame (magic, matching length) is passed on as usual."""
         if not packet:
             return None
@@ -97,6 +99,5 @@ class CobsDeframer:
             and len(raw) == _HEADER.unpack_from(raw)[_LENGTH_AT] + _OVERHEAD
         )
         if not whole:
-            self.on_discard(Discarded(packet, "partial frame before the first delimiter"))
-            return None
+            return Discarded(packet, "partial frame before the first delimiter")
         return raw

@@ -5,6 +5,7 @@ has no add_reader (as Windows' default Proactor loop has none)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tty
 
@@ -39,10 +40,8 @@ def pty_port():
     path = os.ttyname(slave)
     yield master, path
     for fd in (master, slave):
-        try:
+        with contextlib.suppress(OSError):  # a test may have closed the board's end
             os.close(fd)
-        except OSError:
-            pass
 
 
 def _frame(seq: int, text: str = "hi") -> bytes:
@@ -50,13 +49,13 @@ def _frame(seq: int, text: str = "hi") -> bytes:
     return framing.encode_frame(spec.MsgType.LOG, payload, seq=seq)
 
 
-async def _read_board_end(fd: int, frames: int) -> list[bytes]:
+async def _read_board_end(fd: int, frames: int) -> list[bytes | Discarded]:
     """What the host wrote, deframed at the board's end (without blocking the loop)."""
     got: list[bytes] = []
-    deframer = CobsDeframer(lambda d: pytest.fail(f"host wrote a non-frame: {d}"))
+    deframer = CobsDeframer()
     while len(got) < frames:
         got += deframer.feed(await asyncio.to_thread(os.read, fd, 4096))
-    return got
+    return got  # a Discarded among them fails the caller's comparison
 
 
 def test_frames_cross_both_ways_with_cobs_inside_the_transport(pty_port):
@@ -200,8 +199,12 @@ def test_a_missing_port_says_to_plug_the_board_in(tmp_path):
         (OSError(13, "Permission denied"), "linux", PortDenied, "dialout"),
         # Windows' answer for a COM port another program holds open
         (PermissionError(13, "Access is denied."), "win32", PortBusy, "is busy"),
-        (FileNotFoundError(2, "The system cannot find the file specified."), "win32",
-         PortNotFound, "plugged in"),  # fmt: skip
+        (
+            FileNotFoundError(2, "The system cannot find the file specified."),
+            "win32",
+            PortNotFound,
+            "plugged in",
+        ),
         (OSError(5, "Input/output\nerror"), "linux", PortError, "cannot open"),
     ],
 )

@@ -40,8 +40,8 @@ class SerialTransport(Transport):
         self._serial: serial.Serial | None = None
         self._thread: threading.Thread | None = None
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
-        self._frames: deque[bytes] = deque()
-        self._deframer = CobsDeframer(self._discarded)
+        self._pending: deque[bytes | Discarded] = deque()  # deframed, in stream order
+        self._deframer = CobsDeframer()
 
     @property
     def description(self) -> str:
@@ -56,8 +56,8 @@ class SerialTransport(Transport):
             return
         # Reads wait for data (timeout None) until disconnect() cancels them.
         ser = ports.open_port(self.port, self.baudrate, timeout_s=None)
-        self._deframer.reset()
-        self._frames.clear()
+        self._discarded(self._deframer.reset())
+        self._pending.clear()
         self._queue = asyncio.Queue()
         self._serial = ser
         self._thread = threading.Thread(
@@ -93,8 +93,8 @@ class SerialTransport(Transport):
             if isinstance(item, LinkLost):
                 return
 
-    def _discarded(self, discarded: Discarded) -> None:
-        if self.on_discard is not None:
+    def _discarded(self, discarded: Discarded | None) -> None:
+        if discarded is not None and self.on_discard is not None:
             self.on_discard(discarded)
 
     async def disconnect(self) -> None:
@@ -121,10 +121,14 @@ class SerialTransport(Transport):
             raise ports.lost_error(self.port, exc) from None
 
     async def read_frame(self) -> bytes:
-        while not self._frames:
-            item = await self._queue.get()
-            if isinstance(item, LinkLost):
-                self._deframer.reset()  # a frame cut off by the loss is counted, not kept
-                raise item
-            self._frames.extend(self._deframer.feed(item))
-        return self._frames.popleft()
+        while True:
+            while not self._pending:
+                item = await self._queue.get()
+                if isinstance(item, LinkLost):
+                    self._discarded(self._deframer.reset())  # a frame cut off by the loss
+                    raise item
+                self._pending.extend(self._deframer.feed(item))
+            next_item = self._pending.popleft()
+            if not isinstance(next_item, Discarded):
+                return next_item
+            self._discarded(next_item)  # reported between the frames around it
