@@ -76,7 +76,10 @@ class SerialTransport(Transport):
         item: _Item
         while True:
             try:
-                data = ser.read(max(1, ser.in_waiting))
+                data = ser.read(1)  # waits for the next byte (or for cancel_read)
+                waiting = ser.in_waiting if data else 0
+                if waiting:
+                    data += ser.read(waiting)  # and takes what came with it: one hand-over
             except (serial.SerialException, OSError, TypeError, ValueError) as exc:
                 # TypeError/ValueError: pyserial's own, when the port was closed under it
                 if self._serial is not ser:
