@@ -5,10 +5,14 @@ fuzzer tried and how many escaped, and the rows lost by kill -9 of the recorder.
     python -m bench integrity
     python -m bench.bench_integrity            # the same, printed as a table
 
-Link drops: `SimulatedBoard.cut_link(d)` drops every byte both ways for d seconds, 3 s into a
-session of d + 8 s; drops are tried from short to long and stop at the first that loses
-samples (the figure is the longest with 0 lost, and the first that lost). Fuzzers: seeded
-(tests/fuzzers.py, tests/firmware/test_board_attacks.py), so a run is repeatable. kill -9:
+Link drops, serial: `SimulatedBoard.cut_link(d)` drops every byte both ways for d seconds, once
+a second of rows is written, in a session of d + 8 s. BLE: the central walks out of range for d
+seconds (`radio.out_of_range(d)`: a supervision timeout on both ends, then no advertisement
+reaches the central until it is back) in a session of d + 10 s. Drops are tried from short to
+long and stop at the first that loses samples (the figure is the longest with 0 lost, and the
+first that lost). Serial carries 400 Hz at most (115200 baud), so 1000 Hz is BLE only.
+Fuzzers: seeded (tests/fuzzers.py, tests/firmware/test_board_attacks.py), so a run is
+repeatable. kill -9:
 `anklet log --device sim` killed at seeded random moments 4-12 s in; rows lost beyond the last
 second = samples whose time is more than 1 s before the kill and that are not in samples.csv.
 Not tuned on this data: the refill timeout (3 s) and the window are the code's defaults.
@@ -33,11 +37,16 @@ from bench.figure import Figure
 ROOT = Path(__file__).resolve().parent.parent
 AREA = "integrity"
 QUIET = "leg-raise:sets=1,reps=3,rom=40,up=1,hold=0.5,down=1,rest=5,seed=3"
-DROPS_S = {1000: (2.0, 3.0, 5.0), 200: (6.0, 10.0, 15.0)}
+DROPS_S = {
+    "serial": {400: (2.0, 3.0, 5.0, 10.0), 200: (3.0, 6.0, 10.0, 15.0)},
+    "ble": {1000: (1.0, 2.0, 3.0, 5.0, 10.0), 200: (3.0, 6.0, 10.0, 15.0)},
+}
 sys.path.insert(0, str(ROOT / "tests"))
 
 
-async def _drop_session(tmp: Path, rate_hz: int, drop_s: float) -> tuple[int, int]:
+async def _drop_session(tmp: Path, link: str, rate_hz: int, drop_s: float) -> tuple[int, int]:
+    if link == "ble":
+        return await _ble_drop_session(tmp, rate_hz, drop_s)
     from anklet.device import Device
     from anklet.recorder import SessionRecorder
     from anklet.transport.serial import SerialTransport
@@ -59,30 +68,49 @@ async def _drop_session(tmp: Path, rate_hz: int, drop_s: float) -> tuple[int, in
         board.stop()
 
 
+async def _ble_drop_session(tmp: Path, rate_hz: int, drop_s: float) -> tuple[int, int]:
+    from anklet.device import Device
+    from anklet.recorder import SessionRecorder
+    from anklet.transport.ble import BleTransport
+    from anklet_sim.ble_board import SimulatedBleBoard
+
+    async with SimulatedBleBoard(tmp / "flash", motion=QUIET) as sim:
+        device = Device(BleTransport(None, pair=True, central=sim.central()))
+        recorder = SessionRecorder(device, tmp / "out", imu_rate_hz=rate_hz)
+        task = asyncio.create_task(recorder.run(drop_s + 10.0))
+        while recorder.live.samples_written < 1.0 * rate_hz and not task.done():
+            await asyncio.sleep(0.05)
+        sim.radio.out_of_range(drop_s)
+        summary = await task
+        await device.close()
+        return summary.lost, summary.refilled
+
+
 def _link_drops() -> list[Figure]:
     figures = []
-    for rate_hz, drops in DROPS_S.items():
-        held, first_lost = 0.0, ""
-        for drop_s in drops:
-            with tempfile.TemporaryDirectory() as tmp:
-                lost, refilled = asyncio.run(_drop_session(Path(tmp), rate_hz, drop_s))
-            print(
-                f"  drop {drop_s} s at {rate_hz} Hz: {lost} lost, {refilled} refilled",
-                file=sys.stderr,
+    for link, rates in DROPS_S.items():
+        for rate_hz, drops in rates.items():
+            held, first_lost = 0.0, ""
+            for drop_s in drops:
+                with tempfile.TemporaryDirectory() as tmp:
+                    lost, refilled = asyncio.run(_drop_session(Path(tmp), link, rate_hz, drop_s))
+                print(
+                    f"  {link} drop {drop_s} s at {rate_hz} Hz: {lost} lost, {refilled} refilled",
+                    file=sys.stderr,
+                )
+                if lost:
+                    first_lost = f"; {drop_s:g} s lost {lost}"
+                    break
+                held = drop_s
+            figures.append(
+                Figure(
+                    AREA,
+                    f"longest link drop with 0 lost, {link}, {rate_hz} Hz",
+                    f"{held:g} s (tried {', '.join(f'{d:g}' for d in drops)} s{first_lost})",
+                    f"python -m bench integrity; simulated board over {link}",
+                    "10 s at 1000 Hz, 60 s at 200 Hz (#13)",
+                )
             )
-            if lost:
-                first_lost = f"; {drop_s:g} s lost {lost}"
-                break
-            held = drop_s
-        figures.append(
-            Figure(
-                AREA,
-                f"longest link drop with 0 lost, serial, {rate_hz} Hz",
-                f"{held:g} s (tried {', '.join(f'{d:g}' for d in drops)} s{first_lost})",
-                "python -m bench integrity; simulated board",
-                "10 s at 1000 Hz, 60 s at 200 Hz (#13)",
-            )
-        )
     return figures
 
 

@@ -43,7 +43,7 @@ class _TimedRecorder(SessionRecorder):
         self.arrivals: list[tuple[float, int]] = []  # (host monotonic s, block end index)
 
     def _on_block(self, block: SampleBlock) -> None:
-        if not block.resent and self.log is not None and len(self.log.boots) == 1:
+        if not block.resent and self.log is not None and self.log.segments == 1:
             self.arrivals.append((time.monotonic(), block.end_index))
         super()._on_block(block)
 

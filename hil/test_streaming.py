@@ -11,7 +11,10 @@ from anklet.device import CommandFailed
 from anklet_protocol import spec
 from conftest import RATES_HZ
 
-RATE_TOLERANCE = 0.005  # ±0.5 % of nominal: an MPU-6050's oscillator is specified to ±1-2 %
+# The IMU's sample clock runs from its gyro's MEMS oscillator (the driver selects CLKSEL=1):
+# ±1 % at 25 °C and ±1 % more over temperature (PS-MPU-6000A-00 rev 3.4, §6.6 and §7.15). A
+# wrong divider or a lost configuration is off by far more (200 Hz asked, 1 kHz or 100 Hz got).
+RATE_TOLERANCE = 0.02
 
 
 async def collect(device, seconds):
@@ -66,7 +69,7 @@ def test_stream_at_rate_delivers_every_sample(recordings, target, rate_hz, figur
 
 
 @pytest.mark.parametrize("rate_hz", RATES_HZ)
-def test_device_rate_is_within_half_a_percent_of_nominal(recordings, target, rate_hz, figure):
+def test_device_rate_is_within_imu_clock_tolerance(recordings, target, rate_hz, figure):
     rec = rate_recording(recordings, target, rate_hz, figure)
     if rec is None:
         return

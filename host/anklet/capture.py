@@ -27,6 +27,7 @@ from .csvlog import SessionFolder
 from .device import DeviceInfo
 from .journal import JOURNAL_NAME, BlockKey, JournalError, block_key, read_journal
 from .session import Accounting, SessionLog
+from .training import SessionTraining, TrainingOutcome, conclude
 
 _CHUNK = 1 << 20
 
@@ -43,6 +44,7 @@ class CaptureResult:
     samples: int
     exact: bool = False  # replayed from the live timeline: the live session's files exactly
     note: str = ""  # why the result may differ from the live session
+    training: TrainingOutcome | None = None  # the analysis a live session ends with
 
 
 def _first_info(path: Path) -> DeviceInfo:
@@ -143,14 +145,15 @@ def _replay(path: Path, timeline: Path, info: DeviceInfo, out_dir: Path) -> Capt
     decoder = StreamDecoder()
     finder = _BlockFinder(_blocks(path, decoder))
     folder = SessionFolder.create(out_dir, info.name, header.started_utc)
-    log = SessionLog(folder, info, header.started_utc, header.start_host_s)
+    training = SessionTraining.for_session(info, folder.path)
+    log = SessionLog(folder, info, header.started_utc, header.start_host_s, training.add_rows)
     now_s = header.start_host_s
     missing = 0
     finished = False
     for kind, *args in entries:
         if kind == "boot":
             log.new_boot(args[0], args[1])
-        elif not log.boots:
+        elif not log.started:
             continue  # nothing before the first boot changes the files
         elif kind == "sync":
             log.add_sync(args[0], args[1], args[2])
@@ -179,10 +182,11 @@ def _replay(path: Path, timeline: Path, info: DeviceInfo, out_dir: Path) -> Capt
             log.finish(now_s, args[1])
             finished = True
             break
-    if not log.boots:
+    if not log.started:
         folder.close()
         raise CaptureError(f"{timeline} holds no boot of the board: nothing was recorded")
     accounting = log.accounting() if finished else log.finish(now_s)
+    outcome = conclude(training, log)
     duration_s = now_s - header.start_host_s
     log.folder.write_json(log.meta(True, duration_s, f"capture:{path}", decoder.stats.as_dict()))
     folder.close()
@@ -192,33 +196,34 @@ def _replay(path: Path, timeline: Path, info: DeviceInfo, out_dir: Path) -> Capt
     if not finished:
         notes.append("the recording did not end cleanly: replayed as far as it went")
     return CaptureResult(folder.path, decoder.stats, accounting, log.samples_written,
-                         exact=finished and not missing, note="; ".join(notes))  # fmt: skip
+                         exact=finished and not missing, note="; ".join(notes),
+                         training=outcome)  # fmt: skip
 
 
 def _decode_on_device_clock(path: Path, info: DeviceInfo, out_dir: Path) -> CaptureResult:
     started = datetime.fromtimestamp(path.stat().st_mtime, UTC)
     folder = SessionFolder.create(out_dir, info.name, started)
+    training = SessionTraining.for_session(info, folder.path)
     log: SessionLog | None = None
     decoder = StreamDecoder()
     blocks = 0
 
     def new_boot() -> None:
         assert log is not None
-        log.new_boot(0.0, 0.0)
         # "Time" here counts blocks: a hole not refilled within 5000 blocks of the capture
         # (a minute or more of streaming) is not coming.
-        log.boot.stream.refill_timeout_s = 5000.0
+        log.new_boot(0.0, 0.0, refill_timeout_s=5000.0)
 
     for message in _messages(path, decoder):
         if isinstance(message, SampleBlock):
             if log is None:
                 # Session time 0 = the first row's device time (not this frame's: it may be a
                 # late or forged one).
-                log = SessionLog(folder, info, started, None)
+                log = SessionLog(folder, info, started, None, training.add_rows)
                 new_boot()
             log.add_block(message, float(blocks))
-            log.boot.stream.holes_to_request(float(blocks), retry_s=float("inf"))
-            log.boot.stream.expire(float(blocks))
+            log.holes_to_request(float(blocks), retry_s=float("inf"))
+            log.expire(float(blocks))
             blocks += 1
             if blocks % 256 == 0:
                 log.write_ready(float(blocks))
@@ -231,6 +236,9 @@ def _decode_on_device_clock(path: Path, info: DeviceInfo, out_dir: Path) -> Capt
         folder.path.rmdir()
         raise CaptureError(f"{path} holds no SAMPLES frames")
     accounting = log.finish(float(blocks) + 1e9, "missing from the capture")
+    outcome = conclude(training, log)
     log.folder.write_json(log.meta(True, 0.0, f"capture:{path}", decoder.stats.as_dict()))
     folder.close()
-    return CaptureResult(folder.path, decoder.stats, accounting, log.samples_written)
+    return CaptureResult(
+        folder.path, decoder.stats, accounting, log.samples_written, training=outcome
+    )

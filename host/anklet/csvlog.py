@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from anklet_protocol.layout import IMU_CSV_COLUMNS
+from anklet_protocol.layout import ACCEL, GYRO, IMU_CSV_COLUMNS
 
 SAMPLE_COLUMNS = (
     "index",
@@ -37,6 +37,26 @@ SAMPLE_COLUMNS = (
 FORCE_COLUMNS = ("index", "t_s", "force_n")
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _RESERVE_BYTES = 256 * 1024  # room for session.json (≤ ~40 KB) and the files' last blocks
+
+
+# Decimals of samples.csv's columns (the formats in write_samples): t_s, accel, gyro, force.
+_T_DECIMALS, _ACCEL_DECIMALS, _GYRO_DECIMALS, _FORCE_DECIMALS = 6, 4, 3, 3
+
+
+def as_written(
+    t_s: np.ndarray, imu_si: np.ndarray, force_n: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The values samples.csv holds for these rows. numpy rounds k = rint(x * 10**d) and
+    divides by 10**d: the nearest double to k / 10**d, which prints as k's digits and parses
+    back to itself."""
+    imu = np.empty_like(imu_si, dtype=np.float64)
+    imu[:, ACCEL] = np.round(imu_si[:, ACCEL], _ACCEL_DECIMALS)
+    imu[:, GYRO] = np.round(imu_si[:, GYRO], _GYRO_DECIMALS)
+    return (
+        np.round(np.asarray(t_s, dtype=np.float64), _T_DECIMALS),
+        imu,
+        np.round(np.asarray(force_n, dtype=np.float64), _FORCE_DECIMALS),
+    )
 
 
 class StorageError(OSError):
@@ -143,8 +163,13 @@ class SessionFolder:
 
     def write_samples(
         self, index: np.ndarray, t_s: np.ndarray, imu_si: np.ndarray, force_n: np.ndarray
-    ) -> None:
-        """imu_si: (n, 6) float: ax ay az (m/s²), gx gy gz (deg/s); force_n NaN where unknown."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """imu_si: (n, 6) float: ax ay az (m/s²), gx gy gz (deg/s); force_n NaN where unknown.
+
+        Returns (t_s, imu_si, force_n) as written: rounded to the file's decimals, so they are
+        the values a reader of samples.csv gets back, bit for bit.
+        """
+        t_s, imu_si, force_n = as_written(t_s, imu_si, force_n)
         lines = []
         for i, t, row, f in zip(
             index.tolist(), t_s.tolist(), imu_si.tolist(), force_n.tolist(), strict=True
@@ -155,6 +180,7 @@ class SessionFolder:
                 f"{row[3]:.3f},{row[4]:.3f},{row[5]:.3f},{force}\n"
             )
         self.samples.add("".join(lines), len(lines))
+        return t_s, imu_si, force_n
 
     def write_held(self, index: np.ndarray, t_s: np.ndarray, imu_si: np.ndarray) -> None:
         """Rows waiting behind a gap, to held.csv (same columns, no force)."""

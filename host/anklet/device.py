@@ -24,6 +24,15 @@ from typing import Any
 from anklet_protocol import StreamDecoder, framing, parse_message, spec
 from anklet_protocol.decoder import MalformedPayload, SampleBlock, check_info
 from anklet_protocol.deframer import Discarded
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_fixed,
+    wait_incrementing,
+)
 
 from .transport import LinkLost, Transport, TransportError
 
@@ -33,6 +42,8 @@ DEFAULT_TIMEOUT_S = 2.0
 #: How long a board may take to answer after the port opens: an ESP32 dev board resets when
 #: its USB-serial port opens (DTR/RTS) and MicroPython then boots and imports the firmware.
 BOOT_TIMEOUT_S = 15.0
+READY_PAUSE_S = 0.3  # wait_ready: between GET_INFO tries while the board boots
+BUSY_PAUSE_S = 0.05  # × try: a BUSY command is sent again after 50, 100, ... ms
 
 
 class DeviceError(Exception):
@@ -71,6 +82,11 @@ def _reason(opcode: int, payload: bytes) -> str:
     except UnicodeDecodeError:
         return ""
     return text if text.isprintable() else ""
+
+
+def _is_busy(exc: BaseException) -> bool:
+    """The board's command queue was full: the command was not done, sending it again is safe."""
+    return isinstance(exc, CommandFailed) and exc.status == spec.StatusCode.BUSY
 
 
 class CommandTimeout(DeviceError):
@@ -310,14 +326,13 @@ class Device:
 
         A BUSY reply (the board's command queue was full, the command not done) is sent again
         after a short pause, up to `busy_retries` times."""
-        for attempt in range(busy_retries + 1):
-            try:
-                return await self._command_once(opcode, args, timeout_s)
-            except CommandFailed as exc:
-                if exc.status != spec.StatusCode.BUSY or attempt == busy_retries:
-                    raise
-            await asyncio.sleep(0.05 * (attempt + 1))
-        raise AssertionError("unreachable")
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_is_busy),
+            wait=wait_incrementing(start=BUSY_PAUSE_S, increment=BUSY_PAUSE_S),
+            stop=stop_after_attempt(busy_retries + 1),
+            reraise=True,
+        )
+        return await retrying(self._command_once, opcode, args, timeout_s)
 
     async def _command_once(self, opcode: int, args: bytes, timeout_s: float | None) -> bytes:
         request_id = next(self._ids) & 0xFFFF
@@ -368,25 +383,32 @@ class Device:
         A port that cannot be opened at first is an error at once too, unless `retry_open`
         (a board under test that is resetting, its USB port re-enumerating).
         """
-        deadline = time.monotonic() + timeout_s
         if self._reader is None and not retry_open:
             await self.open()  # never opened: a port that is missing or busy fails here, at once
-        while True:
-            try:
-                if self._reader is None or self._reader.done() or self.link_lost.is_set():
-                    await self.reconnect()  # a USB-CDC board's port comes and goes as it resets
-                return await self.get_info()
-            except (CommandTimeout, TransportError) as exc:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    if isinstance(exc, CommandTimeout):
-                        raise CommandTimeout(
-                            f"{self.description} did not answer within {timeout_s:.0f} s: is it "
-                            "powered and running the Anklet firmware?"
-                        ) from None
-                    raise
-                log.info("%s not ready yet (%s); asking again", self.description, exc)
-                await asyncio.sleep(min(0.3, left))
+
+        async def ask() -> DeviceInfo:
+            if self._reader is None or self._reader.done() or self.link_lost.is_set():
+                await self.reconnect()  # a USB-CDC board's port comes and goes as it resets
+            return await self.get_info()
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type((CommandTimeout, TransportError)),
+            wait=wait_fixed(READY_PAUSE_S),
+            stop=stop_after_delay(timeout_s),
+            before_sleep=lambda state: log.info(
+                "%s not ready yet (%s); asking again",
+                self.description,
+                state.outcome.exception() if state.outcome else "?",
+            ),
+            reraise=True,
+        )
+        try:
+            return await retrying(ask)
+        except CommandTimeout:
+            raise CommandTimeout(
+                f"{self.description} did not answer within {timeout_s:.0f} s: is it "
+                "powered and running the Anklet firmware?"
+            ) from None
 
     def _parse_reply(self, opcode: spec.Opcode, body: bytes) -> Any:
         """A reply payload by `spec.REPLY_PAYLOADS`; a short or broken one is a DeviceError."""

@@ -8,7 +8,9 @@ restart streaming and ask the board to RESEND from the first missing sample; a b
 starts a new boot in the log with the gap counted. It watches the data, not the heartbeat: 2 s
 without samples while the link still talks (STATUS frames) means the stream stopped, and it is
 started again with the pause counted as lost. The deadline holds through all of it.
-The data path itself is session.SessionLog.
+The data path itself is session.SessionLog; the rows it writes go to training.SessionTraining
+(live rep and jump events: `recorder.training.subscribe(listener)`), which analyses them at
+the end: sets.csv, reps.csv and session.json's "analysis" (`summary.training`).
 """
 
 from __future__ import annotations
@@ -23,13 +25,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from anklet_protocol import spec
 from anklet_protocol.decoder import SampleBlock
 
 from .csvlog import SessionFolder, StorageError
 from .device import Device, DeviceError, StatusReport
 from .journal import JOURNAL_NAME, Journal
+from .labels import Labels, attach_labels
 from .session import RowsCallback, SessionLog
+from .training import RepEnded, SessionTraining, TrainingEvent, TrainingOutcome, conclude
 from .transport import LinkLost, TransportError
 
 log = logging.getLogger(__name__)
@@ -71,6 +76,7 @@ class SessionSummary:
     completeness_pct: float
     reconnects: int
     boots: int
+    training: TrainingOutcome  # the analysis of the rows on disk (also in session.json)
 
 
 class SessionRecorder:
@@ -81,13 +87,19 @@ class SessionRecorder:
         imu_rate_hz: int | None = None,
         keep_raw: bool = False,
         on_rows: RowsCallback | None = None,
+        labels: Labels | None = None,
     ) -> None:
         self.device = device
+        self.labels = labels  # what the session is (exercise, side, ...): in every session.json
         self.out_dir = Path(out_dir)
         self.imu_rate_hz = imu_rate_hz
         self.keep_raw = keep_raw
-        self.on_rows = on_rows
+        self.on_rows = on_rows  # besides the training's own: the rows as written
         self.live = LiveStats()
+        # Live rep and jump events (subscribe before run) and the analysis at the end.
+        self.training = SessionTraining()
+        self.training.subscribe(self._on_training)
+        self.outcome: TrainingOutcome | None = None
         self.log: SessionLog | None = None
         self._stop = asyncio.Event()
         self._start_s = 0.0
@@ -113,7 +125,10 @@ class SessionRecorder:
             await device.set_rates(imu_rate_hz=self.imu_rate_hz)
             info = await device.get_info()
         folder = SessionFolder.create(self.out_dir, info.name, started)
-        self.log = SessionLog(folder, info, started, self._start_s, self.on_rows)
+        self.training.attach(info, folder.path)
+        self.log = SessionLog(folder, info, started, self._start_s, self._on_rows)
+        if self.labels is not None:
+            attach_labels(self.log, self.labels)
         if self.keep_raw:
             self._raw_file = open(folder.path / "capture.bin", "ab", buffering=0)  # noqa: SIM115
             device.raw_sink = self._raw_file.write
@@ -141,7 +156,7 @@ class SessionRecorder:
                 await asyncio.wait_for(device.stop(), 2.0)
                 # The board's own count of what it dropped, as of the end: session.json's
                 # board_status must not be a STATUS from up to a second before.
-                self.log.status = await asyncio.wait_for(device.get_status(), 2.0)
+                self.log.record_status(await asyncio.wait_for(device.get_status(), 2.0))
             self._finish()
         if self._storage_error is not None:
             raise StorageError(
@@ -191,7 +206,7 @@ class SessionRecorder:
         assert self.log is not None
         status = await self.device.get_status()
         now = time.monotonic()
-        self.log.status = status
+        self.log.record_status(status)
         self.log.new_boot(now - status.uptime_ms / 1000, now)
         await self._sync(5)
 
@@ -231,18 +246,13 @@ class SessionRecorder:
         new segment of the board's clock, its missing samples counted as lost."""
         assert self.log is not None
         status = await self.device.get_status()
-        self.log.status = status
+        self.log.record_status(status)
         now = time.monotonic()
         paused = self._paused_unsampled(status)
         self._last_block_s = now
         stopped = "STREAMING" not in status.flags
-        self.log.events.append(
-            {
-                "kind": "STREAM_STOPPED" if stopped else "NO_SAMPLES",
-                "value": status.samples_produced,
-                "t_s": round(now - self._start_s, 3),
-            }
-        )
+        kind = "STREAM_STOPPED" if stopped else "NO_SAMPLES"
+        self.log.record_event(kind, status.samples_produced, now - self._start_s)
         log.warning("no samples for %.0f s (board streaming: %s)", _STALL_S, not stopped)
         if paused:
             self.log.new_segment(now, "board stopped streaming")
@@ -254,12 +264,12 @@ class SessionRecorder:
         """The board is not streaming and its sample index did not move on with the time: its
         IMU was not sampled, so the pause is lost (a new segment), not waiting in its ring."""
         assert self.log is not None
-        stream = self.log.boot.stream
-        if "STREAMING" in status.flags or stream.start_index is None:
+        received = self.log.next_index
+        if "STREAMING" in status.flags or received is None:
             return False
         next_index = status.samples_produced + status.samples_dropped
         behind_s = time.monotonic() - self._last_block_s
-        return next_index - stream.high < 0.5 * behind_s * self.log.info.imu_rate_hz
+        return next_index - received < 0.5 * behind_s * self.log.info.imu_rate_hz
 
     def _time_left(self) -> float | None:
         return None if self._deadline is None else self._deadline - time.monotonic()
@@ -302,7 +312,7 @@ class SessionRecorder:
             raise DeviceError(f"a different board answered ({info.name})")
         status = await self.device.get_status()
         booted_s = time.monotonic() - status.uptime_ms / 1000
-        if booted_s - self.log.boot.boot_host_s > 2.0:
+        if booted_s - self.log.boot_host_s > 2.0:
             self._reboot_seen = True  # it reset while we could not hear it
         if self._reboot_seen:
             await self._on_reboot()
@@ -316,7 +326,7 @@ class SessionRecorder:
     # --- incoming --------------------------------------------------------------------------
 
     def _on_block(self, block: SampleBlock) -> None:
-        if self.log is None or not self.log.boots or self._reboot_seen:
+        if self.log is None or not self.log.started or self._reboot_seen:
             return
         now = time.monotonic()
         self._last_block_s = now
@@ -327,25 +337,32 @@ class SessionRecorder:
         if self.log is None:
             return
         if msg_type == spec.MsgType.STATUS:
-            self.log.status = StatusReport.from_message(message)
-            self.live.battery_pct = self.log.status.battery_pct
+            status = StatusReport.from_message(message)
+            self.log.record_status(status)
+            self.live.battery_pct = status.battery_pct
         elif msg_type == spec.MsgType.EVENT:
             try:
                 kind = spec.EventKind(message.kind).name
             except ValueError:
                 kind = f"unknown({message.kind})"
-            self.log.events.append(
-                {
-                    "kind": kind,
-                    "value": message.value,
-                    "t_s": round(time.monotonic() - self._start_s, 3),
-                }
-            )
-            if message.kind == spec.EventKind.BOOT and self.log.boots:
+            self.log.record_event(kind, message.value, time.monotonic() - self._start_s)
+            if message.kind == spec.EventKind.BOOT and self.log.started:
                 self._reboot_seen = True
         elif msg_type == spec.MsgType.LOG:
-            self.log.board_log.append(message.text)
+            self.log.record_board_log(message.text)
             log.info("board: %s", message.text)
+
+    def _on_rows(self, t_s: np.ndarray, imu: np.ndarray, force_n: np.ndarray) -> None:
+        self.training.add_rows(t_s, imu, force_n)
+        if self.on_rows is not None:
+            self.on_rows(t_s, imu, force_n)
+
+    def _on_training(self, event: TrainingEvent) -> None:
+        live = self.training.live  # the counts as of this event: shown at once
+        self.live.sets, self.live.reps, self.live.jumps = live.sets, live.reps, live.jumps
+        if isinstance(event, RepEnded):
+            log.info("set %d rep %d: %.0f deg", event.set_number, event.rep_number,
+                     event.rep.rom_deg)  # fmt: skip
 
     # --- bookkeeping -----------------------------------------------------------------------
 
@@ -359,17 +376,17 @@ class SessionRecorder:
         self.live.samples_written = self.log.samples_written
         self.live.lost = acct.lost
         self.live.refilled = acct.refilled
-        self.live.held = sum(b.stream.held for b in self.log.boots)
+        self.live.held = self.log.held
 
     def _save_meta(self, complete: bool) -> None:
         assert self.log is not None
+        self.log.annotate("reconnects", self.live.reconnects)
         meta = self.log.meta(
             complete,
             self.live.elapsed_s,
             self.device.description,
             self.device.decoder.stats.as_dict(),
         )
-        meta["reconnects"] = self.live.reconnects
         self.log.folder.write_json(meta)
 
     def _discard_unstarted(self) -> None:
@@ -397,6 +414,7 @@ class SessionRecorder:
         except StorageError as exc:
             self._storage_error = self._storage_error or exc
         self._update_live(now)
+        self.outcome = conclude(self.training, self.log)  # on the rows kept, not a re-read
         try:
             self._save_meta(complete=True)
         except StorageError as exc:  # not even the reserve was enough
@@ -424,4 +442,5 @@ class SessionRecorder:
             completeness_pct=acct.completeness_pct,
             reconnects=self.live.reconnects,
             boots=self.log.boot_count,
+            training=self.outcome or self.training.finish(0),
         )

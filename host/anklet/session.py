@@ -1,11 +1,13 @@
 """A session's data path, from decoded blocks to the files: ordering, timing, units, accounting.
 
-    log = SessionLog(folder, info)
-    log.new_boot(uptime_s=..., now_s=...)      # at start and after every board reset
+    log = SessionLog(folder, info, started_utc, start_host_s, on_rows=training.add_rows)
+    log.new_boot(boot_host_s=..., now_s=...)   # at start and after every board reset
     log.add_sync(sent_s, received_s, device_us) # time-sync pings
     log.add_block(block, now_s)                 # SAMPLES, any order, duplicates welcome
     log.write_ready(now_s)                      # rows that are contiguous and timed
-    log.finish(now_s)                           # remaining holes become lost; session.json
+    log.finish(now_s)                           # remaining holes become lost
+    log.record_status(status); log.record_event(kind, value, t_s); log.annotate(key, value)
+    folder.write_json(log.meta(...))            # session.json
 
 Used live by the recorder (recorder.py) and offline by `anklet decode` (capture.py): both
 write the same files. Samples that never arrive are counted and listed, never interpolated.
@@ -89,12 +91,13 @@ class SessionLog:
         # Session time 0 on the host clock; None: the first row's instant (a capture, where
         # the first frame in the file may be a late, re-sent or damaged one).
         self.start_host_s = start_host_s
-        self.on_rows = on_rows  # (t_s, imu_si (n, 6), force_n) for live analysis
-        self.boots: list[Boot] = []
-        self.status: StatusReport | None = None
-        self.events: list[dict[str, Any]] = []
-        self.board_log: list[str] = []
-        self.extra: dict[str, Any] = {}
+        # (t_s, imu_si (n, IMU_WIDTH), force_n) as written: live and final analysis (training.py)
+        self.on_rows = on_rows
+        self._boots: list[Boot] = []
+        self._status: StatusReport | None = None
+        self._events: list[dict[str, Any]] = []
+        self._board_log: list[str] = []
+        self._extra: dict[str, Any] = {}
         self._last_force_n = float("nan")
         self.blocks_refused = 0
         self.samples_refused = 0
@@ -104,27 +107,31 @@ class SessionLog:
 
     # --- input -----------------------------------------------------------------------------
 
-    def new_boot(self, boot_host_s: float, now_s: float) -> Boot:
-        """Start accounting a new boot; the previous one can refill nothing any more."""
+    def new_boot(
+        self, boot_host_s: float, now_s: float, refill_timeout_s: float | None = None
+    ) -> None:
+        """Start accounting a new boot; the previous one can refill nothing any more.
+        `refill_timeout_s`: how long a hole waits for its refill (default the reassembly's)."""
         if self.journal is not None:
             self.journal.record("boot", boot_host_s, now_s)
-        if self.boots:
-            self._settle(self.boots[-1], now_s)
-            self.boots[-1].stream.abandon("board reset before sending them")
+        if self._boots:
+            self._settle(self._boots[-1], now_s)
+            self._boots[-1].stream.abandon("board reset before sending them")
             self._write_ready(now_s)
         # A boot's stream starts where the board's stream does (its indices count from its own
         # boot, and it samples only once started): never at an index assumed here.
-        boot = Boot(ClockModel(round(1e6 / self.info.imu_rate_hz)), Reassembly(), boot_host_s)
-        self.boots.append(boot)
-        return boot
+        stream = Reassembly() if refill_timeout_s is None else Reassembly(None, refill_timeout_s)
+        self._boots.append(
+            Boot(ClockModel(round(1e6 / self.info.imu_rate_hz)), stream, boot_host_s)
+        )
 
-    def new_segment(self, now_s: float, why: str) -> Boot:
+    def new_segment(self, now_s: float, why: str) -> None:
         """The board stopped streaming and starts again on the same boot: its indices go on
         but the IMU did not sample meanwhile, so the samples of the pause are lost, counted from
         the time between the two segments (each with its own clock fit)."""
         if self.journal is not None:
             self.journal.record("segment", now_s, why)
-        prev = self.boot
+        prev = self._boot
         self._settle(prev, now_s)
         prev.stream.abandon(f"{why} before the board re-sent them")
         self._write_ready(now_s)
@@ -134,27 +141,77 @@ class SessionLog:
             prev.boot_host_s,
             gap_why=why,
         )
-        self.boots.append(boot)
-        return boot
+        self._boots.append(boot)
 
     @property
     def boot_count(self) -> int:
         """Boots of the board seen (a stream restarted on the same boot is not one)."""
-        return sum(1 for b in self.boots if b.gap_why == "board reset")
+        return sum(1 for b in self._boots if b.gap_why == "board reset")
 
     @property
-    def boot(self) -> Boot:
-        return self.boots[-1]
+    def _boot(self) -> Boot:
+        return self._boots[-1]
+
+    @property
+    def started(self) -> bool:
+        """A boot has begun: blocks can be taken."""
+        return bool(self._boots)
+
+    @property
+    def segments(self) -> int:
+        """Boots and stream restarts so far (1 for a session without either)."""
+        return len(self._boots)
+
+    @property
+    def boot_host_s(self) -> float:
+        """Host time the current boot of the board began."""
+        return self._boot.boot_host_s
+
+    @property
+    def next_index(self) -> int | None:
+        """One past the highest device index of the current segment; None before its first."""
+        stream = self._boot.stream
+        return None if stream.start_index is None else stream.high
+
+    @property
+    def held(self) -> int:
+        """Samples received but waiting behind a gap the board may still refill."""
+        return sum(b.stream.held for b in self._boots)
+
+    # --- what the board said, for session.json ---------------------------------------------
+
+    @property
+    def status(self) -> StatusReport | None:
+        return self._status
+
+    def record_status(self, status: StatusReport) -> None:
+        """The board's latest STATUS (session.json's board_status)."""
+        self._status = status
+
+    @property
+    def events(self) -> tuple[dict[str, Any], ...]:
+        return tuple(self._events)
+
+    def record_event(self, kind: str, value: int, t_s: float) -> None:
+        """A board EVENT (or a stream stop the recorder saw) at session time t_s."""
+        self._events.append({"kind": kind, "value": value, "t_s": round(t_s, 3)})
+
+    def record_board_log(self, text: str) -> None:
+        self._board_log.append(text)
+
+    def annotate(self, key: str, value: Any) -> None:
+        """Add a top-level entry to session.json (the recorder's reconnects, the analysis)."""
+        self._extra[key] = value
 
     def add_sync(self, host_sent_s: float, host_received_s: float, device_us: int) -> None:
         if self.journal is not None:
             self.journal.record("sync", host_sent_s, host_received_s, device_us)
-        self.boot.clock.add_sync(host_sent_s, host_received_s, device_us)
+        self._boot.clock.add_sync(host_sent_s, host_received_s, device_us)
 
     def add_block(self, block: SampleBlock, now_s: float) -> bool:
         if self.journal is not None:
             self.journal.record("block", now_s, *block_key(block))
-        boot = self.boot
+        boot = self._boot
         why = self._implausible(boot, block)
         if why:
             self._refuse(boot, block, why, now_s)
@@ -240,27 +297,28 @@ class SessionLog:
 
     # --- output ----------------------------------------------------------------------------
 
-    def holes_to_request(self, now_s: float) -> list[Hole]:
-        """The current boot's holes to ask the board to re-send (marked asked)."""
+    def holes_to_request(self, now_s: float, retry_s: float = 1.0) -> list[Hole]:
+        """The current boot's holes to ask the board to re-send (marked asked; asked again
+        after `retry_s`)."""
         if self.journal is not None:
             self.journal.record("ask", now_s)
-        return self.boot.stream.holes_to_request(now_s)
+        return self._boot.stream.holes_to_request(now_s, retry_s)
 
     def declare_lost(self, start: int, end: int, why: str) -> None:
         if self.journal is not None:
             self.journal.record("lost", start, end, why)
-        self.boot.stream.declare_lost(start, end, why)
+        self._boot.stream.declare_lost(start, end, why)
 
     def resend_from(self, index: int) -> None:
         """The board was asked again, from `index` (the first ask found the start gone)."""
         if self.journal is not None:
             self.journal.record("resend_from", index)
-        self.boot.stream.resend_from(index)
+        self._boot.stream.resend_from(index)
 
     def expire(self, now_s: float) -> None:
         if self.journal is not None:
             self.journal.record("expire", now_s)
-        self.boot.stream.expire(now_s)
+        self._boot.stream.expire(now_s)
 
     def write_ready(self, now_s: float, final: bool = False) -> int:
         """Write every row that is contiguous and whose boot's clock is fitted; returns rows."""
@@ -270,12 +328,12 @@ class SessionLog:
 
     def _write_ready(self, now_s: float, final: bool = False) -> int:
         written = 0
-        for boot in self.boots:
+        for boot in self._boots:
             clock = boot.clock
             if not clock.frozen:
                 if clock.blocks == 0:
                     continue
-                if clock.span_s() < WARMUP_S and boot is self.boot and not final:
+                if clock.span_s() < WARMUP_S and boot is self._boot and not final:
                     continue
                 clock.freeze()
                 self._place(boot)
@@ -306,12 +364,12 @@ class SessionLog:
     def _place(self, boot: Boot) -> None:
         """Give a boot's samples session indices after the previous boot's, past the gap of
         the reset (counted as lost: nothing was sampled while the board restarted)."""
-        index = self.boots.index(boot)
+        index = self._boots.index(boot)
         boot.placed = True
         if index == 0:
             boot.base = -(boot.stream.start_index or 0)  # the session's rows count from 0
             return
-        prev = self.boots[index - 1]
+        prev = self._boots[index - 1]
         period_s = 1.0 / self.info.imu_rate_hz
         gap = 0
         if prev.clock.frozen and prev.stream.high:
@@ -339,9 +397,9 @@ class SessionLog:
             pos = np.searchsorted(load_t, t_s, side="right") - 1
             force = np.where(pos >= 0, load_f[np.clip(pos, 0, None)], self._last_force_n)
             self._last_force_n = float(load_f[-1])
-        self.folder.write_samples(index + boot.base, t_s, imu, force)
+        written = self.folder.write_samples(index + boot.base, t_s, imu, force)
         if self.on_rows is not None:
-            self.on_rows(t_s, imu, force)
+            self.on_rows(*written)  # the rows as samples.csv holds them
         return len(index)
 
     @property
@@ -352,11 +410,11 @@ class SessionLog:
     # --- accounting ------------------------------------------------------------------------
 
     def accounting(self) -> Accounting:
-        received = sum(b.stream.count.received for b in self.boots)
-        lost = sum(b.stream.count.lost + b.reset_gap for b in self.boots)
+        received = sum(b.stream.count.received for b in self._boots)
+        lost = sum(b.stream.count.lost + b.reset_gap for b in self._boots)
         expected = received + lost + self.samples_refused
         ranges = []
-        for boot in self.boots:
+        for boot in self._boots:
             if boot.reset_gap:
                 ranges.append(
                     {
@@ -372,7 +430,7 @@ class SessionLog:
         return Accounting(
             expected=expected,
             received=received,
-            refilled=sum(b.stream.count.refilled for b in self.boots),
+            refilled=sum(b.stream.count.refilled for b in self._boots),
             lost=lost,
             completeness_pct=100.0 * received / expected if expected else 0.0,
             refused=self.samples_refused,
@@ -385,7 +443,7 @@ class SessionLog:
         """Raises StorageError if the last rows could not be written (after counting them)."""
         if self.journal is not None:
             self.journal.record("finish", now_s, why)
-        for boot in self.boots:
+        for boot in self._boots:
             self._settle(boot, now_s)
             boot.stream.abandon(why)
         self._write_ready(now_s, final=True)
@@ -418,9 +476,9 @@ class SessionLog:
                 "load_offset_counts": info.load_offset,
                 "load_scale_counts_per_n": info.load_scale_counts_per_n,
             },
-            "clock": [asdict(b.clock.summary()) for b in self.boots if b.clock.blocks],
+            "clock": [asdict(b.clock.summary()) for b in self._boots if b.clock.blocks],
             "boots": self.boot_count,
-            "stream_restarts": len(self.boots) - self.boot_count,
+            "stream_restarts": len(self._boots) - self.boot_count,
             "loss": {
                 "samples_expected": acct.expected,
                 "samples_received": acct.received,
@@ -432,10 +490,10 @@ class SessionLog:
                 "samples_refused": acct.refused,
                 "blocks_refused": self.blocks_refused,
                 "refused_why": self.refused_why,
-                "samples_overlapping": sum(b.stream.count.overlapping for b in self.boots),
+                "samples_overlapping": sum(b.stream.count.overlapping for b in self._boots),
             },
-            "board_status": self.status.as_dict() if self.status else None,
-            "events": self.events[-200:],
-            "board_log": self.board_log[-100:],
-            **self.extra,
+            "board_status": self._status.as_dict() if self._status else None,
+            "events": self._events[-200:],
+            "board_log": self._board_log[-100:],
+            **self._extra,
         }

@@ -5,6 +5,7 @@ the host's central.
     radio = BoardRadio(link, flash_dir / "hci", timing=RadioTiming(interval_ms=30))
     path = await radio.boot()          # a fresh controller: MICROPYBTUART=path for the interpreter
     radio.drop_connection()            # out of range: both sides see a supervision timeout
+    radio.out_of_range(5.0)            # ... and the central hears no advertisement for 5 s
     await radio.stop()
 
 What is real here: the interpreter, MicroPython's `bluetooth` bindings and NimBLE host (built by
@@ -36,6 +37,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -158,6 +160,7 @@ class Esp32Controller(Controller):
         self.resolving_list: list[tuple[bytes, hci.Address]] = []
         self._outgoing: dict[int, deque[hci.HCI_AclDataPacket]] = {}
         self._events: dict[int, asyncio.Task[None]] = {}
+        self.silent_until = 0.0  # time.monotonic(): out of the central's range until then
 
     # --- privacy: the resolving list NimBLE fills from its bonds ----------------------------
 
@@ -220,6 +223,8 @@ class Esp32Controller(Controller):
     # --- scan response carried with the advertisement --------------------------------------
 
     def send_advertising_pdu(self, packet: ll.AdvertisingPdu) -> None:
+        if time.monotonic() < self.silent_until:
+            return  # out of range: the central hears nothing, so it cannot connect either
         advertiser = self.le_legacy_advertiser
         if isinstance(packet, ll.AdvInd) and advertiser.scan_response_data:
             packet = ll.AdvInd(
@@ -364,6 +369,13 @@ class BoardRadio:
         """The central walks out of range: both ends see a supervision timeout."""
         if self.controller is not None:
             self.controller.drop_connections(hci.HCI_ErrorCode.CONNECTION_TIMEOUT_ERROR)
+
+    def out_of_range(self, seconds: float) -> None:
+        """The central walks away for `seconds`: the link drops (a supervision timeout on both
+        ends) and the board's advertisements do not reach it until it is back."""
+        if self.controller is not None:
+            self.controller.silent_until = time.monotonic() + seconds
+        self.drop_connection()
 
 
 class BackgroundRadio:

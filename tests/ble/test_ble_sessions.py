@@ -35,7 +35,7 @@ def test_ble_session_accounts_for_every_sample(tmp_path, rate_hz):
     meta = assert_every_sample_accounted(summary.folder)
     # What a busy machine may cost is the board's own FIFO overflow or a backlog older than
     # its ring, each listed with its reason; zero loss at rate is a bench figure.
-    assert summary.samples + summary.lost == summary.expected >= 8 * rate_hz
+    assert summary.samples + summary.lost == summary.expected >= rate_hz
     assert summary.samples >= 4 * rate_hz
     assert radio.encryptions >= 1  # the samples came over the bonded, encrypted link
     assert meta["transport"].startswith("ble:")

@@ -232,10 +232,12 @@ def test_paths_and_names_are_checked_before_anything_opens(args, why, user_dirs)
 def test_live_display_names_the_board_once_it_answered():
     from types import SimpleNamespace
 
-    from anklet.cli.device_cmds import _device_line
+    from anklet.logsession import DeviceOptions, LogOptions, LogSession
 
-    link = SimpleNamespace(description="serial:/dev/pts/1")
-    connecting = SimpleNamespace(log=None)
-    recording = SimpleNamespace(log=SimpleNamespace(info=SimpleNamespace(name="Anklet-FFEE")))
-    assert _device_line(connecting, link) == "serial:/dev/pts/1"  # type: ignore[arg-type]
-    assert _device_line(recording, link) == "Anklet-FFEE on serial:/dev/pts/1"  # type: ignore[arg-type]
+    session = LogSession(LogOptions(DeviceOptions("serial:/dev/pts/1")))
+    assert session.device_line == "serial:/dev/pts/1"
+    session.recorder = SimpleNamespace(log=None)  # type: ignore[assignment]  # connecting
+    assert session.device_line == "serial:/dev/pts/1"
+    answered = SimpleNamespace(info=SimpleNamespace(name="Anklet-FFEE"))
+    session.recorder = SimpleNamespace(log=answered)  # type: ignore[assignment]
+    assert session.device_line == "Anklet-FFEE on serial:/dev/pts/1"

@@ -95,11 +95,11 @@ def test_a_port_that_disappears_ends_the_session_at_its_deadline(sim, tmp_path):
         loop.set_exception_handler(lambda _loop, ctx: unhandled.append(ctx["message"]))
         device = Device(SerialTransport(sim.port))
         recorder = SessionRecorder(device, tmp_path / "out", imu_rate_hz=200)
-        task = asyncio.create_task(recorder.run(8.0))
+        task = asyncio.create_task(recorder.run(20.0))
         await _until(lambda: recorder.live.samples_written >= 200, "rows written")
         sim.stop()  # the USB cable is pulled: the port goes away for good
-        # The deadline is 8 s from the start; far more than that means it was ignored.
-        summary = await asyncio.wait_for(task, 30.0)
+        # The deadline is 20 s from the start; far more than that means it was ignored.
+        summary = await asyncio.wait_for(task, 60.0)
         await device.close()
         import gc
 
@@ -108,7 +108,7 @@ def test_a_port_that_disappears_ends_the_session_at_its_deadline(sim, tmp_path):
         return summary
 
     summary = asyncio.run(main())
-    assert 7.5 <= summary.duration_s <= 10.0
+    assert 19.5 <= summary.duration_s <= 30.0
     assert summary.reconnects >= 1
     assert unhandled == []
     meta = read_meta(summary.folder)

@@ -5,12 +5,16 @@ the serial link, the session files), then the jumps the session's analysis wrote
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from accounting import assert_every_sample_accounted, lost_on_the_link
+from anklet.analysis import analyze_csv
+from anklet.training import TrainingOutcome
 from anklet_sim import motion as sim_motion
 
 pytestmark = pytest.mark.timeout(180)
@@ -55,3 +59,8 @@ def test_a_logged_jump_session_reports_flight_and_contact_times(tmp_path):
     for row, prev, now in zip(rows[1:], truth, truth[1:], strict=False):
         assert float(row["contact_s"]) == pytest.approx(now[0] - prev[1], abs=0.008)
     assert max(float(r["landing_peak_g"]) for r in rows) > 8.0  # not clipped at ±8 g
+    # The recorder analysed the rows it held, not the file: the same answer as reading it back.
+    meta = json.loads((folder / "session.json").read_text())
+    from_file = TrainingOutcome(analyze_csv(folder / "samples.csv")).summary()
+    np.testing.assert_equal(meta["analysis"], json.loads(json.dumps(from_file)))
+    assert meta["analysis"]["jumps"] == 6

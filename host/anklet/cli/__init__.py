@@ -64,7 +64,13 @@ def _options(
 
 
 # Each module registers its commands on `app` when imported.
-_COMMAND_MODULES = ("device_cmds", "ble_cmds", "analysis_cmds", "device_tools_cmds")
+_COMMAND_MODULES = (
+    "device_cmds",
+    "ble_cmds",
+    "analysis_cmds",
+    "device_tools_cmds",
+    "history_cmds",
+)
 
 
 def _load_commands() -> None:

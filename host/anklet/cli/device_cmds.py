@@ -16,11 +16,10 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, NamedTuple, TypeVar
+from typing import Annotated, Any, TypeVar
 
-import numpy as np
 import typer
-from anklet_protocol import layout, spec
+from anklet_protocol import spec
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -28,15 +27,13 @@ from rich.table import Table
 from anklet.capture import CaptureError, decode_capture
 from anklet.cli import app
 from anklet.cli.ble_errors import ble_failure, check_backend
-from anklet.connect import (
-    DEFAULT_SIM_MOTION,
-    DEMO_SECONDS,
-    default_sim_flash,
-    open_device,
-    resolve,
-)
+from anklet.connect import DEFAULT_SIM_MOTION, DEMO_SECONDS, open_device, resolve
 from anklet.device import CommandFailed, Device, DeviceError
-from anklet.recorder import LiveStats, SessionRecorder, SessionSummary
+from anklet.feedback import RepCoach, Target, target_from_history
+from anklet.labels import EXERCISES, LabelError, Labels, make_labels
+from anklet.logsession import DeviceOptions, LogOptions, LogSession
+from anklet.recorder import SessionSummary
+from anklet.training import TrainingOutcome
 from anklet.transport import TransportError
 
 T = TypeVar("T")
@@ -65,17 +62,35 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="show details 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
 
 
+BleBackendOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ble-backend",
+        envvar="ANKLET_BLE_BACKEND",
+        help="bumble:TRANSPORT to bypass the system's Bluetooth stack",
+    ),
+]
+
+
 def _fail(message: str) -> typer.Exit:
     print(f"error: {message}", file=sys.stderr)
     return typer.Exit(code=2)
 
 
-def _check_device(dev: str | None) -> None:
-    """Refuse a DEV string that names no board before anything is opened."""
+def _board(
+    device: str | None,
+    motion: str = DEFAULT_SIM_MOTION,
+    ble_backend: str | None = None,
+    sim_flash: Path | None = None,
+) -> DeviceOptions:
+    """The common device options, checked once, before anything is opened."""
     try:
-        resolve(dev)
+        resolve(device)
     except TransportError as exc:
         raise _fail(str(exc)) from None
+    if problem := check_backend(ble_backend):
+        raise _fail(problem)
+    return DeviceOptions(device, motion, sim_flash, ble_backend)
 
 
 def _check_out_dir(out_dir: Path) -> None:
@@ -96,9 +111,7 @@ def _is_ble(dev: str | None) -> bool:
         return False
 
 
-def _run(
-    coro: Awaitable[T], verbose: bool, dev: str | None = None, ble_backend: str | None = None
-) -> T:
+def _run(coro: Awaitable[T], verbose: bool, board: DeviceOptions | None = None) -> T:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -111,7 +124,9 @@ def _run(
     except Exception as exc:
         if verbose:
             console.print_exception()
-        message = ble_failure(exc, ble_backend) if _is_ble(dev) else None
+        message = None
+        if board is not None and _is_ble(board.device):
+            message = ble_failure(exc, board.ble_backend)
         if message is None and isinstance(
             exc, DeviceError | TransportError | CaptureError | OSError
         ):
@@ -121,22 +136,28 @@ def _run(
         raise _fail(message) from None
 
 
-async def _with_device(dev: str | None, motion: str, action: Callable[[Device], Awaitable[T]]) -> T:
-    async with open_device(dev, sim_motion=motion) as device:
+async def _with_device(board: DeviceOptions, action: Callable[[Device], Awaitable[T]]) -> T:
+    async with open_device(
+        board.device,
+        sim_motion=board.sim_motion,
+        sim_flash=board.sim_flash,
+        ble_backend=board.ble_backend,
+    ) as device:
         await device.wait_ready()
         return await action(device)
 
 
-# --- log ---------------------------------------------------------------------------------
+# --- log, demo ---------------------------------------------------------------------------
 
 
-def _live_table(stats: LiveStats, device: str) -> Table:
+def _live_table(session: LogSession, coach: RepCoach) -> Table:
+    stats = session.live
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
     battery = f"{stats.battery_pct} %" if stats.battery_pct is not None else "…"
     rows = [
-        ("device", device),
+        ("device", session.device_line),
         ("state", stats.state + (f" ({stats.last_error})" if stats.last_error else "")),
         ("elapsed", f"{stats.elapsed_s:6.1f} s"),
         ("rate", f"{stats.rate_hz:7.1f} Hz received"),
@@ -145,6 +166,9 @@ def _live_table(stats: LiveStats, device: str) -> Table:
         ("reconnects", str(stats.reconnects)),
         ("battery", battery),
         ("sets / reps", f"{stats.sets} / {stats.reps}"),
+        ("target", _target_line(coach.target)),
+        ("reps", "\n".join(coach.lines[-3:]) or "…"),
+        ("rest", _rest_line(coach)),
         ("jumps", str(stats.jumps)),
     ]
     for key, value in rows:
@@ -152,102 +176,21 @@ def _live_table(stats: LiveStats, device: str) -> Table:
     return table
 
 
-class _LiveReps:
-    """Feeds written rows to the online rep and jump detectors; keeps the counts for the display."""
-
-    def __init__(self, stats: LiveStats) -> None:
-        from anklet.analysis import OnlineJumpDetector, OnlineRepDetector
-
-        self.detector = OnlineRepDetector(source="live")
-        self.jumps = OnlineJumpDetector()
-        self.stats = stats
-        self.failed = ""
-
-    def __call__(self, t_s: np.ndarray, imu: np.ndarray, force_n: np.ndarray) -> None:
-        if self.failed:
-            return
-        try:
-            reps = self.detector.feed(t_s, imu[:, layout.ACCEL], imu[:, layout.GYRO], force_n)
-            self.stats.jumps += len(self.jumps.feed(t_s, imu[:, layout.ACCEL], imu[:, layout.GYRO]))
-        except Exception as exc:  # live counts are a convenience: never stop the recording
-            self.failed = str(exc)
-            return
-        for rep in reps:
-            self.stats.reps += 1
-            if rep.index == 1:  # the first rep of a set: a new set began
-                self.stats.sets += 1
+def _target_line(target: Target | None) -> str:
+    if target is None:
+        return "none (--target-rom, or a past session of the exercise in the history)"
+    return f"{target.rom_deg:.0f}° range of motion ({target.source})"
 
 
-class _Training(NamedTuple):
-    """What the analysis at the end of a session found, for its summary."""
-
-    sets: int = 0
-    reps: int = 0
-    jumps: int = 0
-    flags: tuple[str, ...] = ()
+def _rest_line(coach: RepCoach) -> str:
+    rest = coach.rest_s()
+    if rest is None:
+        return "…"
+    return f"{int(rest) // 60}:{int(rest) % 60:02d} since the last rep"
 
 
-def _analyse_session(folder: Path) -> _Training:
-    """Write sets.csv, reps.csv (and jumps.csv); returns the counts and flags."""
-    from anklet.analysis import AnalysisInputError, analyze_csv, write_session_tables
-
-    try:
-        result = analyze_csv(folder / "samples.csv")
-    except AnalysisInputError as exc:
-        console.print(f"[yellow]analysis skipped: {exc}[/]")
-        return _Training()
-    write_session_tables(result, folder)
-    return _Training(result.set_count, result.total_reps, result.total_jumps, tuple(result.flags))
-
-
-async def _log(
-    dev: str | None,
-    duration: float | None,
-    rate: int | None,
-    out_dir: Path,
-    raw: bool,
-    motion: str,
-    quiet: bool,
-    ble_backend: str | None = None,
-) -> tuple[SessionSummary, _Training]:
-    async with open_device(dev, sim_motion=motion, ble_backend=ble_backend) as device:
-        saved_rate_hz = (await device.wait_ready()).imu_rate_hz if rate else None
-        recorder = SessionRecorder(device, out_dir, imu_rate_hz=rate, keep_raw=raw)
-        recorder.on_rows = _LiveReps(recorder.live)
-        loop = asyncio.get_running_loop()
-        task = asyncio.create_task(recorder.run(duration))
-        _stop_on_interrupt(recorder, task)
-        try:
-            if quiet or not sys.stderr.isatty():
-                summary = await task
-            else:
-                with Live(
-                    _live_table(recorder.live, device.description),
-                    console=console,
-                    refresh_per_second=4,
-                ) as live:
-                    while not task.done():
-                        live.update(_live_table(recorder.live, _device_line(recorder, device)))
-                        await asyncio.wait({task}, timeout=0.25)
-                summary = task.result()
-        finally:
-            loop.remove_signal_handler(signal.SIGINT)
-            loop.remove_signal_handler(signal.SIGTERM)
-            if saved_rate_hz and saved_rate_hz != rate:
-                # --rate is for this session, also one the board refused: it keeps the rate
-                # `anklet set` saved.
-                await _restore_rate(device, saved_rate_hz, rate)
-    return summary, _analyse_session(summary.folder)
-
-
-async def _restore_rate(device: Device, saved_rate_hz: int, rate: int | None) -> None:
-    try:
-        await device.set_rates(imu_rate_hz=saved_rate_hz)
-    except (DeviceError, TransportError) as exc:
-        console.print(f"[yellow]the board still runs at {rate} Hz: {exc}[/]")
-
-
-def _summary_dict(summary: SessionSummary, training: _Training) -> dict[str, Any]:
+def _summary_dict(summary: SessionSummary) -> dict[str, Any]:
+    training = summary.training
     return {
         "session": str(summary.folder),
         "device": summary.device_name,
@@ -266,30 +209,91 @@ def _summary_dict(summary: SessionSummary, training: _Training) -> dict[str, Any
     }
 
 
-def _stop_on_interrupt(recorder: SessionRecorder, task: asyncio.Task[Any]) -> None:
+def _stop_on_interrupt(session: LogSession) -> Callable[[], None]:
     """Ctrl-C (or SIGTERM) while still connecting gives up at once; while recording it stops
-    the recording cleanly, every file complete, and the summary is printed."""
-
-    def interrupt() -> None:
-        if recorder.log is None:
-            task.cancel()
-        else:
-            recorder.request_stop()
-
+    the recording cleanly, every file complete, and the summary is printed. Returns the undo."""
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGINT, interrupt)
-    loop.add_signal_handler(signal.SIGTERM, interrupt)
+    loop.add_signal_handler(signal.SIGINT, session.stop)
+    loop.add_signal_handler(signal.SIGTERM, session.stop)
+
+    def undo() -> None:
+        loop.remove_signal_handler(signal.SIGINT)
+        loop.remove_signal_handler(signal.SIGTERM)
+
+    return undo
 
 
-def _device_line(recorder: SessionRecorder, device: Device) -> str:
-    """The board's own name once it has answered, and the link it is on."""
-    if recorder.log is None:
-        return device.description
-    return f"{recorder.log.info.name} on {device.description}"
+async def _record(session: LogSession, display: str, coach: RepCoach) -> SessionSummary:
+    """Run the session with a display: "table" (live, on a terminal), "lines" (each rep as it
+    ends and a progress line every 10 s) or "none"."""
+    session.subscribe(coach.on_event)
+    task = asyncio.create_task(session.run())
+    undo = _stop_on_interrupt(session)
+    try:
+        if display == "table":
+            with Live(_live_table(session, coach), console=console, refresh_per_second=4) as live:
+                while not task.done():
+                    live.update(_live_table(session, coach))
+                    await asyncio.wait({task}, timeout=0.25)
+        elif display == "lines":
+            last, shown = -10.0, 0
+            while not task.done():
+                stats = session.live
+                for line in coach.lines[shown:]:
+                    console.print(f"  {line}", highlight=False)
+                shown = len(coach.lines)
+                if stats.state != "connecting" and stats.elapsed_s - last >= 10:
+                    last = stats.elapsed_s
+                    console.print(
+                        f"  {stats.elapsed_s:5.0f} s  {stats.state:10s} "
+                        f"{stats.samples_written:7d} samples  {stats.rate_hz:6.1f} Hz  "
+                        f"sets {stats.sets}, reps {stats.reps}"
+                    )
+                await asyncio.wait({task}, timeout=0.5)
+        return await task
+    finally:
+        undo()
+        if session.rate_note:
+            console.print(f"[yellow]{session.rate_note}[/]")
 
 
-def _print_summary(summary: SessionSummary, training: _Training) -> None:
-    sets, reps, jumps, flags = training
+def _labels(
+    exercise: str | None,
+    side: str | None,
+    athlete: str | None,
+    load_kg: str | None,
+    note: str | None,
+) -> Labels | None:
+    if all(v is None for v in (exercise, side, athlete, load_kg, note)):
+        return None
+    try:
+        return make_labels(exercise, side, athlete, load_kg, note)
+    except LabelError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _coach(labels: Labels | None, target_rom: float | None, beep: bool, out_dir: Path) -> RepCoach:
+    """The live rep feedback: --target-rom, else the athlete's best recent session."""
+    target = None
+    if target_rom is not None:
+        if not 0 < target_rom <= 180:
+            raise _fail(f"--target-rom {target_rom:g}: give degrees above 0, at most 180")
+        target = Target(target_rom, "--target-rom")
+    else:
+        try:
+            target = target_from_history(labels, out_dir)
+        except Exception as exc:  # the history is a convenience here: never block a session
+            console.print(f"[yellow]no target from the training history: {exc}[/]")
+
+    def bell(text: str) -> None:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    return RepCoach(target, beep=beep, bell=bell)
+
+
+def _print_summary(summary: SessionSummary) -> None:
+    training = summary.training
     out.print(f"session  {summary.folder}")
     out.print(f"device   {summary.device_name}")
     out.print(f"duration {summary.duration_s:.1f} s")
@@ -299,18 +303,20 @@ def _print_summary(summary: SessionSummary, training: _Training) -> None:
         f"{summary.reconnects} reconnects, {summary.boots} boot(s))"
     )
     out.print(f"complete {summary.completeness_pct:.3f} %")
-    if jumps:
-        out.print(
-            f"training {sets} set(s), {reps} rep(s), {jumps} jump(s)  "
-            "(details: sets.csv, reps.csv, jumps.csv)",
-            soft_wrap=True,
-        )
-    else:
-        out.print(
-            f"training {sets} set(s), {reps} rep(s)  (details: sets.csv, reps.csv)",
-            soft_wrap=True,
-        )
-    for flag in flags:
+    _print_training(training, details=True)
+
+
+def _print_training(training: TrainingOutcome, details: bool) -> None:
+    if training.skipped:
+        console.print(f"[yellow]analysis skipped: {training.skipped}[/]", soft_wrap=True)
+    counts = f"training {training.sets} set(s), {training.reps} rep(s)"
+    if training.jumps or not details:
+        counts += f", {training.jumps} jump(s)"
+    if details:
+        files = "sets.csv, reps.csv, jumps.csv" if training.jumps else "sets.csv, reps.csv"
+        counts += f"  (details: {files})"
+    out.print(counts, soft_wrap=True)
+    for flag in training.flags if details else ():
         out.print(f"! {flag}", soft_wrap=True, highlight=False)
 
 
@@ -328,21 +334,35 @@ def log_cmd(
     json_out: Annotated[
         bool, typer.Option("--json", help="print the summary as JSON (implies --quiet)")
     ] = False,
-    ble_backend: Annotated[
+    ble_backend: BleBackendOpt = None,
+    exercise: Annotated[
         str | None,
+        typer.Option(help=f"what is trained: {', '.join(EXERCISES)}, or your own words"),
+    ] = None,
+    side: Annotated[str | None, typer.Option(help="left, right or both")] = None,
+    athlete: Annotated[str | None, typer.Option(help="who trains")] = None,
+    load_kg: Annotated[str | None, typer.Option("--load-kg", help="the strap weight, kg")] = None,
+    note: Annotated[str | None, typer.Option(help="free text kept with the session")] = None,
+    target_rom: Annotated[
+        float | None,
         typer.Option(
-            "--ble-backend",
-            envvar="ANKLET_BLE_BACKEND",
-            help="bumble:TRANSPORT to bypass the system's Bluetooth stack",
+            "--target-rom",
+            help="degrees each rep should reach (default: the athlete's best recent session)",
         ),
     ] = None,
+    beep: Annotated[
+        bool, typer.Option("--beep", help="ring the terminal bell when a rep falls short")
+    ] = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Stream and log a session until Ctrl-C or --duration; every file stays complete.
+    Each rep is shown as it ends, against the target range of motion.
 
     Examples:
 
       anklet log --device sim --duration 60
+
+      anklet log --device Left --exercise "seated knee extension" --side left --load-kg 2 --beep
 
       anklet log --device serial:/dev/ttyUSB0 --rate 1000 --out ~/training --raw
     """
@@ -352,20 +372,19 @@ def log_cmd(
             f"--duration {duration:g}: give seconds above 0 (at most 86400), or none "
             "to record until Ctrl-C"
         )
-    _check_device(device)
+    labels = _labels(exercise, side, athlete, load_kg, note)
+    board = _board(device, motion, ble_backend)
     _check_out_dir(out_dir)
-    if problem := check_backend(ble_backend):
-        raise _fail(problem)
-    summary, training = _run(
-        _log(device, duration, rate, out_dir, raw, motion, quiet or json_out, ble_backend),
-        verbose,
-        device,
-        ble_backend,
+    coach = _coach(labels, target_rom, beep, out_dir)
+    options = LogOptions(
+        board, duration_s=duration, rate_hz=rate, out_dir=out_dir, keep_raw=raw, labels=labels
     )
+    display = "none" if quiet or json_out else "table" if sys.stderr.isatty() else "lines"
+    summary = _run(_record(LogSession(options), display, coach), verbose, board)
     if json_out:
-        print(json.dumps(_summary_dict(summary, training)))
+        print(json.dumps(_summary_dict(summary)))
         return
-    _print_summary(summary, training)
+    _print_summary(summary)
 
 
 @app.command()
@@ -375,39 +394,20 @@ def demo(
         float, typer.Option(help="seconds of the workout to record")
     ] = DEMO_SECONDS,
 ) -> None:
-    """Log a synthetic 3-set leg-raise workout on the simulated board and summarise it.
+    """Log a synthetic 3-set leg-raise workout on the simulated board and summarise it:
+    `anklet log` with the simulated board's default workout.
 
     Example:
 
       anklet demo
     """
-    flash = default_sim_flash().parent / "demo-flash"
+    _check_out_dir(out_dir)
+    options = LogOptions.demo(out_dir, duration)
     console.print(
         f"[bold]Anklet demo[/]: simulated board, 3 sets of 10 leg raises, {duration:.0f} s"
     )
-
-    async def go() -> tuple[SessionSummary, _Training]:
-        async with open_device("sim", sim_motion=DEFAULT_SIM_MOTION, sim_flash=flash) as dev:
-            recorder = SessionRecorder(dev, out_dir, imu_rate_hz=200)
-            recorder.on_rows = _LiveReps(recorder.live)
-            task = asyncio.create_task(recorder.run(duration))
-            _stop_on_interrupt(recorder, task)
-            last = -10.0
-            while not task.done():
-                live = recorder.live
-                if live.elapsed_s - last >= 10:
-                    last = live.elapsed_s
-                    console.print(
-                        f"  {live.elapsed_s:5.0f} s  {live.state:10s} "
-                        f"{live.samples_written:7d} samples  {live.rate_hz:6.1f} Hz  "
-                        f"reps so far {live.reps}"
-                    )
-                await asyncio.wait({task}, timeout=0.5)
-            summary = task.result()
-        return summary, _analyse_session(summary.folder)
-
-    summary, training = _run(go(), verbose=False)
-    _print_summary(summary, training)
+    summary = _run(_record(LogSession(options), "lines", RepCoach()), False, options.board)
+    _print_summary(summary)
     out.print(f"next     anklet report {summary.folder}", soft_wrap=True, highlight=False)
 
 
@@ -419,6 +419,7 @@ def info(
     device: DeviceOpt = None,
     json_out: JsonOpt = False,
     motion: MotionOpt = DEFAULT_SIM_MOTION,
+    ble_backend: BleBackendOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Show the board's identity, firmware, sensor set-up and health.
@@ -433,7 +434,8 @@ def info(
         status = await dev.get_status()
         return {"transport": dev.description, **board.as_dict(), "status": status.as_dict()}
 
-    data = _run(_with_device(device, motion, action), verbose, device)
+    board = _board(device, motion, ble_backend)
+    data = _run(_with_device(board, action), verbose, board)
     if json_out:
         out.print_json(json.dumps(data))
         return
@@ -462,6 +464,7 @@ def tare(
     samples: Annotated[
         int, typer.Option(min=1, max=80, help="load-cell readings to average (1-80)")
     ] = 20,
+    ble_backend: BleBackendOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Zero the load cell with nothing hanging on the strap (then `anklet calibrate`).
@@ -472,8 +475,8 @@ def tare(
 
       anklet tare --device serial:/dev/ttyUSB0
     """
-    _check_device(device)
-    offset = _run(_with_device(device, SIM_EMPTY_STRAP, lambda d: d.tare(samples)), verbose, device)
+    board = _board(device, SIM_EMPTY_STRAP, ble_backend)
+    offset = _run(_with_device(board, lambda d: d.tare(samples)), verbose, board)
     out.print(f"tared: offset {offset} counts. Next: hang a known mass, then anklet calibrate")
 
 
@@ -483,6 +486,7 @@ def calibrate(
         float, typer.Option("--mass-kg", help="the known mass on the strap, 0.001-200 kg")
     ],
     device: DeviceOpt = None,
+    ble_backend: BleBackendOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Calibrate the load cell with a known mass hanging from the strap (after `anklet tare`
@@ -496,7 +500,7 @@ def calibrate(
     """
     if not 0.001 <= mass_kg <= 200:
         raise _fail(f"--mass-kg {mass_kg:g}: must be between 0.001 and 200 kg")
-    _check_device(device)
+    board = _board(device, sim_strap_with(mass_kg), ble_backend)
 
     async def action(dev: Device) -> float:
         try:
@@ -509,7 +513,7 @@ def calibrate(
                 f"strap empty, hang the {mass_kg:g} kg mass, then run calibrate"
             ) from None
 
-    scale = _run(_with_device(device, sim_strap_with(mass_kg), action), verbose, device)
+    scale = _run(_with_device(board, action), verbose, board)
     out.print(f"calibrated: {scale:.2f} counts per newton")
 
 
@@ -531,6 +535,7 @@ def set_cmd(
             "(the load cell's calibration is kept)",
         ),
     ] = False,
+    ble_backend: BleBackendOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Change the board's name, rates or ranges (saved on the board), or reset them.
@@ -555,7 +560,7 @@ def set_cmd(
     _check_choice("--load-rate", load_rate, spec.LOAD_RATES_HZ, "Hz")
     _check_choice("--accel-g", accel_g, spec.ACCEL_RANGES_G, "g")
     _check_choice("--gyro-dps", gyro_dps, spec.GYRO_RANGES_DPS, "deg/s")
-    _check_device(device)
+    board = _board(device, DEFAULT_SIM_MOTION, ble_backend)
 
     async def action(dev: Device) -> None:
         if defaults:
@@ -573,7 +578,7 @@ def set_cmd(
         if any((rate, load_rate, accel_g, gyro_dps)):
             await dev.set_rates(rate or 0, load_rate or 0, accel_g or 0, gyro_dps or 0)
 
-    _run(_with_device(device, DEFAULT_SIM_MOTION, action), verbose, device)
+    _run(_with_device(board, action), verbose, board)
     out.print("saved on the board")
 
 
@@ -656,10 +661,7 @@ def decode(
     )
     if result.exact:
         out.print("timing   the live session's (capture.jsonl): same rows, same clock model")
-    training = _analyse_session(result.folder)  # the tables a live session has
-    out.print(
-        f"training {training.sets} set(s), {training.reps} rep(s), {training.jumps} jump(s)",
-        soft_wrap=True,
-    )
+    if result.training is not None:  # the analysis a live session ends with, same path
+        _print_training(result.training, details=False)
     if result.note:
         print(f"note: {result.note}", file=sys.stderr)

@@ -1,0 +1,105 @@
+"""`Device`'s retries (tenacity) against a scripted board: a BUSY command is sent again and
+nothing else is; wait_ready asks again while the board is silent and gives up with one line.
+No MicroPython: the board is `ScriptedBoard`; the only waits are the command timeouts under test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from anklet.device import CommandFailed, CommandTimeout, Device
+from anklet_protocol import spec, vectors
+from fake_transport import FakeTransport, ScriptedBoard
+
+INFO = vectors._info("Anklet-C0FFEE")
+
+
+def run(coro_fn, timeout_s: float = 2.0) -> Any:
+    async def go():
+        link = FakeTransport()
+        board = ScriptedBoard(link, info=INFO)
+        device = Device(link, command_timeout_s=timeout_s)
+        await device.open()
+        try:
+            return await coro_fn(device, board)
+        finally:
+            await device.close()
+
+    return asyncio.run(go())
+
+
+def answers(*statuses: int):
+    """A handler that answers with `statuses` in turn, then OK."""
+    queue = list(statuses)
+    return lambda command: (queue.pop(0) if queue else spec.StatusCode.OK, b"")
+
+
+def asked(board: ScriptedBoard, opcode: int) -> int:
+    return sum(1 for c in board.commands if c.opcode == opcode)
+
+
+def test_a_busy_command_is_sent_again_until_the_board_takes_it():
+    async def go(device, board):
+        board.handlers[spec.Opcode.START] = answers(spec.StatusCode.BUSY, spec.StatusCode.BUSY)
+        await device.start()
+        return asked(board, spec.Opcode.START)
+
+    assert run(go) == 3
+
+
+def test_busy_beyond_the_retries_is_the_boards_refusal():
+    async def go(device, board):
+        board.handlers[spec.Opcode.START] = lambda c: (spec.StatusCode.BUSY, b"")
+        with pytest.raises(CommandFailed, match="BUSY") as refused:
+            await device.command_raw(spec.Opcode.START, b"", busy_retries=2)
+        return refused.value.status, asked(board, spec.Opcode.START)
+
+    assert run(go) == (spec.StatusCode.BUSY, 3)
+
+
+def test_a_refusal_other_than_busy_is_not_sent_again():
+    async def go(device, board):
+        board.handlers[spec.Opcode.START] = answers(spec.StatusCode.INVALID_STATE)
+        with pytest.raises(CommandFailed, match="INVALID_STATE"):
+            await device.start()
+        return asked(board, spec.Opcode.START)
+
+    assert run(go) == 1
+
+
+def test_wait_ready_asks_again_until_a_booting_board_answers():
+    async def go(device, board):
+        silent = [None, None]  # the first two GET_INFO arrive while it boots
+        board.handlers[spec.Opcode.GET_INFO] = lambda c: (
+            silent.pop() if silent else (spec.StatusCode.OK, board.info_payload)
+        )
+        info = await device.wait_ready(timeout_s=30)
+        return info.name, asked(board, spec.Opcode.GET_INFO)
+
+    assert run(go, timeout_s=0.05) == ("Anklet-C0FFEE", 3)
+
+
+def test_wait_ready_gives_up_with_one_line_once_its_time_is_spent():
+    async def go(device, board):
+        board.handlers[spec.Opcode.GET_INFO] = lambda c: None
+        with pytest.raises(CommandTimeout) as timed_out:
+            await device.wait_ready(timeout_s=1)
+        return str(timed_out.value), asked(board, spec.Opcode.GET_INFO)
+
+    text, tries = run(go, timeout_s=0.05)
+    assert text == (
+        "fake:cobs did not answer within 1 s: is it powered and running the Anklet firmware?"
+    )
+    assert tries >= 2
+
+
+def test_wait_ready_raises_a_refusal_at_once():
+    async def go(device, board):
+        board.handlers[spec.Opcode.GET_INFO] = lambda c: (spec.StatusCode.INTERNAL_ERROR, b"")
+        with pytest.raises(CommandFailed, match="INTERNAL_ERROR"):
+            await device.wait_ready(timeout_s=30)
+        return asked(board, spec.Opcode.GET_INFO)
+
+    assert run(go) == 1
