@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from anklet.analysis import OnlineRepDetector, analyze, find_jumps
+from anklet.analysis import analyze, find_jumps
 from anklet.analysis.evaluate import (
     DEFAULT_DATA,
     DROPJUMP_DATA,
@@ -21,12 +21,13 @@ from anklet.analysis.loading import ImuRecording
 from anklet.analysis.synthetic import SyntheticSession, random_rotation
 from anklet_sim import motion as sim_motion
 
+from bench.bench_online import online_figures
 from bench.figure import Figure
 
 AREA = "analysis"
 
 
-def _hour_at_1000hz() -> tuple[ImuRecording, int]:
+def hour_at_1000hz() -> tuple[ImuRecording, int]:
     rng = np.random.default_rng(0)
     session = SyntheticSession(rate_hz=1000.0, mount=random_rotation(rng))
     reps = 0
@@ -94,7 +95,7 @@ def _jump_figures() -> list[Figure]:
 
 
 def run() -> list[Figure]:
-    rec, true_reps = _hour_at_1000hz()
+    rec, true_reps = hour_at_1000hz()
     start = time.perf_counter()
     result = analyze(rec)
     elapsed = time.perf_counter() - start
@@ -119,23 +120,7 @@ def run() -> list[Figure]:
         Figure(AREA, "synthetic hour: jumps found", f"{result.total_jumps}", "none made", "0"),
     ]
     figures += _jump_figures()
-    # Online: ten minutes fed in 20 ms blocks, as the logger would.
-    n = 600_000
-    det = OnlineRepDetector()
-    start = time.perf_counter()
-    for i in range(0, n, 20):
-        det.feed(rec.t_s[i : i + 20], rec.acc_ms2[i : i + 20], rec.gyro_dps[i : i + 20])
-    online = det.finish()
-    elapsed = time.perf_counter() - start
-    figures.append(
-        Figure(
-            AREA,
-            "online, 10 min of 1000 Hz in 20 ms blocks (s)",
-            f"{elapsed:.1f}",
-            f"real time x{600 / elapsed:.0f}; {online.total_reps} reps",
-            "< 600 s (real time)",
-        )
-    )
+    figures += online_figures(rec)  # also alone: python -m bench online
     figures += _real_figures()
     return figures
 

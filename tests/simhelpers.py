@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,35 @@ async def record(
     summary = await task
     await device.close()
     return summary
+
+
+async def record_until(
+    board: SimulatedBoard,
+    out: Path,
+    rate_hz: int,
+    done: Callable[[SessionRecorder], bool],
+    during: Any = None,
+    limit_s: float = 120.0,
+) -> SessionSummary:
+    """Record from the simulated board until `done(recorder)` holds (an event of the session,
+    such as rows written), then stop it as Ctrl-C does. `limit_s` only bounds a test that would
+    otherwise hang: on a busy machine the session simply lasts longer, it never ends short of
+    what the test needs. `during(recorder)` runs alongside (faults), before `done` is awaited."""
+    device = Device(SerialTransport(board.port))
+    recorder = SessionRecorder(device, out, imu_rate_hz=rate_hz)
+    task = asyncio.create_task(recorder.run(limit_s))
+    if during is not None:
+        await during(recorder)
+    await eventually(lambda: task.done() or done(recorder), limit_s)
+    recorder.request_stop()
+    summary = await task
+    await device.close()
+    return summary
+
+
+def rows_written(count: int) -> Callable[[SessionRecorder], bool]:
+    """`done` for record_until: at least `count` rows in samples.csv."""
+    return lambda recorder: recorder.live.samples_written >= count
 
 
 async def eventually(predicate: Any, timeout_s: float = 60.0) -> bool:

@@ -17,6 +17,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .analysis.targets import targets_for
 from .connect import DEFAULT_SIM_MOTION, DEMO_SECONDS, default_sim_flash, open_device
 from .device import Device, DeviceError
 from .labels import Labels
@@ -108,6 +109,8 @@ class LogSession:
                 keep_raw=opts.keep_raw,
                 labels=opts.labels,
             )
+            if opts.labels is not None:  # the final form flags judge the labelled exercise
+                recorder.training.targets = targets_for(opts.labels.exercise)
             for listener in self._listeners:
                 recorder.training.subscribe(listener)
             self.recorder = recorder

@@ -28,6 +28,13 @@ from typing import Any
 import numpy as np
 from anklet_protocol import spec
 from anklet_protocol.decoder import SampleBlock
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    wait_chain,
+    wait_fixed,
+)
 
 from .csvlog import SessionFolder, StorageError
 from .device import Device, DeviceError, StatusReport
@@ -275,33 +282,52 @@ class SessionRecorder:
         return None if self._deadline is None else self._deadline - time.monotonic()
 
     async def _reconnect(self) -> None:
+        """Reattach with back-off until it works, Ctrl-C, or the session's deadline."""
         assert self.log is not None
         self.live.state = "reconnecting"
         self.live.reconnects += 1
-        attempt = 0
-        while not self._stop.is_set():
-            left = self._time_left()
-            if left is not None and left <= 0:
-                return  # a deadline is a deadline: the loop ends the session
-            try:
-                async with asyncio.timeout(left):
-                    await self._reattach()
-                self.live.state = "streaming"
-                self.live.last_error = ""
-                return
-            except TimeoutError:
-                self.live.last_error = "session time ended while reconnecting"
-                return
-            except _LinkErrors as exc:
-                self.live.last_error = str(exc)
-                log.info("reconnect attempt %d failed: %s", attempt + 1, exc)
-                delay = _BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)]
-                left = self._time_left()
-                if left is not None:
-                    delay = max(0.0, min(delay, left))
-                attempt += 1
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), delay)
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(_LinkErrors),
+            wait=wait_chain(*(wait_fixed(delay) for delay in _BACKOFF_S)),  # the last repeats
+            stop=self._give_up,
+            sleep=self._sleep_unless_stopped,
+            before_sleep=self._attempt_failed,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    left = self._time_left()
+                    if left is not None and left <= 0:
+                        return  # a deadline is a deadline: the loop ends the session
+                    async with asyncio.timeout(left):
+                        await self._reattach()
+        except TimeoutError:
+            self.live.last_error = "session time ended while reconnecting"
+            return
+        except _LinkErrors as exc:
+            self.live.last_error = str(exc)  # stopped, or out of time, while it kept failing
+            return
+        self.live.state = "streaming"
+        self.live.last_error = ""
+
+    def _give_up(self, _state: RetryCallState) -> bool:
+        """Stop retrying: Ctrl-C, or the session's time is up."""
+        left = self._time_left()
+        return self._stop.is_set() or (left is not None and left <= 0)
+
+    def _attempt_failed(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        self.live.last_error = str(exc)
+        log.info("reconnect attempt %d failed: %s", state.attempt_number, exc)
+
+    async def _sleep_unless_stopped(self, delay: float) -> None:
+        """The back-off, cut short by Ctrl-C and by the session's deadline."""
+        left = self._time_left()
+        if left is not None:
+            delay = max(0.0, min(delay, left))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), delay)
 
     async def _reattach(self) -> None:
         """One reconnect attempt: same board, then streaming again (a new boot if it reset)."""

@@ -36,6 +36,7 @@ from anklet.analysis import (
     analyze,
     write_session_tables,
 )
+from anklet.analysis.targets import DEFAULT_TARGETS, FormTargets
 from anklet.device import DeviceInfo
 from anklet.session import SessionLog
 
@@ -177,6 +178,7 @@ class SessionTraining:
     source: str = "live"  # names the rows in messages (the session's samples.csv)
     settings: Settings = DEFAULT_SETTINGS
     live: LiveTraining = field(default_factory=LiveTraining)
+    targets: FormTargets = DEFAULT_TARGETS  # the exercise's tempo, for the final form flags
 
     @classmethod
     def for_session(cls, info: DeviceInfo, folder: Path) -> SessionTraining:
@@ -254,6 +256,7 @@ class SessionTraining:
             accel_range_g=self.accel_range_g,
         )
         try:
-            return TrainingOutcome(analyze(rec, self.settings, source=self.source))
+            result = analyze(rec, self.settings, source=self.source, targets=self.targets)
+            return TrainingOutcome(result)
         except AnalysisInputError as exc:
             return TrainingOutcome(None, skipped=str(exc))

@@ -62,7 +62,7 @@ class SimulatedBleBoard:
         assert self._loop is not None
         return asyncio.run_coroutine_threadsafe(self.radio.boot(), self._loop).result(10)
 
-    async def start(self, timeout: float = 15.0) -> None:
+    async def start(self, timeout: float = 60.0) -> None:
         """Power on and wait until the board advertises."""
         self._loop = asyncio.get_running_loop()
         self.board = SimulatedBoard(
@@ -107,7 +107,7 @@ class SimulatedBleBoard:
         self._centrals.append(central)
         return central
 
-    async def power_cycle(self, cause: int = HARD_RESET, timeout: float = 15.0) -> None:
+    async def power_cycle(self, cause: int = HARD_RESET, timeout: float = 60.0) -> None:
         """Reset the board (a new boot, same flash) and wait until it advertises again."""
         assert self.board is not None
         boots = self.radio.stats.boots

@@ -360,7 +360,7 @@ class BoardRadio:
     def connected(self) -> bool:
         return self.controller is not None and bool(self.controller.le_connections)
 
-    async def wait_advertising(self, timeout: float = 10.0) -> None:
+    async def wait_advertising(self, timeout: float = 60.0) -> None:
         async with asyncio.timeout(timeout):
             while not self.advertising:
                 await asyncio.sleep(0.02)

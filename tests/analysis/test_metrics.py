@@ -48,7 +48,8 @@ def test_set_metrics_and_velocity_loss_flag_on_a_slowing_set() -> None:
 def test_steady_set_raises_no_flags_and_plan_overrun_is_flagged() -> None:
     rng = np.random.default_rng(8)
     session = SyntheticSession(rate_hz=100, mount=random_rotation(rng))
-    session.rest(3).set(5, rom_deg=40).rest(40).set(5, rom_deg=40).rest(3)
+    held = {"rom_deg": 40, "up_s": 1.5, "hold_s": 4.0, "down_s": 1.5}  # near the 2-5-2 s target
+    session.rest(3).set(5, **held).rest(40).set(5, **held).rest(3)
     rec, _ = session.build(rng)
     assert analyze(rec).flags == []
     from anklet.analysis.pipeline import analyze as analyze_planned

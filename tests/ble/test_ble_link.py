@@ -232,7 +232,7 @@ def test_link_loss_is_reported_and_board_readvertises_for_reconnect(tmp_path: Pa
         with pytest.raises(Exception, match="dropped"):
             while True:
                 await link.read_frame()
-        await board.radio.wait_advertising(5)
+        await board.radio.wait_advertising()
         await link.connect()
         assert (await Host(link).command(spec.Opcode.GET_STATUS)).status == spec.StatusCode.OK
         await link.disconnect()

@@ -12,18 +12,20 @@ from anklet.device import CommandTimeout, Device
 from anklet.recorder import SessionRecorder
 from anklet.transport.ble import BleTransport
 from anklet_sim.ble_board import SimulatedBleBoard
-from simhelpers import QUIET_MOTION
+from simhelpers import QUIET_MOTION, eventually
 
 pytestmark = pytest.mark.timeout(240)
 
 
-async def _record(tmp_path: Path, seconds: float, rate_hz: int, during=None):
+async def _record(tmp_path: Path, rate_hz: int, until):
+    """A session over BLE that ends once `until(sim, recorder)` returns (it waits for events
+    of the session, never for a time); 120 s only bounds a hang."""
     async with SimulatedBleBoard(tmp_path / "flash", motion=QUIET_MOTION) as sim:
         device = Device(BleTransport(None, pair=True, central=sim.central()))
         recorder = SessionRecorder(device, tmp_path / "out", imu_rate_hz=rate_hz)
-        task = asyncio.create_task(recorder.run(seconds))
-        if during is not None:
-            await during(sim)
+        task = asyncio.create_task(recorder.run(120.0))
+        await until(sim, recorder)
+        recorder.request_stop()
         summary = await task
         await device.close()
         return summary, sim.radio.stats
@@ -31,7 +33,10 @@ async def _record(tmp_path: Path, seconds: float, rate_hz: int, during=None):
 
 @pytest.mark.parametrize("rate_hz", [200, 1000])
 def test_ble_session_accounts_for_every_sample(tmp_path, rate_hz):
-    summary, radio = asyncio.run(_record(tmp_path, 12.0, rate_hz))
+    async def four_seconds_written(sim, recorder) -> None:
+        assert await eventually(lambda: recorder.live.samples_written >= 4 * rate_hz)
+
+    summary, radio = asyncio.run(_record(tmp_path, rate_hz, four_seconds_written))
     meta = assert_every_sample_accounted(summary.folder)
     # What a busy machine may cost is the board's own FIFO overflow or a backlog older than
     # its ring, each listed with its reason; zero loss at rate is a bench figure.
@@ -42,13 +47,18 @@ def test_ble_session_accounts_for_every_sample(tmp_path, rate_hz):
 
 
 def test_ble_drop_mid_set_reconnects_and_refills(tmp_path):
-    async def drop(sim: SimulatedBleBoard) -> None:
-        await asyncio.sleep(6)
+    async def drop(sim: SimulatedBleBoard, recorder) -> None:
+        assert await eventually(lambda: recorder.live.samples_written >= 400)  # mid-set
         sim.radio.drop_connection()
+        assert await eventually(lambda: recorder.live.reconnects >= 1)
+        # Rows are written in index order: 3 s of rows after the drop means its hole was
+        # settled, refilled or counted lost.
+        after = recorder.live.samples_written
+        assert await eventually(lambda: recorder.live.samples_written >= after + 600)
 
     # At 200 Hz the board's ring holds ~4 s: a reconnect slowed by a busy machine still finds
     # the samples of the drop there to re-send.
-    summary, _ = asyncio.run(_record(tmp_path, 16.0, 200, during=drop))
+    summary, _ = asyncio.run(_record(tmp_path, 200, drop))
     meta = assert_every_sample_accounted(summary.folder)
     assert summary.reconnects >= 1
     # Whether the samples of the drop come back as a refill (the host saw later blocks first)

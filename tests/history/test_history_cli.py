@@ -108,3 +108,17 @@ def test_history_errors_are_one_line(week, tmp_path):
     assert_one_line_error(anklet("progress", "--exercise", "donkey kick", "--sessions", str(week)),
                           "no dated session of donkey kick")  # fmt: skip
     assert_one_line_error(anklet("compare", "a", "b", "--sessions", str(week)), "a: no session")
+
+
+def test_report_compares_with_the_previous_session_of_the_same_exercise_side_and_athlete(week):
+    from anklet.history.previous import previous_session
+
+    ana_left = sorted(week.glob("ana-knee-left-Ana-*"))  # named by their start: oldest first
+    assert len(ana_left) == 6
+    assert previous_session(ana_left[0]) is None  # her first
+    assert previous_session(ana_left[3]) == ana_left[2].resolve()  # not her right leg, not Ben's
+    result = anklet("report", str(ana_left[3]), "--out", str(week / "r.png"))
+    assert result.exit_code == 0, result.output
+    assert f"compared with {ana_left[2].resolve()}" in result.output
+    first = anklet("report", str(ana_left[0]), "--out", str(week / "first.png"))
+    assert first.exit_code == 0 and "compared with" not in first.output

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from anklet.analysis import analyze_csv
 from anklet.analysis.synthetic import SyntheticSession
+from anklet.analysis.targets import DEFAULT_TARGETS, targets_for
 from anklet.capture import decode_capture
 from anklet.csvlog import SessionFolder
 from anklet.device import Device, DeviceInfo
@@ -195,3 +196,22 @@ def test_decode_ends_with_the_same_analysis_as_analyze_csv(tmp_path):
     meta = json.loads((result.folder / "session.json").read_text())
     assert meta["analysis"] == result.training.summary()
     assert (result.folder / "sets.csv").exists() and (result.folder / "reps.csv").exists()
+
+
+def test_final_form_flags_judge_the_labelled_exercises_tempo(recorded):
+    # The workout's reps take 2.7 s (1.0 up, 0.5 hold, 1.2 down): rushed for a raise held 5 s
+    # at the top (the default, 9 s), on tempo for a donkey kick (2-1-2 s).
+    # Unlabelled, the sets are judged against the session's slowest: one steady tempo is fine.
+    _, training, _, _ = recorded
+    unlabelled = training.finish()
+    try:
+        training.targets = targets_for("seated knee extension")
+        held = training.finish()
+        training.targets = targets_for("donkey-kick")
+        kick = training.finish()
+    finally:
+        training.targets = DEFAULT_TARGETS
+    assert held.analysis is not None and kick.analysis is not None
+    assert [f.split(":")[0] for f in held.flags if "too fast" in f] == ["Set 1", "Set 2"]
+    assert not any("too fast" in f for f in kick.flags)
+    assert not any("too fast" in f for f in unlabelled.flags)

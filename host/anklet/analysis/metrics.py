@@ -1,4 +1,5 @@
-"""Per-rep, per-set and per-session numbers, and the plain-language flags they call for.
+"""Per-rep, per-set and per-session numbers, and the fatigue flag they call for (form flags:
+form.py).
 
 rep = rep_metrics(trace, span, t_s, force_n, index)
 rep_set = set_metrics(index, reps, settings)
@@ -108,16 +109,6 @@ def set_flags(s: RepSet, settings: Settings) -> list[str]:
             f"Set {s.index}: lifting speed fell {s.velocity_loss_pct:.0f}% from the first to the "
             f"last reps (over {settings.velocity_loss_flag_pct:.0f}%): fatigue; stop the set "
             "earlier or use less weight."
-        )
-    if (
-        s.rep_count >= 2 * settings.trend_reps
-        and s.sway_trend_deg > settings.sway_rise_flag_deg
-        and s.sway_last_deg > 1.5 * s.sway_first_deg
-    ):
-        flags.append(
-            f"Set {s.index}: sideways sway grew from {s.sway_first_deg:.0f} to "
-            f"{s.sway_last_deg:.0f} deg across the set: other joints are compensating; "
-            "slow down or lighten the weight."
         )
     return flags
 

@@ -32,6 +32,7 @@ from anklet.analysis.resample import (
 )
 from anklet.analysis.results import Rep, SessionAnalysis
 from anklet.analysis.settings import DEFAULT_SETTINGS, Settings
+from anklet.analysis.targets import DEFAULT_TARGETS, FormTargets
 
 _LIVE_EVERY_S = 0.25  # re-analyse the open bout this often
 _SETTLE_S = 0.1  # report a rep once this much rest follows its end
@@ -67,10 +68,12 @@ class OnlineRepDetector:
         *,
         source: str = "live",
         planned_sets: int | None = None,
+        targets: FormTargets = DEFAULT_TARGETS,
     ) -> None:
         self.settings = settings
         self.source = source
         self.planned_sets = planned_sets
+        self.targets = targets
         self.rate_hz = WORKING_RATE_HZ
         self._half = 0.5 / self.rate_hz
         # raw samples not yet turned into grid cells: t, acc(3), gyro(3), |acc|-g, force
@@ -132,8 +135,9 @@ class OnlineRepDetector:
         dev = np.abs(np.linalg.norm(acc, axis=1) - GRAVITY_MS2)
         self._raw = np.vstack([self._raw, np.column_stack([t, acc, gyro, dev, force])])
         centres = self._pending_centres(final=False)
-        if centres.size:
-            self._add_grid(centres)
+        if not centres.size:
+            return []  # no grid cell completed: activity, bouts and live reps are as they were
+        self._add_grid(centres)
         return self._advance(final=False)
 
     def finish(self) -> SessionAnalysis:
@@ -154,6 +158,7 @@ class OnlineRepDetector:
             rate_hz=rate,
             duration_s=duration,
             planned_sets=self.planned_sets,
+            targets=self.targets,
         )
 
     # -- working grid ----------------------------------------------------------------------
@@ -204,10 +209,12 @@ class OnlineRepDetector:
         settled = n if final else n - self._act_half - 1
         a = self._active.n
         if settled > a:
-            speed = np.linalg.norm(self._grid.view[:, 4:7], axis=1)
             lo = max(a - self._act_half, 0)
             hi = n if final else settled + self._act_half
-            mm = moving_mean(speed[lo:hi], self._act_width)[a - lo : a - lo + settled - a]
+            # Only the cells the new window reaches: the whole grid's norm each feed grew with
+            # the session (quadratic cost over a long one).
+            speed = np.linalg.norm(self._grid.view[lo:hi, 4:7], axis=1)
+            mm = moving_mean(speed, self._act_width)[a - lo : a - lo + settled - a]
             new_active = mm > self.settings.active_dps
             self._active.extend(new_active[:, None].astype(np.float64))
             for j in np.flatnonzero(new_active).tolist():

@@ -19,6 +19,7 @@ import numpy as np
 
 from anklet.analysis.axis import integrated_angle, principal_axis
 from anklet.analysis.bouts import activity_mask, bouts
+from anklet.analysis.form import add_form_flags
 from anklet.analysis.gait import gait_mask
 from anklet.analysis.jumps import accel_range_ms2, clipping_flag, find_jumps
 from anklet.analysis.loading import FloatArray, ImuRecording, check_recording, read_imu_csv
@@ -28,6 +29,7 @@ from anklet.analysis.resample import WorkingGrid, to_working_grid
 from anklet.analysis.results import Rep, RepSet, SessionAnalysis
 from anklet.analysis.sets import group_sets
 from anklet.analysis.settings import DEFAULT_SETTINGS, Settings
+from anklet.analysis.targets import DEFAULT_TARGETS, FormTargets
 
 NO_GYRO_NOTE = (
     "no gyroscope data: reps are counted from the leg's rotation and need it; "
@@ -97,14 +99,17 @@ def assemble(
     rate_hz: float,
     duration_s: float,
     planned_sets: int | None = None,
+    targets: FormTargets = DEFAULT_TARGETS,
 ) -> SessionAnalysis:
-    """Group reps (any order) into sets, number them, and compute set and session metrics."""
+    """Group reps (any order) into sets, number them, and compute set and session metrics;
+    form flags against `targets` (the exercise's tempo, a target range)."""
     reps = sorted(reps, key=lambda r: r.start_s)
     groups = group_sets([r.start_s for r in reps], [r.end_s for r in reps], s)
     sets: list[RepSet] = []
     for set_index, group in enumerate(groups, start=1):
         numbered = [_renumber(reps[i], k) for k, i in enumerate(group, start=1)]
         sets.append(set_metrics(set_index, numbered, s))
+    add_form_flags(sets, targets, s)
     return SessionAnalysis(
         source=source,
         rate_hz=rate_hz,
@@ -125,8 +130,9 @@ def analyze(
     *,
     source: str = "input",
     planned_sets: int | None = None,
+    targets: FormTargets = DEFAULT_TARGETS,
 ) -> SessionAnalysis:
-    """Sets, reps and metrics of one recording."""
+    """Sets, reps and metrics of one recording; form flags against `targets`."""
     check_recording(rec, source)
     reps: list[Rep] = []
     if rec.has_gyro:
@@ -139,6 +145,7 @@ def analyze(
         rate_hz=rec.rate_hz,
         duration_s=rec.duration_s,
         planned_sets=planned_sets,
+        targets=targets,
     )
     if not rec.has_gyro:
         result = replace(result, flags=[NO_GYRO_NOTE, *result.flags])
@@ -183,6 +190,12 @@ def analyze_arrays(
 
 
 def analyze_csv(
-    path: Path, settings: Settings = DEFAULT_SETTINGS, *, planned_sets: int | None = None
+    path: Path,
+    settings: Settings = DEFAULT_SETTINGS,
+    *,
+    planned_sets: int | None = None,
+    targets: FormTargets = DEFAULT_TARGETS,
 ) -> SessionAnalysis:
-    return analyze(read_imu_csv(path), settings, source=str(path), planned_sets=planned_sets)
+    return analyze(
+        read_imu_csv(path), settings, source=str(path), planned_sets=planned_sets, targets=targets
+    )

@@ -62,6 +62,19 @@ class Settings:
     trend_reps: int = 2
     # Sway growth from the first to the last reps flagged as compensation, in degrees.
     sway_rise_flag_deg: float = 3.0
+    # Form flags (form.py; sources in docs/ANALYSIS.md, "Form flags"). Range lost within a set:
+    # the last reps' range this far (%) under the first reps' (fatigue shortens the movement).
+    rom_loss_flag_pct: float = 20.0
+    # A set whose median range is under this fraction of the reference (the target, or the
+    # session's largest set) is a low-amplitude set. Chosen by leave-one-subject-out (UCI).
+    low_rom_fraction: float = 0.8
+    # A set whose median rep takes under this fraction of the exercise's tempo is rushed.
+    # Chosen by leave-one-subject-out (UCI: too-fast sets).
+    fast_tempo_fraction: float = 0.35
+    # ... and over this multiple of it, too slow (no slow sets in the data: a physical prior).
+    slow_tempo_factor: float = 2.0
+    # Limb symmetry index under this (%) is flagged: the usual return-to-sport criterion.
+    lsi_flag_pct: float = 90.0
     # Jumps. At the foot or shank |a| does not fall to 0 g in flight: the segment rotates and
     # swings (forsyth_dropjump: mean |a| 0.7-1.1 g over the flight), so flights are found between
     # the two signatures a jump does have: the push-off and the landing impact. Both pass this:

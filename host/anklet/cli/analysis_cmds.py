@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +27,8 @@ from anklet.analysis import (
 from anklet.analysis import analyze as analyze_recording
 from anklet.analysis.labels import height_change, speed_change
 from anklet.analysis.loading import ACCEL_UNITS, GYRO_UNITS
+from anklet.analysis.session_labels import SessionLabels, read_session_labels
+from anklet.analysis.targets import FormTargets, targets_for
 from anklet.cli import app
 
 AccelUnitOpt = Annotated[
@@ -36,6 +39,14 @@ AccelUnitOpt = Annotated[
 ]
 GyroUnitOpt = Annotated[
     str, typer.Option("--gyro-unit", help="the file's rotation-rate unit: deg/s or rad/s")
+]
+ExerciseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--exercise",
+        help="the exercise, for its tempo target (default: the session's label, else a "
+        "rehabilitation raise held 5 s at the top)",
+    ),
 ]
 _TABLE_FILES = ("sets.csv", "reps.csv", "jumps.csv")
 
@@ -66,6 +77,33 @@ def _read(path: Path, accel_unit: str, gyro_unit: str) -> ImuRecording:
     for note in rec.notes:
         print(f"note: {path}: {note}", file=sys.stderr)
     return rec
+
+
+def _labels(path: Path, exercise: str | None) -> tuple[SessionLabels, FormTargets]:
+    """The session's labels (session.json, when there) and the targets they imply; an
+    unreadable label is one `note:` line, never a failure."""
+    labels = read_session_labels(path.parent)
+    for problem in labels.problems:
+        print(f"note: {problem}", file=sys.stderr)
+    if exercise is not None:
+        labels = replace(labels, exercise=exercise)
+    return labels, targets_for(labels.exercise)
+
+
+def _previous_of(folder: Path) -> Path | None:
+    """The last session of the same exercise in the history, named on stderr; None if none
+    (or the history cannot be read: the report goes on without the comparison)."""
+    from anklet.history.previous import previous_session
+
+    try:
+        found = previous_session(folder)
+    except Exception as exc:  # the comparison is an extra: never block a report
+        print(f"note: no previous session from the training history: {exc}", file=sys.stderr)
+        return None
+    if found is not None:
+        print(f"note: compared with {found} (the previous session of this exercise)",
+              file=sys.stderr)  # fmt: skip
+    return found
 
 
 def _is_session(path: Path) -> bool:
@@ -109,8 +147,9 @@ def analyze(
     ] = False,
     accel_unit: AccelUnitOpt = "m/s2",
     gyro_unit: GyroUnitOpt = "deg/s",
+    exercise: ExerciseOpt = None,
 ) -> None:
-    """Find sets, reps and jumps in an IMU recording and print their metrics.
+    """Find sets, reps and jumps in an IMU recording and print their metrics and form flags.
 
     Examples:
 
@@ -124,8 +163,11 @@ def analyze(
     if planned_sets is not None and planned_sets < 1:
         raise _fail(f"--planned-sets {planned_sets}: give 1 or more")
     rec = _read(path, accel_unit, gyro_unit)
+    _, targets = _labels(path, exercise)
     try:
-        result = analyze_recording(rec, source=str(path), planned_sets=planned_sets)
+        result = analyze_recording(
+            rec, source=str(path), planned_sets=planned_sets, targets=targets
+        )
     except AnalysisInputError as exc:
         raise _fail(str(exc)) from None
     _write_tables(result, path, tables)
@@ -148,15 +190,28 @@ def report(
     ] = None,
     accel_unit: AccelUnitOpt = "m/s2",
     gyro_unit: GyroUnitOpt = "deg/s",
+    exercise: ExerciseOpt = None,
+    previous: Annotated[
+        Path | None,
+        typer.Option(
+            "--previous",
+            help="an earlier session folder to compare with (default: the last session of "
+            "the same exercise, athlete and side in the training history)",
+        ),
+    ] = None,
 ) -> None:
-    """Write report.png: the whole signal with sets and jumps marked, the load cell, per-rep
-    (or per-jump) bars, and the set and jump-series tables.
+    """Write report.png: who trained what and when (from session.json's labels), the whole
+    signal with sets and jumps marked, the strap force, per-rep range, time against the
+    tempo target, sway and speed (or per-jump bars), the tables and the flags in words.
 
-    Example:
+    Examples:
 
       anklet report sessions/Anklet-FFEE-20261127-101500
+
+      anklet report sessions/Anklet-FFEE-20261201-114940
+      --previous sessions/Anklet-FFEE-20261124-180102
     """
-    from anklet.analysis.report import write_report  # matplotlib: only when asked
+    from anklet.analysis.report import PastSession, write_report  # matplotlib: only when asked
 
     path = _samples_path(session_dir)
     target = out or path.parent / "report.png"
@@ -165,8 +220,24 @@ def report(
     if planned_sets is not None and planned_sets < 1:
         raise _fail(f"--planned-sets {planned_sets}: give 1 or more")
     rec = _read(path, accel_unit, gyro_unit)
+    labels, targets = _labels(path, exercise)
+    past = None
+    if previous is None and _is_session(path):
+        previous = _previous_of(path.parent)
+    if previous is not None:
+        before = _samples_path(previous)
+        try:
+            past_result = analyze_recording(
+                _read(before, accel_unit, gyro_unit), source=str(before), targets=targets
+            )
+        except AnalysisInputError as exc:
+            raise _fail(str(exc)) from None
+        past = PastSession(past_result, _labels(before, exercise)[0])
     try:
-        result = write_report(rec, path, target, planned_sets=planned_sets)
+        result = write_report(
+            rec, path, target, planned_sets=planned_sets, labels=labels, targets=targets,
+            previous=past,
+        )  # fmt: skip
     except AnalysisInputError as exc:
         raise _fail(str(exc)) from None
     except OSError as exc:
