@@ -1,6 +1,7 @@
 """A fake link for tests of the layers above the transport: no MicroPython, no pty, no radio.
 
-    link = FakeTransport()                       # "cobs" (serial) or framing="raw" (BLE)
+    link = FakeTransport()                       # deliver() takes serial bytes (COBS) ...
+    link = FakeTransport("raw")                  # ... or one whole frame each (BLE)
     board = ScriptedBoard(link, info=INFO)       # answers COMMAND frames as the firmware does
     board.replay(capture_bytes, chunk=61)        # recorded or golden bytes, in any chunking
     async with Device(link) as device: ...
@@ -12,11 +13,13 @@ transport itself is tested with a real pty or radio (tests/ble, hil/).
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from anklet.transport import LinkLost, Transport
 from anklet_protocol import StreamDecoder, framing, parse_message, spec
+from anklet_protocol.deframer import CobsDeframer, Discarded
 
 #: What a scripted board answers to one command: (status, reply payload), or None for silence.
 Answer = tuple[int, bytes] | None
@@ -24,7 +27,9 @@ Handler = Callable[[Any], Answer]
 
 
 class FakeTransport(Transport):
-    """Bytes in through `deliver`, frames out into `written`; `drop()` loses the link."""
+    """Bytes in through `deliver`, frames out into `written`; `drop()` loses the link.
+    With framing "cobs" the delivered bytes are a serial stream, cut into frames the way
+    SerialTransport does it (anklet_protocol.deframer); with "raw" each delivery is a frame."""
 
     def __init__(self, framing: Literal["cobs", "raw"] = "cobs", max_frame: int = 512) -> None:
         self.framing = framing
@@ -34,6 +39,8 @@ class FakeTransport(Transport):
         self.connects = 0
         self._open = False
         self._inbox: asyncio.Queue[bytes | LinkLost] = asyncio.Queue()
+        self._deframer = CobsDeframer()
+        self._pending: deque[bytes | Discarded] = deque()
 
     @property
     def description(self) -> str:
@@ -47,6 +54,8 @@ class FakeTransport(Transport):
         self._open = True
         self.connects += 1
         self._inbox = asyncio.Queue()  # a new connection starts with nothing in flight
+        self._discarded(self._deframer.reset())
+        self._pending.clear()
 
     async def disconnect(self) -> None:
         self._open = False
@@ -57,18 +66,33 @@ class FakeTransport(Transport):
         self.written.append(bytes(frame))
         self.on_write(bytes(frame))
 
-    async def read(self) -> bytes:
-        if not self._open:
-            raise LinkLost(f"{self.description}: not connected")
-        item = await self._inbox.get()
-        if isinstance(item, LinkLost):
-            self._open = False
-            raise item
-        return item
+    async def read_frame(self) -> bytes:
+        # Cut into frames as they are read, as SerialTransport does: a discard is reported in
+        # stream order, between the frames around it.
+        while True:
+            while not self._pending:
+                if not self._open:
+                    raise LinkLost(f"{self.description}: not connected")
+                item = await self._inbox.get()
+                if isinstance(item, LinkLost):
+                    self._open = False
+                    self._discarded(self._deframer.reset())  # a frame cut off by the loss
+                    raise item
+                self._pending.extend(
+                    self._deframer.feed(item) if self.framing == "cobs" else [item]
+                )
+            next_item = self._pending.popleft()
+            if not isinstance(next_item, Discarded):
+                return next_item
+            self._discarded(next_item)
 
     def deliver(self, data: bytes) -> None:
         """Bytes from the board: a stream chunk (cobs) or one whole frame (raw)."""
         self._inbox.put_nowait(bytes(data))
+
+    def _discarded(self, discarded: Discarded | None) -> None:
+        if discarded is not None and self.on_discard is not None:
+            self.on_discard(discarded)
 
     def deliver_frame(self, raw_frame: bytes) -> None:
         """One raw frame, framed as this link carries it."""

@@ -23,6 +23,7 @@ from typing import Any
 
 from anklet_protocol import StreamDecoder, framing, parse_message, spec
 from anklet_protocol.decoder import MalformedPayload, SampleBlock, check_info
+from anklet_protocol.deframer import Discarded
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -216,8 +217,10 @@ class Device:
         self._seq = itertools.count()
         self._reader: asyncio.Task[None] | None = None
         self.last_rx_s = 0.0
-        #: Receives the bytes as they came off the link (BLE frames COBS-wrapped), for --raw.
+        #: Receives what the link delivered, for --raw's capture.bin: each frame COBS-wrapped
+        #: (the serial wire format, whatever the link) and discarded bytes zero-terminated.
         self.raw_sink: Callable[[bytes], object] | None = None
+        transport.on_discard = self._on_discard
 
     async def __aenter__(self) -> Device:
         await self.open()
@@ -257,19 +260,14 @@ class Device:
     async def _read_loop(self) -> None:
         transport = self.transport
         decoder = self.decoder
-        raw = transport.framing == "raw"
         try:
             while True:
-                data = await transport.read()
+                raw = await transport.read_frame()
                 self.last_rx_s = time.monotonic()
                 if self.raw_sink is not None:
-                    self.raw_sink(framing.cobs_wrap(data) if raw else data)
-                if raw:
-                    frame = decoder.feed_frame(data)
-                    frames = [frame] if frame is not None else []
-                else:
-                    frames = decoder.feed(data)
-                for frame in frames:
+                    self.raw_sink(framing.cobs_wrap(raw))
+                frame = decoder.feed_frame(raw)
+                if frame is not None:
                     self._dispatch(frame)
         except LinkLost as exc:
             log.info("link lost: %s", exc)
@@ -278,6 +276,13 @@ class Device:
         except TransportError as exc:
             self.link_lost.set()
             self._fail_pending(exc)
+
+    def _on_discard(self, discarded: Discarded) -> None:
+        """Bytes the link received that were not a frame: counted, and kept in the capture
+        (delimited, so decoding the capture meets them as the live session did)."""
+        self.decoder.discard(discarded)
+        if self.raw_sink is not None:
+            self.raw_sink(discarded.data + b"\x00")
 
     def _dispatch(self, frame: Any) -> None:
         try:

@@ -11,8 +11,6 @@ erased.
 
 from __future__ import annotations
 
-import errno
-import os
 import re
 import struct
 from collections.abc import Callable, Iterator
@@ -23,6 +21,8 @@ from typing import Any, cast
 
 import serial
 from esptool.targets import CHIP_DEFS
+
+from .transport.ports import PortError, open_error, open_port
 
 IMAGE_MAGIC = 0xE9  # first byte of every ESP application and bootloader image
 _HEADER = struct.Struct("<BBBBIB3sHBHH4sB")  # esp_image_header_t: 8 bytes + 16 extended
@@ -44,22 +44,6 @@ DOWNLOAD_PAGES = {
 }
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
-
-
-class PortError(Exception):
-    """The serial port would not open; the message says what to do about it."""
-
-
-class PortNotFound(PortError):
-    pass
-
-
-class PortBusy(PortError):
-    pass
-
-
-class PortDenied(PortError):
-    pass
 
 
 class FlashError(Exception):
@@ -188,40 +172,14 @@ def check_port(port: str) -> None:
     """Open and close the port once to turn the usual failures into clear errors."""
     if "://" in port:
         return  # rfc2217:// or socket://: esptool opens those itself
-    if not os.path.exists(port):
-        raise PortNotFound(
-            f"no such port {port}: is the board plugged in? (list ports with `anklet ports`)"
-        )
-    try:
-        serial.Serial(port, ROM_BAUD, exclusive=True).close()
-    except serial.SerialException as exc:
-        raise port_error(port, exc) from None
-
-
-def port_error(port: str, exc: BaseException) -> PortError:
-    """The PortError for a port that would not open."""
-    text = str(exc)  # pyserial's own lock failure is only in the text
-    code = getattr(exc, "errno", None)
-    if "exclusively lock" in text or code in (errno.EBUSY, errno.EAGAIN) or "busy" in text:
-        return PortBusy(
-            f"port {port} is busy: close the program using it (a serial monitor, "
-            "`anklet stream`, mpremote) and try again"
-        )
-    if code == errno.EACCES or "Permission denied" in text:
-        return PortDenied(
-            f"no permission to open {port}: add yourself to the `dialout` group "
-            "(`sudo usermod -aG dialout $USER`, then log in again)"
-        )
-    if code == errno.ENOENT or "No such file" in text:
-        return PortNotFound(f"no such port {port}: is the board plugged in?")
-    return PortError(f"cannot open {port}: {text}")
+    open_port(port, ROM_BAUD).close()
 
 
 def _esptool_error(port: str, exc: Exception) -> FlashError | PortError:
     text = str(exc)
     if "Could not open" in text:
         inner = re.search(r"\((.*)\)", text)
-        return port_error(port, OSError(inner.group(1) if inner else text))
+        return open_error(port, OSError(inner.group(1) if inner else text))
     if "Failed to connect" in text or "No serial data received" in text:
         return NoAnswer(
             f"no ESP bootloader answered on {port}: is it the board's port? Hold the BOOT "

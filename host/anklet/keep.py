@@ -68,7 +68,7 @@ def save_from_board(
     """Copy KEPT_FILES off the board on `port` (the Anklet app is stopped for it); never raises
     for a board that cannot be read: `why_not` says why, and erasing goes on knowingly."""
     from .deploy import BoardSession, DeployError, reach_repl
-    from .flashing import PortError
+    from .transport.ports import PortError
 
     try:
         reach_repl(port, repl_timeout_s, listen_s)

@@ -3,7 +3,7 @@
     decoder = StreamDecoder()
     for frame in decoder.feed(chunk):            # serial: COBS, zero-delimited
         message = parse_message(frame)
-    decoder.feed_frame(notification)              # BLE: one raw frame per notification
+    decoder.feed_frame(raw)                       # one raw frame (what a transport reads)
     print(decoder.stats)
 
 SAMPLES payloads are decoded in bulk with numpy (`SampleBlock.imu`), not sample by sample.
@@ -19,17 +19,15 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
-from cobs import cobs
 
 from . import layout, spec, structfmt
+from .deframer import CobsDeframer, Discarded
 
 _HEADER = struct.Struct(structfmt.format_of(spec.Header))
 _SAMPLES_HEADER = struct.Struct(structfmt.format_of(spec.SamplesHeader))
 _HEADER_SIZE = spec.HEADER_SIZE
 _OVERHEAD = spec.FRAME_OVERHEAD
 _KNOWN_TYPES = frozenset(int(t) for t in spec.MsgType)
-# A COBS packet longer than the largest possible frame cannot be one: drop it without decoding.
-_MAX_PACKET = 0xFFFF + _OVERHEAD + (0xFFFF + _OVERHEAD) // 254 + 2
 
 
 @dataclass(slots=True)
@@ -196,7 +194,7 @@ def concat_imu(blocks: list[SampleBlock]) -> np.ndarray:
 
 @dataclass
 class StreamDecoder:
-    """Turns a byte stream (COBS) or single frames (BLE) into checked frames.
+    """Turns raw frames (what a transport reads), or a COBS byte stream, into checked frames.
 
     `expected_major` is the protocol major version this host reads; frames of another major
     version are counted, and the newest such version is kept in `foreign_version` so the caller
@@ -207,74 +205,37 @@ class StreamDecoder:
     stats: DecoderStats = field(default_factory=DecoderStats)
     foreign_version: tuple[int, int] | None = None
     recent_errors: deque[str] = field(default_factory=lambda: deque(maxlen=32))
-    _buffer: bytearray = field(default_factory=bytearray)
     _last_seq: int | None = None
-    _synced: bool = False
+    _deframer: CobsDeframer = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._deframer = CobsDeframer()
 
     def reset_link(self) -> None:
         """Forget the partial packet and the sequence number (a new connection starts)."""
-        if self._buffer:
-            self._discard(len(self._buffer), "partial packet dropped on reconnect")
-        self._buffer.clear()
+        partial = self._deframer.reset()
+        if partial is not None:
+            self.discard(partial)
         self._last_seq = None
-        self._synced = False
 
     def feed(self, data: bytes) -> list[Frame]:
-        """Decode a chunk of the COBS stream; returns the good frames completed by it."""
+        """Decode a chunk of the COBS stream (a file, a port dump); returns the good frames
+        completed by it. A live serial link deframes in its transport and calls feed_frame."""
         out: list[Frame] = []
-        buffer = self._buffer
-        buffer += data
-        end = buffer.rfind(0)
-        if end < 0:
-            if len(buffer) > _MAX_PACKET:
-                self._discard(len(buffer), "no delimiter within the longest frame")
-                buffer.clear()
-                self._synced = True
-            return out
-        packets = bytes(buffer[:end]).split(b"\x00")
-        del buffer[: end + 1]
-        for packet in packets:
-            if not self._synced:
-                # Bytes before the first delimiter may be the tail of a frame we joined late:
-                # keep them if they make a whole frame, otherwise they are not an error.
-                self._synced = True
-                frame = self._first_packet(packet)
-                if frame is not None:
-                    out.append(frame)
+        for item in self._deframer.feed(data):
+            if isinstance(item, Discarded):
+                self.discard(item)
                 continue
-            if not packet:
-                continue
-            if len(packet) > _MAX_PACKET:
-                self._discard(len(packet), "packet longer than any frame")
-                continue
-            try:
-                raw = cobs.decode(packet)
-            except cobs.DecodeError:
-                self.stats.bad_cobs += 1
-                self._discard(len(packet), "bad COBS encoding")
-                continue
-            frame = self.feed_frame(raw)
+            frame = self.feed_frame(item)
             if frame is not None:
                 out.append(frame)
         return out
 
-    def _first_packet(self, packet: bytes) -> Frame | None:
-        """A packet that is a whole frame (magic, matching length) is checked as usual."""
-        if not packet:
-            return None
-        try:
-            raw = cobs.decode(packet)
-        except cobs.DecodeError:
-            raw = b""
-        whole = (
-            len(raw) >= _OVERHEAD
-            and raw[:2] == spec.MAGIC
-            and len(raw) == _HEADER.unpack_from(raw)[6] + _OVERHEAD
-        )
-        if not whole:
-            self._discard(len(packet), "partial frame before the first delimiter")
-            return None
-        return self.feed_frame(raw)
+    def discard(self, discarded: Discarded) -> None:
+        """Count bytes a link received that were not a frame (the deframer's reports)."""
+        if discarded.bad_cobs:
+            self.stats.bad_cobs += 1
+        self._discard(len(discarded.data), discarded.why)
 
     def feed_frame(self, raw: bytes) -> Frame | None:
         """Check one raw frame (a BLE notification, or a COBS packet once decoded)."""

@@ -81,7 +81,7 @@ def test_bonded_reconnect_after_reboot_and_reconnect_after_link_loss(tmp_path: P
         sim.radio.drop_connection()
         with pytest.raises(Exception, match="dropped"):
             while True:
-                await link.read()
+                await link.read_frame()
         await sim.radio.wait_advertising()
         await link.connect()
         assert (await Host(link).command(spec.Opcode.STOP)).status == 0

@@ -126,7 +126,7 @@ class Host:
         return self.replies.pop(rid)
 
     async def read_one(self) -> None:
-        frame = self.decoder.feed_frame(await self.link.read())
+        frame = self.decoder.feed_frame(await self.link.read_frame())
         if frame is None:
             return
         if frame.msg_type == spec.MsgType.REPLY:
@@ -231,7 +231,7 @@ def test_link_loss_is_reported_and_board_readvertises_for_reconnect(tmp_path: Pa
         board.radio.drop_connection()
         with pytest.raises(Exception, match="dropped"):
             while True:
-                await link.read()
+                await link.read_frame()
         await board.radio.wait_advertising()
         await link.connect()
         assert (await Host(link).command(spec.Opcode.GET_STATUS)).status == spec.StatusCode.OK

@@ -30,7 +30,7 @@ from anklet.deploy import (
     reach_repl,
     render_version,
 )
-from anklet.flashing import PortBusy, PortNotFound
+from anklet.transport.ports import PortBusy, PortNotFound
 from anklet_protocol import decoder, framing, spec
 from clihelpers import assert_one_line_error as check_error
 from typer.testing import CliRunner

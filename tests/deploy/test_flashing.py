@@ -11,8 +11,6 @@ import pytest
 from anklet.cli import _load_commands, app
 from anklet.flashing import (
     NoAnswer,
-    PortBusy,
-    PortNotFound,
     WrongChip,
     check_chip,
     flash_micropython,
@@ -20,6 +18,7 @@ from anklet.flashing import (
     parse_image,
     read_image,
 )
+from anklet.transport.ports import PortBusy, PortNotFound
 from clihelpers import assert_one_line_error as check_error
 from esp_pylib.logger import EspLog
 from typer.testing import CliRunner

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from anklet.device import CommandFailed, CommandTimeout, Device
 from anklet.transport.serial import SerialTransport
-from anklet_protocol import spec
+from anklet_protocol import framing, spec
 from anklet_sim.board import SimulatedBoard
 from anklet_sim.uart import TICK_S, TX_FIFO_BYTES, UartModel
 from simhelpers import QUIET_MOTION
@@ -79,21 +79,22 @@ def test_bytes_reach_the_host_no_faster_than_the_line_rate(esp32_board):
         await device.wait_ready()
         await device.set_rates(imu_rate_hz=400)
         transport = device.transport
-        read = transport.read
+        read_frame = transport.read_frame
 
         async def timed_read() -> bytes:
-            chunk = await read()
-            arrivals.append((time.monotonic(), len(chunk)))
-            return chunk
+            frame = await read_frame()
+            # its bytes on the line: COBS-encoded, with the delimiter
+            arrivals.append((time.monotonic(), len(framing.cobs_wrap(frame))))
+            return frame
 
-        transport.read = timed_read  # type: ignore[method-assign]
+        transport.read_frame = timed_read  # type: ignore[method-assign]
         await device.start()
         while sum(n for _, n in arrivals) < 20_000:
             await asyncio.sleep(0.1)
         await device.stop()
 
     asyncio.run(_session(esp32_board.port, body))
-    # Bytes counted from the end of the first chunk: all later ones took their line time.
+    # Bytes counted from the end of the first frame: all later ones took their line time.
     (t0, _), (t1, _) = arrivals[0], arrivals[-1]
     carried = sum(n for _, n in arrivals[1:])
     line_bytes_per_s = spec.SERIAL_BAUD / 10

@@ -26,10 +26,10 @@ from anklet.flashing import (
     CHIPS,
     DEFAULT_BAUD,
     FlashError,
-    PortError,
     check_request,
     flash_micropython,
 )
+from anklet.transport.ports import PortError
 
 console = Console(stderr=True)
 

@@ -27,7 +27,7 @@ from mpremote.transport import TransportError, TransportExecError
 from mpremote.transport_serial import SerialTransport
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt
 
-from ..flashing import PortError
+from ..transport.ports import PortError
 from .build import BoardInfo
 from .errors import DeployError, IncompatibleBoard, NoRepl
 from .repl import REPL_BAUD, open_port

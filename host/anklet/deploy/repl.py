@@ -11,7 +11,6 @@ with native USB drops off the bus while it reboots.
 
 from __future__ import annotations
 
-import os
 import time
 
 import serial
@@ -19,7 +18,8 @@ from anklet_protocol import framing, spec
 from anklet_protocol.decoder import StreamDecoder
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
-from ..flashing import PortError, PortNotFound, port_error
+from ..transport import ports
+from ..transport.ports import PortError
 from .errors import NoRepl
 
 REPL_BAUD = 115_200  # the ESP32's UART REPL; USB CDC and ptys ignore it
@@ -36,14 +36,7 @@ RAW_RESET = b"\x03import machine\nmachine.reset()\n\x04"
 
 def open_port(port: str, timeout_s: float = 0.1) -> serial.Serial:
     """Open a serial port exclusively; raises PortError with what to do."""
-    if "://" not in port and not os.path.exists(port):
-        raise PortNotFound(
-            f"no such port {port}: is the board plugged in? (list ports with `anklet ports`)"
-        )
-    try:
-        return serial.Serial(port, REPL_BAUD, timeout=timeout_s, exclusive=True)
-    except (serial.SerialException, OSError) as exc:
-        raise port_error(port, exc) from None
+    return ports.open_port(port, REPL_BAUD, timeout_s=timeout_s)
 
 
 def reopen_port(port: str, until: float) -> serial.Serial:

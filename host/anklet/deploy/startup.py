@@ -22,7 +22,7 @@ from anklet_protocol import framing, spec
 from anklet_protocol.decoder import StreamDecoder
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay
 
-from ..flashing import PortError
+from ..transport.ports import PortError
 from .errors import NotStarted
 from .repl import Line, reopen_port
 

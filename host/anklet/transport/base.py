@@ -1,19 +1,23 @@
-"""The transport interface every link (serial, BLE) implements.
+"""The transport interface every link (serial, BLE) implements: whole frames, both ways.
 
     async with SerialTransport("/dev/ttyUSB0") as link:
         await link.write_frame(raw_frame)
-        chunk = await link.read()          # bytes; `link.framing` says how to decode them
+        raw_frame = await link.read_frame()   # bytes of one protocol frame, CRC not yet checked
 
-A transport moves bytes. `framing == "cobs"`: read() returns stream chunks in any size, fed to
-StreamDecoder.feed(). `framing == "raw"`: read() returns exactly one frame (a BLE
-notification), fed to StreamDecoder.feed_frame(). A lost link raises LinkLost from read() or
-write_frame(); the session reconnects with connect().
+A frame is `Header | payload | CRC-32` (anklet_protocol.framing). How the link carries it is
+the transport's own business: serial COBS-encodes it between zero delimiters, BLE sends one
+frame per notification (board to host) or write (host to board). Bytes a link received that
+are not a frame (serial noise, broken COBS) go to `on_discard`, never silently away.
+A lost link raises LinkLost from read_frame() or write_frame(); the session reconnects with
+connect().
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Literal
+from collections.abc import Callable
+
+from anklet_protocol.deframer import Discarded
 
 
 class TransportError(Exception):
@@ -25,9 +29,10 @@ class LinkLost(TransportError):
 
 
 class Transport(ABC):
-    framing: Literal["cobs", "raw"] = "cobs"
     #: The largest frame the link carries (serial: the protocol's maximum; BLE: MTU − 3).
     max_frame: int = 0xFFFF
+    #: Told of bytes the link received that are not a frame (Device counts them).
+    on_discard: Callable[[Discarded], object] | None = None
 
     @property
     @abstractmethod
@@ -48,11 +53,11 @@ class Transport(ABC):
 
     @abstractmethod
     async def write_frame(self, frame: bytes) -> None:
-        """Send one raw frame (the transport adds its own framing, e.g. COBS)."""
+        """Send one whole frame."""
 
     @abstractmethod
-    async def read(self) -> bytes:
-        """Wait for the next chunk (cobs) or frame (raw). Raises LinkLost."""
+    async def read_frame(self) -> bytes:
+        """Wait for the next whole frame from the board. Raises LinkLost."""
 
     async def __aenter__(self) -> Transport:
         await self.connect()

@@ -4,7 +4,7 @@ frames written, with response, to its control characteristic.
     boards = await scan(timeout=5)                        # [FoundBoard(name, address, ...)]
     async with BleTransport("Anklet-1A2B", pair=True) as link:
         await link.write_frame(command_frame)
-        frame = await link.read()                         # one whole frame (framing "raw")
+        frame = await link.read_frame()                   # one notification: one frame
 
 bleak picks the platform's Bluetooth stack. `backend="bumble:usb:0"` (the CLI's
 `--ble-backend`) drives a USB dongle through bumble instead; `central=` uses a given bumble
@@ -109,8 +109,6 @@ async def scan(
 
 
 class BleTransport(Transport):
-    framing = "raw"
-
     def __init__(
         self,
         target: str | None = None,
@@ -241,7 +239,7 @@ class BleTransport(Transport):
             return LinkLost(f"{self.description}: the link dropped")
         return TransportError(f"{self.description}: write failed: {exc}")
 
-    async def read(self) -> bytes:
+    async def read_frame(self) -> bytes:
         if self._client is None and self._queue.empty():
             raise LinkLost(f"{self.description}: not connected")
         frame = await self._queue.get()

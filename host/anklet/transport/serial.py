@@ -1,38 +1,47 @@
-"""The serial transport: COBS frames over a USB serial port (or the simulated board's pty).
+"""The serial transport: frames over a USB serial port (or the simulated board's pty), COBS
+framed on the wire; this module adds and removes the COBS, so callers see whole frames.
 
-async with SerialTransport("/dev/ttyUSB0") as link:
-    await link.write_frame(frame)
-    chunk = await link.read()
+    async with SerialTransport("/dev/ttyUSB0") as link:
+        await link.write_frame(frame)
+        frame = await link.read_frame()
+
+A thread reads the port and hands the bytes to the event loop: that works on every asyncio
+loop, including Windows' default (Proactor), which has no `add_reader`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
-import os
+import threading
+from collections import deque
 
 import serial
 from anklet_protocol import framing, spec
+from anklet_protocol.deframer import CobsDeframer, Discarded
 
-from .base import LinkLost, Transport, TransportError
+from . import ports
+from .base import LinkLost, Transport
 
 # The board's REPL UART rate (spec.SERIAL_BAUD, why it is not higher is there): the USB-serial
 # bridge on a DevKitC (CP2102, CH340) must be set to it or both directions are garbage. USB-CDC
 # boards (ESP32-S3/C3 native USB) ignore it; so did the simulated board's pty before it
 # modelled the bridge.
 DEFAULT_BAUD = spec.SERIAL_BAUD
+_JOIN_S = 2.0  # how long closing waits for the reader thread to see its read cancelled
+
+_Item = bytes | LinkLost
 
 
 class SerialTransport(Transport):
-    framing = "cobs"
-
     def __init__(self, port: str, baudrate: int = DEFAULT_BAUD) -> None:
         self.port = port
         self.baudrate = baudrate
         self._serial: serial.Serial | None = None
-        self._queue: asyncio.Queue[bytes | Exception] = asyncio.Queue()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._pending: deque[bytes | Discarded] = deque()  # deframed, in stream order
+        self._deframer = CobsDeframer()
 
     @property
     def description(self) -> str:
@@ -45,64 +54,63 @@ class SerialTransport(Transport):
     async def connect(self) -> None:
         if self.connected:
             return
-        if not os.path.exists(self.port):
-            raise TransportError(
-                f"no such port {self.port}: is the board plugged in? (list ports with "
-                "`anklet ports`)"
-            )
-        try:
-            ser = serial.Serial(self.port, self.baudrate, timeout=0, exclusive=True)
-        except serial.SerialException as exc:
-            text = str(exc)
-            if (
-                "exclusively lock" in text
-                or "Resource temporarily unavailable" in text
-                or (isinstance(exc.errno, int) and exc.errno in (errno.EBUSY, errno.EAGAIN))
-            ):
-                raise TransportError(
-                    f"port {self.port} is busy: close the other program using it "
-                    "(a serial monitor, another anklet, mpremote)"
-                ) from None
-            if isinstance(exc.errno, int) and exc.errno == errno.EACCES:
-                raise TransportError(
-                    f"no permission to open {self.port}: add yourself to the 'dialout' group"
-                ) from None
-            raise TransportError(f"cannot open {self.port}: {text}") from None
-        self._serial = ser
-        self._loop = asyncio.get_running_loop()
+        # Reads wait for data (timeout None) until disconnect() cancels them.
+        ser = ports.open_port(self.port, self.baudrate, timeout_s=None)
+        self._discarded(self._deframer.reset())
+        self._pending.clear()
         self._queue = asyncio.Queue()
-        self._loop.add_reader(ser.fileno(), self._on_readable)
+        self._serial = ser
+        self._thread = threading.Thread(
+            target=self._read_port,
+            args=(ser, asyncio.get_running_loop(), self._queue),
+            name=f"anklet-serial-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
 
-    def _on_readable(self) -> None:
-        ser = self._serial
-        if ser is None:
-            return
-        try:
-            data = os.read(ser.fileno(), 65536)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            self._fail(LinkLost(f"{self.description}: {exc.strerror or exc}"))
-            return
-        if not data:
-            self._fail(LinkLost(f"{self.description}: the port closed (board unplugged?)"))
-            return
-        self._queue.put_nowait(data)
+    def _read_port(
+        self, ser: serial.Serial, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[_Item]
+    ) -> None:
+        """The reader thread: blocking reads, each chunk handed to the loop as it comes.
+        It owns nothing but its own connection's port and queue."""
+        item: _Item
+        while True:
+            try:
+                data = ser.read(1)  # waits for the next byte (or for cancel_read)
+                waiting = ser.in_waiting if data else 0
+                if waiting:
+                    data += ser.read(waiting)  # and takes what came with it: one hand-over
+            except (serial.SerialException, OSError, TypeError, ValueError) as exc:
+                # TypeError/ValueError: pyserial's own, when the port was closed under it
+                if self._serial is not ser:
+                    return  # disconnect() closed it: nothing was lost
+                item = ports.lost_error(self.port, exc)
+            else:
+                if not data:
+                    return  # disconnect() cancelled the read
+                item = data
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:
+                return  # the event loop is closed: nobody is reading any more
+            if isinstance(item, LinkLost):
+                return
 
-    def _fail(self, exc: Exception) -> None:
-        if self._serial is not None and self._loop is not None:
-            self._loop.remove_reader(self._serial.fileno())
-        self._queue.put_nowait(exc)
+    def _discarded(self, discarded: Discarded | None) -> None:
+        if discarded is not None and self.on_discard is not None:
+            self.on_discard(discarded)
 
     async def disconnect(self) -> None:
-        ser = self._serial
-        self._serial = None
+        ser, thread = self._serial, self._thread
+        self._serial = self._thread = None
         if ser is None:
             return
-        if self._loop is not None:
-            with contextlib.suppress(ValueError, OSError):
-                self._loop.remove_reader(ser.fileno())
-        ser.close()
+        with contextlib.suppress(serial.SerialException, OSError, AttributeError):
+            ser.cancel_read()
+        if thread is not None:
+            await asyncio.to_thread(thread.join, _JOIN_S)
+        with contextlib.suppress(serial.SerialException, OSError):
+            ser.close()
         self._queue.put_nowait(LinkLost(f"{self.description}: closed"))
 
     async def write_frame(self, frame: bytes) -> None:
@@ -113,10 +121,17 @@ class SerialTransport(Transport):
             # A leading delimiter ends any noise the board may have half-collected.
             ser.write(b"\x00" + framing.cobs_wrap(frame))
         except (serial.SerialException, OSError) as exc:
-            raise LinkLost(f"{self.description}: write failed: {exc}") from None
+            raise ports.lost_error(self.port, exc) from None
 
-    async def read(self) -> bytes:
-        item = await self._queue.get()
-        if isinstance(item, Exception):
-            raise item
-        return item
+    async def read_frame(self) -> bytes:
+        while True:
+            while not self._pending:
+                item = await self._queue.get()
+                if isinstance(item, LinkLost):
+                    self._discarded(self._deframer.reset())  # a frame cut off by the loss
+                    raise item
+                self._pending.extend(self._deframer.feed(item))
+            next_item = self._pending.popleft()
+            if not isinstance(next_item, Discarded):
+                return next_item
+            self._discarded(next_item)  # reported between the frames around it

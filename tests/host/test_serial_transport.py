@@ -1,0 +1,216 @@
+"""The serial transport against a real pty through pyserial: whole frames both ways, COBS added
+and removed inside, noise counted, an unplugged or busy port as one line; on an event loop that
+has no add_reader (as Windows' default Proactor loop has none)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tty
+
+import pytest
+from anklet.transport import LinkLost
+from anklet.transport.ports import PortBusy, PortDenied, PortError, PortNotFound, open_error
+from anklet.transport.serial import SerialTransport
+from anklet_protocol import framing, spec
+from anklet_protocol.deframer import CobsDeframer, Discarded
+
+
+class NoReaderLoop(asyncio.SelectorEventLoop):
+    """An event loop without file-descriptor callbacks, as ProactorEventLoop is on Windows."""
+
+    def add_reader(self, *args, **kwargs):
+        raise NotImplementedError("no add_reader on this loop")
+
+    def add_writer(self, *args, **kwargs):
+        raise NotImplementedError("no add_writer on this loop")
+
+
+def run(coro):
+    with asyncio.Runner(loop_factory=NoReaderLoop) as runner:
+        return runner.run(coro)
+
+
+@pytest.fixture
+def pty_port():
+    """(fd of the board's end, path of the host's end) of a fresh pty pair."""
+    master, slave = os.openpty()
+    tty.setraw(master)
+    path = os.ttyname(slave)
+    yield master, path
+    for fd in (master, slave):
+        with contextlib.suppress(OSError):  # a test may have closed the board's end
+            os.close(fd)
+
+
+def _frame(seq: int, text: str = "hi") -> bytes:
+    payload = spec.Log.build(dict(level=20, text=text))
+    return framing.encode_frame(spec.MsgType.LOG, payload, seq=seq)
+
+
+async def _read_board_end(fd: int, frames: int) -> list[bytes | Discarded]:
+    """What the host wrote, deframed at the board's end (without blocking the loop)."""
+    got: list[bytes] = []
+    deframer = CobsDeframer()
+    while len(got) < frames:
+        got += deframer.feed(await asyncio.to_thread(os.read, fd, 4096))
+    return got  # a Discarded among them fails the caller's comparison
+
+
+def test_frames_cross_both_ways_with_cobs_inside_the_transport(pty_port):
+    board, path = pty_port
+    sent = [_frame(i, "x" * (i * 37 % 200)) for i in range(12)]
+    wire = b"".join(framing.cobs_wrap(f) for f in sent)
+
+    async def go():
+        link = SerialTransport(path)
+        await link.connect()
+        try:
+            for at in range(0, len(wire), 13):  # chunks that cut frames anywhere
+                os.write(board, wire[at : at + 13])
+            got = [await link.read_frame() for _ in sent]
+            await link.write_frame(sent[3])
+            await link.write_frame(sent[4])
+            written = await _read_board_end(board, 2)
+        finally:
+            await link.disconnect()
+        return got, written
+
+    got, written = run(go())
+    assert got == sent  # whole raw frames, COBS removed
+    assert written == [sent[3], sent[4]]
+
+
+def test_noise_between_frames_is_handed_to_on_discard_not_dropped(pty_port):
+    board, path = pty_port
+    noise = b"\x01\x02\x05garbage"  # a COBS code byte that points past the packet's end
+
+    async def go():
+        link = SerialTransport(path)
+        discarded: list[Discarded] = []
+        link.on_discard = discarded.append
+        await link.connect()
+        try:
+            os.write(board, framing.cobs_wrap(_frame(0)) + noise + b"\x00")
+            os.write(board, framing.cobs_wrap(_frame(1)))
+            frames = [await link.read_frame(), await link.read_frame()]
+        finally:
+            await link.disconnect()
+        return frames, discarded
+
+    frames, discarded = run(go())
+    assert frames == [_frame(0), _frame(1)]
+    assert discarded == [Discarded(noise, "bad COBS encoding", bad_cobs=True)]
+
+
+def test_a_board_unplugged_mid_frame_is_link_lost_in_one_line_and_the_cut_frame_counted(
+    pty_port,
+):
+    board, path = pty_port
+    whole = framing.cobs_wrap(_frame(0))
+    cut = framing.cobs_wrap(_frame(1))[:9]
+
+    async def go():
+        link = SerialTransport(path)
+        discarded: list[Discarded] = []
+        link.on_discard = discarded.append
+        await link.connect()
+        try:
+            os.write(board, whole + cut)
+            first = await link.read_frame()
+            await asyncio.to_thread(os.close, board)  # the cable: the host's end reads EIO
+            with pytest.raises(LinkLost) as lost:
+                await link.read_frame()
+        finally:
+            await link.disconnect()
+        return first, str(lost.value), discarded
+
+    first, message, discarded = run(go())
+    assert first == _frame(0)
+    assert "the board went away" in message and "check the cable" in message
+    assert "\n" not in message
+    assert [d.data for d in discarded] == [cut]
+
+
+def test_disconnect_ends_a_pending_read_and_the_reader_thread(pty_port):
+    _board, path = pty_port
+
+    async def go():
+        link = SerialTransport(path)
+        await link.connect()
+        thread = link._thread
+        pending = asyncio.create_task(link.read_frame())
+        await asyncio.sleep(0)  # the read is waiting for bytes that never come
+        await link.disconnect()
+        with pytest.raises(LinkLost, match="closed"):
+            await pending
+        assert thread is not None
+        return thread.is_alive(), link.connected
+
+    alive, connected = run(go())
+    assert not alive and not connected
+
+
+def test_the_same_transport_reconnects_and_reads_the_new_connection(pty_port):
+    board, path = pty_port
+
+    async def go():
+        link = SerialTransport(path)
+        await link.connect()
+        await link.disconnect()
+        await link.connect()
+        try:
+            os.write(board, framing.cobs_wrap(_frame(7)))
+            return await link.read_frame()
+        finally:
+            await link.disconnect()
+
+    assert run(go()) == _frame(7)
+
+
+def test_a_port_held_by_another_program_is_busy_in_one_line(pty_port):
+    _board, path = pty_port
+
+    async def go():
+        holder = SerialTransport(path)
+        await holder.connect()
+        try:
+            with pytest.raises(PortBusy) as busy:
+                await SerialTransport(path).connect()
+        finally:
+            await holder.disconnect()
+        return str(busy.value)
+
+    message = run(go())
+    assert message.startswith(f"port {path} is busy: close the program using it")
+    assert "anklet stream" not in message  # there is no such command
+
+
+def test_a_missing_port_says_to_plug_the_board_in(tmp_path):
+    with pytest.raises(PortNotFound, match=r"no such port .*: is the board plugged in\?"):
+        run(SerialTransport(str(tmp_path / "ttyUSB9")).connect())
+
+
+@pytest.mark.parametrize(
+    ("exc", "platform", "kind", "words"),
+    [
+        (OSError(16, "Device or resource busy"), "linux", PortBusy, "is busy"),
+        (OSError(13, "Permission denied"), "linux", PortDenied, "dialout"),
+        # Windows' answer for a COM port another program holds open
+        (PermissionError(13, "Access is denied."), "win32", PortBusy, "is busy"),
+        (
+            FileNotFoundError(2, "The system cannot find the file specified."),
+            "win32",
+            PortNotFound,
+            "plugged in",
+        ),
+        (OSError(5, "Input/output\nerror"), "linux", PortError, "cannot open"),
+    ],
+)
+def test_port_failures_map_to_one_actionable_line(exc, platform, kind, words):
+    error = open_error("COM7" if platform == "win32" else "/dev/ttyUSB0", exc, platform)
+    assert type(error) is kind
+    text = str(error)
+    assert words in text and "\n" not in text
+    assert "anklet stream" not in text
