@@ -166,8 +166,11 @@ def test_unlabelled_sets_are_timed_against_the_sessions_slowest_set() -> None:
     add_form_flags(steady, targets_for(None), S)
     assert not any(f for s in steady for f in s.flags)
     careful = _set([_rep(i, up=2.0, hold=5.0, down=2.0) for i in range(1, 6)], 1)
-    rushed = _set([_rep(i, up=0.8, hold=0.3, down=0.9) for i in range(1, 6)], 2)  # 2.0 s of 9
+    rushed = _set([_rep(i, up=1.5, hold=1.5, down=1.4) for i in range(1, 6)], 2)  # 4.4 s of 9
     add_form_flags([careful, rushed], targets_for(None), S)
     assert careful.flags == []
     assert len(rushed.flags) == 1 and "too fast" in rushed.flags[0]
-    assert "set 1, today's slowest, 9.0 s" in rushed.flags[0]
+    assert "set 1, today's slowest, 9.0 s" in rushed.flags[0]  # under half: rushed
+    brisk = _set([_rep(i, up=2.0, hold=1.5, down=2.0) for i in range(1, 6)], 2)  # 5.5 s of 9
+    add_form_flags([_set([_rep(i) for i in range(1, 6)], 1), brisk], targets_for(None), S)
+    assert brisk.flags == []

@@ -9,7 +9,7 @@ sym = limb_symmetry(left_reps, right_reps, involved="left")                 # sy
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -153,7 +153,8 @@ def add_form_flags(sets: Sequence[RepSet], targets: FormTargets, settings: Setti
         elif slowest is not None and slowest[0] is not s:
             ref, tempo = slowest
             reference = f"set {ref.index}, today's slowest,"
-            flags.append(tempo_flag(s, tempo, settings, reference, slow_too=False))
+            relative = replace(settings, fast_tempo_fraction=settings.fast_relative_fraction)
+            flags.append(tempo_flag(s, tempo, relative, reference, slow_too=False))
         s.flags.extend(f for f in flags if f)
 
 

@@ -73,6 +73,11 @@ class Settings:
     fast_tempo_fraction: float = 0.35
     # ... and over this multiple of it, too slow (no slow sets in the data: a physical prior).
     slow_tempo_factor: float = 2.0
+    # No exercise named: a set whose median rep takes under this fraction of the session's
+    # slowest set's is rushed. Half, a round number picked after looking at UCI (not
+    # cross-validated): rushed sets 0.31-0.52 of the slowest, correct and low-amplitude
+    # 0.75-1.0 (docs/ANALYSIS.md, "Form flags").
+    fast_relative_fraction: float = 0.5
     # Limb symmetry index under this (%) is flagged: the usual return-to-sport criterion.
     lsi_flag_pct: float = 90.0
     # Jumps. At the foot or shank |a| does not fall to 0 g in flight: the segment rotates and
