@@ -174,3 +174,33 @@ print(json.dumps({"slow": value, "then": read(6), "gain": chip.gain, "pd": chip.
     assert len(out["then"]) == 6
     assert all(abs(c - expected) < 400 for c in out["then"]), out["then"]
     assert out["gain"] == 128
+
+
+def test_a_pulse_with_interrupts_off_is_stretched_only_by_a_sleep_in_it(sim_run):
+    # On an ESP32 nothing can stretch a clock pulse made with interrupts disabled; a sleep in
+    # it can (the bug a driver could have). The PC's scheduler can stall the interpreter for
+    # milliseconds anywhere (modelled here by a 3 ms wait that is not a sleep): not a
+    # power-down, or a busy machine would read 0x3FFFFF-like garbage no board ever reads.
+    code = """
+import machine
+sck = Pin(18, Pin.OUT)
+res = {}
+wait_ready(); read(1)
+state = machine.disable_irq()
+sck.value(1)
+t0 = time.ticks_us()
+while time.ticks_diff(time.ticks_us(), t0) < 3000:
+    pass
+sck.value(0)
+machine.enable_irq(state)
+res["stalled"] = chip.power_downs
+state = machine.disable_irq()
+sck.value(1)
+time.sleep_us(200)
+sck.value(0)
+machine.enable_irq(state)
+res["slept"] = chip.power_downs
+print(json.dumps(res))
+"""
+    out = run(sim_run, code)
+    assert out == {"stalled": 0, "slept": 1}

@@ -22,13 +22,18 @@
 #   the host: a pulse made entirely with IRQs disabled (machine.disable_irq(), as the driver
 #   does) cannot be stretched on an ESP32, but here the OS may still preempt the interpreter
 #   (measured: 0.03 % of pulses exceed 60 us on an idle 2-core box), so such a pulse powers
-#   the part down only past `pd_jitter_us` (default 1000 us: a sleep in the loop still does).
+#   the part down only if the firmware slept during it (time.sleeps: a sleep in the loop still
+#   does, as a busy-wait would on the chip) and it lasted past 60 us. The wall time alone is
+#   the PC's scheduler's: a stall of over 1 ms there once read 0x3FFFFF and 0x7FFFFF
+#   (2 of ~9,000 conversions in a 108 s demo on a loaded machine), which an ESP32 cannot do.
 # Data: channel A = offset_counts + counts_per_n x strap force (N) [x 1/2 at gain 64]
 # + noise_counts x N(0, 1), saturating at 0x7FFFFF / -0x800000. Channel B reads its own
 # offset and noise (nothing is wired to it).
 import motion as _motion
+import time as _time
 
 _PD_US = 60  # PD_SCK high longer than this: power down
+_NEVER = 1 << 60
 _SETTLE_PERIODS = 4
 _MAX = 0x7FFFFF
 _MIN = -0x800000
@@ -47,7 +52,6 @@ class HX711Chip:
         dout_pin=19,
         rate_pin=23,
         irq_source=None,
-        pd_jitter_us=1000,
         rate_tied=False,
     ):
         cfg = loadcell or {}
@@ -70,7 +74,7 @@ class HX711Chip:
         self._rise_us = 0
         self._irq_source = irq_source  # has .irq_enabled (the world, for machine.disable_irq)
         self._rise_irq = True
-        self.pd_jitter_us = pd_jitter_us
+        self._rise_sleeps = 0
         self.powered = True
         self.gain = 128  # selection for the coming conversions: 128 (A), 64 (A), 32 (B)
         self._bit = 0  # rising edges in the current read; 0: no read in progress
@@ -134,6 +138,7 @@ class HX711Chip:
             # GC): only the firmware's side of the pulse counts towards the 60 us.
             self._rise_us = self._clock.now_us()
             self._rise_irq = self._irqs_on()
+            self._rise_sleeps = _time.sleeps[0]
         else:
             self._sck = 0
             if now - self._rise_us > self._pd_limit():
@@ -146,9 +151,9 @@ class HX711Chip:
         return self._irq_source is None or self._irq_source.irq_enabled
 
     def _pd_limit(self):
-        if self._rise_irq or self._irqs_on():
+        if self._rise_irq or self._irqs_on() or _time.sleeps[0] != self._rise_sleeps:
             return _PD_US
-        return self.pd_jitter_us
+        return _NEVER  # made with IRQs off and no sleep: nothing on an ESP32 can stretch it
 
     # --- conversions ---------------------------------------------------------------------------
 

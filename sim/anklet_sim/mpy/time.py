@@ -11,8 +11,32 @@
 import os
 
 from utime import *  # noqa: F403  (sleep_ms, ticks_diff, ticks_add, time_ns ... as the port has them)
+from utime import sleep as _sleep
+from utime import sleep_ms as _sleep_ms
+from utime import sleep_us as _sleep_us
 from utime import ticks_ms as _ticks_ms
 from utime import ticks_us as _ticks_us
+
+# Sleeps the firmware made: with interrupts disabled nothing else can stretch a moment on an
+# ESP32, so the HX711 model asks whether the firmware slept during a clock pulse, rather than
+# trusting the wall time, which the PC's scheduler stretches (hx711_chip.py).
+sleeps = [0]
+
+
+def sleep(seconds):
+    sleeps[0] += 1
+    _sleep(seconds)
+
+
+def sleep_ms(ms):
+    sleeps[0] += 1
+    _sleep_ms(ms)
+
+
+def sleep_us(us):
+    sleeps[0] += 1
+    _sleep_us(us)
+
 
 _OFFSET_US = int(os.getenv("ANKLET_SIM_CLOCK_OFFSET_US") or 0)
 

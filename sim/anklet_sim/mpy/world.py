@@ -12,7 +12,7 @@
 # ("mpu6050", default, or "mpu6500": the part many GY-521 boards carry), imu_temp_c,
 # hx711_rate_hz (10/80: RATE pin strapping when the firmware does not drive GPIO 23; default
 # 80), hx711_rate_tied (bool: the breakout ties RATE to that level, GPIO 23 drives nothing),
-# hx711_pd_jitter_us (see hx711_chip.py, default 1000), loadcell {offset_counts,
+# loadcell {offset_counts,
 # counts_per_n, noise_counts}, battery {v_full, v_empty, hours, start_pct, noise_mv},
 # i2c_timing (bool, default true: transfers take their 400 kHz bus time), seed, faults {..},
 # faults_file (path polled at most every 100 ms, mtime-checked, for faults at run time),
@@ -154,7 +154,6 @@ class World:
             dout_pin=wiring["HX711_DOUT"],
             rate_pin=wiring["HX711_RATE"],
             irq_source=self,
-            pd_jitter_us=int(cfg.get("hx711_pd_jitter_us", 1000)),
             rate_tied=bool(cfg.get("hx711_rate_tied", False)),
         )
         self.battery = Battery(self.clock, cfg.get("battery", {}), self.seed + 7)
