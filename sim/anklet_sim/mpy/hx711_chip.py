@@ -29,8 +29,9 @@
 # Data: channel A = offset_counts + counts_per_n x strap force (N) [x 1/2 at gain 64]
 # + noise_counts x N(0, 1), saturating at 0x7FFFFF / -0x800000. Channel B reads its own
 # offset and noise (nothing is wired to it).
-import motion as _motion
 import time as _time
+
+import motion as _motion
 
 _PD_US = 60  # PD_SCK high longer than this: power down
 _NEVER = 1 << 60
