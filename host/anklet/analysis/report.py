@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 from matplotlib.gridspec import GridSpec
 from matplotlib.transforms import Bbox
 
-from anklet.analysis.form import median_rep_s, median_rom_deg
+from anklet.analysis.form import median_rep_s, median_rom_deg, session_reference_tempo
 from anklet.analysis.labels import height_change, speed_change
 from anklet.analysis.loading import GRAVITY, FloatArray, ImuRecording
 from anklet.analysis.pipeline import analyze
@@ -308,14 +308,24 @@ def _draw_rep_panels(
         tempo_ax.bar(x, values, bottom=bottom, color=[_tint(c, shade) for c in colours],
                      label=name, edgecolor="white", linewidth=0.3)  # fmt: skip
         bottom += values
-    tempo = targets.tempo
-    _line(tempo_ax, tempo.total_s, f"target {tempo.total_s:g} s ({tempo})", "k", "--")
-    rushed = settings.fast_tempo_fraction * tempo.total_s
-    _line(tempo_ax, rushed, f"too fast below {rushed:.1f} s", _FLAG_COLOUR, ":")
+    top = float(bottom.max(initial=0.0))
+    if targets.exercise:
+        tempo = targets.tempo
+        _line(tempo_ax, tempo.total_s, f"target {tempo.total_s:g} s ({tempo})", "k", "--")
+        rushed = settings.fast_tempo_fraction * tempo.total_s
+        _line(tempo_ax, rushed, f"too fast below {rushed:.1f} s", _FLAG_COLOUR, ":")
+        top = max(top, tempo.total_s)
+    elif (slowest := session_reference_tempo(result.sets)) is not None:
+        # No exercise named: the sets are timed against the session's own slowest set.
+        ref, tempo = slowest
+        _line(tempo_ax, tempo.total_s, f"set {ref.index}, today's slowest: {tempo.total_s:.1f} s",
+              "k", "--")  # fmt: skip
+        rushed = settings.fast_relative_fraction * tempo.total_s
+        _line(tempo_ax, rushed, f"too fast below {rushed:.1f} s", _FLAG_COLOUR, ":")
     if past:
         _line(tempo_ax, past["rep_s"], f"{past_name}: {past['rep_s']:.1f} s", "0.45", "-.")
     tempo_ax.set_ylabel("time per rep (s)")
-    tempo_ax.set_ylim(0, max(tempo.total_s, float(bottom.max(initial=0.0))) * 1.3)
+    tempo_ax.set_ylim(0, max(top, 1.0) * 1.3)
     handles, names = tempo_ax.get_legend_handles_labels()
     tempo_ax.legend(handles, names, fontsize=8, loc="upper left", ncols=3)
     _rep_ticks(tempo_ax, labels, "set.rep")
