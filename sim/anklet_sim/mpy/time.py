@@ -20,21 +20,34 @@ from utime import ticks_us as _ticks_us
 # Sleeps the firmware made: with interrupts disabled nothing else can stretch a moment on an
 # ESP32, so the HX711 model asks whether the firmware slept during a clock pulse, rather than
 # trusting the wall time, which the PC's scheduler stretches (hx711_chip.py).
+# Only the firmware's thread counts: the simulator's watchdog thread sleeps in its own loop.
 sleeps = [0]
+try:
+    from _thread import get_ident as _thread_id
+except ImportError:  # a build without threads: one thread
+
+    def _thread_id():
+        return 0
+
+
+_FIRMWARE_THREAD = _thread_id()
 
 
 def sleep(seconds):
-    sleeps[0] += 1
+    if _thread_id() == _FIRMWARE_THREAD:
+        sleeps[0] += 1
     _sleep(seconds)
 
 
 def sleep_ms(ms):
-    sleeps[0] += 1
+    if _thread_id() == _FIRMWARE_THREAD:
+        sleeps[0] += 1
     _sleep_ms(ms)
 
 
 def sleep_us(us):
-    sleeps[0] += 1
+    if _thread_id() == _FIRMWARE_THREAD:
+        sleeps[0] += 1
     _sleep_us(us)
 
 
