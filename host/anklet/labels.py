@@ -184,6 +184,11 @@ def read_labels(folder: Path) -> Labels:
         raise LabelError(f"{folder / SESSION_FILE}: {exc}") from None
 
 
+def write_session_json(folder: Path, meta: dict[str, Any]) -> None:
+    """Replace the folder's session.json atomically (a crash leaves the old one or the new)."""
+    _write_json_atomic(folder / SESSION_FILE, meta)
+
+
 def write_labels(folder: Path, labels: Labels) -> None:
     """Store `labels` in the folder's session.json, everything else in it kept; atomic
     (a crash leaves the old file or the new one, never half of one)."""

@@ -260,3 +260,28 @@ class SessionTraining:
             return TrainingOutcome(result)
         except AnalysisInputError as exc:
             return TrainingOutcome(None, skipped=str(exc))
+
+
+def reanalyse_folder(folder: Path) -> TrainingOutcome:
+    """A session folder analysed again from its samples.csv against its labels' exercise (after
+    `anklet label` changed it): the tables rewritten, session.json's "analysis" replaced."""
+    from anklet.analysis import read_imu_csv
+    from anklet.analysis.targets import targets_for
+    from anklet.labels import read_labels, read_session_json, write_session_json
+
+    labels = read_labels(folder)
+    try:
+        rec = read_imu_csv(folder / "samples.csv")
+        result = analyze(
+            rec, source=str(folder / "samples.csv"), targets=targets_for(labels.exercise)
+        )
+        outcome = TrainingOutcome(result)
+    except AnalysisInputError as exc:
+        outcome = TrainingOutcome(None, skipped=str(exc))
+    summary = outcome.summary()
+    if problem := outcome.write(folder):
+        summary["tables_error"] = problem
+    meta = read_session_json(folder)
+    meta["analysis"] = summary
+    write_session_json(folder, meta)
+    return outcome

@@ -122,3 +122,26 @@ def test_report_compares_with_the_previous_session_of_the_same_exercise_side_and
     assert f"compared with {ana_left[2].resolve()}" in result.output
     first = anklet("report", str(ana_left[0]), "--out", str(week / "first.png"))
     assert first.exit_code == 0 and "compared with" not in first.output
+
+
+def test_relabelling_the_exercise_judges_the_sets_again(recordings, tmp_path):
+    import shutil
+
+    folder = tmp_path / "s"
+    shutil.copytree(recordings["ana-knee-left"], folder)  # 5 quick raises: ~1.5 s a rep
+
+    def analysis():
+        return json.loads((folder / "session.json").read_text())["analysis"]
+
+    assert not any("too fast" in f for f in analysis()["flags"])  # no exercise: no prescription
+    held = anklet("label", str(folder), "--exercise", "seated knee extension")
+    assert held.exit_code == 0, held.output
+    assert "against the new exercise" in held.output
+    assert any("too fast" in f for f in analysis()["flags"])  # 2 s up, 5 s hold, 2 s down
+    assert "too fast" in (folder / "sets.csv").read_text()
+    own = anklet("label", str(folder), "--exercise", "my own quick raise")  # free text
+    assert own.exit_code == 0, own.output
+    assert not any("too fast" in f for f in analysis()["flags"])
+    assert analysis()["reps"] == 5
+    same = anklet("label", str(folder), "--athlete", "Ana")  # not the exercise: not re-judged
+    assert "against the new exercise" not in same.output

@@ -138,9 +138,9 @@ def sway_rise_flag(s: RepSet, settings: Settings) -> str | None:
 def add_form_flags(sets: Sequence[RepSet], targets: FormTargets, settings: Settings) -> None:
     """Append each set's form flags to its `flags` (after the fatigue flags already there)."""
     best = session_reference_rom(sets)
-    # No exercise given: the session's own unhurried set is the tempo to keep, not a guess at
+    # No exercise given (or free text): the session's own unhurried set is the tempo to keep, not a guess at
     # what the exercise prescribes (a session at one steady tempo is never "too fast").
-    slowest = None if targets.exercise else session_reference_tempo(sets)
+    slowest = None if targets.tempo_known else session_reference_tempo(sets)
     for s in sets:
         flags = [rom_loss_flag(s, settings), sway_rise_flag(s, settings)]
         if targets.rom_deg is not None:
@@ -148,7 +148,7 @@ def add_form_flags(sets: Sequence[RepSet], targets: FormTargets, settings: Setti
         elif best is not None and best is not s:
             ref = f"set {best.index}, today's largest"
             flags.append(low_amplitude_flag(s, median_rom_deg(best), ref, settings))
-        if targets.exercise:
+        if targets.tempo_known:
             flags.append(tempo_flag(s, targets.tempo, settings))
         elif slowest is not None and slowest[0] is not s:
             ref, tempo = slowest

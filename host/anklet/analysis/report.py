@@ -309,7 +309,7 @@ def _draw_rep_panels(
                      label=name, edgecolor="white", linewidth=0.3)  # fmt: skip
         bottom += values
     top = float(bottom.max(initial=0.0))
-    if targets.exercise:
+    if targets.tempo_known:
         tempo = targets.tempo
         _line(tempo_ax, tempo.total_s, f"target {tempo.total_s:g} s ({tempo})", "k", "--")
         rushed = settings.fast_tempo_fraction * tempo.total_s

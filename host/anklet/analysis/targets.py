@@ -54,6 +54,12 @@ class FormTargets:
     exercise: str | None = None  # as given (for messages); None when unknown
     rom_deg: float | None = None  # the athlete's target range; None: the session's best set
 
+    @property
+    def tempo_known(self) -> bool:
+        """The exercise is in the catalogue, so its prescribed tempo is known; otherwise (none
+        given, or free text) sets are timed against the session's own slowest set."""
+        return bool(self.exercise) and exercise_key(self.exercise or "") in TEMPO_BY_EXERCISE
+
 
 def exercise_key(name: str) -> str:
     """'Side-lying leg raise' -> 'side_lying_leg_raise'."""

@@ -37,6 +37,7 @@ from anklet.labels import (
     read_labels,
     write_labels,
 )
+from anklet.training import reanalyse_folder
 
 SessionsOpt = Annotated[
     Path,
@@ -147,8 +148,18 @@ def label(
         labels = read_labels(folder)
         if any(v is not None for v in given.values()):
             changes = make_labels(**{k: v for k, v in given.items() if k not in cleared})
+            before = labels.exercise
             labels = labels.updated(changes, cleared)
             write_labels(folder, labels)
+            if labels.exercise != before and (folder / "samples.csv").is_file():
+                # Form flags judge tempo against the exercise: judge the sets again.
+                outcome = reanalyse_folder(folder)
+                print(
+                    f"analysis {outcome.sets} set(s), {outcome.reps} rep(s), "
+                    f"{len(outcome.flags)} flag(s) against the new exercise "
+                    "(sets.csv, reps.csv, session.json)",
+                    file=sys.stderr,
+                )
     except LabelError as exc:
         raise _fail(str(exc)) from None
     if json_out:
