@@ -138,8 +138,8 @@ def sway_rise_flag(s: RepSet, settings: Settings) -> str | None:
 def add_form_flags(sets: Sequence[RepSet], targets: FormTargets, settings: Settings) -> None:
     """Append each set's form flags to its `flags` (after the fatigue flags already there)."""
     best = session_reference_rom(sets)
-    # No exercise given (or free text): the session's own unhurried set is the tempo to keep, not a guess at
-    # what the exercise prescribes (a session at one steady tempo is never "too fast").
+    # No catalogue exercise (none, or free text): the session's own unhurried set is the tempo
+    # to keep, not a guess at a prescription (one steady tempo is never "too fast").
     slowest = None if targets.tempo_known else session_reference_tempo(sets)
     for s in sets:
         flags = [rom_loss_flag(s, settings), sway_rise_flag(s, settings)]
