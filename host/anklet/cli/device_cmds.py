@@ -251,6 +251,8 @@ async def _record(session: LogSession, display: str, coach: RepCoach) -> Session
                         f"sets {stats.sets}, reps {stats.reps}"
                     )
                 await asyncio.wait({task}, timeout=0.5)
+            for line in coach.lines[shown:]:  # reps that ended as the session did
+                console.print(f"  {line}", highlight=False)
         return await task
     finally:
         undo()
