@@ -47,6 +47,7 @@ def run_micropython(
 _ONE_WORKER = ("tests/history/",)
 
 
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: absent with -p no:xdist
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """`-n N`: xdist's `load` distribution, except that each folder of _ONE_WORKER goes to one
     worker as a whole (its biggest unit, so first). xdist's own `--dist loadgroup` cannot do
