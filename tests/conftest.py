@@ -48,6 +48,27 @@ def run_micropython(
     )
 
 
+# Tests that share a session-scoped fixture too costly to make once per xdist worker (the
+# history tests' recordings from the simulated board): they run on one worker.
+_ONE_WORKER = ("tests/history/",)
+
+
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: absent with -p no:xdist
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`-n N`: xdist's `load` distribution, except that each folder of _ONE_WORKER goes to one
+    worker as a whole (its biggest unit, so first). xdist's own `--dist loadgroup` cannot do
+    it here: on pytest 9.2 its group marks are silently lost (pytest-xdist issue 1386)."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneWorkerFolders(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return next((folder for folder in _ONE_WORKER if nodeid.startswith(folder)), nodeid)
+
+    return OneWorkerFolders(config, log)
+
+
 @pytest.fixture
 def micropython():
     return run_micropython

@@ -151,7 +151,19 @@ def test_flash_reports_no_bootloader_answering_through_esptool(tmp_path, silent_
     assert EspLog.instance is logger  # esptool's logger is put back
 
 
-def test_flash_cli_reports_no_bootloader_answering(tmp_path, silent_port):
+def test_flash_cli_reports_no_bootloader_answering(tmp_path, silent_port, monkeypatch):
+    # A 1 s wait for a REPL (was 8) and one connect attempt (was esptool's 7): the one-line
+    # error is the point, not how patient esptool is (its attempts: the test above).
+    import anklet.cli.device_tools_cmds as commands
+    import anklet.keep as keep
+
+    save, flash = keep.save_from_board, commands.flash_micropython
+    monkeypatch.setattr(
+        keep, "save_from_board", lambda port, **_: save(port, repl_timeout_s=1.0, listen_s=0.5)
+    )
+    monkeypatch.setattr(
+        commands, "flash_micropython", lambda *a, **kw: flash(*a, **{**kw, "connect_attempts": 1})
+    )
     path = write_image(tmp_path, "esp32")
     result = flash_cli("--port", silent_port, "--firmware", str(path))
     assert_one_line_error(result, "no ESP bootloader answered", "BOOT")

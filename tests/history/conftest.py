@@ -16,7 +16,11 @@ from sqlalchemy import create_engine
 
 @pytest.fixture(scope="session")
 def recordings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return record_all(tmp_path_factory.mktemp("recordings"))
+    root = tmp_path_factory.mktemp("recordings")
+    with pytest.MonkeyPatch.context() as env:  # bonds and such land here, not in the user's
+        env.setenv("ANKLET_DATA_DIR", str(root / "data"))
+        env.delenv("ANKLET_DB_URL", raising=False)
+        return record_all(root)
 
 
 @pytest.fixture

@@ -3,12 +3,14 @@ one, the rest timer; and `anklet log`'s labels and target from the training hist
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 from anklet.analysis import Rep
 from anklet.feedback import BELL, RepCoach, Target
 from anklet.labels import read_labels
+from anklet.recorder import LiveStats
 from anklet.training import JumpLanded, RepEnded
 from historyhelpers import anklet
 
@@ -59,6 +61,37 @@ def test_without_beep_or_target_nothing_rings_and_nothing_is_short():
     assert quiet.verdicts[0].short is True and rung == []
     assert untargeted.verdicts[0].short is False and "of" not in untargeted.lines[0]
     assert len(untargeted.lines) == 1
+
+
+class _SessionEndingOnARep:
+    """A LogSession whose last rep ends as the session does (what `log --duration` meets)."""
+
+    rate_note = ""
+    live = LiveStats()
+
+    def __init__(self) -> None:
+        self.listeners = []
+
+    def subscribe(self, listener) -> None:
+        self.listeners.append(listener)
+
+    def stop(self) -> None:
+        pass
+
+    async def run(self) -> str:
+        for listener in self.listeners:
+            listener(RepEnded(1, 1, 1, _rep(50.0)))
+        return "summary"
+
+
+def test_a_rep_that_ends_with_the_session_is_still_printed(capsys):
+    from anklet.cli.device_cmds import _record
+
+    rung: list[str] = []
+    coach = RepCoach(Target(60.0, "--target-rom"), beep=True, bell=rung.append)
+    assert asyncio.run(_record(_SessionEndingOnARep(), "lines", coach)) == "summary"  # type: ignore[arg-type]
+    assert rung == [BELL]
+    assert "set 1 rep 1  50° of 60° SHORT" in capsys.readouterr().err
 
 
 def test_log_labels_the_session_and_holds_reps_to_the_athletes_best_recent_session(tmp_path):
