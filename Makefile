@@ -38,7 +38,7 @@ demo: setup
 	$(BIN)/anklet demo
 
 test: setup
-	$(BIN)/pytest -q -n 2 tests
+	$(BIN)/pytest -q -n 4 tests
 
 lint: setup
 	$(BIN)/ruff check .

