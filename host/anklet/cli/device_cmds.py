@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import signal
 import sys
 import time
@@ -26,8 +25,9 @@ from rich.table import Table
 
 from anklet.capture import CaptureError, decode_capture
 from anklet.cli import app
-from anklet.cli.ble_errors import ble_failure, check_backend
+from anklet.cli.ble_errors import check_backend
 from anklet.cli.pair_cmds import run_pair
+from anklet.cli.running import run_command
 from anklet.connect import DEFAULT_SIM_MOTION, DEMO_SECONDS, open_device, resolve
 from anklet.device import CommandFailed, Device, DeviceError
 from anklet.feedback import RepCoach, Target, target_from_history
@@ -113,28 +113,9 @@ def _is_ble(dev: str | None) -> bool:
 
 
 def _run(coro: Awaitable[T], verbose: bool, board: DeviceOptions | None = None) -> T:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    try:
-        return asyncio.run(coro)  # type: ignore[arg-type]
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("interrupted", file=sys.stderr)
-        raise typer.Exit(code=130) from None
-    except Exception as exc:
-        if verbose:
-            console.print_exception()
-        message = None
-        if board is not None and _is_ble(board.device):
-            message = ble_failure(exc, board.ble_backend)
-        if message is None and isinstance(
-            exc, DeviceError | TransportError | CaptureError | OSError
-        ):
-            message = str(exc)
-        if message is None:
-            raise
-        raise _fail(message) from None
+    ble = board is not None and _is_ble(board.device)
+    backend = board.ble_backend if board is not None else None
+    return run_command(coro, verbose, ble=ble, ble_backend=backend)  # type: ignore[arg-type]
 
 
 async def _with_device(board: DeviceOptions, action: Callable[[Device], Awaitable[T]]) -> T:

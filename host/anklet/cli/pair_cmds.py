@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import signal
 import sys
 from pathlib import Path
@@ -20,9 +19,9 @@ from anklet_protocol import spec
 from rich.console import Console
 
 from anklet.cli import app
-from anklet.cli.ble_errors import ble_failure, check_backend
+from anklet.cli.ble_errors import check_backend
+from anklet.cli.running import run_command
 from anklet.connect import DEFAULT_SIM_MOTION, resolve
-from anklet.device import DeviceError
 from anklet.labels import Labels
 from anklet.pair_session import SIDES, PairResult, PairSession, record_pair
 from anklet.transport import TransportError
@@ -234,40 +233,14 @@ def run_pair(
         raise _fail(f"{options[0]} and {options[1]} name the same board ({resolve(left)})")
     if problem := check_backend(ble_backend):
         raise _fail(problem)
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    try:
-        result = asyncio.run(
-            _log_pair(
-                devs,
-                out_dir,
-                duration,
-                rate,
-                involved,
-                motions,
-                quiet or json_out,
-                ble_backend,
-                raw,
-                labels,
-            )
-        )
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("interrupted", file=sys.stderr)
-        raise typer.Exit(code=130) from None
-    except Exception as exc:
-        if verbose:
-            console.print_exception()
-        message = None
-        with contextlib.suppress(Exception):
-            if any(resolve(d).startswith("ble:") for d in devs.values()):
-                message = ble_failure(exc, ble_backend)
-        if message is None and isinstance(exc, DeviceError | TransportError | OSError):
-            message = str(exc)
-        if message is None:
-            raise
-        raise _fail(message) from None
+    ble = False
+    with contextlib.suppress(TransportError):
+        ble = any(resolve(d).startswith("ble:") for d in devs.values())
+    pair = _log_pair(
+        devs, out_dir, duration, rate, involved, motions, quiet or json_out, ble_backend, raw,
+        labels,
+    )  # fmt: skip
+    result = run_command(pair, verbose, ble=ble, ble_backend=ble_backend)
     if json_out:
         print(json.dumps(result_dict(result)))
         return
