@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,15 @@ class DeviceOptions:
     sim_motion: str = DEFAULT_SIM_MOTION  # the simulated board's workout
     sim_flash: Path | None = None  # the simulated board's flash (None: the user's)
     ble_backend: str | None = None  # "bumble:TRANSPORT" instead of the system's stack
+
+    def open(self) -> AbstractAsyncContextManager[Device]:
+        """The board, opened: `async with options.open() as device`."""
+        return open_device(
+            self.device,
+            sim_motion=self.sim_motion,
+            sim_flash=self.sim_flash,
+            ble_backend=self.ble_backend,
+        )
 
 
 @dataclass(frozen=True)
@@ -94,12 +104,7 @@ class LogSession:
     async def run(self) -> SessionSummary:
         self._runner = asyncio.current_task()
         opts, board = self.options, self.options.board
-        async with open_device(
-            board.device,
-            sim_motion=board.sim_motion,
-            sim_flash=board.sim_flash,
-            ble_backend=board.ble_backend,
-        ) as device:
+        async with board.open() as device:
             self._description = device.description
             saved_rate_hz = (await device.wait_ready()).imu_rate_hz if opts.rate_hz else None
             recorder = SessionRecorder(

@@ -27,8 +27,7 @@ def opened(monkeypatch):
         raise TransportError("no board here (test)")
         yield  # pragma: no cover
 
-    monkeypatch.setattr("anklet.logsession.open_device", fake_open)
-    monkeypatch.setattr("anklet.cli.device_cmds.open_device", fake_open)
+    monkeypatch.setattr("anklet.logsession.open_device", fake_open)  # DeviceOptions.open
     return calls
 
 

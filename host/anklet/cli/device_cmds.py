@@ -28,7 +28,7 @@ from anklet.cli import app
 from anklet.cli.ble_errors import check_backend
 from anklet.cli.pair_cmds import run_pair
 from anklet.cli.running import run_command
-from anklet.connect import DEFAULT_SIM_MOTION, DEMO_SECONDS, open_device, resolve
+from anklet.connect import DEFAULT_SIM_MOTION, DEMO_SECONDS, resolve
 from anklet.device import CommandFailed, Device, DeviceError
 from anklet.feedback import RepCoach, Target, target_from_history
 from anklet.labels import EXERCISES, LabelError, Labels, make_labels
@@ -119,12 +119,7 @@ def _run(coro: Awaitable[T], verbose: bool, board: DeviceOptions | None = None) 
 
 
 async def _with_device(board: DeviceOptions, action: Callable[[Device], Awaitable[T]]) -> T:
-    async with open_device(
-        board.device,
-        sim_motion=board.sim_motion,
-        sim_flash=board.sim_flash,
-        ble_backend=board.ble_backend,
-    ) as device:
+    async with board.open() as device:
         await device.wait_ready()
         return await action(device)
 
