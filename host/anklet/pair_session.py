@@ -219,12 +219,7 @@ class PairSession:
             side: asyncio.create_task(device.wait_ready()) for side, device in self.devices.items()
         }
         await asyncio.gather(*ready.values(), return_exceptions=True)
-        for side, task in ready.items():
-            exc = task.exception()
-            if isinstance(exc, DeviceError | TransportError):
-                raise TransportError(f"{side} board ({self.dev_strings[side]}): {exc}") from exc
-            if exc is not None:
-                raise exc
+        self._raise_first_failure(ready)
 
     async def _record(self, duration_s: float | None) -> dict[str, SessionSummary]:
         """Both recorders at once; if one fails, the other stops cleanly and the error rises."""
@@ -247,13 +242,17 @@ class PairSession:
             for pinger in pingers:
                 pinger.cancel()
             await asyncio.gather(*pingers, return_exceptions=True)
+        self._raise_first_failure(tasks)
+        return {side: task.result() for side, task in tasks.items()}
+
+    def _raise_first_failure(self, tasks: dict[str, asyncio.Task[Any]]) -> None:
+        """The first side's failure, a link or board one naming the side and its device."""
         for side, task in tasks.items():
             exc = task.exception()
             if isinstance(exc, DeviceError | TransportError):
                 raise TransportError(f"{side} board ({self.dev_strings[side]}): {exc}") from exc
             if exc is not None:
                 raise exc
-        return {side: task.result() for side, task in tasks.items()}
 
     async def _ping(self, side: str) -> None:
         """Time-sync pings while the board streams, each kept with the boot it reached."""

@@ -141,6 +141,7 @@ def add_form_flags(sets: Sequence[RepSet], targets: FormTargets, settings: Setti
     # No catalogue exercise (none, or free text): the session's own unhurried set is the tempo
     # to keep, not a guess at a prescription (one steady tempo is never "too fast").
     slowest = None if targets.tempo_known else session_reference_tempo(sets)
+    relative = replace(settings, fast_tempo_fraction=settings.fast_relative_fraction)
     for s in sets:
         flags = [rom_loss_flag(s, settings), sway_rise_flag(s, settings)]
         if targets.rom_deg is not None:
@@ -153,7 +154,6 @@ def add_form_flags(sets: Sequence[RepSet], targets: FormTargets, settings: Setti
         elif slowest is not None and slowest[0] is not s:
             ref, tempo = slowest
             reference = f"set {ref.index}, today's slowest,"
-            relative = replace(settings, fast_tempo_fraction=settings.fast_relative_fraction)
             flags.append(tempo_flag(s, tempo, relative, reference, slow_too=False))
         s.flags.extend(f for f in flags if f)
 
