@@ -5,6 +5,7 @@ aioble/security.py).
     secrets = BleSecrets("ble_secrets.json")
     secrets.load()
     secrets.set(sec_type, key, value)      # from _IRQ_SET_SECRET: RAM only; value None deletes
+                                           # (False: nothing there to delete)
     secrets.get(sec_type, index, key)      # from _IRQ_GET_SECRET; key None: the index-th one
     if secrets.dirty: secrets.save()       # from the main loop, never the IRQ handler
 
@@ -61,13 +62,17 @@ class BleSecrets:
         return self.entries[i][2] if i >= 0 else None
 
     def set(self, sec_type, key, value):
-        """Store (or, value None, delete) one secret in RAM; save() puts it on flash."""
+        """Store (or, value None, delete) one secret in RAM; save() puts it on flash.
+
+        A delete of a key that is not there answers False: NimBLE deletes a peer's entries in a
+        loop until the store says none is left (ble_store_util_delete_all), as it does when a
+        bonded central that lost its keys pairs again; True there loops forever."""
         key = bytes(key)
         i = self._find(sec_type, key)
         if i >= 0:
             self.entries.pop(i)
         elif value is None:
-            return True
+            return False
         if value is not None:
             if len(self.entries) >= _MAX_ENTRIES:
                 self._evict()

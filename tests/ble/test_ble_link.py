@@ -221,6 +221,40 @@ def test_bonded_reconnect_after_reboot_needs_no_new_pairing(tmp_path: Path) -> N
     run(tmp_path, body)
 
 
+def test_bonded_central_that_lost_its_keys_pairs_again(tmp_path: Path) -> None:
+    # A phone that "forgot this device", or a laptop reinstalled: the board still holds the
+    # bond, the central has no keys and pairs afresh. NimBLE then deletes the old bond entry by
+    # entry until the store answers that none is left; a store that always says "deleted" kept
+    # it looping in the IRQ until the watchdog reset the board.
+    async def body(board: LinkBoard) -> None:
+        address = "F0:F0:F0:F0:F0:07"
+        first = BumbleCentral.on_link(board.link, address)
+        async with BleTransport("Anklet-FFEE", central=first, pair=True) as link:
+            assert (await Host(link).command(spec.Opcode.STOP)).status == spec.StatusCode.OK
+        await first.close()
+        assert await eventually(lambda: (board.flash / "ble_secrets.json").exists())
+
+        forgetful = BumbleCentral.on_link(board.link, address)  # same address, empty key store
+        board.centrals.append(forgetful)
+        pairings = watch_pairings(forgetful)
+        async with BleTransport("Anklet-FFEE", central=forgetful, pair=True) as link:
+            host = Host(link)
+            assert (await host.command(spec.Opcode.STOP)).status == spec.StatusCode.OK
+        assert len(pairings) == 1
+        assert board.proc is not None and board.proc.poll() is None  # no watchdog reset
+        assert board.radio.stats.boots == 1
+
+        def peers() -> list[tuple[int, bytes]]:
+            stored = json.loads((board.flash / "ble_secrets.json").read_text())
+            return sorted((kind, base64.b64decode(key)) for kind, key, _ in stored if kind != 10)
+
+        # One bond for that central, the new one: the old entries were deleted, not kept beside.
+        assert await eventually(lambda: len(peers()) == 2)
+        assert [kind for kind, _ in peers()] == [1, 2]
+
+    run(tmp_path, body)
+
+
 def test_link_loss_is_reported_and_board_readvertises_for_reconnect(tmp_path: Path) -> None:
     async def body(board: LinkBoard) -> None:
         central = board.central()
