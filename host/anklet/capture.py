@@ -170,6 +170,8 @@ def _replay(path: Path, timeline: Path, info: DeviceInfo, out_dir: Path) -> Capt
             log.declare_lost(args[0], args[1], args[2])
         elif kind == "resend_from":
             log.resend_from(args[0])
+        elif kind == "answered":
+            log.resend_answered(args[0], args[1])
         elif kind == "segment":
             log.new_segment(args[0], args[1])
         elif kind == "expire":

@@ -142,6 +142,16 @@ class Reassembly:
                 return [hole]
         return []
 
+    def resend_answered(self, index: int, now_s: float) -> None:
+        """The board answered a RESEND from `index` at `now_s`: its re-sent blocks follow the
+        answer on the same ordered link, so the hole's retry and expiry count from here, not
+        from the ask. A host that reads behind its link (a busy machine, a deep port buffer)
+        would otherwise ask again before the first answer's blocks came, and each ask sends
+        the board back over blocks already on their way."""
+        for hole in self._holes.values():
+            if hole.start <= index < hole.end:
+                hole.requested_s = hole.progress_s = now_s
+
     def resend_from(self, index: int) -> None:
         """The board was asked to re-send from `index` (after the first ask found it gone)."""
         self._resend_end = index

@@ -229,7 +229,10 @@ class SessionRecorder:
             start = hole.start
             for _ in range(3):
                 answer = await self.device.resend(start)
-                if answer.ok or answer.oldest_index <= start:
+                if answer.ok:
+                    self.log.resend_answered(start, time.monotonic())
+                    break
+                if answer.oldest_index <= start:
                     break
                 # Gone from the ring: lost now, and ask at once for what it still holds (a
                 # second later the ring has moved on by a second of samples).

@@ -309,6 +309,12 @@ class SessionLog:
             self.journal.record("lost", start, end, why)
         self._boot.stream.declare_lost(start, end, why)
 
+    def resend_answered(self, index: int, now_s: float) -> None:
+        """The board answered the RESEND from `index` (its re-sent blocks come next)."""
+        if self.journal is not None:
+            self.journal.record("answered", index, now_s)
+        self._boot.stream.resend_answered(index, now_s)
+
     def resend_from(self, index: int) -> None:
         """The board was asked again, from `index` (the first ask found the start gone)."""
         if self.journal is not None:

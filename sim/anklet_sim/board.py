@@ -81,10 +81,10 @@ MAX_CLOCK_OFFSET_US = 86_400_000_000
 
 def _run_ahead(pid: int) -> None:
     """A board is a real-time device (its IMU fills an 85 ms FIFO at 1000 Hz whether or not
-    the interpreter gets the CPU), so it runs ahead of ordinary work when allowed to (root or
-    CAP_SYS_NICE); otherwise nothing changes."""
+    the interpreter gets the CPU), so it runs ahead of the process that drives it, and of
+    ordinary work, when allowed to (root or CAP_SYS_NICE); otherwise nothing changes."""
     with contextlib.suppress(OSError):
-        os.setpriority(os.PRIO_PROCESS, pid, -5)
+        os.setpriority(os.PRIO_PROCESS, pid, max(-20, os.getpriority(os.PRIO_PROCESS, 0) - 5))
 
 
 def _pdeathsig() -> Any:

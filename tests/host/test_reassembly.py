@@ -114,6 +114,37 @@ def test_asking_again_does_not_postpone_giving_up_on_a_hole():
     assert firsts(stream.pop_ready())[:2] == [0, 40]
 
 
+def test_a_late_resend_answer_restarts_the_wait_instead_of_a_second_ask():
+    # A host reading behind its link: the board's answer (and the re-sent blocks right after
+    # it) arrive 2.5 s after the ask. Asking again at 1 s would send the board back over
+    # blocks already on their way; giving up at 3 s would lose what is about to come.
+    stream = Reassembly(0, refill_timeout_s=3.0)
+    stream.add(block(0), 0.0)
+    stream.add(block(40), 0.0)
+    assert [h.start for h in stream.holes_to_request(0.0)] == [10]
+    stream.resend_answered(10, 2.5)
+    assert stream.holes_to_request(3.0) == []  # 0.5 s after the answer: its blocks are coming
+    stream.expire(4.0)
+    assert stream.count.lost == 0
+    for first in (10, 20, 30):
+        stream.add(block(first, flags=spec.FrameFlag.RESENT), 4.2)
+    assert firsts(stream.pop_ready()) == [0, 10, 20, 30, 40]
+    assert stream.count.lost == 0 and stream.count.refilled == 30
+
+
+def test_an_answered_resend_that_brings_nothing_is_asked_again_then_given_up():
+    stream = Reassembly(0, refill_timeout_s=3.0)
+    stream.add(block(0), 0.0)
+    stream.add(block(40), 0.0)
+    stream.holes_to_request(0.0)
+    stream.resend_answered(10, 0.1)
+    assert [h.start for h in stream.holes_to_request(1.2)] == [10]
+    stream.expire(3.0)  # 2.9 s since the answer
+    assert stream.count.lost == 0
+    stream.expire(3.2)
+    assert stream.count.lost_ranges == [(10, 40, "not refilled by the board")]
+
+
 def test_refill_in_progress_keeps_a_hole_open():
     stream = Reassembly(0, refill_timeout_s=1.0)
     stream.add(block(0), 0.0)
