@@ -172,6 +172,8 @@ def _replay(path: Path, timeline: Path, info: DeviceInfo, out_dir: Path) -> Capt
             log.resend_from(args[0])
         elif kind == "answered":
             log.resend_answered(args[0], args[1])
+        elif kind == "expect":
+            log.expect_until(args[0], args[1])
         elif kind == "segment":
             log.new_segment(args[0], args[1])
         elif kind == "expire":

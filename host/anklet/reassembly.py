@@ -142,6 +142,14 @@ class Reassembly:
                 return [hole]
         return []
 
+    def expect_until(self, end: int, now_s: float) -> None:
+        """The stream reached `end`: [high, end) is a hole (the end of a stream lost on the
+        link), asked for as of `now_s`."""
+        if self.start_index is None or end <= self.high:
+            return
+        self._holes[self.high] = Hole(self.high, end, now_s, now_s, now_s)
+        self.high = end
+
     def resend_answered(self, index: int, now_s: float) -> None:
         """The board answered a RESEND from `index` at `now_s`: its re-sent blocks follow the
         answer on the same ordered link, so the hole's retry and expiry count from here, not

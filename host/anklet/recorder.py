@@ -49,6 +49,10 @@ log = logging.getLogger(__name__)
 _SYNC_EVERY_S = 5.0
 _STALL_S = 2.0  # no bytes for this long while streaming: the link is gone
 _BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 4.0)
+# After STOP: the board's ring outlives its stream, so what is still missing is asked for while
+# the board keeps bringing it; this long with nothing new, and what is left stays lost.
+_DRAIN_IDLE_S = 2.0
+_DRAIN_QUIET_S = 0.3  # no block for this long after STOP: the board has sent what it owed
 _LinkErrors = (LinkLost, DeviceError, TransportError)
 
 
@@ -109,6 +113,7 @@ class SessionRecorder:
         self.outcome: TrainingOutcome | None = None
         self.log: SessionLog | None = None
         self._stop = asyncio.Event()
+        self._stop_requests = 0
         self._start_s = 0.0
         self._rx: list[tuple[float, int]] = []
         self._raw_file: Any = None
@@ -118,6 +123,9 @@ class SessionRecorder:
         self._storage_error: StorageError | None = None
 
     def request_stop(self) -> None:
+        """End the session; while it fetches the samples still missing after the stream
+        stopped, a second request ends that at once."""
+        self._stop_requests += 1
         self._stop.set()
 
     async def run(self, duration_s: float | None = None) -> SessionSummary:
@@ -161,6 +169,8 @@ class SessionRecorder:
             self.live.state = "stopping"
             with contextlib.suppress(*_LinkErrors, TimeoutError):
                 await asyncio.wait_for(device.stop(), 2.0)
+                if self._storage_error is None:
+                    await self._drain()
                 # The board's own count of what it dropped, as of the end: session.json's
                 # board_status must not be a STATUS from up to a second before.
                 self.log.record_status(await asyncio.wait_for(device.get_status(), 2.0))
@@ -243,6 +253,49 @@ class SessionRecorder:
                 start = oldest
                 self.log.resend_from(start)
         self.log.expire(now)
+
+    async def _drain(self) -> None:
+        """The stream has stopped: fetch what is still missing while the board brings it.
+
+        First the blocks the board still owed its link arrive; then one RESEND from just past
+        the last sample received asks for the stream's tail (its answer gives the board's next
+        index, so a tail lost on the link is known, and counted if it cannot be re-sent); then
+        the holes are asked for as during the stream, until none is left, the board brings
+        nothing for _DRAIN_IDLE_S, or the user asks again to stop."""
+        log = self.log
+        assert log is not None
+        requests = self._stop_requests
+        received = -1
+        last_block_s = last_progress_s = time.monotonic()
+        tail_asked = False
+        while self._stop_requests == requests:
+            now = time.monotonic()
+            if log.samples_received != received:
+                received, last_progress_s = log.samples_received, now
+            if now - last_progress_s > _DRAIN_IDLE_S:
+                break
+            last_block_s = max(last_block_s, self._last_block_s)
+            if not tail_asked and now - last_block_s > _DRAIN_QUIET_S:
+                tail_asked = True
+                await self._ask_for_tail(now)
+            elif tail_asked and not log.missing:
+                break
+            await self._refill(now)
+            log.write_ready(now)
+            self._update_live(now)
+            await asyncio.sleep(0.05)
+
+    async def _ask_for_tail(self, now: float) -> None:
+        assert self.log is not None
+        end = self.log.next_index
+        if end is None:
+            return
+        answer = await self.device.resend(end)
+        if answer.next_index > end:
+            self.live.state = "fetching missing samples"
+            self.log.expect_until(answer.next_index, now)
+            if answer.ok:
+                self.log.resend_answered(end, time.monotonic())
 
     async def _on_reboot(self) -> None:
         self._reboot_seen = False

@@ -174,6 +174,22 @@ class SessionLog:
         return None if stream.start_index is None else stream.high
 
     @property
+    def samples_received(self) -> int:
+        return sum(b.stream.count.received for b in self._boots)
+
+    @property
+    def missing(self) -> int:
+        """Samples of the current boot still awaited from the board (its holes)."""
+        return sum(h.end - h.start for h in self._boot.stream.open_holes)
+
+    def expect_until(self, end: int, now_s: float) -> None:
+        """The board's stream reached `end` (its answer to a RESEND says so): what is past the
+        last sample received is missing too, not merely unseen."""
+        if self.journal is not None:
+            self.journal.record("expect", end, now_s)
+        self._boot.stream.expect_until(end, now_s)
+
+    @property
     def held(self) -> int:
         """Samples received but waiting behind a gap the board may still refill."""
         return sum(b.stream.held for b in self._boots)

@@ -110,4 +110,10 @@ def test_a_timeline_cut_off_by_a_crash_replays_as_far_as_it_goes(live_session, t
     decoded = read_samples(result.folder)
     live = read_samples(live_session.folder)
     assert 0 < len(decoded) < len(live)
-    assert decoded == live[: len(decoded)]  # what it wrote, it wrote as the live session did
+    # What it wrote, it wrote as the live session did: the same samples, at the same times
+    # within 10 µs. (Rows the cut timeline had not written yet are placed on the clock as it
+    # stood at the cut; the live session wrote them after refining it, a µs or so away.)
+    pairs = zip(decoded, live[: len(decoded)], strict=True)
+    assert all(abs(float(d["t_s"]) - float(v["t_s"])) <= 1e-5 for d, v in pairs)
+    drop_t = [{k: v for k, v in row.items() if k != "t_s"} for row in decoded]
+    assert drop_t == [{k: v for k, v in row.items() if k != "t_s"} for row in live[: len(decoded)]]
