@@ -165,9 +165,7 @@ def test_stopping_again_ends_the_fetch_at_once_with_the_rest_counted(tmp_path):
         recorder.request_stop()  # Ctrl-C again
 
     lost = set(range(44, 60))  # 0.8 s: short of the 2 s after which a stream counts as stopped
-    summary, _ = record(
-        tmp_path, dict(blocks=60, lost=lost, resend_pause_s=2.0), during=impatient
-    )
+    summary, _ = record(tmp_path, dict(blocks=60, lost=lost, resend_pause_s=2.0), during=impatient)
     meta = assert_every_sample_accounted(summary.folder)
     assert summary.expected == 600
     assert summary.lost >= 100  # most of the 160 still missing, not waited for (32 s)
