@@ -279,7 +279,7 @@ def _reply_payload_fields(reply: dict[str, Any]) -> dict[str, Any] | None:
     if struct is None or reply["status"] != spec.StatusCode.OK:
         return None
     parsed = struct.parse(reply["payload"])
-    return {str(sub.name): parsed[sub.name] for sub in struct.subcons}
+    return {str(sub.name): parsed[str(sub.name)] for sub in struct.subcons}
 
 
 def _jsonable(value: Any) -> Any:
