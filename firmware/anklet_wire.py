@@ -8,7 +8,7 @@ import struct
 from micropython import const
 
 VERSION_MAJOR = const(1)
-VERSION_MINOR = const(1)
+VERSION_MINOR = const(2)
 MAGIC = b'AK'
 BLE_MTU = const(247)
 ATT_OVERHEAD = const(3)
@@ -51,6 +51,8 @@ TIME_SYNC_ARGS_FMT = "<L"
 TIME_SYNC_ARGS_SIZE = const(4)
 RESEND_ARGS_FMT = "<L"
 RESEND_ARGS_SIZE = const(4)
+START_REPLY_FMT = "<L"
+START_REPLY_SIZE = const(4)
 TIME_SYNC_REPLY_FMT = "<LL"
 TIME_SYNC_REPLY_SIZE = const(8)
 TARE_REPLY_FMT = "<l"

@@ -145,6 +145,9 @@ class App:
             imu_hz, need, link.name, link.baud, limit, best)
 
     def start_streaming(self, link=None):
+        """Stream (to `link` only, or to every link); returns the index of the first sample
+        the stream carries: the sampler's next index, which a START while streaming continues
+        (the blocks already made belong to the stream before it)."""
         if self.imu is None:
             self._open_imu()
             if self.imu is None:
@@ -160,6 +163,7 @@ class App:
             for streamer in self.streamers:
                 streamer.reset()
             self.streaming = True
+        return self.sampler.next_index
 
     def streamer_for(self, link):
         for streamer in self.streamers:

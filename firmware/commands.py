@@ -81,8 +81,10 @@ class CommandHandler:
     async def start(self, frame, at, n):
         values = self.app.cfg.values
         self.refuse_if_too_slow(self.link, values["imu_rate_hz"], values["load_rate_hz"])
-        self.app.start_streaming(self.link)
-        return 0
+        first_index = self.app.start_streaming(self.link)
+        # Where the stream begins: the host expects every sample from here on, so a first
+        # block lost on the link is asked for again rather than never missed.
+        return messages.pack_start_reply(self.result, first_index)
 
     async def stop(self, frame, at, n):
         self.app.stop_streaming()

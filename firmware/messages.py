@@ -59,6 +59,12 @@ def pack_log(buf, level, text):
     return W.LOG_HEAD_SIZE + 1 + n
 
 
+def pack_start_reply(buf, first_index):
+    """START's result: the index of the first IMU sample of the stream (protocol 1.2)."""
+    struct.pack_into(W.START_REPLY_FMT, buf, 0, first_index)
+    return W.START_REPLY_SIZE
+
+
 def pack_reply_head(buf, request_id, opcode, status):
     """The reply's fixed head; its result (if any) follows at W.REPLY_HEAD_SIZE."""
     struct.pack_into(W.REPLY_HEAD_FMT, buf, 0, request_id, opcode, status)

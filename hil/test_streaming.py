@@ -94,7 +94,7 @@ def test_stop_halts_samples_and_start_continues_the_indices(hil, figure):
         device = board.device
         blocks = []
         device.on_samples = blocks.append
-        await device.start()
+        starts = [await device.start()]
         await asyncio.sleep(2.0)
         await device.stop()
         await asyncio.sleep(0.5)  # frames already on their way
@@ -103,12 +103,13 @@ def test_stop_halts_samples_and_start_continues_the_indices(hil, figure):
         await asyncio.sleep(2.0)
         still = await device.get_status()
         n_during = len(blocks)
-        await device.start()
+        starts.append(await device.start())
         await asyncio.sleep(2.0)
         await device.stop()
-        return blocks[:n_before], stopped_at, blocks[n_before:n_during], still, blocks[n_during:]
+        return (blocks[:n_before], stopped_at, blocks[n_before:n_during], still,
+                blocks[n_during:], starts)  # fmt: skip
 
-    before, stopped_at, during, still, after = hil.run(body)
+    before, stopped_at, during, still, after, starts = hil.run(body)
     last_end = max(b.end_index for b in before)
     first = min(after, key=lambda b: b.first_index)
     figure(
@@ -123,6 +124,10 @@ def test_stop_halts_samples_and_start_continues_the_indices(hil, figure):
     # one ended, without the board's lost-samples flag.
     assert first.first_index == last_end
     assert not first.flags & spec.FrameFlag.GAP_BEFORE
+    # START's reply (protocol 1.2) says where each stream begins: its first block's index
+    # (blocks below it would be a stream left running by an earlier test).
+    assert starts[0] == min(b.first_index for b in before if b.first_index >= starts[0])
+    assert starts[1] == first.first_index
     ends = sorted((b.first_index, b.end_index) for b in after if not b.resent)
     assert all(nxt == end for (_, end), (nxt, _) in itertools.pairwise(ends))
 

@@ -174,6 +174,8 @@ def _replay(path: Path, timeline: Path, info: DeviceInfo, out_dir: Path) -> Capt
             log.resend_answered(args[0], args[1])
         elif kind == "expect":
             log.expect_until(args[0], args[1])
+        elif kind == "stream_start":
+            log.stream_starts_at(args[0])
         elif kind == "segment":
             log.new_segment(args[0], args[1])
         elif kind == "expire":
@@ -204,6 +206,24 @@ def _replay(path: Path, timeline: Path, info: DeviceInfo, out_dir: Path) -> Capt
                          training=outcome)  # fmt: skip
 
 
+def _is_start_reply(message: Any) -> bool:
+    return (
+        getattr(message, "opcode", None) == spec.Opcode.START
+        and getattr(message, "status", None) == spec.StatusCode.OK
+        and hasattr(message, "payload")
+    )
+
+
+def _start_index(payload: bytes) -> int | None:
+    """The stream's first index from START's reply; None from an older board (or a reply
+    too damaged to say)."""
+    try:
+        first_index = int(spec.StartReply.parse(payload).first_index)
+    except Exception:  # construct's parse errors: the stream itself then says where it begins
+        return None
+    return None if first_index == spec.FIRST_INDEX_UNKNOWN else first_index
+
+
 def _decode_on_device_clock(path: Path, info: DeviceInfo, out_dir: Path) -> CaptureResult:
     started = datetime.fromtimestamp(path.stat().st_mtime, UTC)
     folder = SessionFolder.create(out_dir, info.name, started)
@@ -218,6 +238,7 @@ def _decode_on_device_clock(path: Path, info: DeviceInfo, out_dir: Path) -> Capt
         # (a minute or more of streaming) is not coming.
         log.new_boot(0.0, 0.0, refill_timeout_s=5000.0)
 
+    first_index: int | None = None  # START's answer before the first block: where it begins
     for message in _messages(path, decoder):
         if isinstance(message, SampleBlock):
             if log is None:
@@ -225,14 +246,21 @@ def _decode_on_device_clock(path: Path, info: DeviceInfo, out_dir: Path) -> Capt
                 # late or forged one).
                 log = SessionLog(folder, info, started, None, training.add_rows)
                 new_boot()
+                log.stream_starts_at(first_index)
             log.add_block(message, float(blocks))
             log.holes_to_request(float(blocks), retry_s=float("inf"))
             log.expire(float(blocks))
             blocks += 1
             if blocks % 256 == 0:
                 log.write_ready(float(blocks))
-        elif log is not None and getattr(message, "kind", None) == spec.EventKind.BOOT:
-            new_boot()
+        elif getattr(message, "kind", None) == spec.EventKind.BOOT:
+            first_index = None  # a START before the reset told of the previous boot's stream
+            if log is not None:
+                new_boot()
+        elif _is_start_reply(message):
+            first_index = _start_index(message.payload)
+            if log is not None:
+                log.stream_starts_at(first_index)  # a new boot's; a resumed stream's is moot
     if log is None:
         folder.close()
         for file in folder.path.iterdir():  # leave nothing behind but the error

@@ -3,7 +3,7 @@
     async with Device(SerialTransport("/dev/ttyUSB0")) as board:
         info = await board.get_info()
         board.on_samples = lambda block: ...
-        await board.start()
+        first_index = await board.start()    # the index of the stream's first sample
 
 Everything the board sends goes through one StreamDecoder; SAMPLES go to `on_samples`,
 STATUS/EVENT/LOG/INFO to `on_message`. A lost link fails pending commands with LinkLost and
@@ -442,8 +442,13 @@ class Device:
             self._parse_reply(spec.Opcode.GET_STATUS, await self.command(spec.Opcode.GET_STATUS))
         )
 
-    async def start(self) -> None:
-        await self.command(spec.Opcode.START)
+    async def start(self) -> int | None:
+        """Start streaming; returns the index of the stream's first sample (a board already
+        streaming: of the next one it produces), or None from a board older than protocol 1.2,
+        whose START reply is empty."""
+        body = await self.command(spec.Opcode.START)
+        first_index = int(self._parse_reply(spec.Opcode.START, body).first_index)
+        return None if first_index == spec.FIRST_INDEX_UNKNOWN else first_index
 
     async def stop(self) -> None:
         await self.command(spec.Opcode.STOP)

@@ -1,6 +1,7 @@
 """Puts SAMPLES blocks back in index order, finds every gap, and accounts for each sample.
 
-    stream = Reassembly()               # the first live block gives the stream's first index
+    stream = Reassembly()               # the first live block gives the stream's first index,
+    stream.begin_at(first_index)        # ... unless the board's START reply said it first
     stream.add(block, now_s)            # any order, duplicates welcome
     for start, end in stream.holes_to_request(now_s): ...   # ask the board to RESEND
     stream.declare_lost(start, end, "older than the board's buffer")
@@ -37,7 +38,7 @@ class LossCount:
     duplicates: int = 0  # samples received twice (re-sent blocks we already had)
     lost: int = 0  # samples that never arrived
     lost_ranges: list[tuple[int, int, str]] = field(default_factory=list)
-    before_start: int = 0  # re-sent samples that came before the stream's first block
+    before_start: int = 0  # samples of blocks before the stream's first index (an earlier one)
     overlapping: int = 0  # samples of blocks that straddle others (a damaged or forged stream)
 
 
@@ -47,10 +48,13 @@ FIFO_OVERFLOW = "dropped on the board (IMU FIFO overflow)"
 class Reassembly:
     def __init__(self, start_index: int | None = None, refill_timeout_s: float = 3.0) -> None:
         # None: the stream starts at the first live (not re-sent) block, as the board numbers
-        # samples from its boot, not from our session.
-        self.start_index = start_index
-        self.write_index = start_index or 0  # next index to hand out
-        self.high = self.write_index  # one past the highest index received
+        # samples from its boot, not from our session (a board older than protocol 1.2, whose
+        # START reply does not say where its stream begins).
+        self.start_index: int | None = None
+        self.write_index = 0  # next index to hand out
+        self.high = 0  # one past the highest index received
+        if start_index is not None:
+            self.begin_at(start_index)
         self.refill_timeout_s = refill_timeout_s
         self.count = LossCount()
         self._blocks: dict[int, SampleBlock] = {}
@@ -62,6 +66,14 @@ class Reassembly:
         # asked for, so a GAP_BEFORE block that comes next marks a gap the board itself made.
         self._resend_end: int | None = None
         self._resent_s: float | None = None  # when the last re-sent block came (the run moves)
+
+    def begin_at(self, start_index: int) -> None:
+        """The stream's first index, as the board said (its START reply): every sample from
+        here on is expected, so a first block lost on the link is a hole like any other, and
+        blocks before it are an earlier stream's. Only before the first block is taken."""
+        if self.start_index is not None:
+            raise ValueError(f"the stream already began at index {self.start_index}")
+        self.start_index = self.write_index = self.high = start_index
 
     @property
     def held(self) -> int:
@@ -80,7 +92,10 @@ class Reassembly:
             if resent:  # answers a RESEND from before this stream (an earlier session's)
                 self.count.before_start += block.imu_count
                 return False
-            self.start_index = self.write_index = self.high = first
+            self.begin_at(first)
+        elif end <= self.start_index:  # an earlier stream's, sent before this one began
+            self.count.before_start += block.imu_count
+            return False
         if resent:
             self._resent_s = now_s
             run_end, self._resend_end = self._resend_end, end

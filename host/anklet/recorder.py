@@ -118,6 +118,9 @@ class SessionRecorder:
         self._rx: list[tuple[float, int]] = []
         self._raw_file: Any = None
         self._reboot_seen = False
+        # Blocks that came while a START's answer (where the stream begins) was awaited: taken
+        # once it is known, in the order they came.
+        self._early: list[tuple[float, SampleBlock]] | None = None
         self._last_block_s = 0.0
         self._deadline: float | None = None
         self._storage_error: StorageError | None = None
@@ -154,7 +157,7 @@ class SessionRecorder:
             await device.get_info()  # so the capture holds the INFO it needs to be decoded
         try:
             await self._begin_boot()
-            await device.start()
+            await self._start_stream()
         except BaseException:
             self._discard_unstarted()  # refused or cut before any sample: no empty session
             raise
@@ -221,11 +224,30 @@ class SessionRecorder:
 
     async def _begin_boot(self) -> None:
         assert self.log is not None
+        self._hold_blocks()  # a board streaming already: its blocks may predate our START
         status = await self.device.get_status()
         now = time.monotonic()
         self.log.record_status(status)
         self.log.new_boot(now - status.uptime_ms / 1000, now)
         await self._sync(5)
+
+    async def _start_stream(self) -> None:
+        """START, and the stream's first index from the board's answer: from there on every
+        sample is this session's (a first block lost on the link is asked for again), before
+        it none is. Blocks that came meanwhile are taken once that is known."""
+        assert self.log is not None
+        self._hold_blocks()
+        try:
+            self.log.stream_starts_at(await self.device.start())
+        finally:
+            early, self._early = self._early or [], None
+            for arrived_s, block in early:
+                self._take(block, arrived_s)
+        self._last_block_s = time.monotonic()
+
+    def _hold_blocks(self) -> None:
+        if self._early is None:
+            self._early = []
 
     async def _sync(self, count: int) -> None:
         assert self.log is not None
@@ -300,8 +322,7 @@ class SessionRecorder:
     async def _on_reboot(self) -> None:
         self._reboot_seen = False
         await self._begin_boot()
-        await self.device.start()
-        self._last_block_s = time.monotonic()
+        await self._start_stream()
 
     async def _restart_stream(self) -> None:
         """No samples for _STALL_S while the board still answers: if it stopped streaming
@@ -320,8 +341,7 @@ class SessionRecorder:
         if paused:
             self.log.new_segment(now, "board stopped streaming")
             await self._sync(5)
-        await self.device.start()
-        self._last_block_s = time.monotonic()
+        await self._start_stream()
 
     def _paused_unsampled(self, status: StatusReport) -> bool:
         """The board is not streaming and its sample index did not move on with the time: its
@@ -402,18 +422,26 @@ class SessionRecorder:
         if self._paused_unsampled(status):  # it stopped while we could not hear it
             self.log.new_segment(time.monotonic(), "board stopped streaming")
             await self._sync(5)
-        await self.device.start()
-        self._last_block_s = time.monotonic()
+        await self._start_stream()
 
     # --- incoming --------------------------------------------------------------------------
 
     def _on_block(self, block: SampleBlock) -> None:
-        if self.log is None or not self.log.started or self._reboot_seen:
+        if self._reboot_seen:
             return
         now = time.monotonic()
-        self._last_block_s = now
-        if self.log.add_block(block, now):
-            self._rx.append((now, block.imu_count))
+        if self._early is not None:
+            self._early.append((now, block))
+            return
+        if self.log is None or not self.log.started:
+            return
+        self._take(block, now)
+
+    def _take(self, block: SampleBlock, arrived_s: float) -> None:
+        assert self.log is not None
+        self._last_block_s = arrived_s
+        if self.log.add_block(block, arrived_s):
+            self._rx.append((arrived_s, block.imu_count))
 
     def _on_message(self, msg_type: spec.MsgType, message: Any) -> None:
         if self.log is None:

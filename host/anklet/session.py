@@ -2,6 +2,7 @@
 
     log = SessionLog(folder, info, started_utc, start_host_s, on_rows=training.add_rows)
     log.new_boot(boot_host_s=..., now_s=...)   # at start and after every board reset
+    log.stream_starts_at(first_index)           # START's reply: where the board's stream begins
     log.add_sync(sent_s, received_s, device_us) # time-sync pings
     log.add_block(block, now_s)                 # SAMPLES, any order, duplicates welcome
     log.write_ready(now_s)                      # rows that are contiguous and timed
@@ -219,6 +220,21 @@ class SessionLog:
         """Add a top-level entry to session.json (the recorder's reconnects, the analysis)."""
         self._extra[key] = value
 
+    def stream_starts_at(self, first_index: int | None) -> None:
+        """The board's answer to START: the index of its stream's first sample. The current
+        boot (or segment) expects every sample from there on: a first block lost on the link
+        is a hole to refill or count, and blocks before it belong to an earlier stream. Taken
+        only while the stream has not begun (a START that resumes a stream moves nothing);
+        None (a board older than protocol 1.2) leaves the start to the stream: the first two
+        blocks that agree."""
+        if first_index is None:
+            return
+        if self.journal is not None:
+            self.journal.record("stream_start", first_index)
+        stream = self._boot.stream
+        if stream.start_index is None:
+            stream.begin_at(first_index)
+
     def add_sync(self, host_sent_s: float, host_received_s: float, device_us: int) -> None:
         if self.journal is not None:
             self.journal.record("sync", host_sent_s, host_received_s, device_us)
@@ -245,8 +261,11 @@ class SessionLog:
             boot.doubted.clear()
 
     def _start(self, boot: Boot, block: SampleBlock, now_s: float) -> bool:
-        """A boot's stream starts once two blocks agree on its time line: one forged or
-        damaged first block cannot set where the stream begins."""
+        """A boot's time line starts once two blocks agree on it: one forged or damaged first
+        block cannot set it (nor, from a board older than 1.2, where the stream begins)."""
+        start = boot.stream.start_index
+        if start is not None and block.end_index <= start:
+            return boot.stream.add(block, now_s)  # an earlier stream's: counted, not taken
         pending = boot.doubted
         if pending:
             last = pending[-1]
@@ -515,6 +534,8 @@ class SessionLog:
                 "blocks_refused": self.blocks_refused,
                 "refused_why": self.refused_why,
                 "samples_overlapping": sum(b.stream.count.overlapping for b in self._boots),
+                # Blocks of an earlier stream on the same boot (before START's first index).
+                "samples_before_start": sum(b.stream.count.before_start for b in self._boots),
             },
             "board_status": self._status.as_dict() if self._status else None,
             "events": self._events[-200:],

@@ -37,6 +37,7 @@ _FIXED = {
     "CALIBRATE_ARGS": spec.CalibrateArgs,
     "TIME_SYNC_ARGS": spec.TimeSyncArgs,
     "RESEND_ARGS": spec.ResendArgs,
+    "START_REPLY": spec.StartReply,
     "TIME_SYNC_REPLY": spec.TimeSyncReply,
     "TARE_REPLY": spec.TareReply,
     "CALIBRATE_REPLY": spec.CalibrateReply,
@@ -240,9 +241,12 @@ def _struct_table(name: str, struct_def: c.Struct, docs: dict[str, str]) -> list
         meaning = docs.get(field_name, "")
         added = spec.trailing_of(sub)
         if added is not None:
+            default = added.default
+            if isinstance(default, int) and default > 0xFFFF:
+                default = f"0x{default:X}"  # a marker ("unknown"), not a count
             meaning = (
                 f"{meaning} (added in {spec.VERSION_MAJOR}.{added.since}; "
-                f"{added.default} from older boards)"
+                f"{default} from older boards)"
             )
         rows.append(f"| {where} | `{field_name}` | {type_name} | {meaning} |")
         try:
@@ -365,7 +369,16 @@ def protocol_doc() -> str:
         else:
             reply_name = ", ".join(f"`{s.name}`" for s in reply.subcons)
         out.append(f"| {int(op)} | `{op.name}` | {arg_names} | {reply_name} |")
-    out += ["", "## Status codes", ""]
+    out += [
+        "",
+        "START's reply says where the board's stream begins: the host expects every sample from",
+        "`first_index` on (a first block lost on the link is asked for with RESEND) and drops",
+        "blocks before it (an earlier stream on the same boot). A board already streaming",
+        "answers with the index of the next sample it produces.",
+        "",
+    ]
+    out += _struct_table("StartReply", spec.StartReply, docs.get("StartReply", {}))
+    out += ["## Status codes", ""]
     out += _enum_table(spec.StatusCode)
     for enum in (spec.ImuModel, spec.ResetCause, spec.EventKind, spec.LogLevel, spec.StatusFlag):
         out += _enum_table(enum)

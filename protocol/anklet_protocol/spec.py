@@ -39,7 +39,7 @@ from construct import (
 # an older peer's shorter payload parses with the fields' defaults, a newer peer's extra
 # trailing bytes are ignored.
 VERSION_MAJOR = 1
-VERSION_MINOR = 1
+VERSION_MINOR = 2
 
 MAGIC = b"AK"
 
@@ -426,6 +426,14 @@ ResendArgs = Struct("from_index" / Int32ul)  # IMU sample index to re-send from
 TimeSyncReply = Struct("host_token" / Int32ul, "device_us" / Int32ul)
 TareReply = Struct("offset" / Int32sl)
 CalibrateReply = Struct("scale" / Float32l)
+# START answers with the index of the first IMU sample of the stream it began (a board already
+# streaming: of the next sample it produces), so a session starts where the board's stream does,
+# even when the first block is lost on the link. A board older than 1.2 answers START with an
+# empty payload: FIRST_INDEX_UNKNOWN, the host then takes the start from the stream itself.
+FIRST_INDEX_UNKNOWN = 0xFFFF_FFFF
+StartReply = Struct(
+    "first_index" / Trailing(Int32ul, FIRST_INDEX_UNKNOWN, since=2),  # first IMU index it streams
+)
 ResendReply = Struct(
     "from_index" / Int32ul,  # first index that will be re-sent
     "oldest_index" / Int32ul,  # oldest index the ring buffer still holds
@@ -450,6 +458,7 @@ COMMAND_ARGS = {
 
 REPLY_PAYLOADS = {
     Opcode.GET_INFO: Info,
+    Opcode.START: StartReply,
     Opcode.TARE: TareReply,
     Opcode.CALIBRATE: CalibrateReply,
     Opcode.TIME_SYNC: TimeSyncReply,

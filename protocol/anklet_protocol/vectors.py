@@ -190,6 +190,13 @@ CASES: list[tuple[str, spec.MsgType, int, int, dict[str, Any]]] = [
         ),
     ),
     (
+        "reply_start",
+        spec.MsgType.REPLY,
+        0,
+        11,
+        _reply(spec.Opcode.START, 12, spec.StatusCode.OK, first_index=2**29 + 5),
+    ),
+    (
         "reply_calibrate",
         spec.MsgType.REPLY,
         0,
@@ -222,13 +229,30 @@ COMPAT_CASES: list[tuple[str, spec.MsgType, int, dict[str, Any], int]] = [
     ),
     ("status_from_newer_board", spec.MsgType.STATUS, 23, _status(), spec.VERSION_MINOR + 1),
 ]
+# Replies of peers of other minor versions (name, opcode, seq, reply payload fields, the peer's
+# minor version): a 1.1 board answers START with nothing (where its stream begins is unknown), a
+# newer board appends a field.
+REPLY_COMPAT_CASES: list[tuple[str, spec.Opcode, int, dict[str, Any], int]] = [
+    ("reply_start_from_board_1_1", spec.Opcode.START, 24, dict(first_index=4321), 1),
+    (
+        "reply_start_from_newer_board",
+        spec.Opcode.START,
+        25,
+        dict(first_index=4321),
+        spec.VERSION_MINOR + 1,
+    ),
+]
 #: The field a newer board appends in the vectors above (4 bytes this host has never seen).
 NEWER_FIELD = bytes.fromhex("a5c3e1f0")
 
 
 def peer_payload(msg_type: spec.MsgType, fields: dict[str, Any], minor: int) -> bytes:
     """The payload a board of version 1.`minor` sends for these fields."""
-    struct = spec.PAYLOADS[msg_type]
+    return peer_struct_payload(spec.PAYLOADS[msg_type], fields, minor)
+
+
+def peer_struct_payload(struct: Any, fields: dict[str, Any], minor: int) -> bytes:
+    """`struct` (a payload or a reply payload) as a board of version 1.`minor` builds it."""
     payload = struct.build(fields)
     if minor > spec.VERSION_MINOR:
         return payload + NEWER_FIELD
@@ -237,12 +261,25 @@ def peer_payload(msg_type: spec.MsgType, fields: dict[str, Any], minor: int) -> 
 
 def read_by_this_host(msg_type: spec.MsgType, fields: dict[str, Any], minor: int) -> dict[str, Any]:
     """The fields this host reads from a board of version 1.`minor`: later ones at defaults."""
+    return struct_read_by_this_host(spec.PAYLOADS[msg_type], fields, minor)
+
+
+def struct_read_by_this_host(struct: Any, fields: dict[str, Any], minor: int) -> dict[str, Any]:
     out = dict(fields)
-    for sub in spec.PAYLOADS[msg_type].subcons:
+    for sub in struct.subcons:
         added = spec.trailing_of(sub)
         if added is not None and added.since > minor:
             out[str(sub.name)] = added.default
     return out
+
+
+def _reply_payload_fields(reply: dict[str, Any]) -> dict[str, Any] | None:
+    """What the host reads from an OK reply's payload (for the firmware's reply packers)."""
+    struct = spec.REPLY_PAYLOADS.get(spec.Opcode(reply["opcode"]))
+    if struct is None or reply["status"] != spec.StatusCode.OK:
+        return None
+    parsed = struct.parse(reply["payload"])
+    return {str(sub.name): parsed[str(sub.name)] for sub in struct.subcons}
 
 
 def _jsonable(value: Any) -> Any:
@@ -262,18 +299,20 @@ def build_vectors() -> list[dict[str, Any]]:
     for name, msg_type, flags, seq, fields in CASES:
         payload = spec.PAYLOADS[msg_type].build(fields)
         frame = framing.encode_frame(msg_type, payload, seq=seq, flags=flags)
-        out.append(
-            dict(
-                name=name,
-                msg_type=int(msg_type),
-                flags=int(flags),
-                seq=seq,
-                fields=_jsonable(fields),
-                payload=payload.hex(),
-                frame=frame.hex(),
-                wire=framing.cobs_wrap(frame).hex(),
-            )
+        vector = dict(
+            name=name,
+            msg_type=int(msg_type),
+            flags=int(flags),
+            seq=seq,
+            fields=_jsonable(fields),
+            payload=payload.hex(),
+            frame=frame.hex(),
+            wire=framing.cobs_wrap(frame).hex(),
         )
+        reply = _reply_payload_fields(fields) if msg_type == spec.MsgType.REPLY else None
+        if reply is not None:
+            vector["reply"] = _jsonable(reply)
+        out.append(vector)
     for name, msg_type, seq, fields, minor in COMPAT_CASES:
         payload = peer_payload(msg_type, fields, minor)
         version = (spec.VERSION_MAJOR, minor)
@@ -286,6 +325,31 @@ def build_vectors() -> list[dict[str, Any]]:
                 seq=seq,
                 peer_version=list(version),
                 fields=_jsonable(read_by_this_host(msg_type, fields, minor)),
+                payload=payload.hex(),
+                frame=frame.hex(),
+                wire=framing.cobs_wrap(frame).hex(),
+            )
+        )
+    for name, opcode, seq, fields, minor in REPLY_COMPAT_CASES:
+        struct = spec.REPLY_PAYLOADS[opcode]
+        reply = dict(
+            request_id=seq,
+            opcode=opcode,
+            status=spec.StatusCode.OK,
+            payload=peer_struct_payload(struct, fields, minor),
+        )
+        payload = spec.Reply.build(reply)
+        version = (spec.VERSION_MAJOR, minor)
+        frame = framing.encode_frame(spec.MsgType.REPLY, payload, seq=seq, version=version)
+        out.append(
+            dict(
+                name=name,
+                msg_type=int(spec.MsgType.REPLY),
+                flags=0,
+                seq=seq,
+                peer_version=list(version),
+                fields=_jsonable(reply),
+                reply=_jsonable(struct_read_by_this_host(struct, fields, minor)),
                 payload=payload.hex(),
                 frame=frame.hex(),
                 wire=framing.cobs_wrap(frame).hex(),

@@ -49,6 +49,10 @@ def build_payload(vec, buf):
         return messages.pack_log(buf, f["level"], f["text"])
     if t == W.MSG_REPLY:
         n = messages.pack_reply_head(buf, f["request_id"], f["opcode"], f["status"])
+        if f["opcode"] == W.OP_START and "reply" in vec:
+            # The firmware's own packer (commands.py answers START with it); the payload
+            # goes at the reply's head as send_reply copies it there.
+            return n + messages.pack_start_reply(memoryview(buf)[n:], vec["reply"]["first_index"])
         body = unhex(f["payload"])
         buf[n : n + len(body)] = body
         return n + len(body)

@@ -153,3 +153,42 @@ def test_status_of_any_version_parses_exactly_when_it_ends_on_a_field_boundary(c
     else:
         with pytest.raises(StreamError, match="stream read less"):
             spec.Status.parse(payload)
+
+
+def _start_reply(vector: dict):
+    frame, reply = _decode(vector)
+    assert reply.opcode == spec.Opcode.START and reply.status == spec.StatusCode.OK
+    return frame, reply.payload, spec.REPLY_PAYLOADS[spec.Opcode.START].parse(reply.payload)
+
+
+def test_new_host_reads_a_1_1_boards_empty_start_reply_as_an_unknown_first_index():
+    vector = _vector("reply_start_from_board_1_1")
+    frame, payload, parsed = _start_reply(vector)
+    assert frame.version == (1, 1)
+    assert payload == b""  # a 1.1 board answers START with nothing
+    assert parsed.first_index == spec.FIRST_INDEX_UNKNOWN == vector["reply"]["first_index"]
+
+
+def test_host_ignores_a_newer_boards_extra_start_reply_field():
+    vector = _vector("reply_start_from_newer_board")
+    frame, payload, parsed = _start_reply(vector)
+    assert frame.version == (1, spec.VERSION_MINOR + 1)
+    assert payload.endswith(vectors.NEWER_FIELD)
+    assert parsed.first_index == vector["reply"]["first_index"] == 4321
+
+
+def test_a_1_1_host_reads_this_boards_start_reply_as_the_empty_one_it_knew():
+    # A 1.1 host knew START's reply as empty and ignored its payload: the 4 bytes this board
+    # appends are a newer peer's trailing field to it.
+    payload = spec.StartReply.build({"first_index": 2**29 + 5})
+    old_struct = spec.as_of(spec.StartReply, 1)
+    assert old_struct.parse(payload) == old_struct.parse(b"")
+    assert "first_index" not in old_struct.parse(payload)
+    assert vectors.peer_struct_payload(spec.StartReply, {"first_index": 9}, 1) == b""
+
+
+def test_the_start_reply_vector_carries_the_first_index_in_the_firmwares_format():
+    vector = _vector("reply_start")
+    _frame, payload, parsed = _start_reply(vector)
+    assert parsed.first_index == vector["reply"]["first_index"] == 2**29 + 5
+    assert payload == (2**29 + 5).to_bytes(4, "little")
