@@ -80,19 +80,24 @@ def test_the_models_own_cost_per_hardware_call_is_not_charged(sim_run):
         """
 import cpu
 cpu.start()
-before = cpu.used_ns
+charged = []
 for _ in range(500):
+    before = cpu.used_ns
     cpu.enter()                # back-to-back hardware calls: no firmware code between them
     cpu.leave()
-print(repr([cpu.overhead_ns, (cpu.used_ns - before) // 500]))
+    charged.append(cpu.used_ns - before)
+charged.sort()
+print(repr([cpu.overhead_ns, charged[len(charged) // 2]]))
 """,
         env={"ANKLET_SIM_CPU_FACTOR": "101"},
     )
     assert result.returncode == 0, result.stderr
-    overhead_ns, charged_per_call_ns = ast.literal_eval(result.stdout.strip())
+    overhead_ns, median_charge_ns = ast.literal_eval(result.stdout.strip())
     assert overhead_ns > 0
-    # Unsubtracted, each call would charge the whole overhead (x 101 on the board's clock).
-    assert charged_per_call_ns < overhead_ns / 2
+    # Unsubtracted, each call would charge the whole overhead (x 101 on the board's clock). The
+    # median, not the mean: a call the PC's scheduler happened to interrupt is charged its
+    # wait, which says nothing about the subtraction (a mean failed under 4 test workers).
+    assert median_charge_ns < overhead_ns / 2
 
 
 def test_importing_is_free_but_main_runs_paced(sim_run, tmp_path):
