@@ -37,8 +37,11 @@ lock:
 demo: setup
 	$(BIN)/anklet demo
 
+# --tb=native: pytest's own traceback style parses the failing test's source with `ast`, which
+# on Python 3.11 can raise "SystemError: AST constructor recursion depth mismatch" and abort the
+# whole xdist run on one failure (pytest-dev/pytest#10763, pytest-dev/pytest-cov#606).
 test: setup
-	$(BIN)/pytest -q -n 4 tests
+	$(BIN)/pytest -q -n 4 --tb=native tests
 
 lint: setup
 	$(BIN)/ruff check .
@@ -56,7 +59,7 @@ bench-quick: setup
 	BENCH_E2E_S=60 BENCH_LATENCY_S=20 $(BIN)/python -m bench
 
 hil: setup
-	$(BIN)/pytest -q hil --target $(TARGET) --junitxml=hil/report-$(subst :,-,$(TARGET)).xml
+	$(BIN)/pytest -q --tb=native hil --target $(TARGET) --junitxml=hil/report-$(subst :,-,$(TARGET)).xml
 
 protocol: setup
 	$(BIN)/python -m anklet_protocol.codegen
