@@ -51,13 +51,15 @@ async def record_until(
     done: Callable[[SessionRecorder], bool],
     during: Any = None,
     limit_s: float = 120.0,
+    **recorder_args: Any,
 ) -> SessionSummary:
     """Record from the simulated board until `done(recorder)` holds (an event of the session,
     such as rows written), then stop it as Ctrl-C does. `limit_s` only bounds a test that would
     otherwise hang: on a busy machine the session simply lasts longer, it never ends short of
-    what the test needs. `during(recorder)` runs alongside (faults), before `done` is awaited."""
+    what the test needs. `during(recorder)` runs alongside (faults), before `done` is awaited;
+    `recorder_args` go to SessionRecorder (keep_raw=True, ...)."""
     device = Device(SerialTransport(board.port))
-    recorder = SessionRecorder(device, out, imu_rate_hz=rate_hz)
+    recorder = SessionRecorder(device, out, imu_rate_hz=rate_hz, **recorder_args)
     task = asyncio.create_task(recorder.run(limit_s))
     if during is not None:
         await during(recorder)

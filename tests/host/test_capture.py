@@ -7,24 +7,17 @@ import random
 
 import pytest
 from anklet.capture import CaptureError, decode_capture
-from anklet.device import Device
-from anklet.recorder import SessionRecorder
-from anklet.transport.serial import SerialTransport
-from simhelpers import read_meta, read_samples
+from anklet_protocol.decoder import DecoderStats
+from simhelpers import read_meta, read_samples, record_until, rows_written
 
 IMU_COLUMNS = ("ax_ms2", "ay_ms2", "az_ms2", "gx_dps", "gy_dps", "gz_dps")
 
 
 @pytest.fixture
 def live_session(sim, tmp_path):
-    async def go():
-        device = Device(SerialTransport(sim.port))
-        recorder = SessionRecorder(device, tmp_path / "live", imu_rate_hz=200, keep_raw=True)
-        summary = await recorder.run(8.0)
-        await device.close()
-        return summary
-
-    return asyncio.run(go())
+    # 6 s of rows, however long the board takes to boot and stream on a busy machine.
+    done = rows_written(6 * 200)
+    return asyncio.run(record_until(sim, tmp_path / "live", 200, done, keep_raw=True))
 
 
 def test_capture_decodes_to_the_live_samples(live_session, tmp_path):
@@ -33,7 +26,10 @@ def test_capture_decodes_to_the_live_samples(live_session, tmp_path):
     result = decode_capture(bare, tmp_path / "decoded")
     live = read_samples(live_session.folder)
     decoded = read_samples(result.folder)
-    assert result.stats.bad_frames == 0
+    # The same bytes the live session read: frames a busy machine let the port damage are
+    # damaged in the capture too, and were refilled live.
+    live_stats = DecoderStats(**read_meta(live_session.folder)["loss"]["decoder"])
+    assert result.stats.bad_frames == live_stats.bad_frames
     assert result.accounting.lost == 0
     live_by_index = {r["index"]: r for r in live}
     assert len(decoded) >= len(live)

@@ -185,7 +185,7 @@ def test_log_json_summary_matches_session_json(user_dirs):
     meta = json.loads((Path(summary["session"]) / "session.json").read_text())
     assert summary["samples"] == meta["loss"]["samples_received"]
     assert summary["duration_s"] == meta["duration_s"]
-    assert summary["completeness_pct"] == 100.0
+    assert summary["completeness_pct"] == meta["loss"]["completeness_pct"]
 
 
 def test_deploy_into_a_flash_that_is_a_file_is_refused_at_once(user_dirs):
