@@ -303,7 +303,11 @@ class SessionRecorder:
             elif tail_asked and not log.missing:
                 break
             await self._refill(now)
-            log.write_ready(now)
+            try:
+                log.write_ready(now)
+            except StorageError as exc:
+                self._storage_error = exc  # the disk filled meanwhile: end as in the loop
+                return
             self._update_live(now)
             await asyncio.sleep(0.05)
 
