@@ -19,7 +19,9 @@ What it models, and the reference for each number:
   ceil(rest / bytes-per-tick) ticks; the launcher pauses the process that long (SIGSTOP).
   The launcher sees a write only when it reads the pipe: bytes that were already waiting
   (several writes, merged) get the room the line drained since the previous read, at most one
-  FIFO more; bytes read as they arrive are taken as one write.
+  FIFO more, unless the launcher itself read late (kept from the CPU): then the whole drained
+  time, as the firmware paces its writes to the FIFO's room; bytes read as they arrive are taken
+  as one write.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ TX_FIFO_BYTES = 128
 TICK_S = 0.010
 BITS_PER_BYTE = 10
 _PACE_BYTES = 32  # bytes per paced write to the pty (2.8 ms at 115200)
+_LATE_S = 2 * TICK_S  # a read this long after the line drained: the launcher was late
 
 
 class UartModel:
@@ -75,7 +78,15 @@ class UartModel:
         room = TX_FIFO_BYTES - queued
         if backlogged:
             drained = max(0.0, now - max(self._last_write, self._fifo_empty_at)) / self.byte_s
-            room += min(drained, TX_FIFO_BYTES)
+            if now - max(self._last_write, self._line_free_at) > _LATE_S:
+                # The launcher itself came late (kept from the CPU on a busy PC): what waited
+                # was written over that time at the board's own pace (the firmware cuts its
+                # writes to the FIFO's room), so the whole time is credited. The launcher's
+                # lateness must not become a stall of the board: a board paused that way lost
+                # its IMU FIFO, and two boards paused by one late host lost the same samples.
+                room += drained
+            else:
+                room += min(drained, TX_FIFO_BYTES)
         self._last_write = now
         if nbytes > room:
             per_tick = min(TX_FIFO_BYTES, TICK_S / self.byte_s)

@@ -111,6 +111,23 @@ def test_a_write_that_overfills_the_tx_fifo_holds_the_board_for_whole_ticks():
     assert uart.stalls == 1
 
 
+def test_a_launcher_that_read_late_does_not_stall_the_board(monkeypatch):
+    # The launcher was kept from the CPU for half a second while the board wrote at the line
+    # rate: the backlog is the board's paced writes, not one burst into a full FIFO.
+    now = [100.0]
+    monkeypatch.setattr("anklet_sim.uart.time.monotonic", lambda: now[0])
+    stalls: list[float] = []
+    uart = UartModel(host_baud=lambda: spec.SERIAL_BAUD, stall=stalls.append)
+    uart.board_wrote(100)
+    now[0] += 0.5
+    uart.board_wrote(int(0.5 * spec.SERIAL_BAUD / 10) - 100, backlogged=True)
+    assert stalls == []
+    # Read on time, a burst beyond the FIFO still holds the board for whole ticks.
+    now[0] += 0.001
+    uart.board_wrote(300, backlogged=True)
+    assert len(stalls) == 1 and stalls[0] >= TICK_S
+
+
 def test_serial_stops_streaming_when_its_host_goes_quiet(esp32_board):
     # A UART cannot tell whether anyone listens: the board streams over it only while the host
     # that started the stream keeps speaking (any frame within 15 s).
