@@ -79,7 +79,7 @@ def _gap_text(r: dict[str, Any], rate_hz: int) -> str:
 
 def run() -> list[Figure]:
     figures = []
-    for rate_hz in (100, 200):
+    for rate_hz in (100, 200, 400):  # 400: the most the serial link carries
         r = run_board(rate_hz, 20.0, cpu_pace=True)
         idle = r.get("idle")
         figures.append(
