@@ -52,7 +52,7 @@ _BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 4.0)
 # After STOP: the board's ring outlives its stream, so what is still missing is asked for while
 # the board keeps bringing it; this long with nothing new, and what is left stays lost.
 _DRAIN_IDLE_S = 2.0
-_DRAIN_QUIET_S = 0.3  # no block for this long after STOP: the board has sent what it owed
+_DRAIN_QUIET_S = 0.1  # no block for this long after STOP: the board has sent what it owed
 _LinkErrors = (LinkLost, DeviceError, TransportError)
 
 
@@ -300,8 +300,8 @@ class SessionRecorder:
             if not tail_asked and now - last_block_s > _DRAIN_QUIET_S:
                 tail_asked = True
                 await self._ask_for_tail(now)
-            elif tail_asked and not log.missing:
-                break
+            if tail_asked and not log.missing:
+                break  # nothing missing: the usual end, a tenth of a second after STOP
             await self._refill(now)
             try:
                 log.write_ready(now)
