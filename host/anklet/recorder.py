@@ -288,7 +288,7 @@ class SessionRecorder:
         assert log is not None
         requests = self._stop_requests
         received = -1
-        last_block_s = last_progress_s = time.monotonic()
+        stopped_s = last_progress_s = time.monotonic()
         tail_asked = False
         while self._stop_requests == requests:
             now = time.monotonic()
@@ -296,8 +296,7 @@ class SessionRecorder:
                 received, last_progress_s = log.samples_received, now
             if now - last_progress_s > _DRAIN_IDLE_S:
                 break
-            last_block_s = max(last_block_s, self._last_block_s)
-            if not tail_asked and now - last_block_s > _DRAIN_QUIET_S:
+            if not tail_asked and now - max(stopped_s, self._last_block_s) > _DRAIN_QUIET_S:
                 tail_asked = True
                 await self._ask_for_tail(now)
             if tail_asked and not log.missing:

@@ -453,7 +453,7 @@ class SessionLog:
     # --- accounting ------------------------------------------------------------------------
 
     def accounting(self) -> Accounting:
-        received = sum(b.stream.count.received for b in self._boots)
+        received = self.samples_received
         lost = sum(b.stream.count.lost + b.reset_gap for b in self._boots)
         expected = received + lost + self.samples_refused
         ranges = []

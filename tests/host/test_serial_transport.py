@@ -49,6 +49,15 @@ def _frame(seq: int, text: str = "hi") -> bytes:
     return framing.encode_frame(spec.MsgType.LOG, payload, seq=seq)
 
 
+async def _connected_counting_discards(path: str) -> tuple[SerialTransport, list[Discarded]]:
+    """A connected transport whose discarded bytes are collected in the returned list."""
+    link = SerialTransport(path)
+    discarded: list[Discarded] = []
+    link.on_discard = discarded.append
+    await link.connect()
+    return link, discarded
+
+
 async def _read_board_end(fd: int, frames: int) -> list[bytes | Discarded]:
     """What the host wrote, deframed at the board's end (without blocking the loop)."""
     got: list[bytes] = []
@@ -87,10 +96,7 @@ def test_noise_between_frames_is_handed_to_on_discard_not_dropped(pty_port):
     noise = b"\x01\x02\x05garbage"  # a COBS code byte that points past the packet's end
 
     async def go():
-        link = SerialTransport(path)
-        discarded: list[Discarded] = []
-        link.on_discard = discarded.append
-        await link.connect()
+        link, discarded = await _connected_counting_discards(path)
         try:
             os.write(board, framing.cobs_wrap(_frame(0)) + noise + b"\x00")
             os.write(board, framing.cobs_wrap(_frame(1)))
@@ -112,10 +118,7 @@ def test_a_board_unplugged_mid_frame_is_link_lost_in_one_line_and_the_cut_frame_
     cut = framing.cobs_wrap(_frame(1))[:9]
 
     async def go():
-        link = SerialTransport(path)
-        discarded: list[Discarded] = []
-        link.on_discard = discarded.append
-        await link.connect()
+        link, discarded = await _connected_counting_discards(path)
         try:
             os.write(board, whole + cut)
             first = await link.read_frame()
