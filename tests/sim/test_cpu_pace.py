@@ -64,15 +64,19 @@ for _ in range(60):
     cpu.leave()
     charged.append(cpu.used_ns - before)
 charged.sort()
-print(repr([charged[0], charged[len(charged) // 2], charged[-1]]))
+n = len(charged)
+print(repr([charged[n // 10], charged[n // 2], charged[n - 1 - n // 10]]))
 """,
         env={"ANKLET_SIM_CPU_FACTOR": "1.01"},
     )
     assert result.returncode == 0, result.stderr
+    # The 10th and 90th percentiles, not the extremes: one piece of the 60 can cost several
+    # times the others on a PC (a cold cache, a page fault; an 886 µs piece against a 136 µs
+    # median failed the max once under 4 test workers), while tick lumps hit one call in a few.
     low_ns, median_ns, high_ns = ast.literal_eval(result.stdout.strip())
     assert median_ns > 20_000
-    assert low_ns > median_ns / 4  # none charged nothing (the old clock's stale readings)
-    assert high_ns < median_ns * 4  # none charged a scheduler tick's worth
+    assert low_ns > median_ns / 4  # no charging nothing (the old clock's stale readings)
+    assert high_ns < median_ns * 4  # no charging a scheduler tick's worth
 
 
 def test_the_models_own_cost_per_hardware_call_is_not_charged(sim_run):

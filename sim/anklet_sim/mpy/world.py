@@ -67,6 +67,10 @@ class Clock:
     def freeze(self):
         self._frozen = self.now_us()
 
+    def advance(self, us):
+        """Frozen time moves on by `us` (a test's own step, whatever the PC's scheduler does)."""
+        self._frozen += us
+
     def thaw(self):
         # Time stood still for the parts: shift the origin so it does not jump.
         if self._frozen >= 0:
