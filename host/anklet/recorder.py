@@ -37,7 +37,7 @@ from tenacity import (
 )
 
 from .csvlog import SessionFolder, StorageError
-from .device import Device, DeviceError, StatusReport
+from .device import CommandTimeout, Device, DeviceError, StatusReport
 from .journal import JOURNAL_NAME, Journal
 from .labels import Labels, attach_labels
 from .session import RowsCallback, SessionLog
@@ -250,9 +250,22 @@ class SessionRecorder:
             self._early = []
 
     async def _sync(self, count: int) -> None:
+        """`count` time-sync pings. The clock needs some, not each: a ping whose answer is lost
+        or late (a damaged frame, a board or PC busy for 2 s) is skipped and tried again, up to
+        `count` more times; only a board that answers none of them is an error."""
         assert self.log is not None
-        for _ in range(count):
-            sync = await self.device.time_sync()
+        answered = 0
+        for attempt in range(2 * count):
+            if answered == count:
+                return
+            try:
+                sync = await self.device.time_sync()
+            except CommandTimeout as exc:
+                log.warning("%s", exc)
+                if answered == 0 and attempt == 2 * count - 1:
+                    raise
+                continue
+            answered += 1
             self.log.add_sync(sync.host_sent_s, sync.host_received_s, sync.device_us)
 
     async def _refill(self, now: float) -> None:

@@ -30,9 +30,13 @@ def test_session_accounts_for_every_sample_and_times_them_evenly(sim, tmp_path, 
     true_rate = meta["clock"][0]["sample_rate_hz"]
     # Even spacing at the board's true rate (the simulated IMU runs 150 ppm fast), across any
     # gap: t_s follows the index, not the arrival.
+    # The rows' rate is the warm-up's fit (2 s of block stamps, anklet/clock.py), refined at 4 s:
+    # that fit is within ~0.1 % on an idle machine, and a board held up for milliseconds (a
+    # busy PC) stamps its blocks that much late. Its accuracy is tests/host/test_clock.py's and
+    # the bench's to measure; here a row timed by its arrival would be off by milliseconds.
     spacing = np.diff(t) / np.diff(index)
-    assert np.median(spacing) == pytest.approx(1 / true_rate, rel=1e-3)
-    assert spacing.max() - spacing.min() < 1e-5
+    assert np.median(spacing) == pytest.approx(1 / true_rate, rel=5e-3)
+    assert spacing.max() - spacing.min() < 0.005 / rate_hz
     assert true_rate == pytest.approx(rate_hz, rel=5e-3)
     assert meta["complete"] is True
 

@@ -1,0 +1,136 @@
+"""A scripted streaming board on a fake link (tests/fake_transport.py), for tests of the
+recorder alone: no MicroPython. It streams after START, loses chosen blocks on the way, answers
+RESEND as the firmware does and can leave chosen TIME_SYNC pings unanswered."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from anklet.device import Device
+from anklet.recorder import SessionRecorder
+from anklet_protocol import spec, vectors
+from fake_transport import FakeTransport, ScriptedBoard
+
+INFO = {**vectors._info("Anklet-C0FFEE"), "imu_rate_hz": 200}
+STATUS = {**vectors._status(), "samples_dropped": 0}
+BLOCK = 10  # samples per SAMPLES frame
+PERIOD_US = 5000
+
+
+class StreamingBoard(ScriptedBoard):
+    """Streams `blocks` blocks of 200 Hz samples after START, then stops by itself (as if the
+    user's set were over); `lost` blocks never reach the host. RESEND re-sends from the ring
+    (every block since `oldest_block`), one block every `resend_pause_s`."""
+
+    def __init__(
+        self,
+        link: FakeTransport,
+        blocks: int,
+        lost: set[int],
+        oldest_block: int = 0,
+        resend_pause_s: float = 0.0,
+        unanswered_syncs: int = 0,
+    ) -> None:
+        super().__init__(link, info=INFO, status=STATUS)
+        self.blocks = blocks
+        self.lost = lost
+        self.oldest_block = oldest_block
+        self.resend_pause_s = resend_pause_s
+        self.unanswered_syncs = unanswered_syncs  # the first N pings get no answer
+        self.syncs_answered = 0
+        self.produced = 0
+        self.finished = asyncio.Event()
+        self.resent: list[int] = []
+        self.origin_s = time.monotonic()
+        self.start_us = 0
+        self.handlers[spec.Opcode.START] = self._start
+        self.handlers[spec.Opcode.TIME_SYNC] = self._time_sync
+        self.handlers[spec.Opcode.RESEND] = self._resend
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _device_us(self) -> int:
+        return int((time.monotonic() - self.origin_s) * 1e6)
+
+    def _start(self, command: Any) -> tuple[int, bytes]:
+        if self.start_us:
+            return spec.StatusCode.OK, b""  # already streaming: it goes on, as the firmware's
+        self.start_us = self._device_us()  # the stream's first sample, on the board's clock
+        self._spawn(self._stream())
+        return spec.StatusCode.OK, b""
+
+    def _time_sync(self, command: Any) -> tuple[int, bytes] | None:
+        if self.unanswered_syncs:
+            self.unanswered_syncs -= 1
+            return None  # the answer is lost on the way
+        self.syncs_answered += 1
+        token = spec.TimeSyncArgs.parse(command.args).host_token
+        device_us = self._device_us() % spec.TICKS_PERIOD_US
+        return spec.StatusCode.OK, spec.TimeSyncReply.build(
+            dict(host_token=token, device_us=device_us)
+        )
+
+    def _samples(self, block: int) -> bytes:
+        first = block * BLOCK
+        header = dict(
+            first_index=first,
+            t0_us=(self.start_us + first * PERIOD_US) % spec.TICKS_PERIOD_US,
+            period_us=PERIOD_US,
+            imu_count=BLOCK,
+            load_count=0,
+        )
+        return spec.SamplesHeader.build(header) + bytes(spec.IMU_SAMPLE_SIZE * BLOCK)
+
+    async def _stream(self) -> None:
+        for block in range(self.blocks):
+            self.produced = block + 1
+            if block not in self.lost:
+                self.send(spec.MsgType.SAMPLES, self._samples(block))
+            await asyncio.sleep(BLOCK * PERIOD_US / 1e6)
+        self.finished.set()
+
+    def _resend(self, command: Any) -> tuple[int, bytes]:
+        start = spec.ResendArgs.parse(command.args).from_index
+        next_index = self.produced * BLOCK
+        reply = spec.ResendReply.build(
+            dict(from_index=start, oldest_index=self.oldest_block * BLOCK, next_index=next_index)
+        )
+        if not self.oldest_block * BLOCK <= start < next_index:
+            return spec.StatusCode.NOT_AVAILABLE, reply
+        self._spawn(self._resend_from(start // BLOCK))
+        return spec.StatusCode.OK, reply
+
+    async def _resend_from(self, block: int) -> None:
+        await asyncio.sleep(0)  # after the reply, as the firmware sends them
+        for b in range(block, self.produced):
+            self.resent.append(b)
+            self.send(spec.MsgType.SAMPLES, self._samples(b), spec.FrameFlag.RESENT)
+            await asyncio.sleep(self.resend_pause_s)
+
+
+def record(tmp_path, board_args: dict[str, Any], during: Any = None, command_timeout_s=5.0):
+    async def go():
+        link = FakeTransport()
+        board = StreamingBoard(link, **board_args)
+        device = Device(link, command_timeout_s=command_timeout_s)
+        recorder = SessionRecorder(device, tmp_path / "out")
+        task = asyncio.create_task(recorder.run(120))
+        finished = asyncio.create_task(board.finished.wait())
+        await asyncio.wait({task, finished}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():  # the recorder gave up before the board's stream was over
+            finished.cancel()
+            await task
+        recorder.request_stop()
+        if during is not None:
+            await during(recorder, board)
+        summary = await task
+        await device.close()
+        return summary, board
+
+    return asyncio.run(go())
