@@ -349,15 +349,23 @@ class SessionRecorder:
         self.log.record_status(status)
         now = time.monotonic()
         paused = self._paused_unsampled(status)
-        self._last_block_s = now
         stopped = "STREAMING" not in status.flags
         kind = "STREAM_STOPPED" if stopped else "NO_SAMPLES"
         self.log.record_event(kind, status.samples_produced, now - self._start_s)
         log.warning("no samples for %.0f s (board streaming: %s)", _STALL_S, not stopped)
         if paused:
-            self.log.new_segment(now, "board stopped streaming")
-            await self._sync(5)
+            await self._new_segment()
+        self._last_block_s = time.monotonic()
         await self._start_stream()
+
+    async def _new_segment(self) -> None:
+        """The board stopped streaming on this boot. What it made before the stop and the link
+        lost is still in its ring: it is fetched first, as at the end of a session (the pause
+        after it is sized from the time, since nothing was sampled)."""
+        assert self.log is not None
+        await self._drain()
+        self.log.new_segment(time.monotonic(), "board stopped streaming")
+        await self._sync(5)
 
     def _paused_unsampled(self, status: StatusReport) -> bool:
         """The board is not streaming and its sample index did not move on with the time: its
@@ -436,8 +444,7 @@ class SessionRecorder:
             await self._on_reboot()
             return
         if self._paused_unsampled(status):  # it stopped while we could not hear it
-            self.log.new_segment(time.monotonic(), "board stopped streaming")
-            await self._sync(5)
+            await self._new_segment()
         await self._start_stream()
 
     # --- incoming --------------------------------------------------------------------------

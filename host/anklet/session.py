@@ -459,12 +459,11 @@ class SessionLog:
         ranges = []
         for boot in self._boots:
             if boot.reset_gap:
+                # Just before the part's first sample: index 0 after a reset, where the board's
+                # indices went on after a stop on the same boot.
+                first = boot.base + (boot.stream.start_index or 0)
                 ranges.append(
-                    {
-                        "from_index": boot.base - boot.reset_gap,
-                        "to_index": boot.base,
-                        "why": boot.gap_why,
-                    }
+                    {"from_index": first - boot.reset_gap, "to_index": first, "why": boot.gap_why}
                 )
             for start, end, why in boot.stream.count.lost_ranges:
                 ranges.append(
