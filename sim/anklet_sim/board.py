@@ -87,6 +87,21 @@ def _run_ahead(pid: int) -> None:
         os.setpriority(os.PRIO_PROCESS, pid, max(-20, os.getpriority(os.PRIO_PROCESS, 0) - 5))
 
 
+#: How long a Python thread may hold the GIL while another waits for it (CPython's default is
+#: 5 ms). A board's bytes pass through threads of the process that launched it, which also runs
+#: the host (the recorder, or a test). On a machine whose cores are all busy, every GIL handover
+#: also waits for the OS to run the thread that takes it, and at 5 ms those waits add up to
+#: seconds: the board's serial stream stalled and its IMU FIFO overflowed (three test files on
+#: 2 workers beside two busy loops: 4 of 24 tests failed at 5 ms, none at 0.5 ms, in half the
+#: time; docs/ARCHITECTURE.md, "Tests").
+GIL_SWITCH_S = 0.0005
+
+
+def hand_the_gil_over_quickly() -> None:
+    """Let the board's threads in this process take the GIL within GIL_SWITCH_S."""
+    sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_S))
+
+
 def _pdeathsig() -> Any:
     """A function for the child, before exec, that makes it die with this process, even when
     this process is killed (kill -9 of `anklet log --device sim` must not leave an orphan
@@ -202,6 +217,7 @@ class SimulatedBoard:
 
     def start(self) -> str:
         """Power the board on; returns the serial port path to open."""
+        hand_the_gil_over_quickly()
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
         attrs = termios.tcgetattr(self._slave)
