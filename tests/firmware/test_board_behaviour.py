@@ -140,6 +140,14 @@ def test_corrupt_config_falls_back_to_defaults_and_says_so(tmp_path):
     assert info.imu_rate_hz == 200
 
 
+def board_log_tail(board: SimulatedBoard, lines: int = 30) -> str:
+    path = board.log_path or board.flash_dir.parent / f"{board.flash_dir.name}.log"
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(no log: {exc})"
+
+
 def dropped_on_the_board(recorder) -> int:
     """Samples the board says it dropped, in its latest STATUS (one a second while streaming)."""
     status = recorder.log.status if recorder.log else None
@@ -151,7 +159,12 @@ def test_fifo_overflow_is_reported_with_exactly_the_missing_indices(board, tmp_p
     async def stall(recorder):
         assert await eventually(lambda: recorder.live.samples_written >= 400)  # streaming
         board.set_faults(stall_ms=1000)  # the firmware freezes: the FIFO (85 samples) overflows
-        assert await eventually(lambda: dropped_on_the_board(recorder) >= 300)
+        # (failed once in three idle runs of the whole suite, undiagnosed: the board's log says
+        # whether it rebooted or stalled)
+        assert await eventually(lambda: dropped_on_the_board(recorder) >= 300), (
+            f"dropped {dropped_on_the_board(recorder)}, boots {board.boots}; board log ends:\n"
+            + board_log_tail(board)
+        )
         # Two seconds of rows after the overflow are in the file: its hole was settled.
         after = recorder.live.samples_written
         assert await eventually(lambda: recorder.live.samples_written >= after + 800)

@@ -44,8 +44,11 @@ def test_a_tail_the_board_no_longer_holds_is_counted_lost_not_forgotten(tmp_path
 
 def test_stopping_again_ends_the_fetch_at_once_with_the_rest_counted(tmp_path):
     async def impatient(recorder, board):
-        while not board.resent:  # the fetch has begun, one block every 2 s
+        for _ in range(6000):  # 60 s: a hang guard
+            if board.resent:  # the fetch has begun, one block every 2 s
+                break
             await asyncio.sleep(0.01)
+        assert board.resent, f"no RESEND after the stop; the recorder is {recorder.live.state!r}"
         recorder.request_stop()  # Ctrl-C again
 
     lost = set(range(44, 60))  # 0.8 s: short of the 2 s after which a stream counts as stopped
