@@ -73,6 +73,10 @@ PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
 # free (31 blocks instead of 172 at 200 Hz). How the ESP32's own heap starts and grows is not
 # modelled (see docs/HIL.md).
 DEFAULT_HEAP = "360k"
+#: A board with PSRAM (ESP32-WROVER, most ESP32-S3 boards) running MicroPython's SPIRAM image:
+#: its heap is the PSRAM, 2-8 MB (ports/esp32/main.c), so the ring takes its cap
+#: (firmware/ring.py _MAX_BYTES). Any heap from ~1 MB gives the same ring; 4 MB is a WROVER's.
+PSRAM_HEAP = "4m"
 
 #: The board's ticks run `clock_offset_us` (a sim option) ahead of the PC's monotonic clock
 #: (mpy/time.py): below a day, far from the unix port's 2**62 ticks period.

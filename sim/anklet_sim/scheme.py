@@ -11,6 +11,8 @@ library finds the simulator without importing it:
 (24a160c0ffNN, so the name Anklet-FFNN and its BLE address differ), so several run at once.
 `&clock_offset_us=U` starts its clock U µs ahead of the PC's (see mpy/time.py), as two real
 boards' clocks differ: the truth a two-board session's clock fits are tested against.
+`?psram=1` makes it a board with PSRAM (an ESP32-WROVER or ESP32-S3 on MicroPython's SPIRAM
+image): a heap of MBs, so a ring of 256 KB, 17 s at 1000 Hz (docs/INTEGRITY.md).
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ from anklet.schemes import OpenOptions
 from anklet.transport import TransportError
 from anklet.transport.serial import SerialTransport
 
-from .board import MAX_CLOCK_OFFSET_US, SimulatedBoard
+from .board import DEFAULT_HEAP, MAX_CLOCK_OFFSET_US, PSRAM_HEAP, SimulatedBoard
 
 DEFAULT_UNIQUE_ID = "24a160c0ffee"
-_QUERY_KEYS = ("id", "clock_offset_us")
+_QUERY_KEYS = ("id", "clock_offset_us", "psram")
 
 
 def _whole(dev: str, key: str, value: str, low: int, high: int) -> int:
@@ -51,7 +53,7 @@ def board_variant(dev: str, options: OpenOptions) -> tuple[OpenOptions, str]:
     if unknown or not fields:
         raise TransportError(
             f"{dev!r}: unknown option {', '.join(unknown) or query!r}; use "
-            "?id=N (1-99) and &clock_offset_us=U"
+            "?id=N (1-99), &clock_offset_us=U and &psram=1"
         )
     sim_options = dict(options.sim_options)
     unique_id = DEFAULT_UNIQUE_ID
@@ -64,7 +66,13 @@ def board_variant(dev: str, options: OpenOptions) -> tuple[OpenOptions, str]:
         sim_options["clock_offset_us"] = _whole(
             dev, "clock_offset_us", fields["clock_offset_us"], 0, MAX_CLOCK_OFFSET_US - 1
         )
+    if "psram" in fields:
+        sim_options["psram"] = _whole(dev, "psram", fields["psram"], 0, 1)
     return dataclasses.replace(options, sim_flash=flash, sim_options=sim_options), unique_id
+
+
+def _heapsize(options: OpenOptions) -> str:
+    return PSRAM_HEAP if options.sim_options.get("psram") else DEFAULT_HEAP
 
 
 def _board(options: OpenOptions, unique_id: str = DEFAULT_UNIQUE_ID) -> SimulatedBoard:
@@ -75,6 +83,7 @@ def _board(options: OpenOptions, unique_id: str = DEFAULT_UNIQUE_ID) -> Simulate
             unique_id=unique_id,
             sim_options=dict(options.sim_options),
             fast=options.sim_fast,
+            heapsize=_heapsize(options),
         )
     except ValueError as exc:  # a bad --motion: the simulator says which key and why
         raise TransportError(str(exc)) from None
@@ -148,6 +157,7 @@ class BleSimScheme(_SimulatedBoardScheme):
                 motion=motion_spec(options.sim_motion or DEFAULT_SIM_MOTION),
                 sim_options=dict(options.sim_options),
                 unique_id=unique_id,
+                heapsize=_heapsize(options),
             )
         except ValueError as exc:
             raise TransportError(str(exc)) from None

@@ -25,6 +25,8 @@ def test_a_board_id_gives_its_own_flash_unique_id_and_clock_offset(tmp_path):
     assert options.sim_flash == tmp_path / "sim-flash-2"
     assert options.sim_options == {"seed": 3, "clock_offset_us": 250000}
     assert board_variant("sim", base) == (base, DEFAULT_UNIQUE_ID)
+    psram, _ = board_variant("sim:ble?psram=1", base)
+    assert psram.sim_options == {"seed": 3, "psram": 1}
 
 
 @pytest.mark.parametrize(
@@ -34,6 +36,7 @@ def test_a_board_id_gives_its_own_flash_unique_id_and_clock_offset(tmp_path):
         ("sim?id=two", r"id='two' must be a whole number"),
         ("sim?colour=red", r"unknown option 'colour'; use \?id=N"),
         ("sim?clock_offset_us=-5", r"clock_offset_us='-5' must be a whole number from 0"),
+        ("sim:ble?psram=yes", r"psram='yes' must be a whole number from 0 to 1"),
     ],
 )
 def test_a_bad_board_option_is_one_clear_error(dev, why, tmp_path):
