@@ -208,7 +208,7 @@ class SessionRecorder:
                     await self._restart_stream()
                 if now - last_sync > _SYNC_EVERY_S:
                     last_sync = now
-                    await self._sync(1)
+                    await self._sync(1, tries=1)  # the loop waits on it: no second try
                 await self._refill(now)
             except _LinkErrors as exc:
                 self.live.last_error = str(exc)
@@ -249,20 +249,21 @@ class SessionRecorder:
         if self._early is None:
             self._early = []
 
-    async def _sync(self, count: int) -> None:
-        """`count` time-sync pings. The clock needs some, not each: a ping whose answer is lost
-        or late (a damaged frame, a board or PC busy for 2 s) is skipped and tried again, up to
-        `count` more times; only a board that answers none of them is an error."""
+    async def _sync(self, count: int, tries: int | None = None) -> None:
+        """`count` time-sync pings in at most `tries` (default twice as many). The clock needs
+        some, not each: a ping whose answer is lost or late (a damaged frame, a board or PC busy
+        for 2 s) is skipped and another sent; only a board that answers none is an error."""
         assert self.log is not None
+        tries = tries or 2 * count
         answered = 0
-        for attempt in range(2 * count):
+        for attempt in range(tries):
             if answered == count:
                 return
             try:
                 sync = await self.device.time_sync()
             except CommandTimeout as exc:
                 log.warning("%s", exc)
-                if answered == 0 and attempt == 2 * count - 1:
+                if answered == 0 and attempt == tries - 1:
                     raise
                 continue
             answered += 1
