@@ -48,12 +48,17 @@ class StreamingBoard(ScriptedBoard):
         self.handlers[spec.Opcode.START] = self._start
         self.handlers[spec.Opcode.TIME_SYNC] = self._time_sync
         self.handlers[spec.Opcode.RESEND] = self._resend
+        self.handlers[spec.Opcode.GET_STATUS] = self._status_now
         self._tasks: set[asyncio.Task[None]] = set()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _status_now(self, command: Any) -> tuple[int, bytes]:
+        status = {**STATUS, "ring_oldest": self.oldest_block * BLOCK}
+        return spec.StatusCode.OK, spec.Status.build(status)
 
     def _device_us(self) -> int:
         return int((time.monotonic() - self.origin_s) * 1e6)

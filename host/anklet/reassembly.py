@@ -217,10 +217,17 @@ class Reassembly:
             return FIFO_OVERFLOW
         return "not refilled by the board"
 
-    def abandon(self, why: str) -> None:
-        """The board can no longer refill anything (reset, session end): all holes are lost."""
+    def abandon(self, why: str, ring_oldest: int | None = None) -> None:
+        """The board can no longer refill anything (reset, session end): all holes are lost.
+        What lay below `ring_oldest` (the board's last STATUS) had left its ring already, and
+        is lost for that reason whatever ended the refilling."""
         for hole in self.open_holes:
-            self.declare_lost(hole.start, hole.end, why)
+            start = hole.start
+            if ring_oldest is not None and start < ring_oldest:
+                start = min(hole.end, ring_oldest)
+                self.declare_lost(hole.start, start, "older than the board's buffer")
+            if start < hole.end:
+                self.declare_lost(start, hole.end, why)
 
     def held_since(self, before_s: float) -> list[SampleBlock]:
         """Blocks held behind a hole that came before `before_s` and were not returned here

@@ -485,9 +485,11 @@ class SessionLog:
         """Raises StorageError if the last rows could not be written (after counting them)."""
         if self.journal is not None:
             self.journal.record("finish", now_s, why)
+        # The last STATUS is the current boot's: what its ring no longer held, it says.
+        ring_oldest = self._status.ring_oldest if self._status is not None else None
         for boot in self._boots:
             self._settle(boot, now_s)
-            boot.stream.abandon(why)
+            boot.stream.abandon(why, ring_oldest if boot is self._boots[-1] else None)
         self._write_ready(now_s, final=True)
         return self.accounting()
 

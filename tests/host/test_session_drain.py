@@ -58,3 +58,30 @@ def test_stopping_again_ends_the_fetch_at_once_with_the_rest_counted(tmp_path):
     assert summary.lost >= 100  # most of the 160 still missing, not waited for (32 s)
     whys = {r["why"] for r in meta["loss"]["lost_ranges"]}
     assert whys == {"session ended before the board re-sent them"}
+
+
+def test_what_left_the_ring_before_the_fetch_ended_is_counted_as_such(tmp_path):
+    # The fetch is cut short by a second Ctrl-C, and meanwhile the board's ring moved past part
+    # of what was missing: its last STATUS says so, and that part is lost for that reason.
+    async def impatient(recorder, board):
+        for _ in range(6000):  # 60 s: a hang guard
+            if board.resent:
+                break
+            await asyncio.sleep(0.01)
+        assert board.resent, f"no RESEND after the stop; the recorder is {recorder.live.state!r}"
+        board.oldest_block = 50  # the ring no longer holds blocks before 50
+        recorder.request_stop()
+
+    lost = set(range(44, 60))
+    summary, _ = record(tmp_path, dict(blocks=60, lost=lost, resend_pause_s=2.0), during=impatient)
+    meta = assert_every_sample_accounted(summary.folder)
+    whys = {}
+    for r in meta["loss"]["lost_ranges"]:
+        for i in range(r["from_index"], r["to_index"]):
+            whys[i] = r["why"]
+    assert whys, "the fetch was cut short: something is lost"
+    assert all(w == "older than the board's buffer" for i, w in whys.items() if i < 500)
+    assert all(
+        w == "session ended before the board re-sent them" for i, w in whys.items() if i >= 500
+    )
+    assert any(i < 500 for i in whys) and any(i >= 500 for i in whys)
