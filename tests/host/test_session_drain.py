@@ -42,13 +42,18 @@ def test_a_tail_the_board_no_longer_holds_is_counted_lost_not_forgotten(tmp_path
     assert [r["why"] for r in meta["loss"]["lost_ranges"]] == ["older than the board's buffer"]
 
 
+async def until_the_fetch_begins(recorder, board) -> None:
+    """After the first Ctrl-C, until the board re-sends its first block (one every 2 s)."""
+    for _ in range(6000):  # 60 s: a hang guard
+        if board.resent:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no RESEND after the stop; the recorder is {recorder.live.state!r}")
+
+
 def test_stopping_again_ends_the_fetch_at_once_with_the_rest_counted(tmp_path):
     async def impatient(recorder, board):
-        for _ in range(6000):  # 60 s: a hang guard
-            if board.resent:  # the fetch has begun, one block every 2 s
-                break
-            await asyncio.sleep(0.01)
-        assert board.resent, f"no RESEND after the stop; the recorder is {recorder.live.state!r}"
+        await until_the_fetch_begins(recorder, board)
         recorder.request_stop()  # Ctrl-C again
 
     lost = set(range(44, 60))  # 0.8 s: short of the 2 s after which a stream counts as stopped
@@ -64,11 +69,7 @@ def test_what_left_the_ring_before_the_fetch_ended_is_counted_as_such(tmp_path):
     # The fetch is cut short by a second Ctrl-C, and meanwhile the board's ring moved past part
     # of what was missing: its last STATUS says so, and that part is lost for that reason.
     async def impatient(recorder, board):
-        for _ in range(6000):  # 60 s: a hang guard
-            if board.resent:
-                break
-            await asyncio.sleep(0.01)
-        assert board.resent, f"no RESEND after the stop; the recorder is {recorder.live.state!r}"
+        await until_the_fetch_begins(recorder, board)
         board.oldest_block = 50  # the ring no longer holds blocks before 50
         recorder.request_stop()
 
