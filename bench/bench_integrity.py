@@ -41,10 +41,8 @@ DROPS_S = {
     "serial": {400: (2.0, 3.0, 5.0, 10.0), 200: (3.0, 6.0, 10.0, 15.0)},
     "ble": {1000: (1.0, 2.0, 3.0, 5.0, 10.0), 200: (3.0, 6.0, 10.0, 15.0)},
 }
-# A board with PSRAM (ESP32-WROVER, most ESP32-S3 boards): MicroPython's heap is the PSRAM, MBs
-# (ports/esp32/main.c), so the ring takes its cap, firmware/ring.py _MAX_BYTES (256 KB), as it
-# does on the simulated board given a 4 MB heap. Only the BLE drops: serial's are the same board.
-PSRAM_HEAP = "4m"
+# A board with PSRAM (anklet_sim.board.PSRAM_HEAP): its ring takes its cap. Only the BLE drops:
+# serial's are the same board.
 PSRAM_DROPS_S = {1000: (5.0, 10.0, 15.0), 200: (30.0, 60.0)}
 sys.path.insert(0, str(ROOT / "tests"))
 
@@ -52,6 +50,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 async def _drop_session(
     tmp: Path, link: str, rate_hz: int, drop_s: float, heapsize: str | None = None
 ) -> tuple[int, int]:
+    """Samples lost and refilled; `heapsize`: the board's heap (None: the DevKitC-sized one)."""
     if link == "ble":
         return await _ble_drop_session(tmp, rate_hz, drop_s, heapsize)
     from anklet.device import Device
@@ -59,7 +58,8 @@ async def _drop_session(
     from anklet.transport.serial import SerialTransport
     from anklet_sim.board import SimulatedBoard
 
-    board = SimulatedBoard(flash_dir=tmp / "flash", motion=QUIET)
+    heap = {"heapsize": heapsize} if heapsize else {}
+    board = SimulatedBoard(flash_dir=tmp / "flash", motion=QUIET, **heap)
     board.start()
     try:
         device = Device(SerialTransport(board.port))
@@ -97,10 +97,15 @@ async def _ble_drop_session(
 
 
 def _link_drops() -> list[Figure]:
-    plans = [(link, rate_hz, drops, None) for link, rates in DROPS_S.items()
-             for rate_hz, drops in rates.items()]  # fmt: skip
-    plans += [("ble", rate_hz, drops, PSRAM_HEAP) for rate_hz, drops in PSRAM_DROPS_S.items()]
-    return [_longest_drop(*plan) for plan in plans]
+    from anklet_sim.board import PSRAM_HEAP
+
+    figures = []
+    for link, rates in DROPS_S.items():
+        for rate_hz, drops in rates.items():
+            figures.append(_longest_drop(link, rate_hz, drops, None))
+    for rate_hz, drops in PSRAM_DROPS_S.items():
+        figures.append(_longest_drop("ble", rate_hz, drops, PSRAM_HEAP))
+    return figures
 
 
 def _longest_drop(link: str, rate_hz: int, drops: tuple[float, ...], heap: str | None) -> Figure:

@@ -103,14 +103,7 @@ class Board:
 
     def log_tail(self, lines: int = 20) -> str:
         """The end of the simulated board's stderr (tracebacks, watchdog messages)."""
-        if self.sim is None:
-            return ""
-        path = self.sim.log_path or self.sim.flash_dir.parent / f"{self.sim.flash_dir.name}.log"
-        try:
-            text = path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return self.sim.log_tail(lines) if self.sim is not None else ""
 
     def set_faults(self, **faults: Any) -> None:
         self._require_sim().set_faults(**faults)

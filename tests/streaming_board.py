@@ -41,6 +41,8 @@ class StreamingBoard(ScriptedBoard):
         self.unanswered_syncs = unanswered_syncs  # the first N pings get no answer
         self.syncs_answered = 0
         self.produced = 0
+        self.part_first_block = 0  # where the current part of the stream began
+        self.streaming = False
         self.finished = asyncio.Event()
         self.resent: list[int] = []
         self.origin_s = time.monotonic()
@@ -56,9 +58,11 @@ class StreamingBoard(ScriptedBoard):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _status(self) -> dict[str, Any]:
+        return {**STATUS, "ring_oldest": self.oldest_block * BLOCK}
+
     def _status_now(self, command: Any) -> tuple[int, bytes]:
-        status = {**STATUS, "ring_oldest": self.oldest_block * BLOCK}
-        return spec.StatusCode.OK, spec.Status.build(status)
+        return spec.StatusCode.OK, spec.Status.build(self._status())
 
     def _device_us(self) -> int:
         return int((time.monotonic() - self.origin_s) * 1e6)
@@ -83,9 +87,10 @@ class StreamingBoard(ScriptedBoard):
 
     def _samples(self, block: int) -> bytes:
         first = block * BLOCK
+        t0_us = self.start_us + (block - self.part_first_block) * BLOCK * PERIOD_US
         header = dict(
             first_index=first,
-            t0_us=(self.start_us + first * PERIOD_US) % spec.TICKS_PERIOD_US,
+            t0_us=t0_us % spec.TICKS_PERIOD_US,
             period_us=PERIOD_US,
             imu_count=BLOCK,
             load_count=0,
@@ -93,11 +98,16 @@ class StreamingBoard(ScriptedBoard):
         return spec.SamplesHeader.build(header) + bytes(spec.IMU_SAMPLE_SIZE * BLOCK)
 
     async def _stream(self) -> None:
-        for block in range(self.blocks):
+        self.streaming = True
+        for block in range(self.part_first_block, self.blocks):
             self.produced = block + 1
             if block not in self.lost:
                 self.send(spec.MsgType.SAMPLES, self._samples(block))
             await asyncio.sleep(BLOCK * PERIOD_US / 1e6)
+        self.streaming = False
+        await self._after_stream()
+
+    async def _after_stream(self) -> None:
         self.finished.set()
 
     def _resend(self, command: Any) -> tuple[int, bytes]:

@@ -233,8 +233,8 @@ class SimulatedBoard:
             self.uart = UartModel(host_baud=self._host_baud, stall=self._stall_board)
         # The exercise runs on from power-on: a reboot does not restart the workout.
         self._epoch_ns = time.time_ns()
-        log_path = self.log_path or self.flash_dir.parent / f"{self.flash_dir.name}.log"
-        self._log = open(log_path, "ab", buffering=0)  # noqa: SIM115 (lives as long as the board)
+        # (not a with-block: the log lives as long as the board)
+        self._log = open(self.log_file, "ab", buffering=0)  # noqa: SIM115
         if self.radio_boot is None:
             address = ":".join(self.unique_id[i : i + 2] for i in range(0, 12, 2)).upper()
             self._own_radio = BackgroundRadio(self._hci_path, address)
@@ -261,6 +261,19 @@ class SimulatedBoard:
             self.radio_boot = None
         if self._log:
             self._log.close()
+
+    @property
+    def log_file(self) -> Path:
+        """Where the board's stderr goes: `log_path`, or beside its flash folder."""
+        return self.log_path or self.flash_dir.parent / f"{self.flash_dir.name}.log"
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The end of the board's stderr (tracebacks, watchdog messages); "" if there is none."""
+        try:
+            text = self.log_file.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
 
     @property
     def clock_offset_us(self) -> int:

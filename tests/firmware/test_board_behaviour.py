@@ -140,14 +140,6 @@ def test_corrupt_config_falls_back_to_defaults_and_says_so(tmp_path):
     assert info.imu_rate_hz == 200
 
 
-def board_log_tail(board: SimulatedBoard, lines: int = 30) -> str:
-    path = board.log_path or board.flash_dir.parent / f"{board.flash_dir.name}.log"
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError as exc:
-        return f"(no log: {exc})"
-
-
 def dropped_on_the_board(recorder) -> int:
     """Samples the board says it dropped, in its latest STATUS (one a second while streaming)."""
     status = recorder.log.status if recorder.log else None
@@ -163,7 +155,7 @@ def test_fifo_overflow_is_reported_with_exactly_the_missing_indices(board, tmp_p
         # whether it rebooted or stalled)
         assert await eventually(lambda: dropped_on_the_board(recorder) >= 300), (
             f"dropped {dropped_on_the_board(recorder)}, boots {board.boots}; board log ends:\n"
-            + board_log_tail(board)
+            + board.log_tail(30)
         )
         # Two seconds of rows after the overflow are in the file: its hole was settled.
         after = recorder.live.samples_written

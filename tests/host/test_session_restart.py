@@ -14,7 +14,7 @@ from anklet.device import Device
 from anklet.recorder import SessionRecorder
 from anklet_protocol import spec
 from fake_transport import FakeTransport
-from streaming_board import BLOCK, PERIOD_US, STATUS, StreamingBoard
+from streaming_board import BLOCK, StreamingBoard
 
 FIRST_PART = 60  # blocks before the board stops by itself
 SECOND_PART = 40  # blocks after the recorder starts it again
@@ -26,23 +26,15 @@ class PausingBoard(StreamingBoard):
 
     def __init__(self, link: FakeTransport, lost: set[int]) -> None:
         super().__init__(link, blocks=FIRST_PART, lost=lost)
-        self.streaming = False
-        self.part_first_block = 0
         self.restarted = asyncio.Event()
-        self.handlers[spec.Opcode.GET_STATUS] = self._get_status
 
     def _status(self) -> dict[str, Any]:
-        flags = spec.StatusFlag.STREAMING if self.streaming else 0
         return {
-            **STATUS,
+            **super()._status(),
             "uptime_ms": self._device_us() // 1000,
-            "flags": flags,
+            "flags": spec.StatusFlag.STREAMING if self.streaming else 0,
             "samples_produced": self.produced * BLOCK,
-            "ring_oldest": 0,
         }
-
-    def _get_status(self, command: Any) -> tuple[int, bytes]:
-        return spec.StatusCode.OK, spec.Status.build(self._status())
 
     def _start(self, command: Any) -> tuple[int, bytes]:
         if self.streaming:
@@ -53,33 +45,15 @@ class PausingBoard(StreamingBoard):
         self.part_first_block = self.produced
         self.start_us = self._device_us()
         self.streaming = True
-        self._spawn(self._stream_part())
+        self._spawn(self._stream())
         return spec.StatusCode.OK, spec.StartReply.build(dict(first_index=self.produced * BLOCK))
 
-    async def _stream_part(self) -> None:
-        for block in range(self.part_first_block, self.blocks):
-            self.produced = block + 1
-            if block not in self.lost:
-                self.send(spec.MsgType.SAMPLES, self._samples(block))
-            await asyncio.sleep(BLOCK * PERIOD_US / 1e6)
-        self.streaming = False
+    async def _after_stream(self) -> None:
         if self.restarted.is_set():
             self.finished.set()
         while not self.finished.is_set():  # paused: the heartbeat goes on
             self.send(spec.MsgType.STATUS, spec.Status.build(self._status()))
             await asyncio.sleep(0.3)
-
-    def _samples(self, block: int) -> bytes:
-        first = block * BLOCK
-        t0 = self.start_us + (block - self.part_first_block) * BLOCK * PERIOD_US
-        header = dict(
-            first_index=first,
-            t0_us=t0 % spec.TICKS_PERIOD_US,
-            period_us=PERIOD_US,
-            imu_count=BLOCK,
-            load_count=0,
-        )
-        return spec.SamplesHeader.build(header) + bytes(spec.IMU_SAMPLE_SIZE * BLOCK)
 
 
 def test_samples_lost_on_the_link_before_a_pause_are_fetched_before_the_stream_restarts(tmp_path):
