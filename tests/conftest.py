@@ -7,7 +7,9 @@ import contextlib
 import json
 import os
 import subprocess
+import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """The suite drives simulated boards in real time (a board's IMU FIFO holds 85 ms at
     1000 Hz; NimBLE and bumble time out pairings): its processes run ahead of other work on the
     machine when allowed to (root or CAP_SYS_NICE), and each board ahead of its test
-    (anklet_sim.board._run_ahead). Without the privilege nothing changes."""
+    (anklet_sim.priority.run_ahead). Without the privilege nothing changes."""
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, 0, max(-20, os.getpriority(os.PRIO_PROCESS, 0) - 5))
 
@@ -62,6 +64,42 @@ def run_micropython(
 # Tests that share a session-scoped fixture too costly to make once per xdist worker (the
 # history tests' recordings from the simulated board): they run on one worker.
 _ONE_WORKER = ("tests/history/",)
+
+
+#: `-n auto` (make test): two workers per free core, at most four. The suite's simulated boards
+#: run in real time, so on a machine that other work keeps busy, four workers' boards and the
+#: other work starve each other; fewer workers take longer instead. Measured on 2 cores beside
+#: two busy loops (docs/ARCHITECTURE.md, "Tests"): 153 BLE, firmware, session and deploy
+#: tests, ~19 failures with four workers, 6 with two.
+_WORKERS_PER_FREE_CORE = 2
+_MAX_WORKERS = 4
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    free = _free_cores(cores or 1)
+    workers = max(1, min(_MAX_WORKERS, round(_WORKERS_PER_FREE_CORE * free)))
+    print(f"tests: {workers} worker(s), {free:.1f} of {cores} cores free", file=sys.stderr)
+    return workers
+
+
+def _free_cores(cores: int, sample_s: float = 1.0) -> float:
+    """Cores left idle by other work, from /proc/stat over `sample_s` (Linux); elsewhere all."""
+
+    def idle_and_total() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        return fields[3] + fields[4], sum(fields[:8])  # idle + iowait; user..steal
+
+    try:
+        idle0, total0 = idle_and_total()
+        time.sleep(sample_s)
+        idle1, total1 = idle_and_total()
+    except (OSError, ValueError, IndexError):
+        return float(cores)
+    if total1 <= total0:
+        return float(cores)
+    return cores * (idle1 - idle0) / (total1 - total0)
 
 
 @pytest.hookimpl(optionalhook=True)  # xdist's hook: absent with -p no:xdist

@@ -12,9 +12,28 @@ from typing import Any
 from anklet.device import Device
 from anklet.recorder import SessionRecorder, SessionSummary
 from anklet.transport.serial import SerialTransport
-from anklet_sim.board import SimulatedBoard
+from anklet_sim.board import PSRAM_HEAP, SimulatedBoard
 
 QUIET_MOTION = "leg-raise:sets=1,reps=3,rom=40,up=1,hold=0.5,down=1,rest=5,seed=3"
+
+
+#: How long a test's host waits for a command's answer. A user's `anklet` gives up after 2 s
+#: (device.DEFAULT_TIMEOUT_S); a test is not about that wait (the timeout tests set their own),
+#: and on a machine whose cores are all busy an answer can take longer: the wait only bounds a
+#: board that would never answer.
+COMMAND_TIMEOUT_S = 10.0
+
+#: The heap for a board whose test asserts that the link lost nothing: a board with PSRAM,
+#: whose ring (68 s at 200 Hz, 17 s at 1000 Hz) outlasts any time a busy machine keeps the
+#: test's host from reading, so what the link dropped is still there to re-send however late
+#: the host asks. On the default heap a starved host lost samples "older than the board's
+#: buffer", which is the right account, but not what those tests are about.
+LONG_RING = PSRAM_HEAP
+
+
+def device_on(board: SimulatedBoard) -> Device:
+    """A Device on the board's serial port, waiting COMMAND_TIMEOUT_S for answers."""
+    return Device(SerialTransport(board.port), command_timeout_s=COMMAND_TIMEOUT_S)
 
 
 def read_samples(folder: Path) -> list[dict[str, str]]:
@@ -34,7 +53,7 @@ async def record(
     during: Any = None,
 ) -> SessionSummary:
     """Record from the simulated board; `during(recorder)` runs alongside (faults, stops)."""
-    device = Device(SerialTransport(board.port))
+    device = device_on(board)
     recorder = SessionRecorder(device, out, imu_rate_hz=rate_hz)
     task = asyncio.create_task(recorder.run(duration_s))
     if during is not None:
@@ -58,7 +77,7 @@ async def record_until(
     otherwise hang: on a busy machine the session simply lasts longer, it never ends short of
     what the test needs. `during(recorder)` runs alongside (faults), before `done` is awaited;
     `recorder_args` go to SessionRecorder (keep_raw=True, ...)."""
-    device = Device(SerialTransport(board.port))
+    device = device_on(board)
     recorder = SessionRecorder(device, out, imu_rate_hz=rate_hz, **recorder_args)
     task = asyncio.create_task(recorder.run(limit_s))
     if during is not None:

@@ -42,6 +42,7 @@ from anklet.firmware_source import firmware_dir
 
 from .cpu import cpu_factor
 from .motion import check_spec as motion_check
+from .priority import run_ahead, run_this_thread_ahead
 from .radio import BackgroundRadio
 from .uart import UartModel
 
@@ -81,14 +82,6 @@ PSRAM_HEAP = "4m"
 #: The board's ticks run `clock_offset_us` (a sim option) ahead of the PC's monotonic clock
 #: (mpy/time.py): below a day, far from the unix port's 2**62 ticks period.
 MAX_CLOCK_OFFSET_US = 86_400_000_000
-
-
-def _run_ahead(pid: int) -> None:
-    """A board is a real-time device (its IMU fills an 85 ms FIFO at 1000 Hz whether or not
-    the interpreter gets the CPU), so it runs ahead of the process that drives it, and of
-    ordinary work, when allowed to (root or CAP_SYS_NICE); otherwise nothing changes."""
-    with contextlib.suppress(OSError):
-        os.setpriority(os.PRIO_PROCESS, pid, max(-20, os.getpriority(os.PRIO_PROCESS, 0) - 5))
 
 
 #: How long a Python thread may hold the GIL while another waits for it (CPython's default is
@@ -402,7 +395,7 @@ class SimulatedBoard:
             # thread and the supervisor live as long as the board.
             preexec_fn=_DIE_WITH_PARENT if self._long_lived_thread() else None,
         )
-        _run_ahead(self._proc.pid)
+        run_ahead(self._proc.pid)
         self.boots.append(reset_cause)
 
     def _long_lived_thread(self) -> bool:
@@ -416,6 +409,7 @@ class SimulatedBoard:
             proc.wait(timeout=5)
 
     def _supervise(self) -> None:
+        run_this_thread_ahead()
         while not self._stop.is_set():
             time.sleep(0.02)
             with self._lock:
@@ -438,6 +432,7 @@ class SimulatedBoard:
                 self._spawn(cause)
 
     def _pump_from_board(self) -> None:
+        run_this_thread_ahead()
         while not self._stop.is_set():
             proc = self._proc
             if proc is None or proc.stdout is None:
@@ -491,6 +486,7 @@ class SimulatedBoard:
             return bytes(buf)
 
     def _pump_to_board(self) -> None:
+        run_this_thread_ahead()
         poller = select.poll()
         poller.register(self._master, select.POLLIN)
         while not self._stop.is_set():

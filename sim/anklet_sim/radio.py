@@ -51,6 +51,8 @@ from bumble.link import LocalLink
 from bumble.smp import AddressResolver
 from bumble.transport import open_transport
 
+from .priority import run_this_thread_ahead
+
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -384,9 +386,13 @@ class BackgroundRadio:
 
     def __init__(self, pty_link: Path, address: str) -> None:
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="radio")
+        self._thread = threading.Thread(target=self._serve, daemon=True, name="radio")
         self._thread.start()
         self.radio = self._call(self._make(pty_link, address))
+
+    def _serve(self) -> None:
+        run_this_thread_ahead()  # the board waits on its controller's HCI answers
+        self._loop.run_forever()
 
     async def _make(self, pty_link: Path, address: str) -> BoardRadio:
         return BoardRadio(EspLink(), pty_link, address)

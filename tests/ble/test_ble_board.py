@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -53,8 +52,7 @@ def test_pairing_unlocks_commands_and_1000_hz_streams_without_gaps(tmp_path: Pat
             assert await eventually(lambda: sim.radio.stats.encryptions == 1)
             assert (await host.command(spec.Opcode.SET_RATES, **rates)).status == 0
             assert (await host.command(spec.Opcode.START)).status == 0
-            t0 = time.monotonic()
-            while time.monotonic() - t0 < 3.0:
+            while len(host.blocks) < 200:  # 3 s at 1000 Hz; longer if the machine is busy
                 await host.read_one()
             await host.command(spec.Opcode.STOP)
         blocks = host.blocks
@@ -66,7 +64,7 @@ def test_pairing_unlocks_commands_and_1000_hz_streams_without_gaps(tmp_path: Pat
             assert block.first_index == prev.end_index or (
                 gap_flagged and block.first_index > prev.end_index
             )
-        assert len(blocks) >= 10  # it streamed (how fast on a busy machine: bench/)
+        assert len(blocks) >= 200  # (how fast it streams on a busy machine: bench/)
 
     run(tmp_path, body)
 

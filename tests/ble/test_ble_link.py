@@ -158,14 +158,13 @@ def test_commands_refused_until_paired_then_samples_stream_without_gaps(tmp_path
             # The encryption IRQ reaches the board through the radio: wait for it.
             assert await eventually(lambda: board.radio.stats.encryptions == 1)
             assert (await host.command(spec.Opcode.START)).status == spec.StatusCode.OK
-            t0 = time.monotonic()
-            while time.monotonic() - t0 < 3.0:
+            while len(host.blocks) < 100:  # 1.5 s at 1000 Hz; longer if the machine is busy
                 await host.read_one()
             status = spec.Status.parse((await host.command(spec.Opcode.GET_STATUS)).payload)
             await host.command(spec.Opcode.STOP)
         indices = [b.first_index for b in host.blocks]
         assert indices == list(range(0, 15 * len(indices), 15)), "gap or reorder"
-        assert len(indices) >= 10  # it streamed (how fast on a busy machine: bench/)
+        assert len(indices) >= 100  # (how fast it streams on a busy machine: bench/)
         assert status.free_heap == 0  # the streamer skipped no block (overwritten unsent)
         assert host.decoder.stats.frames_missing == 0
 

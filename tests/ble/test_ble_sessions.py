@@ -13,7 +13,7 @@ from anklet.device import CommandTimeout, Device
 from anklet.recorder import SessionRecorder
 from anklet.transport.ble import BleTransport
 from anklet_sim.ble_board import SimulatedBleBoard
-from simhelpers import QUIET_MOTION, eventually
+from simhelpers import COMMAND_TIMEOUT_S, LONG_RING, QUIET_MOTION, eventually
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -21,8 +21,13 @@ pytestmark = pytest.mark.timeout(240)
 async def _record(tmp_path: Path, rate_hz: int, until):
     """A session over BLE that ends once `until(sim, recorder)` returns (it waits for events
     of the session, never for a time); 120 s only bounds a hang."""
-    async with SimulatedBleBoard(tmp_path / "flash", motion=QUIET_MOTION) as sim:
-        device = Device(BleTransport(None, pair=True, central=sim.central()))
+    async with SimulatedBleBoard(
+        tmp_path / "flash", motion=QUIET_MOTION, heapsize=LONG_RING
+    ) as sim:
+        device = Device(
+            BleTransport(None, pair=True, central=sim.central()),
+            command_timeout_s=COMMAND_TIMEOUT_S,
+        )
         recorder = SessionRecorder(device, tmp_path / "out", imu_rate_hz=rate_hz)
         task = asyncio.create_task(recorder.run(120.0))
         await until(sim, recorder)
@@ -57,8 +62,8 @@ def test_ble_drop_mid_set_reconnects_and_refills(tmp_path):
         after = recorder.live.samples_written
         assert await eventually(lambda: recorder.live.samples_written >= after + 600)
 
-    # At 200 Hz the board's ring holds ~4 s: a reconnect slowed by a busy machine still finds
-    # the samples of the drop there to re-send.
+    # The board's ring (simhelpers.LONG_RING) outlasts a reconnect slowed by a busy machine:
+    # the samples of the drop are still there to re-send.
     summary, _ = asyncio.run(_record(tmp_path, 200, drop))
     meta = assert_every_sample_accounted(summary.folder)
     assert summary.reconnects >= 1
@@ -71,11 +76,13 @@ def test_a_board_that_stops_answering_gives_a_clear_timeout(tmp_path):
     async def go() -> str:
         async with SimulatedBleBoard(tmp_path / "flash", motion=QUIET_MOTION) as sim:
             device = Device(
-                BleTransport(None, pair=True, central=sim.central()), command_timeout_s=1.0
+                BleTransport(None, pair=True, central=sim.central()),
+                command_timeout_s=COMMAND_TIMEOUT_S,
             )
             await device.open()
             await device.get_info()
             await device.start()
+            device.command_timeout_s = 1.0  # the wait under test
             assert sim.board is not None
             # The firmware freezes in an I2C transfer for 6 s (the watchdog would bite at 8).
             sim.board.set_faults(stall_ms=6000)

@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from anklet.device import Device
-from anklet.transport.serial import SerialTransport
 from anklet_sim.board import SimulatedBoard
+from simhelpers import device_on
 
 
 def test_board_without_a_working_radio_still_answers_and_streams_over_serial(
@@ -22,7 +21,7 @@ def test_board_without_a_working_radio_still_answers_and_streams_over_serial(
     blocks: list[object] = []
 
     async def body() -> None:
-        async with Device(SerialTransport(board.port)) as device:
+        async with device_on(board) as device:
             device.on_samples = blocks.append
             info = await device.wait_ready(20)
             assert info.name.startswith("Anklet-")

@@ -10,10 +10,9 @@ import random
 
 import pytest
 from anklet.device import CommandFailed, Device
-from anklet.transport.serial import SerialTransport
 from anklet_protocol import framing, spec
 from anklet_sim.board import PWRON_RESET, SimulatedBoard
-from simhelpers import QUIET_MOTION
+from simhelpers import QUIET_MOTION, device_on
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -37,7 +36,7 @@ async def _status(device: Device, opcode: int, args: bytes, timeout_s: float = 5
 
 def _run_with(board: SimulatedBoard, action):
     async def main():
-        device = Device(SerialTransport(board.port))
+        device = device_on(board)
         await device.wait_ready()
         try:
             return await action(device)

@@ -12,11 +12,19 @@ import numpy as np
 import pytest
 from accounting import assert_every_sample_accounted, lost_on_the_link
 from anklet.device import CommandFailed, Device
-from anklet.transport.serial import SerialTransport
 from anklet_protocol import spec
 from anklet_sim import motion as sim_motion
 from anklet_sim.board import SimulatedBoard
-from simhelpers import QUIET_MOTION, eventually, read_meta, read_samples, record_until, rows_written
+from simhelpers import (
+    LONG_RING,
+    QUIET_MOTION,
+    device_on,
+    eventually,
+    read_meta,
+    read_samples,
+    record_until,
+    rows_written,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 # A real 25 Hz recording (44 s of it): see tests/fixtures/README.md.
@@ -28,7 +36,7 @@ def run(coro):
 
 
 async def with_device(board: SimulatedBoard, action):
-    device = Device(SerialTransport(board.port))
+    device = device_on(board)
     await device.wait_ready()
     try:
         return await action(device)
@@ -175,7 +183,9 @@ def test_fifo_overflow_is_reported_with_exactly_the_missing_indices(board, tmp_p
 
 def test_replayed_recording_arrives_intact_within_quantisation(tmp_path):
     motion = f"csv:path={RECORDING},loop=0"
-    sim = SimulatedBoard(flash_dir=tmp_path / "flash", motion=motion, sim_options={"imu_ppm": 0})
+    sim = SimulatedBoard(
+        flash_dir=tmp_path / "flash", motion=motion, sim_options={"imu_ppm": 0}, heapsize=LONG_RING
+    )
     with sim:
         summary = run(record_until(sim, tmp_path / "out", 200, rows_written(1200)))
     assert lost_on_the_link(assert_every_sample_accounted(summary.folder)) == 0
@@ -268,7 +278,10 @@ def test_ctrl_c_on_the_port_gives_the_repl_back(board):
 
 def test_a_board_with_an_mpu6500_streams_every_sample(tmp_path):
     sim = SimulatedBoard(
-        flash_dir=tmp_path / "flash", motion=QUIET_MOTION, sim_options={"imu_model": "mpu6500"}
+        flash_dir=tmp_path / "flash",
+        motion=QUIET_MOTION,
+        sim_options={"imu_model": "mpu6500"},
+        heapsize=LONG_RING,
     )
     with sim:
         info = run(with_device(sim, lambda d: d.get_info()))
@@ -310,7 +323,10 @@ def test_a_load_cell_with_rate_tied_low_is_no_fault_and_is_reported(tmp_path):
 @pytest.mark.parametrize("chip", ["ESP32S3", "ESP32C3"])
 def test_boards_with_other_chips_stream_on_their_own_pins(tmp_path, chip):
     sim = SimulatedBoard(
-        flash_dir=tmp_path / "flash", motion=QUIET_MOTION, sim_options={"chip": chip}
+        flash_dir=tmp_path / "flash",
+        motion=QUIET_MOTION,
+        sim_options={"chip": chip},
+        heapsize=LONG_RING,
     )
     with sim:
         summary = run(record_until(sim, tmp_path / "out", 200, rows_written(400)))  # 2 s
@@ -325,7 +341,10 @@ def test_boards_with_other_chips_stream_on_their_own_pins(tmp_path, chip):
 def test_an_imu_clock_off_by_one_percent_loses_nothing_and_is_measured(tmp_path, ppm):
     # The datasheets allow the MPU-6050/6500 sample clock ±1 % over temperature.
     sim = SimulatedBoard(
-        flash_dir=tmp_path / "flash", motion=QUIET_MOTION, sim_options={"imu_ppm": ppm}
+        flash_dir=tmp_path / "flash",
+        motion=QUIET_MOTION,
+        sim_options={"imu_ppm": ppm},
+        heapsize=LONG_RING,
     )
     with sim:
         # 6 s: the rate's fit over the blocks' board times is within 0.05 % from about 5 s.

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import asyncio
 
-from anklet.device import Device
-from anklet.transport.serial import SerialTransport
 from anklet_sim.board import PSRAM_HEAP, SimulatedBoard
-from simhelpers import QUIET_MOTION
+from simhelpers import QUIET_MOTION, device_on
 
 
 async def _windows_ms(board: SimulatedBoard) -> dict[int, int]:
-    device = Device(SerialTransport(board.port))
+    device = device_on(board)
     await device.wait_ready()
     try:
         windows = {}

@@ -121,7 +121,7 @@ def test_ctrl_c_mid_session_leaves_complete_files(tmp_path):
             "anklet.cli",
             "log",
             "--device",
-            "sim",
+            "sim?psram=1",  # a long ring (simhelpers.LONG_RING): a busy machine loses nothing
             "--quiet",
             "--motion",
             QUIET_MOTION,

@@ -9,7 +9,7 @@ from anklet.device import CommandTimeout, Device
 from anklet.transport import TransportError
 from anklet.transport.serial import SerialTransport
 from anklet_sim.board import SimulatedBoard
-from simhelpers import QUIET_MOTION
+from simhelpers import COMMAND_TIMEOUT_S, QUIET_MOTION
 
 
 def test_a_board_still_booting_is_waited_for(tmp_path):
@@ -24,6 +24,7 @@ def test_a_board_still_booting_is_waited_for(tmp_path):
         await device.open()
         with pytest.raises(CommandTimeout):  # one plain try is too early ...
             await device.get_info()
+        device.command_timeout_s = COMMAND_TIMEOUT_S  # (each try's wait, on a busy machine)
         info = await device.wait_ready()  # ... waiting for the boot is not
         await device.close()
         return info.firmware

@@ -9,7 +9,7 @@ import asyncio
 import numpy as np
 import pytest
 from accounting import assert_every_sample_accounted
-from simhelpers import read_meta, read_samples, record, record_until, rows_written
+from simhelpers import device_on, read_meta, read_samples, record, record_until, rows_written
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -85,16 +85,14 @@ def test_a_stream_stopped_behind_the_recorders_back_is_restarted_and_the_pause_c
 
 
 def test_a_port_that_disappears_ends_the_session_at_its_deadline(sim, tmp_path):
-    from anklet.device import Device
     from anklet.recorder import SessionRecorder
-    from anklet.transport.serial import SerialTransport
 
     unhandled: list[str] = []
 
     async def main():
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(lambda _loop, ctx: unhandled.append(ctx["message"]))
-        device = Device(SerialTransport(sim.port))
+        device = device_on(sim)
         recorder = SessionRecorder(device, tmp_path / "out", imu_rate_hz=200)
         task = asyncio.create_task(recorder.run(10.0))
         await _until(lambda: recorder.live.samples_written >= 200, "rows written")
@@ -118,11 +116,9 @@ def test_a_port_that_disappears_ends_the_session_at_its_deadline(sim, tmp_path):
 
 
 def test_a_board_that_streamed_with_nobody_listening_starts_a_clean_session(sim, tmp_path):
-    from anklet.device import Device
-    from anklet.transport.serial import SerialTransport
 
     async def stream_unheard() -> None:
-        device = Device(SerialTransport(sim.port))
+        device = device_on(sim)
         await device.wait_ready()
         await device.start()
         # Let it stream into the void until it has produced a few thousand samples.

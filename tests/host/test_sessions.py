@@ -54,7 +54,7 @@ def test_link_cut_mid_set_is_refilled_with_zero_loss(sim, tmp_path):
         after = recorder.live.samples_written
         assert await eventually(lambda: recorder.live.samples_written >= after + 100)
 
-    # At 100 Hz the board's ring holds ~8 s: the samples of the cut are still there to re-send.
+    # The board's ring (simhelpers.LONG_RING) outlasts the cut: its samples are there to re-send.
     summary = asyncio.run(record_until(sim, tmp_path / "out", 100, lambda _: True, during=cut))
     meta = assert_every_sample_accounted(summary.folder)
     assert lost_on_the_link(meta) == 0
