@@ -32,12 +32,14 @@ class StreamingBoard(ScriptedBoard):
         oldest_block: int = 0,
         resend_pause_s: float = 0.0,
         unanswered_syncs: int = 0,
+        resend_answer_s: float = 0.0,
     ) -> None:
         super().__init__(link, info=INFO, status=STATUS)
         self.blocks = blocks
         self.lost = lost
         self.oldest_block = oldest_block
         self.resend_pause_s = resend_pause_s
+        self.resend_answer_s = resend_answer_s  # how long a RESEND waits for its answer
         self.unanswered_syncs = unanswered_syncs  # the first N pings get no answer
         self.syncs_answered = 0
         self.produced = 0
@@ -110,7 +112,7 @@ class StreamingBoard(ScriptedBoard):
     async def _after_stream(self) -> None:
         self.finished.set()
 
-    def _resend(self, command: Any) -> tuple[int, bytes]:
+    def _resend(self, command: Any) -> tuple[int, bytes] | None:
         start = spec.ResendArgs.parse(command.args).from_index
         next_index = self.produced * BLOCK
         reply = spec.ResendReply.build(
@@ -118,8 +120,17 @@ class StreamingBoard(ScriptedBoard):
         )
         if not self.oldest_block * BLOCK <= start < next_index:
             return spec.StatusCode.NOT_AVAILABLE, reply
+        if self.resend_answer_s:
+            self._spawn(self._answer_resend_late(command, reply, start // BLOCK))
+            return None
         self._spawn(self._resend_from(start // BLOCK))
         return spec.StatusCode.OK, reply
+
+    async def _answer_resend_late(self, command: Any, reply: bytes, block: int) -> None:
+        await asyncio.sleep(self.resend_answer_s)
+        self.reply(command.request_id, command.opcode, spec.StatusCode.OK, reply)
+        await asyncio.sleep(self.resend_pause_s)  # its blocks follow the answer
+        await self._resend_from(block)
 
     async def _resend_from(self, block: int) -> None:
         await asyncio.sleep(0)  # after the reply, as the firmware sends them

@@ -122,6 +122,7 @@ class SessionRecorder:
         # once it is known, in the order they came.
         self._early: list[tuple[float, SampleBlock]] | None = None
         self._last_block_s = 0.0
+        self._resend_answered_s = 0.0  # when the board last answered a RESEND
         self._deadline: float | None = None
         self._storage_error: StorageError | None = None
 
@@ -275,6 +276,7 @@ class SessionRecorder:
             start = hole.start
             for _ in range(3):
                 answer = await self.device.resend(start)
+                self._resend_answered_s = time.monotonic()
                 if answer.ok:
                     self.log.resend_answered(start, time.monotonic())
                     break
@@ -297,7 +299,8 @@ class SessionRecorder:
         the last sample received asks for the stream's tail (its answer gives the board's next
         index, so a tail lost on the link is known, and counted if it cannot be re-sent); then
         the holes are asked for as during the stream, until none is left, the board brings
-        nothing for _DRAIN_IDLE_S, or the user asks again to stop."""
+        nothing for _DRAIN_IDLE_S after its last block or RESEND answer, or the user asks again
+        to stop."""
         log = self.log
         assert log is not None
         requests = self._stop_requests
@@ -308,6 +311,9 @@ class SessionRecorder:
             now = time.monotonic()
             if log.samples_received != received:
                 received, last_progress_s = log.samples_received, now
+            # An answer is progress too: the idle wait for what it announced starts there, not
+            # when it was asked (on a slow link or a busy host the answer itself takes seconds).
+            last_progress_s = max(last_progress_s, self._resend_answered_s)
             if now - last_progress_s > _DRAIN_IDLE_S:
                 break
             if not tail_asked and now - max(stopped_s, self._last_block_s) > _DRAIN_QUIET_S:
@@ -330,6 +336,7 @@ class SessionRecorder:
         if end is None:
             return
         answer = await self.device.resend(end)
+        self._resend_answered_s = time.monotonic()
         if answer.next_index > end:
             self.live.state = "fetching missing samples"
             self.log.expect_until(answer.next_index, now)

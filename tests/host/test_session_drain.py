@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
+import anklet.recorder as recorder_module
 from accounting import assert_every_sample_accounted
 from streaming_board import record
 
@@ -24,6 +25,20 @@ def test_a_tail_lost_on_the_link_is_fetched_before_the_files_close(tmp_path):
     assert summary.lost == 0 and summary.refilled >= 40
     assert board.resent[:5] == [55, 56, 57, 58, 59]
     assert meta["loss"]["samples_lost"] == 0
+
+
+def test_a_board_slow_to_answer_the_fetch_is_waited_for(tmp_path):
+    # The RESEND's answer takes longer than the drain's idle limit (a slow link, a busy host):
+    # the wait for the board's blocks counts from its answer, not from the question.
+    assert recorder_module._DRAIN_IDLE_S < 2.5
+    summary, board = record(
+        tmp_path,
+        dict(blocks=60, lost={55, 56, 57, 58, 59}, resend_answer_s=2.5, resend_pause_s=0.5),
+    )
+    assert_every_sample_accounted(summary.folder)
+    assert board.resent[:5] == [55, 56, 57, 58, 59]
+    assert summary.expected == summary.samples == 600
+    assert summary.lost == 0
 
 
 def test_a_hole_just_before_the_stop_is_refilled_after_it(tmp_path):
