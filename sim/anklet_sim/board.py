@@ -6,8 +6,9 @@ port on a pseudo-terminal, emulated sensors behind its `machine` module.
         sim.cut_link(2.0)                  # the cable is pulled for 2 s
         sim.power_cycle()                  # reset: a new boot, same flash
 
-The launcher plays the ESP32's UART0 and the USB-serial bridge chip: it moves bytes between the
-interpreter's stdio and the pty, and is where link faults are injected. With the ESP32 model on
+The launcher (launcher.py, a process of its own at the board's priority) plays the ESP32's UART0
+and the USB-serial bridge chip: it moves bytes between the interpreter's stdio and the pty, and
+is where link faults are injected; this class drives it. With the ESP32 model on
 (the default; `fast=True` turns it off) it behaves as that pair does (uart.UartModel): bytes
 move at the line rate, a host whose port is set to another baud rate than the board's reads and
 sends garbage, and a write that overfills the 128-byte TX FIFO holds the interpreter for whole
@@ -24,9 +25,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
-import select
-import signal
+import queue
+import socket
 import subprocess
 import sys
 import termios
@@ -39,31 +39,28 @@ from pathlib import Path
 from typing import Any
 
 from anklet.firmware_source import firmware_dir
+from anklet_protocol import spec
 
 from .cpu import cpu_factor
+from .launcher import (  # noqa: F401 (the board's constants, used by tests and the HIL suite)
+    DEEPSLEEP_RESET,
+    DIE_WITH_PARENT,
+    EXIT_HUNG,
+    EXIT_RESET,
+    EXIT_SOFT_RESET,
+    EXIT_WATCHDOG,
+    HARD_RESET,
+    PWRON_RESET,
+    SOFT_RESET,
+    WDT_RESET,
+    LinkStats,
+)
 from .motion import check_spec as motion_check
-from .priority import run_ahead, run_this_thread_ahead
+from .priority import run_ahead
 from .radio import BackgroundRadio
-from .uart import UartModel
 
 MPY_DIR = Path(__file__).resolve().parent / "mpy"
 FIRMWARE_DIR = firmware_dir()
-
-# Exit codes of the interpreter: how the simulated board ended (see mpy/machine.py).
-EXIT_RESET = 3  # machine.reset() / hard reset
-EXIT_WATCHDOG = 4  # machine.WDT not fed in time
-EXIT_SOFT_RESET = 5  # machine.soft_reset()
-EXIT_HUNG = -12  # killed by the emulated watchdog (SIGUSR2): firmware hung outside `machine`
-
-# termios speed constants -> baud
-_SPEEDS = {
-    getattr(termios, f"B{rate}"): rate
-    for rate in (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, 1500000, 2000000)
-    if hasattr(termios, f"B{rate}")
-}
-
-# Reset causes as MicroPython's machine module numbers them on the ESP32.
-PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
 
 # An ESP32 without PSRAM gives MicroPython a heap of about 160 KB (110 KB free once the code
 # is loaded); the emulated chips, motion models and radio (~60 KB), and the modules' bytecode
@@ -85,12 +82,12 @@ MAX_CLOCK_OFFSET_US = 86_400_000_000
 
 
 #: How long a Python thread may hold the GIL while another waits for it (CPython's default is
-#: 5 ms). A board's bytes pass through threads of the process that launched it, which also runs
-#: the host (the recorder, or a test). On a machine whose cores are all busy, every GIL handover
-#: also waits for the OS to run the thread that takes it, and at 5 ms those waits add up to
-#: seconds: the board's serial stream stalled and its IMU FIFO overflowed (three test files on
-#: 2 workers beside two busy loops: 4 of 24 tests failed at 5 ms, none at 0.5 ms, in half the
-#: time; docs/ARCHITECTURE.md, "Tests").
+#: 5 ms). A board's radio (its BLE controller) runs in a thread of the process that drives the
+#: board, which also runs the host (the recorder, or a test). On a machine whose cores are all
+#: busy, every GIL handover also waits for the OS to run the thread that takes it, and at 5 ms
+#: those waits add up to seconds (when the launcher's threads were here too, three test files
+#: on 2 workers beside two busy loops: 4 of 24 tests failed at 5 ms, none at 0.5 ms, in half
+#: the time; docs/ARCHITECTURE.md, "Tests").
 GIL_SWITCH_S = 0.0005
 
 
@@ -98,24 +95,6 @@ def hand_the_gil_over_quickly() -> None:
     """Let the board's threads in this process take the GIL within GIL_SWITCH_S."""
     sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_S))
 
-
-def _pdeathsig() -> Any:
-    """A function for the child, before exec, that makes it die with this process, even when
-    this process is killed (kill -9 of `anklet log --device sim` must not leave an orphan
-    board). Linux only (prctl PR_SET_PDEATHSIG); resolved here, as importing in a forked child
-    of a threaded process can deadlock. None elsewhere: the board lives until stopped."""
-    if sys.platform != "linux":
-        return None
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    return lambda: prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
-
-
-_DIE_WITH_PARENT = _pdeathsig()
 
 #: MicroPython's unix port with the real `bluetooth` module (NimBLE), built by `make setup`
 #: (sim/build_micropython.py) into the checkout's build/; ANKLET_MICROPYTHON names another
@@ -140,17 +119,6 @@ def micropython_path(*dirs: Path | str) -> str:
     """MICROPYPATH for `dirs`, then the interpreter's own library (asyncio) and frozen code."""
     library = Path(micropython_command()).resolve().parent.parent / "lib"
     return ":".join([*(str(d) for d in dirs), str(library), ".frozen"])
-
-
-@dataclass
-class LinkStats:
-    """What the bridge moved, dropped or damaged."""
-
-    to_host: int = 0
-    to_board: int = 0
-    dropped_to_host: int = 0
-    dropped_to_board: int = 0
-    corrupted: int = 0
 
 
 @dataclass
@@ -184,23 +152,19 @@ class SimulatedBoard:
             )
         self.flash_dir = Path(self.flash_dir)
         self.flash_dir.mkdir(parents=True, exist_ok=True)
-        self.stats = LinkStats()
-        self.boots: list[int] = []  # reset cause of each boot
-        self.exit_codes: list[int] = []
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._master = -1
-        self._slave = -1
         self.port = ""
-        self._stop = threading.Event()
-        self._link_up = threading.Event()
-        self._link_up.set()
-        self._corrupt_budget = 0
-        self._rng = random.Random(1)
-        self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
-        self._log = None
-        self._epoch_ns = 0
-        self.uart: UartModel | None = None
+        self._launcher: subprocess.Popen[bytes] | None = None
+        self._control: socket.socket | None = None
+        self._replies: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._call_lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._last_state: dict[str, Any] = {
+            "stats": {},
+            "boots": [],
+            "exit_codes": [],
+            "running": False,
+            "uart": None,
+        }
         self._own_radio: BackgroundRadio | None = None
 
     # --- lifetime --------------------------------------------------------------------------
@@ -215,45 +179,56 @@ class SimulatedBoard:
     def start(self) -> str:
         """Power the board on; returns the serial port path to open."""
         hand_the_gil_over_quickly()
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        attrs = termios.tcgetattr(self._slave)
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        attrs = termios.tcgetattr(slave)
         attrs[3] &= ~termios.ECHO
-        termios.tcsetattr(self._slave, termios.TCSANOW, attrs)
-        os.set_blocking(self._master, False)
-        self.port = os.ttyname(self._slave)
-        if not self.fast:
-            self.uart = UartModel(host_baud=self._host_baud, stall=self._stall_board)
-        # The exercise runs on from power-on: a reboot does not restart the workout.
-        self._epoch_ns = time.time_ns()
-        # (not a with-block: the log lives as long as the board)
-        self._log = open(self.log_file, "ab", buffering=0)  # noqa: SIM115
+        termios.tcsetattr(slave, termios.TCSANOW, attrs)
+        self.port = os.ttyname(slave)
         if self.radio_boot is None:
             address = ":".join(self.unique_id[i : i + 2] for i in range(0, 12, 2)).upper()
             self._own_radio = BackgroundRadio(self._hci_path, address)
             self.radio_boot = self._own_radio.boot
-        self._spawn(PWRON_RESET)
-        for target in (self._pump_from_board, self._pump_to_board, self._supervise):
-            thread = threading.Thread(target=target, daemon=True, name=target.__name__)
-            thread.start()
-            self._threads.append(thread)
+        ours, theirs = socket.socketpair()
+        config = self._launcher_config(master, slave, theirs.fileno())
+        package_root = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([package_root, *sys.path])}
+        self._launcher = subprocess.Popen(
+            [sys.executable, "-m", "anklet_sim.launcher", json.dumps(config)],
+            pass_fds=(master, slave, theirs.fileno()),
+            stdin=subprocess.DEVNULL,
+            env=env,
+            # With this process, even when it is killed (kill -9 of `anklet log --device
+            # sim` must not leave an orphan board); only a long-lived thread's death is this
+            # process's (Linux ties the signal to the thread that spawned the child). Else the
+            # launcher still ends with its driver: it reads EOF from `ours`.
+            preexec_fn=DIE_WITH_PARENT if self._long_lived_thread() else None,
+        )
+        for fd in (master, slave):
+            os.close(fd)
+        theirs.close()
+        self._control = ours
+        run_ahead(self._launcher.pid)  # and the board it starts, which inherits its priority
+        threading.Thread(target=self._read_control, daemon=True, name="board-control").start()
+        self._call("state")  # the first boot has begun
         return self.port
 
     def stop(self) -> None:
-        self._stop.set()
-        self._kill()
-        for thread in self._threads:
-            thread.join(timeout=2)
-        for fd in (self._master, self._slave):
-            if fd >= 0:
-                os.close(fd)
-        self._master = self._slave = -1
+        launcher, control = self._launcher, self._control
+        if launcher is not None and control is not None:
+            with contextlib.suppress(OSError, queue.Empty):
+                self._call("stop")
+            try:
+                launcher.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                launcher.kill()
+                launcher.wait()
+            control.close()
+        self._launcher = self._control = None
         if self._own_radio is not None:
             self._own_radio.stop()
             self._own_radio = None
             self.radio_boot = None
-        if self._log:
-            self._log.close()
 
     @property
     def log_file(self) -> Path:
@@ -273,240 +248,145 @@ class SimulatedBoard:
         """How far this board's ticks_us() runs ahead of the PC's CLOCK_MONOTONIC (µs)."""
         return int(self.sim_options.get("clock_offset_us", 0))
 
+    # --- what the launcher saw -------------------------------------------------------------
+
     @property
     def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return bool(self._state()["running"])
+
+    @property
+    def stats(self) -> LinkStats:
+        """What the bridge moved, dropped or damaged (a snapshot)."""
+        return LinkStats(**self._state()["stats"])
+
+    @property
+    def boots(self) -> list[int]:
+        """The reset cause of each boot, in order."""
+        return list(self._state()["boots"])
+
+    @property
+    def exit_codes(self) -> list[int]:
+        """How each boot's interpreter ended (EXIT_RESET, EXIT_WATCHDOG, ...)."""
+        return list(self._state()["exit_codes"])
+
+    @property
+    def uart(self) -> UartState | None:
+        """The UART model's counters (a snapshot); None on a fast board (no model)."""
+        uart = self._state()["uart"]
+        return None if uart is None else UartState(**uart)
 
     # --- faults and events -----------------------------------------------------------------
 
     def cut_link(self, seconds: float | None = None) -> None:
         """Drop every byte both ways, for `seconds` or until restore_link()."""
-        self._link_up.clear()
-        if seconds is not None:
-            threading.Timer(seconds, self._link_up.set).start()
+        self._call("cut_link", seconds=seconds)
 
     def restore_link(self) -> None:
-        self._link_up.set()
+        self._call("restore_link")
 
     def corrupt(self, nbytes: int) -> None:
         """Flip one random bit in each of the next `nbytes` bytes sent to the host."""
-        with self._lock:
-            self._corrupt_budget += nbytes
+        self._call("corrupt", nbytes=nbytes)
 
     def set_faults(self, **faults: Any) -> None:
         """Change sensor faults while running (the board polls its fault file)."""
         self.faults.update(faults)
-        self._write_config(None)
-        tmp = self.flash_dir.parent / f".{self.flash_dir.name}.faults.tmp"
-        tmp.write_text(json.dumps(self.faults))
-        tmp.replace(self._faults_path)
+        self._call("set_faults", faults=faults)
 
     def power_cycle(self, cause: int = HARD_RESET) -> None:
         """Kill the interpreter and boot again (like pressing EN on the board)."""
-        with self._lock:
-            self._kill()
-            self._spawn(cause)
+        self._call("power_cycle", cause=cause)
 
     # --- internals -------------------------------------------------------------------------
-
-    def _host_baud(self) -> int:
-        """The baud rate the host set on its end of the port (the bridge chip takes it from
-        the USB request; a pty carries it in its termios)."""
-        try:
-            speed = termios.tcgetattr(self._slave)[5]
-        except (termios.error, OSError):
-            return 0
-        return _SPEEDS.get(speed, 0)
-
-    def _stall_board(self, seconds: float) -> None:
-        """Hold the interpreter as a blocking FIFO write holds the ESP32's MicroPython task."""
-        proc = self._proc
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGSTOP)
-            try:
-                time.sleep(seconds)
-            finally:
-                os.kill(proc.pid, signal.SIGCONT)
-
-    @property
-    def _config_path(self) -> Path:
-        return self.flash_dir.parent / f".{self.flash_dir.name}.sim.json"
 
     @property
     def _hci_path(self) -> Path:
         return self.flash_dir.parent / f".{self.flash_dir.name}.hci"
 
-    @property
-    def _faults_path(self) -> Path:
-        return self.flash_dir.parent / f".{self.flash_dir.name}.faults.json"
-
-    def _write_config(self, reset_cause: int | None) -> None:
-        config = {
+    def _launcher_config(self, master: int, slave: int, control_fd: int) -> dict[str, Any]:
+        deployed_code = [str(self.flash_dir), str(self.flash_dir / "lib")]
+        return {
+            "master_fd": master,
+            "slave_fd": slave,
+            "control_fd": control_fd,
+            "flash_dir": str(self.flash_dir),
+            "log_file": str(self.log_file),
             "unique_id": self.unique_id,
             "motion": self.motion,
             "faults": self.faults,
-            "faults_file": str(self._faults_path),
-            "motion_epoch_ns": self._epoch_ns,
-            **self.sim_options,
+            "sim_options": self.sim_options,
+            # The exercise runs on from power-on: a reboot does not restart the workout.
+            "epoch_ns": time.time_ns(),
+            "fast": self.fast,
+            "baud": spec.SERIAL_BAUD,
+            "radio": self.radio_boot is not None,
+            "command": [
+                micropython_command(),
+                "-X",
+                f"heapsize={self.heapsize}",
+                str(MPY_DIR / "simboot.py"),
+            ],
+            "path_deployed": micropython_path(MPY_DIR, *deployed_code),
+            "path_source": micropython_path(MPY_DIR, str(self.firmware_dir)),
+            "env": {
+                "ANKLET_SIM_BOOT_MS": str(int(self.sim_options.get("boot_ms", 0))),
+                # The board's clock origin against the PC's monotonic clock (mpy/time.py).
+                "ANKLET_SIM_CLOCK_OFFSET_US": str(self.clock_offset_us),
+                # asyncio's waits end on 10 ms FreeRTOS ticks (mpy/select.py); 0: as asked.
+                "ANKLET_SIM_TICK_MS": "0" if self.fast else "10",
+                # The firmware's code at an ESP32_GENERIC's pace (cpu.py, mpy/cpu.py); 0: the
+                # PC's.
+                "ANKLET_SIM_CPU_FACTOR": f"{cpu_factor():.1f}" if self.cpu_pace else "0",
+            },
         }
-        if reset_cause is not None:
-            config["reset_cause"] = reset_cause
-        self._config_path.write_text(json.dumps(config))
-
-    def _module_path(self) -> str:
-        deployed = (self.flash_dir / "main.py").exists() or (self.flash_dir / "main.mpy").exists()
-        code = (
-            [str(self.flash_dir), str(self.flash_dir / "lib")]
-            if deployed
-            else [str(self.firmware_dir)]
-        )
-        return micropython_path(MPY_DIR, *code)
-
-    def _spawn(self, reset_cause: int) -> None:
-        self._write_config(reset_cause)
-        if not self._faults_path.exists():
-            self._faults_path.write_text(json.dumps(self.faults))
-        env = {
-            **os.environ,
-            "MICROPYPATH": self._module_path(),
-            "ANKLET_SIM_CONFIG": str(self._config_path),
-            "ANKLET_RESET_CAUSE": str(reset_cause),
-            "ANKLET_SIM_BOOT_MS": str(int(self.sim_options.get("boot_ms", 0))),
-            # The board's clock origin against the PC's monotonic clock (mpy/time.py).
-            "ANKLET_SIM_CLOCK_OFFSET_US": str(self.clock_offset_us),
-            # asyncio's waits end on 10 ms FreeRTOS ticks (mpy/select.py); 0: as asked.
-            "ANKLET_SIM_TICK_MS": "0" if self.fast else "10",
-            # The firmware's code at an ESP32_GENERIC's pace (cpu.py, mpy/cpu.py); 0: the PC's.
-            "ANKLET_SIM_CPU_FACTOR": f"{cpu_factor():.1f}" if self.cpu_pace else "0",
-        }
-        if self.radio_boot is not None:
-            env["MICROPYBTUART"] = self.radio_boot()
-        self._proc = subprocess.Popen(
-            [micropython_command(), "-X", f"heapsize={self.heapsize}", str(MPY_DIR / "simboot.py")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            cwd=self.flash_dir,
-            env=env,
-            bufsize=0,
-            # The signal comes when the *thread* that spawned the board ends: only the main
-            # thread and the supervisor live as long as the board.
-            preexec_fn=_DIE_WITH_PARENT if self._long_lived_thread() else None,
-        )
-        run_ahead(self._proc.pid)
-        self.boots.append(reset_cause)
 
     def _long_lived_thread(self) -> bool:
         current = threading.current_thread()
-        return current is threading.main_thread() or current.name == "_supervise"
+        return current is threading.main_thread()
 
-    def _kill(self) -> None:
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=5)
+    def _read_control(self) -> None:
+        control = self._control
+        assert control is not None
+        with contextlib.suppress(OSError, ValueError):
+            for line in control.makefile("r", encoding="utf-8"):
+                message = json.loads(line)
+                if "radio" in message:
+                    # Answered from a thread of its own: radio_boot may wait on an event loop
+                    # that is itself waiting on this launcher (a power cycle).
+                    threading.Thread(target=self._boot_radio, daemon=True).start()
+                else:
+                    self._replies.put(message)
 
-    def _supervise(self) -> None:
-        run_this_thread_ahead()
-        while not self._stop.is_set():
-            time.sleep(0.02)
-            with self._lock:
-                proc = self._proc
-                if proc is None or proc.poll() is None:
-                    continue
-                code = proc.returncode
-                self.exit_codes.append(code)
-                cause = {
-                    EXIT_RESET: HARD_RESET,
-                    EXIT_WATCHDOG: WDT_RESET,
-                    EXIT_HUNG: WDT_RESET,
-                    EXIT_SOFT_RESET: SOFT_RESET,
-                }.get(code)
-                if cause is None:
-                    # The program ended (REPL requested, or it crashed): the board sits idle
-                    # until power-cycled, as a real one would sit at its REPL prompt.
-                    self._proc = None
-                    continue
-                self._spawn(cause)
+    def _boot_radio(self) -> None:
+        assert self.radio_boot is not None
+        self._send({"radio_path": self.radio_boot()})
 
-    def _pump_from_board(self) -> None:
-        run_this_thread_ahead()
-        while not self._stop.is_set():
-            proc = self._proc
-            if proc is None or proc.stdout is None:
-                time.sleep(0.01)
-                continue
-            try:
-                fd = proc.stdout.fileno()
-                backlogged = bool(select.select([fd], [], [], 0)[0])
-                data = os.read(fd, 4096)
-            except (OSError, ValueError):
-                data = b""
-            if not data:
-                time.sleep(0.005)
-                continue
-            if not self._link_up.is_set():
-                self.stats.dropped_to_host += len(data)
-                continue
-            if self.uart is not None:
-                self.uart.board_wrote(len(data), backlogged)
-                data = self.uart.to_host(data)
-            data = self._maybe_corrupt(data)
-            if self.uart is None:
-                self._write_master(data)
-                continue
-            for chunk in self.uart.paced(data):
-                self._write_master(chunk)
+    def _send(self, message: dict[str, Any]) -> None:
+        control = self._control
+        if control is None:
+            raise OSError("the simulated board is not running")
+        with self._send_lock:
+            control.sendall((json.dumps(message) + "\n").encode())
 
-    def _write_master(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            try:
-                n = os.write(self._master, view)
-            except BlockingIOError:
-                # Nobody is reading the port: a UART bridge would lose these bytes too.
-                self.stats.dropped_to_host += len(view)
-                return
-            except OSError:
-                return
-            self.stats.to_host += n
-            view = view[n:]
+    def _call(self, op: str, **args: Any) -> dict[str, Any]:
+        with self._call_lock:
+            self._send({"op": op, **args})
+            reply = self._replies.get(timeout=60)
+        self._last_state = reply["state"]
+        return reply
 
-    def _maybe_corrupt(self, data: bytes) -> bytes:
-        with self._lock:
-            if not self._corrupt_budget:
-                return data
-            buf = bytearray(data)
-            for i in range(min(len(buf), self._corrupt_budget)):
-                buf[i] ^= 1 << self._rng.randrange(8)
-            self.stats.corrupted += min(len(buf), self._corrupt_budget)
-            self._corrupt_budget -= min(len(buf), self._corrupt_budget)
-            return bytes(buf)
+    def _state(self) -> dict[str, Any]:
+        """The launcher's counters now; after stop(), as they were at the end."""
+        if self._control is None:
+            return self._last_state
+        return self._call("state")["state"]
 
-    def _pump_to_board(self) -> None:
-        run_this_thread_ahead()
-        poller = select.poll()
-        poller.register(self._master, select.POLLIN)
-        while not self._stop.is_set():
-            if not poller.poll(50):
-                continue
-            try:
-                data = os.read(self._master, 4096)
-            except (BlockingIOError, OSError):
-                time.sleep(0.01)
-                continue
-            if not self._link_up.is_set():
-                self.stats.dropped_to_board += len(data)
-                continue
-            proc = self._proc
-            if proc is None or proc.stdin is None:
-                continue
-            if self.uart is not None:
-                data = self.uart.to_board(data)
-            try:
-                proc.stdin.write(data)
-                self.stats.to_board += len(data)
-            except (BrokenPipeError, OSError):
-                pass
+
+@dataclass(frozen=True)
+class UartState:
+    """The UART model's counters (uart.UartModel), as the launcher reports them."""
+
+    garbled_bytes: int
+    stalls: int
+    stalled_s: float
+    board_baud: int
