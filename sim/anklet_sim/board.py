@@ -294,8 +294,15 @@ class SimulatedBoard:
         self._call("set_faults", faults=faults)
 
     def power_cycle(self, cause: int = HARD_RESET) -> None:
-        """Kill the interpreter and boot again (like pressing EN on the board)."""
-        self._call("power_cycle", cause=cause)
+        """Kill the interpreter and boot again (like pressing EN on the board). The new boot
+        takes `motion` and `sim_options` as they are now (a test may change the exercise)."""
+        self._call(
+            "power_cycle",
+            cause=cause,
+            motion=self.motion,
+            sim_options=self.sim_options,
+            env=self._board_env(),
+        )
 
     # --- internals -------------------------------------------------------------------------
 
@@ -328,16 +335,20 @@ class SimulatedBoard:
             ],
             "path_deployed": micropython_path(MPY_DIR, *deployed_code),
             "path_source": micropython_path(MPY_DIR, str(self.firmware_dir)),
-            "env": {
-                "ANKLET_SIM_BOOT_MS": str(int(self.sim_options.get("boot_ms", 0))),
-                # The board's clock origin against the PC's monotonic clock (mpy/time.py).
-                "ANKLET_SIM_CLOCK_OFFSET_US": str(self.clock_offset_us),
-                # asyncio's waits end on 10 ms FreeRTOS ticks (mpy/select.py); 0: as asked.
-                "ANKLET_SIM_TICK_MS": "0" if self.fast else "10",
-                # The firmware's code at an ESP32_GENERIC's pace (cpu.py, mpy/cpu.py); 0: the
-                # PC's.
-                "ANKLET_SIM_CPU_FACTOR": f"{cpu_factor():.1f}" if self.cpu_pace else "0",
-            },
+            "env": self._board_env(),
+        }
+
+    def _board_env(self) -> dict[str, str]:
+        """The interpreter's environment for the board's options (read at each boot)."""
+        return {
+            "ANKLET_SIM_BOOT_MS": str(int(self.sim_options.get("boot_ms", 0))),
+            # The board's clock origin against the PC's monotonic clock (mpy/time.py).
+            "ANKLET_SIM_CLOCK_OFFSET_US": str(self.clock_offset_us),
+            # asyncio's waits end on 10 ms FreeRTOS ticks (mpy/select.py); 0: as asked.
+            "ANKLET_SIM_TICK_MS": "0" if self.fast else "10",
+            # The firmware's code at an ESP32_GENERIC's pace (cpu.py, mpy/cpu.py); 0: the
+            # PC's.
+            "ANKLET_SIM_CPU_FACTOR": f"{cpu_factor():.1f}" if self.cpu_pace else "0",
         }
 
     def _long_lived_thread(self) -> bool:

@@ -153,6 +153,9 @@ class Launcher:
             with self._lock:
                 self._corrupt_budget += int(request["nbytes"])
         elif op == "power_cycle":
+            self.config["motion"] = request["motion"]
+            self.config["sim_options"] = request["sim_options"]
+            self.config["env"] = request["env"]
             with self._lock:
                 self._kill()
                 self._spawn(int(request["cause"]))
