@@ -193,17 +193,10 @@ class SimulatedBoard:
         config = self._launcher_config(master, slave, theirs.fileno())
         package_root = str(Path(__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([package_root, *sys.path])}
-        self._launcher = subprocess.Popen(
-            [sys.executable, "-m", "anklet_sim.launcher", json.dumps(config)],
-            pass_fds=(master, slave, theirs.fileno()),
-            stdin=subprocess.DEVNULL,
-            env=env,
-            # With this process, even when it is killed (kill -9 of `anklet log --device
-            # sim` must not leave an orphan board); only a long-lived thread's death is this
-            # process's (Linux ties the signal to the thread that spawned the child). Else the
-            # launcher still ends with its driver: it reads EOF from `ours`.
-            preexec_fn=DIE_WITH_PARENT if self._long_lived_thread() else None,
-        )
+        with open(self.log_file, "ab") as log:  # the launcher's own errors go with the board's
+            self._launcher = self._start_launcher(
+                config, env, log, (master, slave, theirs.fileno())
+            )
         for fd in (master, slave):
             os.close(fd)
         theirs.close()
@@ -212,6 +205,22 @@ class SimulatedBoard:
         threading.Thread(target=self._read_control, daemon=True, name="board-control").start()
         self._call("state")  # the first boot has begun
         return self.port
+
+    def _start_launcher(
+        self, config: dict[str, Any], env: dict[str, str], log: Any, fds: tuple[int, ...]
+    ) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "anklet_sim.launcher", json.dumps(config)],
+            pass_fds=fds,
+            stdin=subprocess.DEVNULL,
+            stderr=log,
+            env=env,
+            # With this process, even when it is killed (kill -9 of `anklet log --device
+            # sim` must not leave an orphan board); only a long-lived thread's death is this
+            # process's (Linux ties the signal to the thread that spawned the child). Else the
+            # launcher still ends with its driver: it reads EOF from `ours`.
+            preexec_fn=DIE_WITH_PARENT if self._long_lived_thread() else None,
+        )
 
     def stop(self) -> None:
         launcher, control = self._launcher, self._control
@@ -367,6 +376,7 @@ class SimulatedBoard:
                     threading.Thread(target=self._boot_radio, daemon=True).start()
                 else:
                     self._replies.put(message)
+        self._replies.put({"gone": True})  # EOF: the launcher ended (stopped, or crashed)
 
     def _boot_radio(self) -> None:
         assert self.radio_boot is not None
@@ -383,6 +393,10 @@ class SimulatedBoard:
         with self._call_lock:
             self._send({"op": op, **args})
             reply = self._replies.get(timeout=60)
+        if "gone" in reply:
+            raise OSError(
+                f"the simulated board's launcher has ended; its log ends:\n{self.log_tail()}"
+            )
         self._last_state = reply["state"]
         return reply
 

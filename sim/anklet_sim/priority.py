@@ -18,7 +18,7 @@ def run_ahead(pid: int) -> None:
 
 
 def run_this_thread_ahead() -> None:
-    """The launcher's threads carry the board's bytes, pause it for its FIFO ticks and start
-    its next boot: they run at the board's priority, not at that of the process (a test, the
-    recorder) that hosts them."""
+    """For a thread the board waits on (a serial board's radio: NimBLE waits for its
+    controller's HCI answers) in the process that drives the board (a test, the recorder):
+    it runs at the board's priority, not at that of the process."""
     run_ahead(threading.get_native_id())
