@@ -153,16 +153,25 @@ def test_a_read_slower_than_a_conversion_period_stays_whole(sim_run):
     # conversion waits for the read to end, and the reads after it are whole, at gain 128.
     # (The chip model once marked it ready mid-read and let the driver start a second read on
     # the first one's trailing pulses: counts near 0, then a conversion at gain 64.)
+    # Each pulse with interrupts off, as the driver makes them: on a busy PC the scheduler may
+    # stall the interpreter inside a pulse, and only such a pulse is not a power-down then.
     code = """
+import machine
 sck = Pin(18, Pin.OUT)
 dout = Pin(19, Pin.IN)
+
+def pulse():
+    state = machine.disable_irq()
+    sck.value(1); sck.value(0)
+    machine.enable_irq(state)
+
 wait_ready()
 value = 0
 for _ in range(24):
-    sck.value(1); sck.value(0)
+    pulse()
     value = (value << 1) | dout.value()
     time.sleep_us(700)              # 24 x 0.7 ms: longer than the 12.5 ms period
-sck.value(1); sck.value(0)          # the 25th pulse: channel A, gain 128 next
+pulse()                             # the 25th pulse: channel A, gain 128 next
 if value & 0x800000:
     value -= 0x1000000
 print(json.dumps({"slow": value, "then": read(6), "gain": chip.gain, "pd": chip.power_downs}))
