@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,21 @@ LONG_RING = PSRAM_HEAP
 def device_on(board: SimulatedBoard) -> Device:
     """A Device on the board's serial port, waiting COMMAND_TIMEOUT_S for answers."""
     return Device(SerialTransport(board.port), command_timeout_s=COMMAND_TIMEOUT_S)
+
+
+def holders(path: str) -> str:
+    """Which processes have `path` open (Linux, /proc): for a test's message when a port is
+    unexpectedly busy."""
+    found = []
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            if any(os.readlink(fd) == path for fd in fd_dir.iterdir()):
+                pid = fd_dir.parent.name
+                cmdline = (fd_dir.parent / "cmdline").read_bytes().replace(b"\0", b" ")
+                found.append(f"{pid} {cmdline.decode(errors='replace')[:120]}")
+        except OSError:
+            continue
+    return "; ".join(found) or "nobody"
 
 
 def read_samples(folder: Path) -> list[dict[str, str]]:
