@@ -111,9 +111,17 @@ def test_a_port_that_disappears_ends_the_session_at_its_deadline(sim, tmp_path):
         recorder = SessionRecorder(device, tmp_path / "out", imu_rate_hz=200)
         task = asyncio.create_task(recorder.run(10.0))
         await _until(lambda: recorder.live.samples_written >= 200, "rows written")
-        sim.stop()  # the USB cable is pulled: the port goes away for good
-        # The deadline is 10 s from the start; far more than that means it was ignored.
-        summary = await asyncio.wait_for(task, 60.0)
+        # The port's number stays taken while the recorder tries it again: a pty freed now
+        # would soon be another test's board, which this recorder would open (and hold: that
+        # test's host would find its port busy: the likely cause of two PortBusy failures in
+        # clean-clone CI runs).
+        reserved = os.open(sim.port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            sim.stop()  # the USB cable is pulled: the port goes away for good
+            # The deadline is 10 s from the start; far more than that means it was ignored.
+            summary = await asyncio.wait_for(task, 60.0)
+        finally:
+            os.close(reserved)
         await device.close()
         import gc
 
