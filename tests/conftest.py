@@ -27,7 +27,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """The suite drives simulated boards in real time (a board's IMU FIFO holds 85 ms at
     1000 Hz; NimBLE and bumble time out pairings): its processes run ahead of other work on the
     machine when allowed to (root or CAP_SYS_NICE), and each board ahead of its test
-    (anklet_sim.priority.run_ahead). Without the privilege nothing changes."""
+    (anklet_sim.priority). Without the privilege nothing changes."""
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, 0, max(-20, os.getpriority(os.PRIO_PROCESS, 0) - 5))
 

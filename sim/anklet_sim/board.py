@@ -56,7 +56,7 @@ from .launcher import (  # noqa: F401 (the board's constants, used by tests and 
     LinkStats,
 )
 from .motion import check_spec as motion_check
-from .priority import run_ahead
+from .priority import ahead_of_this_process
 from .radio import BackgroundRadio
 
 MPY_DIR = Path(__file__).resolve().parent / "mpy"
@@ -201,7 +201,6 @@ class SimulatedBoard:
             os.close(fd)
         theirs.close()
         self._control = ours
-        run_ahead(self._launcher.pid)  # and the board it starts, which inherits its priority
         threading.Thread(target=self._read_control, daemon=True, name="board-control").start()
         self._call("state")  # the first boot has begun
         return self.port
@@ -334,6 +333,9 @@ class SimulatedBoard:
             # The exercise runs on from power-on: a reboot does not restart the workout.
             "epoch_ns": time.time_ns(),
             "fast": self.fast,
+            # The board runs ahead of this process (priority.py): the launcher takes this nice
+            # value first thing, and the board it starts inherits it.
+            "nice": ahead_of_this_process(),
             "baud": spec.SERIAL_BAUD,
             "radio": self.radio_boot is not None,
             "command": [

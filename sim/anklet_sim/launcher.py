@@ -372,6 +372,10 @@ class Launcher:
 
 def main() -> None:
     config = json.loads(sys.argv[1])
+    # The board's priority before any thread or the board exists: each inherits it (Linux
+    # keeps a nice value per thread). Without the privilege nothing changes.
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, int(config["nice"]))
     control = socket.socket(fileno=int(config["control_fd"]))
     Launcher(config, control).run()
 

@@ -7,14 +7,18 @@ import os
 import threading
 
 
+def ahead_of_this_process() -> int:
+    """The nice value a board started from this process runs at: 5 ahead of its main thread."""
+    return max(-20, os.getpriority(os.PRIO_PROCESS, os.getpid()) - 5)
+
+
 def run_ahead(pid: int) -> None:
     """A board is a real-time device (its IMU fills an 85 ms FIFO at 1000 Hz whether or not
     the interpreter gets the CPU), so it runs ahead of the process that drives it, and of
     ordinary work, when allowed to (root or CAP_SYS_NICE); otherwise nothing changes. Ahead
     of this process's main thread, whichever thread asks (Linux keeps a nice value per thread)."""
     with contextlib.suppress(OSError):
-        driver = os.getpriority(os.PRIO_PROCESS, os.getpid())
-        os.setpriority(os.PRIO_PROCESS, pid, max(-20, driver - 5))
+        os.setpriority(os.PRIO_PROCESS, pid, ahead_of_this_process())
 
 
 def run_this_thread_ahead() -> None:
