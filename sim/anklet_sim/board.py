@@ -42,17 +42,11 @@ from anklet.firmware_source import firmware_dir
 from anklet_protocol import spec
 
 from .cpu import cpu_factor
-from .launcher import (  # noqa: F401 (the board's constants, used by tests and the HIL suite)
-    DEEPSLEEP_RESET,
+from .launcher import (  # noqa: F401 (EXIT_RESET, PWRON_RESET: for the tests)
     DIE_WITH_PARENT,
-    EXIT_HUNG,
     EXIT_RESET,
-    EXIT_SOFT_RESET,
-    EXIT_WATCHDOG,
     HARD_RESET,
     PWRON_RESET,
-    SOFT_RESET,
-    WDT_RESET,
     LinkStats,
 )
 from .motion import check_spec as motion_check
