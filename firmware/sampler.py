@@ -13,6 +13,9 @@ Timing: the FIFO holds samples the IMU clocked itself; a drain at time `now` fin
 dates the newest half a period before `now`, and a 1/16-gain loop smooths that estimate from
 drain to drain. A FIFO overflow resets the FIFO, counts the samples lost by elapsed time, skips
 their indices and flags the next block GAP_BEFORE, so the host sees exactly which are missing.
+An overflow is caught wherever a stall puts it: before the drain (the latched flag), between
+the flag and the count (a full count), or while the blocks are read (the flag again, read only
+when enough time passed for the FIFO to fill): records that may start mid-record never go out.
 """
 
 import anklet_wire as W
@@ -82,13 +85,22 @@ class Sampler:
         if imu.fifo_overflowed():
             self._overflow()
             return 0
-        n = imu.fifo_count() // _SAMPLE
+        count = imu.fifo_count()
         # The count holds every sample up to its read: time it from there, not from before
         # the two bus transactions (a slow or stalled bus would stamp the block early).
         now = ticks.now_us()
+        if count >= imu.FIFO_BYTES:
+            # Full: it overflowed after the flag was read (a stall between the two reads), so
+            # its records may start mid-record and the samples lost are not in the count.
+            self._overflow()
+            return 0
+        n = count // _SAMPLE
         if n == 0:
             return 0
         period = self.period_us
+        # Until then the FIFO cannot overflow while the blocks are read (a safety margin
+        # for the IMU's clock, up to 1 % fast); past it, each block is checked before it goes.
+        safe_us = (imu.FIFO_BYTES // _SAMPLE - n - 1) * period * 15 // 16
         first_t = ticks.add(now, -(period >> 1) - (n - 1) * period)
         if self._expected_t != _UNKNOWN:
             err = ticks.diff(first_t, self._expected_t)
@@ -103,6 +115,12 @@ class Sampler:
                 break  # the remainder waits in the FIFO for the next drain
             k = n if n < self.max_imu else self.max_imu
             imu.read_fifo_into(self.scratch, k)
+            if ticks.diff(ticks.now_us(), now) >= safe_us and imu.fifo_overflowed():
+                # Overflowed during the reads (the CPU stalled): the records read may start
+                # mid-record. Drop them; every sample from this block on counts as lost.
+                self._expected_t = first_t
+                self._overflow()
+                return blocks
             self._emit(first_t, k)
             first_t = ticks.add(first_t, k * period)
             n -= k
