@@ -24,6 +24,13 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError, BleakGATTProtocolError, BleakGATTProtocolErrorCode
 from platformdirs import user_data_path
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_delay,
+    wait_incrementing,
+)
 
 from anklet.ble.bumble_backend import BumbleCentral, BumbleClient, BumbleScanner, parse_backend
 
@@ -31,8 +38,13 @@ from .base import LinkLost, Transport, TransportError
 
 BATTERY_SERVICE_UUID = "0000180f-0000-1000-8000-00805f9b34fb"
 _QUEUE_FRAMES = 8192  # ~30 s of SAMPLES at 1000 Hz waiting for a slow reader
-_BUSY_RETRIES = 5  # writes the board answered "insufficient resources", tried again
-_BUSY_BACKOFF_S = 0.05  # × attempt: 50, 100, ... ms (connection events are 7.5–50 ms)
+# A write the board answered "insufficient resources" is tried again for this long: on a link
+# slower than the stream (a far phone, a 30 ms interval), NimBLE's buffers stay full of
+# notifications and a COMMAND gets in only when one frees (0.75 s was too short: a GET_STATUS
+# on the back-pressure test's 33-packets/s link failed, tests/ble/test_ble_link.py).
+_BUSY_BUDGET_S = 3.0
+_BUSY_PAUSE_S = 0.05  # then 100, 150 ... up to 250 ms (connection events are 7.5–50 ms)
+_BUSY_PAUSE_MAX_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -132,6 +144,7 @@ class BleTransport(Transport):
         self._encrypted = False
         self.frames_dropped = 0  # notifications lost because read() fell behind
         self.busy_retries = 0  # COMMAND writes retried because the board's buffers were full
+        self.busy_budget_s = _BUSY_BUDGET_S
 
     # --- Transport -------------------------------------------------------------------------
 
@@ -218,25 +231,38 @@ class BleTransport(Transport):
             raise TransportError(
                 f"frame of {len(frame)} bytes exceeds the link's {self.max_frame} (MTU {self.mtu})"
             )
-        for attempt in range(_BUSY_RETRIES + 1):
-            try:
-                await client.write_gatt_char(spec.BLE_CONTROL_UUID, frame, response=True)
-                return
-            except BleakGATTProtocolError as exc:
-                # NimBLE answers "insufficient resources" while its buffers are full of
-                # notifications (a burst after a stall): busy, not broken. Wait for a few
-                # connection events to drain them.
-                busy = exc.code == BleakGATTProtocolErrorCode.INSUFFICIENT_RESOURCE
-                if not busy or attempt == _BUSY_RETRIES or not client.is_connected:
-                    raise self._write_error(client, exc) from exc
-                self.busy_retries += 1
-                await asyncio.sleep(_BUSY_BACKOFF_S * (attempt + 1))
-            except BleakError as exc:
-                raise self._write_error(client, exc) from exc
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(lambda exc: self._busy(client, exc)),
+            wait=wait_incrementing(_BUSY_PAUSE_S, _BUSY_PAUSE_S, _BUSY_PAUSE_MAX_S),
+            stop=stop_after_delay(self.busy_budget_s),
+            before_sleep=self._count_busy_retry,
+            reraise=True,
+        )
+        try:
+            await retrying(client.write_gatt_char, spec.BLE_CONTROL_UUID, frame, response=True)
+        except BleakError as exc:
+            raise self._write_error(client, exc) from exc
+
+    def _busy(self, client: BleakClient, exc: BaseException) -> bool:
+        # NimBLE answers "insufficient resources" while its buffers are full of notifications:
+        # busy, not broken.
+        return (
+            isinstance(exc, BleakGATTProtocolError)
+            and exc.code == BleakGATTProtocolErrorCode.INSUFFICIENT_RESOURCE
+            and client.is_connected
+        )
+
+    def _count_busy_retry(self, state: RetryCallState) -> None:
+        self.busy_retries += 1
 
     def _write_error(self, client: BleakClient, exc: BleakError) -> TransportError:
         if not client.is_connected:
             return LinkLost(f"{self.description}: the link dropped")
+        if self._busy(client, exc):
+            return TransportError(
+                f"{self.description}: write failed: the board's Bluetooth buffers stayed full "
+                f"for {self.busy_budget_s:g} s (a slow or distant link; move closer)"
+            )
         return TransportError(f"{self.description}: write failed: {exc}")
 
     async def read_frame(self) -> bytes:
