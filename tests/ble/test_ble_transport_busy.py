@@ -45,7 +45,7 @@ def test_write_answered_insufficient_resources_is_retried_until_accepted() -> No
 
 
 def test_a_board_that_stays_busy_gives_a_clear_error() -> None:
-    with pytest.raises(TransportError, match="buffers stayed full for 0.3 s"):
+    with pytest.raises(TransportError, match=r"buffers stayed full for 0\.3 s"):
         write([BUSY] * 100, budget_s=0.3)
 
 
