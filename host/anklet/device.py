@@ -350,6 +350,9 @@ class Device:
             raise
         try:
             status, body = await asyncio.wait_for(future, timeout_s or self.command_timeout_s)
+        except asyncio.CancelledError:
+            self._pending.pop(request_id, None)  # an ask `query` no longer needs
+            raise
         except TimeoutError:
             self._pending.pop(request_id, None)
             foreign = self.decoder.foreign_version
@@ -422,8 +425,40 @@ class Device:
                 f"({len(body)} bytes: {why}): update the firmware (anklet deploy)"
             ) from None
 
-    async def get_info(self) -> DeviceInfo:
-        body = await self.command(spec.Opcode.GET_INFO)
+    async def query(
+        self, opcode: spec.Opcode, *, ask_again_s: float, timeout_s: float | None = None
+    ) -> bytes:
+        """An idempotent COMMAND (GET_INFO, GET_STATUS) sent again every `ask_again_s` until
+        any copy is answered, within `timeout_s` of the first (default `command_timeout_s`).
+
+        One ask waits its whole timeout when it went into a link that was still down; asked
+        again, a board whose link came back answers within `ask_again_s`."""
+        timeout = timeout_s or self.command_timeout_s
+        args = spec.COMMAND_ARGS[opcode].build({})
+        asks: list[asyncio.Task[bytes]] = []
+        try:
+            while True:
+                asks.append(asyncio.create_task(self.command_raw(opcode, args, timeout)))
+                done, _ = await asyncio.wait(
+                    asks, timeout=ask_again_s, return_when=asyncio.FIRST_COMPLETED
+                )
+                for ask in done:
+                    if not isinstance(ask.exception(), CommandTimeout):
+                        return ask.result()  # an answer, or an error that is not a silence
+                    if ask is asks[0]:
+                        raise ask.exception()  # type: ignore[misc]  # the first ask's time is up
+                    asks.remove(ask)
+        finally:
+            for ask in asks:
+                ask.cancel()
+            await asyncio.gather(*asks, return_exceptions=True)
+
+    async def get_info(self, *, ask_again_s: float | None = None) -> DeviceInfo:
+        """`ask_again_s`: send GET_INFO again that often until answered (see `query`)."""
+        if ask_again_s is None:
+            body = await self.command(spec.Opcode.GET_INFO)
+        else:
+            body = await self.query(spec.Opcode.GET_INFO, ask_again_s=ask_again_s)
         try:
             info = DeviceInfo.from_message(self._parse_reply(spec.Opcode.GET_INFO, body))
         except MalformedPayload as exc:
@@ -437,10 +472,12 @@ class Device:
         self.info = info
         return info
 
-    async def get_status(self) -> StatusReport:
-        return StatusReport.from_message(
-            self._parse_reply(spec.Opcode.GET_STATUS, await self.command(spec.Opcode.GET_STATUS))
-        )
+    async def get_status(self, *, ask_again_s: float | None = None) -> StatusReport:
+        if ask_again_s is None:
+            body = await self.command(spec.Opcode.GET_STATUS)
+        else:
+            body = await self.query(spec.Opcode.GET_STATUS, ask_again_s=ask_again_s)
+        return StatusReport.from_message(self._parse_reply(spec.Opcode.GET_STATUS, body))
 
     async def start(self) -> int | None:
         """Start streaming; returns the index of the stream's first sample (a board already

@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 _SYNC_EVERY_S = 5.0
 _STALL_S = 2.0  # no bytes for this long while streaming: the link is gone
 _BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 4.0)
+_ASK_AGAIN_S = 1.0  # a reconnect attempt's GET_INFO and GET_STATUS, sent again until answered
 # After STOP: the board's ring outlives its stream, so what is still missing is asked for while
 # the board keeps bringing it; this long with nothing new, and what is left stays lost.
 _DRAIN_IDLE_S = 2.0
@@ -441,10 +442,11 @@ class SessionRecorder:
         """One reconnect attempt: same board, then streaming again (a new boot if it reset)."""
         assert self.log is not None
         await self.device.reconnect()
-        info = await self.device.get_info()
+        # Asked again each second: the first ask may go out while the link is still down.
+        info = await self.device.get_info(ask_again_s=_ASK_AGAIN_S)
         if info.device_id != self.log.info.device_id:
             raise DeviceError(f"a different board answered ({info.name})")
-        status = await self.device.get_status()
+        status = await self.device.get_status(ask_again_s=_ASK_AGAIN_S)
         booted_s = time.monotonic() - status.uptime_ms / 1000
         if booted_s - self.log.boot_host_s > 2.0:
             self._reboot_seen = True  # it reset while we could not hear it

@@ -103,3 +103,39 @@ def test_wait_ready_raises_a_refusal_at_once():
         return asked(board, spec.Opcode.GET_INFO)
 
     assert run(go) == 1
+
+
+def test_a_query_asked_again_is_answered_as_soon_as_the_link_is_back():
+    # The recorder's reconnect: its first GET_INFO went into a link still down. Asked again
+    # every 0.05 s, the third ask is answered, long before the first ask's 30 s are up.
+    async def go(device, board):
+        lost = [None, None]
+        board.handlers[spec.Opcode.GET_INFO] = lambda c: (
+            lost.pop() if lost else (spec.StatusCode.OK, board.info_payload)
+        )
+        info = await device.get_info(ask_again_s=0.05)
+        return info.name, asked(board, spec.Opcode.GET_INFO), len(device._pending)
+
+    assert run(go, timeout_s=30) == ("Anklet-C0FFEE", 3, 0)
+
+
+def test_a_query_nobody_answers_times_out_with_the_first_ask():
+    async def go(device, board):
+        board.handlers[spec.Opcode.GET_STATUS] = lambda c: None
+        with pytest.raises(CommandTimeout, match=r"did not answer get_status within 0\.3 s"):
+            await device.get_status(ask_again_s=0.05)
+        return asked(board, spec.Opcode.GET_STATUS), len(device._pending)
+
+    tries, pending = run(go, timeout_s=0.3)
+    assert tries >= 3  # asked again while the first ask waited
+    assert pending == 0  # no ask left waiting for an answer
+
+
+def test_a_query_refused_is_raised_at_once():
+    async def go(device, board):
+        board.handlers[spec.Opcode.GET_INFO] = lambda c: (spec.StatusCode.INTERNAL_ERROR, b"")
+        with pytest.raises(CommandFailed, match="INTERNAL_ERROR"):
+            await device.get_info(ask_again_s=0.05)
+        return asked(board, spec.Opcode.GET_INFO)
+
+    assert run(go, timeout_s=30) == 1
