@@ -116,6 +116,7 @@ class Launcher:
 
     def run(self) -> None:
         threading.Thread(target=self._read_control, daemon=True, name="control").start()
+        self._motion_epoch_path.unlink(missing_ok=True)  # a new board: its exercise is to come
         self._spawn(PWRON_RESET)
         for target in (self._pump_from_board, self._pump_to_board, self._supervise):
             threading.Thread(target=target, daemon=True, name=target.__name__).start()
@@ -200,6 +201,11 @@ class Launcher:
     def _faults_path(self) -> Path:
         return self.flash_dir.parent / f".{self.flash_dir.name}.faults.json"
 
+    @property
+    def _motion_epoch_path(self) -> Path:
+        # motion_from=start: when the first START came, for the boots after (world.py)
+        return self.flash_dir.parent / f".{self.flash_dir.name}.motion-epoch"
+
     def _write_config(self, reset_cause: int | None) -> None:
         config = {
             "unique_id": self.config["unique_id"],
@@ -207,6 +213,7 @@ class Launcher:
             "faults": self.faults,
             "faults_file": str(self._faults_path),
             "motion_epoch_ns": self.config["epoch_ns"],
+            "motion_epoch_file": str(self._motion_epoch_path),
             **self.config["sim_options"],
         }
         if reset_cause is not None:

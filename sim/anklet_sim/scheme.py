@@ -13,6 +13,8 @@ library finds the simulator without importing it:
 boards' clocks differ: the truth a two-board session's clock fits are tested against.
 `?psram=1` makes it a board with PSRAM (an ESP32-WROVER or ESP32-S3 on MicroPython's SPIRAM
 image): a heap of MBs, so a ring of 256 KB, 17 s at 1000 Hz (docs/INTEGRITY.md).
+`&motion_from=start` starts the simulated exercise at the first START instead of at power-on:
+the athlete waits for the recording, however long the board took to be reached.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from anklet.transport.serial import SerialTransport
 from .board import DEFAULT_HEAP, MAX_CLOCK_OFFSET_US, PSRAM_HEAP, SimulatedBoard
 
 DEFAULT_UNIQUE_ID = "24a160c0ffee"
-_QUERY_KEYS = ("id", "clock_offset_us", "psram")
+_QUERY_KEYS = ("id", "clock_offset_us", "psram", "motion_from")
 
 
 def _whole(dev: str, key: str, value: str, low: int, high: int) -> int:
@@ -53,7 +55,7 @@ def board_variant(dev: str, options: OpenOptions) -> tuple[OpenOptions, str]:
     if unknown or not fields:
         raise TransportError(
             f"{dev!r}: unknown option {', '.join(unknown) or query!r}; use "
-            "?id=N (1-99), &clock_offset_us=U and &psram=1"
+            "?id=N (1-99), &clock_offset_us=U, &psram=1 and &motion_from=start"
         )
     sim_options = dict(options.sim_options)
     unique_id = DEFAULT_UNIQUE_ID
@@ -68,6 +70,12 @@ def board_variant(dev: str, options: OpenOptions) -> tuple[OpenOptions, str]:
         )
     if "psram" in fields:
         sim_options["psram"] = _whole(dev, "psram", fields["psram"], 0, 1)
+    if "motion_from" in fields:
+        if fields["motion_from"] not in ("boot", "start"):
+            raise TransportError(
+                f"{dev!r}: motion_from={fields['motion_from']!r} must be boot or start"
+            )
+        sim_options["motion_from"] = fields["motion_from"]
     return dataclasses.replace(options, sim_flash=flash, sim_options=sim_options), unique_id
 
 

@@ -40,8 +40,8 @@ def test_a_logged_jump_session_reports_flight_and_contact_times(tmp_path):
     _anklet(tmp_path, "set", "--device", "sim", "--accel-g", "16")  # landings pass 8 g
     out = tmp_path / "out"
     stdout = _anklet(
-        tmp_path, "log", "--device", "sim?psram=1", "--motion", MOTION, "--rate", "400",
-        "--duration", "10", "--quiet", "--out", str(out),
+        tmp_path, "log", "--device", "sim?psram=1&motion_from=start", "--motion", MOTION,
+        "--rate", "400", "--duration", "10", "--quiet", "--out", str(out),
     )  # fmt: skip
     (folder,) = out.iterdir()
     assert lost_on_the_link(assert_every_sample_accounted(folder)) == 0

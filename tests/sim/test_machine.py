@@ -306,3 +306,37 @@ except ValueError as exc:
 """
     )
     assert out == "pin can only be input"
+
+
+def test_motion_from_start_waits_for_the_first_start_and_survives_a_reboot(sim_run, tmp_path):
+    # The athlete waits for the recording: still until the firmware first enables the FIFO
+    # (START), then the exercise's t = 0; a reboot carries on from there, as with an epoch.
+    epoch_file = tmp_path / "motion-epoch"
+    config = {
+        "motion": "leg-raise:lead=0,sway=0,noise=0,gnoise=0",
+        "motion_from": "start",
+        "motion_epoch_file": str(epoch_file),
+    }
+    before, after = sim_run.json(
+        I2C_SETUP
+        + """
+before = w.imu._t_offset
+time.sleep_ms(300)  # the host takes its time to connect
+i2c.writeto_mem(0x68, 0x6A, b"\\x40")  # USER_CTRL.FIFO_EN: the sampler's start
+print(json.dumps([before, w.imu._t_offset + w.clock.now_us() / 1e6]))
+""",
+        config=config,
+    )
+    assert before < -1e5  # long before the exercise: the lead's stillness
+    assert abs(after) < 0.05  # the exercise's t = 0 is the START
+    assert epoch_file.exists()
+    later = sim_run.json(
+        I2C_SETUP
+        + """
+time.sleep_ms(200)
+print(json.dumps([w.imu._t_offset + w.clock.now_us() / 1e6, w.imu.on_fifo_enabled is None]))
+""",
+        config=config,
+    )
+    assert later[0] > 0.2  # the reboot carries on the exercise begun at the first START
+    assert later[1] is True  # and does not start it again at the next START

@@ -95,6 +95,7 @@ class MPU6050Chip:
         # log) as it grows past 20 ms: the bench's "worst gap between FIFO reads".
         self.worst_gap_us = 0
         self._last_pop_us = -1
+        self.on_fifo_enabled = None  # called once, at the first FIFO enable (world.py)
         self.pointer = 0  # register address for reads without one (I2C.readfrom_into)
         self._reset()
 
@@ -295,6 +296,9 @@ class MPU6050Chip:
             self._restart_clock()
         elif reg == _USER_CTRL:
             self._last_pop_us = self._clock.now_us() if value & _USER_FIFO_EN else -1
+            if value & _USER_FIFO_EN and self.on_fifo_enabled is not None:
+                hook, self.on_fifo_enabled = self.on_fifo_enabled, None
+                hook()
             if value & _USER_FIFO_RESET:
                 self._head = 0
                 self._count = 0

@@ -8,6 +8,9 @@
 # Sim config keys (all optional): unique_id (12 hex digits), reset_cause (int, overridden by
 # $ANKLET_RESET_CAUSE), motion (spec string, see motion.py), motion_epoch_ns (wall-clock ns of
 # the motion's t = 0, so a reboot does not restart the exercise; default: this boot),
+# motion_from ("boot", default: t = 0 at motion_epoch_ns; "start": the athlete waits for the
+# recording, t = 0 when the firmware first enables the IMU's FIFO, i.e. the first START, kept in
+# motion_epoch_file across reboots; a busy machine that delays START then cuts no rep short),
 # imu_ppm (sample-clock error, default +150; up to ±10000, the datasheets' ±1 %), imu_model
 # ("mpu6050", default, or "mpu6500": the part many GY-521 boards carry), imu_temp_c,
 # hx711_rate_hz (10/80: RATE pin strapping when the firmware does not drive GPIO 23; default
@@ -118,6 +121,17 @@ def _curve(table, x):
     return table[-1][1]
 
 
+_BEFORE_START_NS = 10**15  # motion_from=start, before the first START: t far below 0 (still)
+
+
+def _read_epoch(path):
+    try:
+        with open(path) as f:
+            return int(f.read())
+    except (OSError, ValueError, TypeError):
+        return None
+
+
 class World:
     def __init__(self, cfg):
         import hx711_chip
@@ -138,6 +152,12 @@ class World:
         spec = cfg.get("motion", "leg-raise")
         self.motion = _motion.from_spec(spec)
         epoch = cfg.get("motion_epoch_ns")
+        self._epoch_file = None
+        if cfg.get("motion_from", "boot") == "start":
+            self._epoch_file = cfg.get("motion_epoch_file")
+            epoch = _read_epoch(self._epoch_file)
+            if epoch is None:
+                epoch = time.time_ns() + _BEFORE_START_NS  # still, until _start_motion
         self.motion_offset_s = (time.time_ns() - int(epoch)) / 1e9 if epoch is not None else 0.0
         self.imu = mpu6050_chip.MPU6050Chip(
             self.clock,
@@ -160,6 +180,8 @@ class World:
             irq_source=self,
             rate_tied=bool(cfg.get("hx711_rate_tied", False)),
         )
+        if self._epoch_file is not None and self.motion_offset_s < 0:
+            self.imu.on_fifo_enabled = self._start_motion
         self.battery = Battery(self.clock, cfg.get("battery", {}), self.seed + 7)
         # I2C bus 0 and the addresses on it.
         self.i2c_pins = {0: (wiring["I2C_SCL"], wiring["I2C_SDA"])}
@@ -194,6 +216,16 @@ class World:
         if self._faults_file:
             self._faults_stamp = _stamp(self._faults_file)
             self._read_faults_file(fire=False)
+
+    def _start_motion(self):
+        """The first START (motion_from=start): the exercise's t = 0 is now, on every part."""
+        offset = -self.clock.now_us() / 1e6
+        self.motion_offset_s = offset
+        self.imu._t_offset = offset
+        self.hx711._t_offset = offset
+        if self._epoch_file:
+            with open(self._epoch_file, "w") as f:
+                f.write(str(time.time_ns()))
 
     # --- faults ------------------------------------------------------------------------------
 
