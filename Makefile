@@ -40,7 +40,7 @@ demo: setup
 # --tb=native: pytest's own traceback style parses the failing test's source with `ast`, which
 # on Python 3.11 can raise "SystemError: AST constructor recursion depth mismatch" and abort the
 # whole xdist run on one failure (pytest-dev/pytest#10763, pytest-dev/pytest-cov#606).
-# -n auto: two workers per core that other work leaves free, at most four (tests/conftest.py).
+# -n auto: three workers per core that other work leaves free, at most six (tests/conftest.py).
 test: setup
 	$(BIN)/pytest -q -n auto --tb=native tests
 

@@ -66,13 +66,12 @@ def run_micropython(
 _ONE_WORKER = ("tests/history/",)
 
 
-#: `-n auto` (make test): two workers per free core, at most four. The suite's simulated boards
-#: run in real time, so on a machine that other work keeps busy, four workers' boards and the
-#: other work starve each other; fewer workers take longer instead. Measured on 2 cores beside
-#: two busy loops (docs/ARCHITECTURE.md, "Tests"): 153 BLE, firmware, session and deploy
-#: tests, ~19 failures with four workers, 6 with two.
-_WORKERS_PER_FREE_CORE = 2
-_MAX_WORKERS = 4
+#: `-n auto` (make test): three workers per free core, at most six. The suite's simulated boards
+#: run in real time, so a worker mostly waits (idle, four workers kept 2 cores 56 % busy); on a
+#: machine that other work keeps busy, many workers' boards and the other work starve each
+#: other, so fewer workers take longer instead (docs/ARCHITECTURE.md, "Fast tests").
+_WORKERS_PER_FREE_CORE = 3
+_MAX_WORKERS = 6
 
 
 @pytest.hookimpl(optionalhook=True)
