@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from anklet.transport.base import TransportError
+from anklet.transport.base import LinkLost, TransportError
 from anklet.transport.ble import BleTransport
 from bleak.exc import BleakGATTProtocolError, BleakGATTProtocolErrorCode
 
@@ -56,3 +56,34 @@ def test_other_gatt_errors_are_not_retried() -> None:
     with pytest.raises(TransportError, match="write failed"):
         asyncio.run(transport.write_frame(b"AK"))
     assert transport.busy_retries == 0
+
+
+class AbortingClient(FakeClient):
+    """bumble's way when the link drops under a pending write: the write's future is cancelled."""
+
+    async def write_gatt_char(self, uuid: str, data: bytes, response: bool) -> None:
+        self.is_connected = False
+        future = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_soon(future.cancel)
+        await future
+
+
+def test_a_write_aborted_by_a_dropped_link_is_a_lost_link_not_an_interrupt() -> None:
+    transport = BleTransport("Anklet-TEST")
+    transport._client = AbortingClient([])  # type: ignore[assignment]
+    with pytest.raises(LinkLost, match="the link dropped during a write"):
+        asyncio.run(transport.write_frame(b"AK"))
+
+
+def test_a_write_cancelled_by_ctrl_c_stays_cancelled() -> None:
+    async def go() -> None:
+        transport = BleTransport("Anklet-TEST")
+        transport._client = AbortingClient([])  # type: ignore[assignment]
+        transport._client.write_gatt_char = lambda *a, **k: asyncio.sleep(10)  # type: ignore
+        task = asyncio.create_task(transport.write_frame(b"AK"))
+        await asyncio.sleep(0.01)
+        task.cancel()  # what asyncio.run does to the main task on Ctrl-C
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(go())

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -211,7 +212,7 @@ class BleTransport(Transport):
         """Pair and bond (Just Works), or encrypt with the bond stored from an earlier pairing."""
         client = self._require_client()
         try:
-            await client.pair()
+            await self._on_link(client.pair(), "pairing")
         except BleakError as exc:
             raise TransportError(
                 f"pairing with {self.description} failed: {exc} (remove the board from the "
@@ -222,8 +223,8 @@ class BleTransport(Transport):
     async def disconnect(self) -> None:
         client, self._client = self._client, None
         if client is not None:
-            with contextlib.suppress(BleakError, TimeoutError):
-                await client.disconnect()
+            with contextlib.suppress(BleakError, TimeoutError, LinkLost):
+                await self._on_link(client.disconnect(), "disconnecting")
 
     async def write_frame(self, frame: bytes) -> None:
         client = self._require_client()
@@ -238,10 +239,28 @@ class BleTransport(Transport):
             before_sleep=self._count_busy_retry,
             reraise=True,
         )
+
+        async def write_once() -> None:
+            await self._on_link(
+                client.write_gatt_char(spec.BLE_CONTROL_UUID, frame, response=True), "a write"
+            )
+
         try:
-            await retrying(client.write_gatt_char, spec.BLE_CONTROL_UUID, frame, response=True)
+            await retrying(write_once)
         except BleakError as exc:
             raise self._write_error(client, exc) from exc
+
+    async def _on_link(self, operation: Awaitable[Any], what: str) -> Any:
+        """Await a GATT operation; bumble aborts one with CancelledError when the link drops,
+        which is a lost link unless this task itself is being cancelled (Ctrl-C). Left as it
+        was, it ended `anklet log` as "interrupted" though nobody pressed Ctrl-C."""
+        try:
+            return await operation
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            raise LinkLost(f"{self.description}: the link dropped during {what}") from None
 
     def _busy(self, client: BleakClient, exc: BaseException) -> bool:
         # NimBLE answers "insufficient resources" while its buffers are full of notifications:
