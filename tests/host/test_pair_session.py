@@ -33,6 +33,9 @@ def user_dirs(tmp_path, monkeypatch):
     return tmp_path
 
 
+# 100 Hz: the IMU's FIFO holds 0.85 s, so two simulated boards, their radios and the host on a
+# saturated machine (2 cores, two busy loops) still lose nothing on the board; at 200 Hz (0.43 s)
+# they overflowed in 4 of 5 such runs, and a set with holes is not four reps.
 def _record_pair(scheme: str, out, seconds: int):
     left, right = (
         # the exercise starts at each board's START: a slow connection cuts no rep short
@@ -41,7 +44,7 @@ def _record_pair(scheme: str, out, seconds: int):
     )
     result = runner.invoke(
         app,
-        ["log-pair", "--left", left, "--right", right, "--duration", str(seconds),
+        ["log-pair", "--left", left, "--right", right, "--duration", str(seconds), "--rate", "100",
          "--out", str(out), "--left-motion", MOTION, "--right-motion", WEAKER,
          "--involved", "right", "--json"],
     )  # fmt: skip
@@ -58,7 +61,7 @@ def _check_pair_session(doc) -> None:
         meta = json.loads(Path(folder, side, "session.json").read_text())
         names.add(meta["device"]["name"])
         assert lost_on_the_link(assert_every_sample_accounted(Path(folder, side))) == 0
-        assert parent["side"][side]["samples"] == meta["samples_written"] > 400
+        assert parent["side"][side]["samples"] == meta["samples_written"] > 200
         # Pinged while it recorded (ten a second on an idle machine, 12 in 10 s on a saturated
         # one): how many is the machine's; what they give is checked against the truth below.
         assert parent["side"][side]["clock_fit"]["pings"] >= 3
