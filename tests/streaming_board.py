@@ -1,6 +1,6 @@
 """A scripted streaming board on a fake link (tests/fake_transport.py), for tests of the
-recorder alone: no MicroPython. It streams after START, loses chosen blocks on the way, answers
-RESEND as the firmware does and can leave chosen TIME_SYNC pings unanswered."""
+recorder alone: no MicroPython. It streams after START until STOP, loses chosen blocks on the
+way, answers RESEND as the firmware does and can leave chosen TIME_SYNC pings unanswered."""
 
 from __future__ import annotations
 
@@ -50,6 +50,8 @@ class StreamingBoard(ScriptedBoard):
         self.origin_s = time.monotonic()
         self.start_us = 0
         self.handlers[spec.Opcode.START] = self._start
+        self.handlers[spec.Opcode.STOP] = self._stop
+        self.stopped = False
         self.handlers[spec.Opcode.TIME_SYNC] = self._time_sync
         self.handlers[spec.Opcode.RESEND] = self._resend
         self.handlers[spec.Opcode.GET_STATUS] = self._status_now
@@ -74,6 +76,10 @@ class StreamingBoard(ScriptedBoard):
             return spec.StatusCode.OK, b""  # already streaming: it goes on, as the firmware's
         self.start_us = self._device_us()  # the stream's first sample, on the board's clock
         self._spawn(self._stream())
+        return spec.StatusCode.OK, b""
+
+    def _stop(self, command: Any) -> tuple[int, bytes]:
+        self.stopped = True  # the stream ends before its next block, as the firmware's
         return spec.StatusCode.OK, b""
 
     def _time_sync(self, command: Any) -> tuple[int, bytes] | None:
@@ -102,6 +108,8 @@ class StreamingBoard(ScriptedBoard):
     async def _stream(self) -> None:
         self.streaming = True
         for block in range(self.part_first_block, self.blocks):
+            if self.stopped:
+                break
             self.produced = block + 1
             if block not in self.lost:
                 self.send(spec.MsgType.SAMPLES, self._samples(block))

@@ -138,7 +138,7 @@ class SessionRecorder:
         device.on_samples = self._on_block
         device.on_message = self._on_message
         self._start_s = time.monotonic()
-        self._deadline = None if duration_s is None else self._start_s + duration_s
+        self._deadline = None  # from the stream's start: --duration is time recorded
         started = datetime.now(UTC)
         info = await device.wait_ready()
         if self.imu_rate_hz and self.imu_rate_hz != info.imu_rate_hz:
@@ -163,6 +163,10 @@ class SessionRecorder:
         except BaseException:
             self._discard_unstarted()  # refused or cut before any sample: no empty session
             raise
+        if duration_s is not None:
+            # Not from the command's start: finding, connecting and pairing a board can take
+            # seconds (a BLE scan, a busy machine), and they are not the user's recording.
+            self._deadline = time.monotonic() + duration_s
         try:
             self._last_block_s = time.monotonic()
             self.live.state = "streaming"

@@ -313,7 +313,10 @@ DevicesOpt = Annotated[
 @app.command("log")
 def log_cmd(
     device: DevicesOpt = None,
-    duration: Annotated[float | None, typer.Option(help="seconds; default: until Ctrl-C")] = None,
+    duration: Annotated[
+        float | None,
+        typer.Option(help="seconds to record, from the stream's start; default: until Ctrl-C"),
+    ] = None,
     rate: Annotated[int | None, typer.Option(help="IMU rate: 100, 200, 400 or 1000 Hz")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="where session folders go")] = Path(
         "sessions"

@@ -149,7 +149,10 @@ def print_result(result: PairResult) -> None:
 def log_pair_cmd(
     left: Annotated[str, typer.Option("--left", help="the left board: a DEV string or name")],
     right: Annotated[str, typer.Option("--right", help="the right board: a DEV string or name")],
-    duration: Annotated[float | None, typer.Option(help="seconds; default: until Ctrl-C")] = None,
+    duration: Annotated[
+        float | None,
+        typer.Option(help="seconds to record, from the stream's start; default: until Ctrl-C"),
+    ] = None,
     rate: Annotated[int | None, typer.Option(help="IMU rate: 100, 200, 400 or 1000 Hz")] = None,
     involved: Annotated[
         str | None,
