@@ -95,14 +95,22 @@ def test_wait_ready_gives_up_with_one_line_once_its_time_is_spent():
     assert tries >= 2
 
 
-def test_wait_ready_raises_a_refusal_at_once():
+@pytest.mark.parametrize(
+    "ask",
+    [
+        lambda device: device.wait_ready(timeout_s=30),
+        lambda device: device.get_info(ask_again_s=0.05),  # the recorder's reconnect
+    ],
+    ids=["wait_ready", "query"],
+)
+def test_a_refusal_is_raised_at_once_not_asked_again(ask):
     async def go(device, board):
         board.handlers[spec.Opcode.GET_INFO] = lambda c: (spec.StatusCode.INTERNAL_ERROR, b"")
         with pytest.raises(CommandFailed, match="INTERNAL_ERROR"):
-            await device.wait_ready(timeout_s=30)
+            await ask(device)
         return asked(board, spec.Opcode.GET_INFO)
 
-    assert run(go) == 1
+    assert run(go, timeout_s=30) == 1
 
 
 def test_a_query_asked_again_is_answered_as_soon_as_the_link_is_back():
@@ -129,13 +137,3 @@ def test_a_query_nobody_answers_times_out_with_the_first_ask():
     tries, pending = run(go, timeout_s=0.3)
     assert tries >= 3  # asked again while the first ask waited
     assert pending == 0  # no ask left waiting for an answer
-
-
-def test_a_query_refused_is_raised_at_once():
-    async def go(device, board):
-        board.handlers[spec.Opcode.GET_INFO] = lambda c: (spec.StatusCode.INTERNAL_ERROR, b"")
-        with pytest.raises(CommandFailed, match="INTERNAL_ERROR"):
-            await device.get_info(ask_again_s=0.05)
-        return asked(board, spec.Opcode.GET_INFO)
-
-    assert run(go, timeout_s=30) == 1
