@@ -10,6 +10,7 @@ import os
 import numpy as np
 import pytest
 from accounting import assert_every_sample_accounted
+from anklet.device import CommandTimeout
 from anklet.transport import PortBusy
 from simhelpers import (
     device_on,
@@ -145,8 +146,15 @@ def test_a_board_that_streamed_with_nobody_listening_starts_a_clean_session(sim,
         await device.wait_ready()
         await device.start()
         # Let it stream into the void until it has produced a few thousand samples.
-        while (await device.get_status()).samples_produced < 2000:
-            await asyncio.sleep(0.2)
+        try:
+            while (await device.get_status()).samples_produced < 2000:
+                await asyncio.sleep(0.2)
+        except CommandTimeout as exc:
+            # Seen twice beside two busy loops, not understood: say what the board did.
+            raise AssertionError(
+                f"{exc}; boots {sim.boots}, exits {sim.exit_codes}, link {sim.stats}, "
+                f"uart {sim.uart}; board log ends:\n{sim.log_tail(30)}"
+            ) from None
         await device.close()
 
     asyncio.run(stream_unheard())
