@@ -119,7 +119,7 @@ def test_a_port_that_disappears_ends_the_session_at_its_deadline(sim, tmp_path):
         reserved = os.open(sim.port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         try:
             sim.stop()  # the USB cable is pulled: the port goes away for good
-            # The deadline is 10 s from the start; far more than that means it was ignored.
+            # The deadline is 10 s from the stream's start; far more means it was ignored.
             summary = await asyncio.wait_for(task, 60.0)
         finally:
             os.close(reserved)
@@ -153,7 +153,8 @@ def test_a_board_that_streamed_with_nobody_listening_starts_a_clean_session(sim,
             # Seen twice beside two busy loops, not understood: say what the board did.
             raise AssertionError(
                 f"{exc}; boots {sim.boots}, exits {sim.exit_codes}, link {sim.stats}, "
-                f"uart {sim.uart}; board log ends:\n{sim.log_tail(30)}"
+                f"uart {sim.uart}; {sim.port} held by {holders(sim.port)}; board log ends:\n"
+                + sim.log_tail(30)
             ) from None
         await device.close()
 
