@@ -56,6 +56,7 @@ class Sampler:
         self._latency_samples = 20
         self.running = False
         self._expected_t = _UNKNOWN
+        self._reset_t = 0  # when the FIFO was last emptied: the next overflow counts from there
         self._gap = 0
 
     def configure(self, imu_hz, load_hz, max_frame=0):
@@ -72,6 +73,7 @@ class Sampler:
 
     def start(self):
         self.imu.fifo_reset()
+        self._reset_t = ticks.now_us()
         self.loads.clear()
         self._expected_t = _UNKNOWN
         self.running = True
@@ -150,12 +152,18 @@ class Sampler:
     def _overflow(self):
         self.imu.fifo_reset()
         now = ticks.now_us()  # after the reset: every sample due until now is gone
-        lost = 0
+        period = self.period_us
         if self._expected_t != _UNKNOWN:
-            lost = ticks.diff(now, self._expected_t) // self.period_us + 1
+            lost = ticks.diff(now, self._expected_t) // period + 1
+        else:
+            # Nothing drained since the FIFO was last emptied (the stream's start, or another
+            # overflow: a CPU that cannot keep up overflows again and again): every sample
+            # since then. It used to be a full FIFO's worth, so repeated overflows counted
+            # 85 samples each however long they lasted.
+            lost = (ticks.diff(now, self._reset_t) + (period >> 1)) // period
         if lost < 1:
-            # Timing unknown (overflow before the first drain): a full FIFO's worth at least.
-            lost = self.imu.FIFO_BYTES // _SAMPLE
+            lost = 1
+        self._reset_t = now
         self.next_index += lost
         self.dropped += lost
         self._gap = 1

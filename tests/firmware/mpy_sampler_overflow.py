@@ -7,7 +7,8 @@
 # true index (big-endian) then ten marker bytes, so a record read from a FIFO that overflowed
 # (the chip drops its oldest bytes one at a time: the head lands mid-record) shows. A stall of
 # STALL_US is put before the n-th bus transaction of one drain, for n = 0 (the overflow flag),
-# 1 (the count), 2, 3 ... (the block reads and checks). Prints one line per case:
+# 1 (the count), 2, 3 ... (the block reads and checks), and twice in a row ("again"). Prints one
+# line per case:
 # "case N true_gap T counted_gap C dropped D garbage G order_ok O" (see the CPython test).
 import anklet_wire as W
 import ticks
@@ -40,10 +41,10 @@ class FifoImu:
         self.next_sample = clock.t // PERIOD_US + 1  # true index of the next sample taken
         self.flag = False
         self.transactions = 0
-        self.stall_at = -1
+        self.stalls = ()  # transaction numbers a stall of STALL_US comes before
 
     def _transaction(self):
-        if self.transactions == self.stall_at:
+        if self.transactions in self.stalls:
             clock.t += STALL_US
         self.transactions += 1
         while self.next_sample * PERIOD_US <= clock.t:
@@ -84,7 +85,7 @@ class NoLoads:
         pass
 
 
-def run_case(stall_position):
+def run_case(name, stall_positions):
     imu = FifoImu()
     ring = SampleRing(bytearray(400 * 230), 230)
     sampler = Sampler(imu, ring, NoLoads(), 230 - W.FRAME_OVERHEAD + W.FRAME_OVERHEAD)
@@ -107,7 +108,7 @@ def run_case(stall_position):
     for step in range(30):
         clock.t += STEP_US
         if step == 10:
-            imu.stall_at = imu.transactions + stall_position
+            imu.stalls = tuple(imu.transactions + p for p in stall_positions)
         sampler.drain()
     garbage = sum(1 for s in sent if s[1] < 0)
     order_ok = all(b[0] == a[0] + 1 or (b[2] and b[0] > a[0] + 1) for a, b in zip(sent, sent[1:]))
@@ -121,7 +122,7 @@ def run_case(stall_position):
         true_gap = counted_gap = -len(gaps)
     print(
         "case",
-        stall_position,
+        name,
         "true_gap",
         true_gap,
         "counted_gap",
@@ -136,4 +137,7 @@ def run_case(stall_position):
 
 
 for position in range(6):
-    run_case(position)
+    run_case(str(position), (position,))
+# Overflow upon overflow: stalled before the flag read, the FIFO's reset, and again before the
+# next drain's flag read (a CPU that cannot keep up), with nothing drained in between.
+run_case("again", (0, 2))
