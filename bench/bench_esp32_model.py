@@ -58,7 +58,8 @@ async def _stream_ble(log: Path, rate_hz: int, seconds: float, cpu_pace: bool) -
     async with sim:
         device = Device(BleTransport(None, pair=True, central=sim.central()), command_timeout_s=5)
         try:
-            await device.wait_ready(timeout_s=60)
+            # retry_open: the slow board may drop a first connection during its MTU exchange
+            await device.wait_ready(timeout_s=60, retry_open=True)
             await device.set_rates(imu_rate_hz=rate_hz)
             await device.start()
             await asyncio.sleep(seconds)

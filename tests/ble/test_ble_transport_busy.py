@@ -87,3 +87,29 @@ def test_a_write_cancelled_by_ctrl_c_stays_cancelled() -> None:
             await task
 
     asyncio.run(go())
+
+
+def test_a_connection_aborted_by_a_dropped_link_is_a_lost_link(monkeypatch) -> None:
+    # bumble cancels the MTU exchange inside BleakClient.connect when the board drops the link
+    # (seen with the CPU model's slow board): the recorder's reconnect must see a lost link and
+    # try again, not a cancellation that ends `anklet log` as "interrupted".
+    class Aborted:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            pass
+
+        async def connect(self) -> None:
+            future = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_soon(future.cancel)
+            await future
+
+    class Found:
+        name = address = "Anklet-TEST"
+
+    async def found(kwargs: object) -> Found:
+        return Found()
+
+    monkeypatch.setattr("anklet.transport.ble.BleakClient", Aborted)
+    transport = BleTransport("Anklet-TEST")
+    monkeypatch.setattr(transport, "_find", found)
+    with pytest.raises(LinkLost, match="the link dropped during connecting"):
+        asyncio.run(transport.connect())

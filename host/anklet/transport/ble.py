@@ -185,7 +185,8 @@ class BleTransport(Transport):
             **kwargs,
         )
         try:
-            await client.connect()
+            # (a link that drops during the MTU exchange aborts it: a lost link, see _on_link)
+            await self._on_link(client.connect(), "connecting")
         except (BleakError, TimeoutError) as exc:
             raise TransportError(
                 f"could not connect to {self.description}: {exc} (move closer, or power-cycle "
