@@ -33,6 +33,7 @@ class StreamingBoard(ScriptedBoard):
         resend_pause_s: float = 0.0,
         unanswered_syncs: int = 0,
         resend_answer_s: float = 0.0,
+        resend_nothing: bool = False,
     ) -> None:
         super().__init__(link, info=INFO, status=STATUS)
         self.blocks = blocks
@@ -40,6 +41,7 @@ class StreamingBoard(ScriptedBoard):
         self.oldest_block = oldest_block
         self.resend_pause_s = resend_pause_s
         self.resend_answer_s = resend_answer_s  # how long a RESEND waits for its answer
+        self.resend_nothing = resend_nothing  # answers RESEND OK, then sends nothing
         self.unanswered_syncs = unanswered_syncs  # the first N pings get no answer
         self.syncs_answered = 0
         self.produced = 0
@@ -131,7 +133,8 @@ class StreamingBoard(ScriptedBoard):
         if self.resend_answer_s:
             self._spawn(self._answer_resend_late(command, reply, start // BLOCK))
             return None
-        self._spawn(self._resend_from(start // BLOCK))
+        if not self.resend_nothing:
+            self._spawn(self._resend_from(start // BLOCK))
         return spec.StatusCode.OK, reply
 
     async def _answer_resend_late(self, command: Any, reply: bytes, block: int) -> None:
@@ -148,7 +151,13 @@ class StreamingBoard(ScriptedBoard):
             await asyncio.sleep(self.resend_pause_s)
 
 
-def record(tmp_path, board_args: dict[str, Any], during: Any = None, command_timeout_s=5.0):
+def record(
+    tmp_path,
+    board_args: dict[str, Any],
+    during: Any = None,
+    command_timeout_s=5.0,
+    wrap: Any = None,
+):
     async def go():
         link = FakeTransport()
         board = StreamingBoard(link, **board_args)
@@ -163,7 +172,7 @@ def record(tmp_path, board_args: dict[str, Any], during: Any = None, command_tim
         recorder.request_stop()
         if during is not None:
             await during(recorder, board)
-        summary = await task
+        summary = await (wrap(task) if wrap is not None else task)
         await device.close()
         return summary, board
 

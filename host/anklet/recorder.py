@@ -53,6 +53,7 @@ _ASK_AGAIN_S = 1.0  # a reconnect attempt's GET_INFO and GET_STATUS, sent again 
 # After STOP: the board's ring outlives its stream, so what is still missing is asked for while
 # the board keeps bringing it; this long with nothing new, and what is left stays lost.
 _DRAIN_IDLE_S = 2.0
+_DRAIN_MAX_S = 60.0  # the end-of-session fetch, at most: what is still missing is then lost
 _DRAIN_QUIET_S = 0.1  # no block for this long after STOP: the board has sent what it owed
 _LinkErrors = (LinkLost, DeviceError, TransportError)
 
@@ -304,22 +305,28 @@ class SessionRecorder:
         the last sample received asks for the stream's tail (its answer gives the board's next
         index, so a tail lost on the link is known, and counted if it cannot be re-sent); then
         the holes are asked for as during the stream, until none is left, the board brings
-        nothing for _DRAIN_IDLE_S after its last block or RESEND answer, or the user asks again
-        to stop."""
+        nothing for _DRAIN_IDLE_S after its last block or RESEND answer, _DRAIN_MAX_S have
+        passed, or the user asks again to stop."""
         log = self.log
         assert log is not None
         requests = self._stop_requests
         received = -1
         stopped_s = last_progress_s = time.monotonic()
         tail_asked = False
+        credited_answer_s, received_at_credit = 0.0, -1
         while self._stop_requests == requests:
             now = time.monotonic()
             if log.samples_received != received:
                 received, last_progress_s = log.samples_received, now
             # An answer is progress too: the idle wait for what it announced starts there, not
             # when it was asked (on a slow link or a busy host the answer itself takes seconds).
-            last_progress_s = max(last_progress_s, self._resend_answered_s)
-            if now - last_progress_s > _DRAIN_IDLE_S:
+            # But only if blocks came since the last answer counted: a board that answers and
+            # never sends kept a saturated run's fetch going for 270 s.
+            answered = self._resend_answered_s
+            if answered > credited_answer_s and received != received_at_credit:
+                last_progress_s = max(last_progress_s, answered)
+                credited_answer_s, received_at_credit = answered, received
+            if now - last_progress_s > _DRAIN_IDLE_S or now - stopped_s > _DRAIN_MAX_S:
                 break
             if not tail_asked and now - max(stopped_s, self._last_block_s) > _DRAIN_QUIET_S:
                 tail_asked = True

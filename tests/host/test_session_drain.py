@@ -12,6 +12,7 @@ import asyncio
 
 import anklet.recorder as recorder_module
 from accounting import assert_every_sample_accounted
+from anklet_protocol import spec
 from streaming_board import record
 
 
@@ -39,6 +40,24 @@ def test_a_board_slow_to_answer_the_fetch_is_waited_for(tmp_path):
     assert board.resent[:5] == [55, 56, 57, 58, 59]
     assert summary.expected == summary.samples == 600
     assert summary.lost == 0
+
+
+def test_a_board_that_answers_but_never_resends_does_not_hold_the_session_open(tmp_path):
+    # Each RESEND answer counted as progress, so a board that answered and sent nothing kept
+    # the fetch going as long as it answered (270 s in a saturated run): an answer now counts
+    # only when blocks came since the last one that did.
+    async def bounded(coro):
+        return await asyncio.wait_for(coro, 60)  # a hang guard, far above the 2 s idle limit
+
+    summary, board = record(
+        tmp_path, dict(blocks=60, lost={57, 58, 59}, resend_nothing=True), wrap=bounded
+    )
+    meta = assert_every_sample_accounted(summary.folder)
+    assert any(c.opcode == spec.Opcode.RESEND for c in board.commands)  # asked, answered, none
+    assert summary.expected == 600 and summary.samples == 570 and summary.lost == 30
+    assert {r["why"] for r in meta["loss"]["lost_ranges"]} == {
+        "session ended before the board re-sent them"
+    }
 
 
 def test_a_hole_just_before_the_stop_is_refilled_after_it(tmp_path):
