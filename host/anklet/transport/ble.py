@@ -197,14 +197,9 @@ class BleTransport(Transport):
             self.max_frame = min(spec.BLE_MTU, client.mtu_size) - spec.ATT_OVERHEAD
             if self.pair_on_connect:
                 await self.pair()
-            await client.start_notify(spec.BLE_DATA_UUID, self._on_notify)
-        except asyncio.CancelledError:
-            await self.disconnect()
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise  # we are being cancelled (Ctrl-C): not a link problem
-            # bumble aborts a pending operation with CancelledError when the link drops.
-            raise LinkLost(f"{self.description}: the link dropped while connecting") from None
+            await self._on_link(
+                client.start_notify(spec.BLE_DATA_UUID, self._on_notify), "connecting"
+            )
         except BaseException:
             await self.disconnect()
             raise
