@@ -37,6 +37,7 @@ class FakeTransport(Transport):
         self.written: list[bytes] = []  # raw frames the host sent, in order
         self.on_write: Callable[[bytes], None] = lambda frame: None
         self.connects = 0
+        self.connect_errors: list[Exception] = []  # raised by the next connects, in turn
         self._open = False
         self._inbox: asyncio.Queue[bytes | LinkLost] = asyncio.Queue()
         self._deframer = CobsDeframer()
@@ -51,8 +52,10 @@ class FakeTransport(Transport):
         return self._open
 
     async def connect(self) -> None:
-        self._open = True
         self.connects += 1
+        if self.connect_errors:
+            raise self.connect_errors.pop(0)
+        self._open = True
         self._inbox = asyncio.Queue()  # a new connection starts with nothing in flight
         self._discarded(self._deframer.reset())
         self._pending.clear()

@@ -384,10 +384,16 @@ class Device:
         Raises the last try's error (CommandTimeout, LinkLost, ...) once `timeout_s` is spent;
         an answer that is an error (IncompatibleDevice, CommandFailed) is raised at once.
         A port that cannot be opened at first is an error at once too, unless `retry_open`
-        (a board under test that is resetting, its USB port re-enumerating).
+        (a board under test that is resetting, its USB port re-enumerating); a link that
+        opened and dropped while being set up (LinkLost) is opened again.
         """
         if self._reader is None and not retry_open:
-            await self.open()  # never opened: a port that is missing or busy fails here, at once
+            try:
+                await self.open()  # never opened: a missing or busy port fails here, at once
+            except LinkLost as exc:
+                # The board was reached and the link dropped while being set up (over BLE, the
+                # MTU exchange or pairing): tried again below, as a phone or laptop would.
+                log.info("%s: %s; connecting again", self.description, exc)
 
         async def ask() -> DeviceInfo:
             if self._reader is None or self._reader.done() or self.link_lost.is_set():
@@ -426,13 +432,16 @@ class Device:
             ) from None
 
     async def query(
-        self, opcode: spec.Opcode, *, ask_again_s: float, timeout_s: float | None = None
+        self, opcode: spec.Opcode, *, ask_again_s: float | None, timeout_s: float | None = None
     ) -> bytes:
         """An idempotent COMMAND (GET_INFO, GET_STATUS) sent again every `ask_again_s` until
-        any copy is answered, within `timeout_s` of the first (default `command_timeout_s`).
+        any copy is answered, within `timeout_s` of the first (default `command_timeout_s`);
+        asked once if `ask_again_s` is None.
 
         One ask waits its whole timeout when it went into a link that was still down; asked
         again, a board whose link came back answers within `ask_again_s`."""
+        if ask_again_s is None:
+            return await self.command(opcode, timeout_s)
         timeout = timeout_s or self.command_timeout_s
         args = spec.COMMAND_ARGS[opcode].build({})
         asks: list[asyncio.Task[bytes]] = []
@@ -455,10 +464,7 @@ class Device:
 
     async def get_info(self, *, ask_again_s: float | None = None) -> DeviceInfo:
         """`ask_again_s`: send GET_INFO again that often until answered (see `query`)."""
-        if ask_again_s is None:
-            body = await self.command(spec.Opcode.GET_INFO)
-        else:
-            body = await self.query(spec.Opcode.GET_INFO, ask_again_s=ask_again_s)
+        body = await self.query(spec.Opcode.GET_INFO, ask_again_s=ask_again_s)
         try:
             info = DeviceInfo.from_message(self._parse_reply(spec.Opcode.GET_INFO, body))
         except MalformedPayload as exc:
@@ -473,10 +479,7 @@ class Device:
         return info
 
     async def get_status(self, *, ask_again_s: float | None = None) -> StatusReport:
-        if ask_again_s is None:
-            body = await self.command(spec.Opcode.GET_STATUS)
-        else:
-            body = await self.query(spec.Opcode.GET_STATUS, ask_again_s=ask_again_s)
+        body = await self.query(spec.Opcode.GET_STATUS, ask_again_s=ask_again_s)
         return StatusReport.from_message(self._parse_reply(spec.Opcode.GET_STATUS, body))
 
     async def start(self) -> int | None:

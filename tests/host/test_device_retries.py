@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from anklet.device import CommandFailed, CommandTimeout, Device
+from anklet.transport.base import LinkLost
+from anklet.transport.ports import PortNotFound
 from anklet_protocol import spec, vectors
 from fake_transport import FakeTransport, ScriptedBoard
 
@@ -137,3 +139,37 @@ def test_a_query_nobody_answers_times_out_with_the_first_ask():
     tries, pending = run(go, timeout_s=0.3)
     assert tries >= 3  # asked again while the first ask waited
     assert pending == 0  # no ask left waiting for an answer
+
+
+def run_unopened(coro_fn, connect_errors: list[Exception]) -> Any:
+    async def go():
+        link = FakeTransport()
+        link.connect_errors = list(connect_errors)
+        ScriptedBoard(link, info=INFO)  # answers through the link
+        device = Device(link, command_timeout_s=2.0)
+        try:
+            return await coro_fn(device, link)
+        finally:
+            await device.close()
+
+    return asyncio.run(go())
+
+
+def test_wait_ready_connects_again_when_the_link_drops_while_being_set_up():
+    # Over BLE, bumble aborts a connection's MTU exchange when the link drops (LinkLost):
+    # the board is there, so connect again, as a phone does, instead of giving up.
+    async def go(device, link):
+        info = await device.wait_ready(timeout_s=30)
+        return info.name, link.connects
+
+    dropped = LinkLost("ble:Anklet-C0FFEE: the link dropped during connecting")
+    assert run_unopened(go, [dropped, dropped]) == ("Anklet-C0FFEE", 3)
+
+
+def test_wait_ready_gives_up_at_once_on_a_port_that_is_not_there():
+    async def go(device, link):
+        with pytest.raises(PortNotFound, match="no such port"):
+            await device.wait_ready(timeout_s=30)
+        return link.connects
+
+    assert run_unopened(go, [PortNotFound("no such port")]) == 1
