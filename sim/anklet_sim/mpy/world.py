@@ -17,7 +17,11 @@
 # 80), hx711_rate_tied (bool: the breakout ties RATE to that level, GPIO 23 drives nothing),
 # loadcell {offset_counts,
 # counts_per_n, noise_counts}, battery {v_full, v_empty, hours, start_pct, noise_mv},
-# i2c_timing (bool, default true: transfers take their 400 kHz bus time), seed, faults {..},
+# i2c_timing (bool, default true: transfers take their 400 kHz bus time),
+# flash_ring_kb (the `ankring` flash partition, KiB in whole 4 KB sectors, default 256; 0: a
+# board flashed without it), flash_erase_ms (per 4 KB sector, default 45) and flash_write_ms
+# (per 256-byte page, default 0.4): how long a flash erase or program stalls the interpreter
+# (flash_chip.py), seed, faults {..},
 # faults_file (path polled at most every 100 ms, mtime-checked, for faults at run time),
 # boot_ms (read by the launcher, not here: how long the ROM bootloader and MicroPython's start-up
 # take before main.py runs, during which the port is open and nothing answers; default 0).
@@ -134,6 +138,7 @@ def _read_epoch(path):
 
 class World:
     def __init__(self, cfg):
+        import flash_chip
         import hx711_chip
         import mpu6050_chip
 
@@ -183,6 +188,11 @@ class World:
         if self._epoch_file is not None and self.motion_offset_s < 0:
             self.imu.on_fifo_enabled = self._start_motion
         self.battery = Battery(self.clock, cfg.get("battery", {}), self.seed + 7)
+        self.flash = flash_chip.FlashChip(
+            ring_kb=cfg.get("flash_ring_kb", 256),
+            erase_ms=float(cfg.get("flash_erase_ms", 45.0)),
+            write_ms=float(cfg.get("flash_write_ms", 0.4)),
+        )
         # I2C bus 0 and the addresses on it.
         self.i2c_pins = {0: (wiring["I2C_SCL"], wiring["I2C_SDA"])}
         self.i2c_devices = {0: {wiring["IMU_ADDR"]: self.imu}}
