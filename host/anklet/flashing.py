@@ -2,18 +2,22 @@
 
     image = read_image(Path("ESP32_GENERIC-v1.25.0.bin"))      # checks the file, says its chip
     result = flash_micropython("/dev/ttyUSB0", image.path, progress=print)
-    print(result.chip, hex(result.offset))
+    print(result.chip, hex(result.offset), hex(result.layout.ring.offset))
+
+After the image, a partition table of our own goes to 0x8000 over the image's: the same one with
+the filesystem 256 KiB shorter and the `ankring` partition in the space freed at its end, where
+the firmware keeps samples to re-send after a dropped link (partitions.py).
 
 Every failure is a `FlashError` (or, for the port, a `PortError`) whose message says what to
-do. The chip that answers is compared with the chip the image was built for before anything is
-erased.
+do. The chip that answers is compared with the chip the image was built for, and the image's
+partition table checked for room for `ankring`, before anything is erased.
 """
 
 from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +26,8 @@ from typing import Any, cast
 import serial
 from esptool.targets import CHIP_DEFS
 
+from . import partitions
+from .partitions import Partition, PartitionError, RingLayout
 from .transport.ports import PortError, open_error, open_port
 
 IMAGE_MAGIC = 0xE9  # first byte of every ESP application and bootloader image
@@ -62,12 +68,18 @@ class WrongChip(FlashError):
     """The image, the --chip option and the connected chip disagree."""
 
 
+class NoRoomForRing(FlashError):
+    """The image's partition table has no filesystem to take the `ankring` partition from."""
+
+
 @dataclass(frozen=True)
 class ImageInfo:
     path: Path
     size_bytes: int
     chip: str  # esptool's name: "esp32", "esp32s3", ...
     chip_id: int  # the image header's chip id
+    flash_size_bytes: int  # the header's flash size, which the bootloader holds partitions to
+    partitions: tuple[Partition, ...]  # the table inside the image
 
     @property
     def offset(self) -> int:
@@ -82,6 +94,7 @@ class FlashResult:
     image: ImageInfo
     offset: int
     erased: bool
+    layout: RingLayout  # the table written at 0x8000: `ankring` and the filesystem's new size
 
 
 def chip_name(esptool_name: str) -> str:
@@ -124,16 +137,49 @@ def parse_image(data: bytes, path: Path = Path("<image>")) -> ImageInfo:
             f"{where} is an {chip_name(chip)} image without bootloader and partition table "
             f"(an app-only .app-bin?): download the complete .bin from {_page(chip)}"
         )
-    return ImageInfo(path=path, size_bytes=len(data), chip=chip, chip_id=chip_id)
+    try:
+        table = partitions.parse(data[table_at : table_at + partitions.TABLE_BYTES])
+    except PartitionError as exc:
+        raise BadImage(f"{where}: {exc}: download the image again from {_page(chip)}") from None
+    sizes = {
+        code: int(name.removesuffix("MB")) * 1024 * 1024
+        for name, code in CHIP_DEFS[chip].FLASH_SIZES.items()
+        if name.endswith("MB")
+    }
+    flash_bytes = sizes.get(fields[3] & 0xF0)  # the header's spi_size, its byte 3's high nibble
+    if flash_bytes is None:
+        raise BadImage(f"{where} has an unknown flash size in its header: {_get_it()}")
+    return ImageInfo(
+        path=path,
+        size_bytes=len(data),
+        chip=chip,
+        chip_id=chip_id,
+        flash_size_bytes=flash_bytes,
+        partitions=tuple(table),
+    )
+
+
+def ring_layout(image: ImageInfo) -> RingLayout:
+    """The partition table `anklet flash` writes for `image`: the image's, with `ankring`."""
+    try:
+        return partitions.with_ring(image.partitions, image.flash_size_bytes)
+    except PartitionError as exc:
+        raise NoRoomForRing(
+            f"{image.path.name}: {exc}. Anklet needs that room for the samples it re-sends "
+            f"after a dropped link: use MicroPython's generic image for the "
+            f"{chip_name(image.chip)} ({_page(image.chip)}), on a board with 4 MB of flash or more"
+        ) from None
 
 
 def check_request(firmware: Path, chip: str | None) -> ImageInfo:
-    """The image, checked, and against `--chip` when given: what needs no board at all."""
+    """The image, checked, against `--chip` when given and for room for `ankring`: what needs
+    no board at all."""
     image = read_image(firmware)
     if chip is not None:
         if chip not in CHIPS:
             raise WrongChip(f"unknown chip {chip!r}: choose one of {', '.join(CHIPS)}")
         check_chip(image, chip, "--chip asks for an")
+    ring_layout(image)
     return image
 
 
@@ -255,10 +301,13 @@ def flash_micropython(
     erase: bool = True,
     connect_attempts: int = 7,
 ) -> FlashResult:
-    """Erase the flash and write a MicroPython image at the chip's bootloader address.
+    """Erase the flash, write a MicroPython image at the chip's bootloader address, then the
+    image's partition table with `ankring` at 0x8000 (over the image's own).
 
     `chip` (esptool's name) is checked against the image and the connected chip before
     anything is erased. `progress(stage, done, total)` reports "connect", "erase", "write".
+    With `erase=False` the board's filesystem stays, so a table that would move or shorten it
+    is refused before anything is written.
     """
     from esptool.cmds import attach_flash, detect_chip, erase_flash, reset_chip, run_stub
     from esptool.cmds import write_flash as esptool_write_flash
@@ -267,6 +316,8 @@ def flash_micropython(
     image = check_request(firmware, chip)
     check_port(port)
     data = image.path.read_bytes()
+    layout = ring_layout(image)
+    table = partitions.build(layout.partitions)
     stage = ["connect"]
 
     def report(name: str, done: int, total: int) -> None:
@@ -299,12 +350,51 @@ def flash_micropython(
                     report("erase", 0, 1)
                     erase_flash(esp)
                     report("erase", 1, 1)
-                report("write", 0, len(data))
-                esptool_write_flash(esp, [(image.offset, data)])
-                report("write", len(data), len(data))
+                else:
+                    board_table = esp.read_flash(_PARTITION_TABLE_AT, len(table))
+                    _check_kept_filesystem(port, board_table, layout)
+                total = len(data) + len(table)
+                report("write", 0, total)
+                # In this order: the table lands on the image's own copy of it (esptool's API
+                # writes the pairs as given; its command line would refuse the overlap).
+                esptool_write_flash(esp, [(image.offset, data), (_PARTITION_TABLE_AT, table)])
+                report("write", total, total)
                 reset_chip(esp, "hard-reset")
             except StopIteration:
                 raise WrongChip(f"the board on {port} is an unsupported chip") from None
             except (FatalError, OSError, serial.SerialException) as exc:
                 raise _esptool_error(port, exc) from None
-    return FlashResult(port=port, chip=description, image=image, offset=image.offset, erased=erase)
+    return FlashResult(
+        port=port,
+        chip=description,
+        image=image,
+        offset=image.offset,
+        erased=erase,
+        layout=layout,
+    )
+
+
+def _check_kept_filesystem(port: str, board_table: bytes, layout: RingLayout) -> None:
+    """Refuse to write, without erasing, a table that moves the board's filesystem: its files
+    would be cut short (and MicroPython would find it corrupt at boot)."""
+    try:
+        board = partitions.parse(board_table)
+    except PartitionError:
+        return  # no table MicroPython could have used: no filesystem to keep
+    if not board:
+        return
+
+    def span(parts: Sequence[Partition], label: str) -> str:
+        p = partitions.find(parts, label)
+        return f"0x{p.offset:X}-0x{p.end:X}" if p is not None else "none"
+
+    fs, ring = partitions.FS_LABEL, partitions.RING_LABEL
+    if all(span(board, label) == span(layout.partitions, label) for label in (fs, ring)):
+        return
+    raise FlashError(
+        f"--no-erase keeps the filesystem on {port}, but the new partition table changes it "
+        f"({fs} {span(board, fs)} becomes {span(layout.partitions, fs)}, {ring} "
+        f"{span(board, ring)} becomes {span(layout.partitions, ring)}) and would cut its files "
+        "short: run without --no-erase (anklet flash saves config.json and ble_secrets.json "
+        "first)"
+    )

@@ -29,6 +29,7 @@ from anklet.flashing import (
     check_request,
     flash_micropython,
 )
+from anklet.partitions import RingLayout
 from anklet.transport.ports import PortError
 
 console = Console(stderr=True)
@@ -153,7 +154,9 @@ def flash_cmd(
     """Erase the board and write MicroPython with esptool, at the right address for the chip.
 
     The image's chip (from its header) is checked against --chip and against the chip that
-    answers before anything is erased. Get images from https://micropython.org/download/
+    answers before anything is erased. Its partition table is written with a 256 KiB
+    `ankring` partition taken from the end of the filesystem, where the board keeps samples
+    to re-send after a dropped link. Get images from https://micropython.org/download/
     (ESP32_GENERIC for the ESP32 DevKitC). See docs/FLASHING.md.
 
     Examples:
@@ -192,6 +195,10 @@ def flash_cmd(
                     "offset": result.offset,
                     "size_bytes": result.image.size_bytes,
                     "erased": result.erased,
+                    "ring_offset": result.layout.ring.offset,
+                    "ring_size_bytes": result.layout.ring.size,
+                    "ring_added": result.layout.added,
+                    "fs_size_bytes": result.layout.fs_bytes,
                     "kept": kept.files if kept else [],
                     "kept_in": str(kept.folder) if kept and kept.folder else None,
                     "not_kept_because": kept.why_not if kept else "",
@@ -202,6 +209,20 @@ def flash_cmd(
     console.print(
         f"[green]done[/]: {result.image.path.name} written to the {result.chip} at "
         f"0x{result.offset:X}. Next: anklet deploy --device serial:{port}"
+    )
+    console.print(_ring_note(result.layout))
+
+
+def _ring_note(layout: RingLayout) -> str:
+    ring = layout.ring
+    where = f"{ring.size // 1024} KiB at 0x{ring.offset:X}"
+    if not layout.added:
+        return f"partition {ring.label} kept from the image ({where})"
+    lost_kib = (layout.fs_before_bytes - layout.fs_bytes) // 1024
+    return (
+        f"partition {ring.label} made ({where}), where the board keeps samples to re-send "
+        f"after a dropped link; the filesystem is {lost_kib} KiB smaller "
+        f"({layout.fs_bytes // 1024} KiB)"
     )
 
 
