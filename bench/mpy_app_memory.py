@@ -97,7 +97,7 @@ figures.update(
         "emulator_bytes": emulator,
         "code_bytes": code,
         "after_init_bytes": after_init,
-        "ring_bytes": len(store),
+        "ring_bytes": a.ring.nbytes,
         "ring_slots": a.ring.slots,
         "ring_slot_size": a.ring.slot_size,
         "samples_per_block": blocks,

@@ -348,14 +348,15 @@ def profiled_round(p, bus):
         imu.read_fifo_into(s.scratch, k)
         u = ticks_us()
         add("driver: FIFO burst read (memcpy bus)", ticks_diff(u, t))
-        at = ring.slot_offset(ring.head)
-        bytecopy.swap16(ring.store, at + 12, s.scratch, 0, k * _SAMPLE)
+        at = ring.claim()
+        store = ring.head_store
+        bytecopy.swap16(store, at + 12, s.scratch, 0, k * _SAMPLE)
         t = ticks_us()
         add("viper swap16 into the ring", ticks_diff(t, u))
-        nl = p.load.take_into(ring.store, at + 12 + k * _SAMPLE, s.max_load, first + k)
+        nl = p.load.take_into(store, at + 12 + k * _SAMPLE, s.max_load, first + k)
         u = ticks_us()
         add("load samples (take_into)", ticks_diff(u, t))
-        messages.pack_samples_header(ring.store, at, s.next_index, first, 1000, k, nl)
+        messages.pack_samples_header(store, at, s.next_index, first, 1000, k, nl)
         ring.commit(12 + (k + nl) * _SAMPLE, s.next_index, k, 0)
         s.next_index += k
         t = ticks_us()
@@ -365,7 +366,7 @@ def profiled_round(p, bus):
         t = ticks_us()
         slot = p.streamer.cursor % ring.slots
         length = ring.lengths[slot]
-        bytecopy.copy(writer.frame, 10, ring.store, slot * ring.slot_size, length)
+        bytecopy.copy(writer.frame, 10, ring.store_of(slot), ring.offset_of(slot), length)
         u = ticks_us()
         add("viper copy ring -> frame", ticks_diff(u, t))
         struct.pack_into(

@@ -8,7 +8,7 @@ import struct
 from micropython import const
 
 VERSION_MAJOR = const(1)
-VERSION_MINOR = const(2)
+VERSION_MINOR = const(3)
 MAGIC = b'AK'
 BLE_MTU = const(247)
 ATT_OVERHEAD = const(3)
@@ -51,6 +51,8 @@ TIME_SYNC_ARGS_FMT = "<L"
 TIME_SYNC_ARGS_SIZE = const(4)
 RESEND_ARGS_FMT = "<L"
 RESEND_ARGS_SIZE = const(4)
+ACK_ARGS_FMT = "<L"
+ACK_ARGS_SIZE = const(4)
 START_REPLY_FMT = "<L"
 START_REPLY_SIZE = const(4)
 TIME_SYNC_REPLY_FMT = "<LL"
@@ -101,6 +103,7 @@ OP_REBOOT = const(10)
 OP_GET_STATUS = const(11)
 OP_EXIT_TO_REPL = const(12)
 OP_RESET_CONFIG = const(13)
+OP_ACK = const(14)
 
 # StatusCode
 ST_OK = const(0)
@@ -165,6 +168,7 @@ ARGS_SIZE = {
     11: 0,  # GET_STATUS
     12: 0,  # EXIT_TO_REPL
     13: 0,  # RESET_CONFIG
+    14: 4,  # ACK
 }
 
 

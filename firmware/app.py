@@ -24,6 +24,7 @@ from config import Config
 from loadcell import LoadCell
 from ring import SampleRing
 from sampler import Sampler
+from spill import FlashSpill
 from streamer import Streamer
 
 CONFIG_PATH = "config.json"
@@ -31,6 +32,9 @@ _STATUS_MS = 1000
 _WDT_MS = 8000
 _CMD_SLOTS = 4
 _CMD_MAX = 64
+# Kept blocks stay in flash this long after a stream stops unless the host acknowledged them:
+# its end-of-session fetch may still ask for them (the host gives up after 60 s).
+_KEEP_AFTER_STOP_MS = 90_000
 
 
 class Counters:
@@ -63,6 +67,7 @@ class App:
         self.links = board.make_links(self)
         self.imu = None
         self.imu_error = ""
+        self.flash_error = ""
         self.load = LoadCell(board.make_load_cell(), values["load_offset"], values["load_scale"])
         self.load_rate_pin = board.make_load_rate_pin()
         self.battery = board.make_battery()
@@ -71,7 +76,9 @@ class App:
         # Blocks are cut for the smallest link (BLE: MTU 247 → 244 bytes), so one ring serves
         # every link; its slots are exactly that size.
         max_frame = min(link.max_frame for link in self.links)
-        self.ring = SampleRing(ring_store, max_frame - W.FRAME_OVERHEAD)
+        self.spill = self._make_spill(board, max_frame - W.FRAME_OVERHEAD)
+        self.ring = SampleRing(ring_store, max_frame - W.FRAME_OVERHEAD, self.spill)
+        self._stopped_us = ticks.now_us()
         self.sampler = Sampler(self.imu, self.ring, self.load, max_frame - W.FRAME_OVERHEAD)
         self.streamers = [Streamer(self.ring, link) for link in self.links]
         self.handler = CommandHandler(self)
@@ -93,6 +100,15 @@ class App:
         self.wdt = board.make_watchdog(_WDT_MS)
 
     # --- hardware set-up -------------------------------------------------------------------
+
+    def _make_spill(self, board, block_bytes):
+        """The flash the ring keeps unacknowledged blocks in, if `anklet flash` made it."""
+        try:
+            partition = board.flash_ring()
+            return FlashSpill(partition, block_bytes) if partition is not None else None
+        except (OSError, ValueError) as exc:
+            self.flash_error = str(exc)
+            return None
 
     def _open_imu(self):
         try:
@@ -158,6 +174,7 @@ class App:
         self.sampler.imu = self.imu
         self.stream_link = link
         if not self.streaming:
+            self.ring.start_stream()
             self.sampler.start()
             self.load.queueing = True
             for streamer in self.streamers:
@@ -175,6 +192,22 @@ class App:
         self.streaming = False
         self.sampler.stop()
         self.load.queueing = False
+        self._stopped_us = ticks.now_us()
+
+    def acknowledged(self, below_index):
+        """ACK: the host holds every sample below `below_index` (at most what was made)."""
+        self.ring.acknowledge(min(below_index, self.sampler.next_index))
+
+    def _tidy_flash(self):
+        """Not sampling: erase the flash the ring kept blocks in, once the host holds them (or
+        has long stopped asking), one sector per call; an erase stalls the CPU."""
+        spill = self.spill
+        if spill is None:
+            return
+        if spill.written and (self.ring.acked >= spill.kept_end or ticks.diff(
+                ticks.now_us(), self._stopped_us) > _KEEP_AFTER_STOP_MS * 1000):
+            spill.forget()
+        spill.tidy()
 
     # --- outgoing messages (not the hot path) ----------------------------------------------
 
@@ -199,10 +232,16 @@ class App:
             "load_offset": self.load.offset,
             "load_scale": self.load.scale,
             "max_frame": min(link.max_frame for link in self.links),
-            # full blocks: how long a link may drop before RESEND can no longer refill it
-            "resend_window_ms": self.ring.slots * self.sampler.max_imu * 1000
+            # full blocks: how long a link may drop before RESEND can no longer refill it (the
+            # flash's part needs a host that acknowledges, protocol 1.3)
+            "resend_window_ms": self.resend_blocks() * self.sampler.max_imu * 1000
             // values["imu_rate_hz"],
         }
+
+    def resend_blocks(self):
+        """Blocks RESEND can reach back: the RAM ring's, and the flash's still erased."""
+        spill = self.spill
+        return self.ring.slots + (spill.ready - spill.written if spill is not None else 0)
 
     def default_name(self):
         return "Anklet-%02X%02X" % (self.device_id[-2], self.device_id[-1])
@@ -318,6 +357,8 @@ class App:
                         (self.streaming or streamer.pending()):
                     streamer.pump()
                     owed = owed or streamer.pending() > 0
+            if not self.streaming and not owed:
+                self._tidy_flash()
             self.wdt.feed()
             await asyncio.sleep_ms(sampler.drain_ms if self.streaming or owed else 20)
 
@@ -414,7 +455,13 @@ class App:
         if self.imu is None:
             self.log(W.LOG_ERROR, "IMU not found: " + self.imu_error)
         self.log(W.LOG_INFO, "ring: %d blocks of %d samples (%d bytes)" % (
-            self.ring.slots, self.sampler.max_imu, len(self.ring.store)))
+            self.ring.slots, self.sampler.max_imu, self.ring.nbytes))
+        if self.spill is not None:
+            self.log(W.LOG_INFO, "flash ring: %d blocks" % self.spill.slots)
+        else:
+            why = self.flash_error or "no ankring partition"
+            self.log(W.LOG_WARNING, "no flash ring (%s): a dropped link is refilled from RAM "
+                     "only; `anklet flash` makes one" % why)
         for link in self.links:
             link.start()
         if self.cfg.values["stream_on_boot"] and self.imu is not None:
@@ -426,7 +473,7 @@ class App:
 
 
 def run(board, ring_store):
-    """Run the app for ever; `ring_store` is the buffer ring.reserve() took at boot."""
+    """Run the app for ever; `ring_store` is the buffers ring.reserve() took at boot."""
     if hasattr(micropython, "alloc_emergency_exception_buf"):  # not on the unix port
         micropython.alloc_emergency_exception_buf(100)
     app = App(board, ring_store)

@@ -38,6 +38,11 @@ from machine import ADC, I2C, Pin
 from mpu6050 import MPU6050
 from serial_link import SerialLink
 
+try:
+    import esp32
+except ImportError:  # a port without it (unix, in unit tests): no flash ring
+    esp32 = None
+
 PIN_MAPS = {
     "ESP32": {"I2C_SCL": 22, "I2C_SDA": 21, "HX711_SCK": 18, "HX711_DOUT": 19, "HX711_RATE": 23,
               "BATTERY_ADC": 35, "LED": 2, "BUTTON": 0},
@@ -119,6 +124,15 @@ def make_links(app):
     ble_frame = W.BLE_MTU - W.ATT_OVERHEAD
     return [SerialLink(sys.stdin.buffer, sys.stdout.buffer, ble_frame),
             BleLink(bluetooth.BLE(), app)]
+
+
+def flash_ring():
+    """The `ankring` data partition `anklet flash` writes, or None (a board flashed another
+    way): the ring keeps the blocks a host has not acknowledged there (spill.py)."""
+    if esp32 is None:
+        return None
+    found = esp32.Partition.find(esp32.Partition.TYPE_DATA, label="ankring")
+    return found[0] if found else None
 
 
 def unique_id():

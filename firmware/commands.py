@@ -17,10 +17,10 @@ import ticks
 
 _GRAVITY = 9.80665
 _OPEN_OPCODES = (W.OP_GET_INFO, W.OP_TIME_SYNC, W.OP_GET_STATUS)  # allowed on any link
-# Handler method by opcode (W.OP_GET_INFO = 1 ... W.OP_RESET_CONFIG = 13): names, looked up when
+# Handler method by opcode (W.OP_GET_INFO = 1 ... W.OP_ACK = 14): names, looked up when
 # a command comes, rather than a dict of bound methods held for ever.
 _OPS = (None, "get_info", "start", "stop", "set_rates", "tare", "calibrate", "set_name",
-        "time_sync", "resend", "reboot", "get_status", "exit_to_repl", "reset_config")
+        "time_sync", "resend", "reboot", "get_status", "exit_to_repl", "reset_config", "ack")
 _AVERAGE_GROUPS = 5  # tare/calibrate: the median of this many group means
 # Kept by RESET_CONFIG: they describe this board's load cell, not a choice the user made.
 _CALIBRATION = ("load_offset", "load_scale")
@@ -169,12 +169,18 @@ class CommandHandler:
         (from_index,) = struct.unpack_from(W.RESEND_ARGS_FMT, frame, at)
         ring = self.app.ring
         block = ring.find(from_index)
-        struct.pack_into(W.RESEND_REPLY_FMT, self.result, 0, from_index, ring.oldest_index(),
+        oldest = ring.oldest_index() if block >= 0 else ring.held_after(from_index)
+        struct.pack_into(W.RESEND_REPLY_FMT, self.result, 0, from_index, oldest,
                          self.app.sampler.next_index)
         if block < 0:
             raise CommandError(W.ST_NOT_AVAILABLE, "", W.RESEND_REPLY_SIZE)
         self.app.streamer_for(self.link).rewind(block)  # re-send on the link that asked
         return W.RESEND_REPLY_SIZE
+
+    async def ack(self, frame, at, n):
+        (below,) = struct.unpack_from(W.ACK_ARGS_FMT, frame, at)
+        self.app.acknowledged(below)
+        return 0
 
     async def reboot(self, frame, at, n):
         self.app.reboot_soon(repl=False)

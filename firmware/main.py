@@ -13,7 +13,7 @@ else:
     import board
     import ring
 
-    # The ring buffer is the one large allocation: take it once the code is loaded and before
-    # the app's own buffers scatter the heap.
+    # The ring's buffers are the one large allocation: take them once the code is loaded and
+    # before the app's own buffers scatter the heap.
     ring_store = ring.reserve()
     app.run(board, ring_store)

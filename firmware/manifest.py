@@ -38,6 +38,7 @@ for name in (
     "ring",
     "sampler",
     "serial_link",
+    "spill",
     "streamer",
     "ticks",
     "version",

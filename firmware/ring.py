@@ -1,12 +1,17 @@
-"""Recent SAMPLES payloads, kept for RESEND after a link drop. Fixed slots in one bytearray.
+"""Recent SAMPLES payloads, kept for RESEND after a link drop. Fixed slots in a few bytearrays.
 
-    store = ring.reserve()                # at boot, before the app's buffers
-    ring = SampleRing(store, slot_size=230)
-    at = ring.slot_offset(ring.head)      # the sampler fills ring.store[at:at+length]
+    stores = ring.reserve()               # at boot, before the app's buffers
+    ring = SampleRing(stores, slot_size=230, spill=None)
+    at = ring.claim()                     # the sampler fills ring.head_store[at:at+length]
     ring.commit(length, first_index, imu_count, flags)
+    store, at = ring.store_of(slot), ring.offset_of(slot)   # where a slot's block is
     block = ring.find(index)              # block number holding `index`, or -1 if gone
+    ring.acknowledge(index)               # ACK: the host holds every sample below `index`
 
-Blocks are numbered from 0 for ever; block b lives in slot b % slots.
+Blocks are numbered from 0 for ever; block b lives in slot b % slots. With a FlashSpill, a block
+about to be overwritten that the host has not acknowledged is kept in flash first (spill.py):
+find() and the streamer reach it there. Until a host acknowledges, nothing is kept in flash (a
+host older than protocol 1.3 never does).
 """
 
 import gc
@@ -21,6 +26,8 @@ _HEADROOM = 28 * 1024  # ... beside what the app needs once the ring is taken: i
 # ring, and it fails to start with 24 KB)
 _MAX_BYTES = 256 * 1024
 _MIN_BYTES = 4 * 1024  # 0.27 s at 1000 Hz: the app still streams, RESEND reaches back less
+_CHUNK = 16 * 1024  # the ring is taken in pieces of at most this (offsets fit an "H" array)
+_MIN_CHUNK = 1024  # ... and at least this: smaller holes are left to the app's small buffers
 
 
 def size(free, share_8ths=_SHARE_8THS, keep=_KEEP, headroom=_HEADROOM):
@@ -32,40 +39,85 @@ def size(free, share_8ths=_SHARE_8THS, keep=_KEEP, headroom=_HEADROOM):
 
 
 def reserve(share_8ths=_SHARE_8THS, keep=_KEEP, headroom=_HEADROOM):
-    """One big buffer for the ring, taken at boot while the heap is still in one piece.
+    """The ring's buffers, taken at boot once the modules are imported (their code lives on the
+    heap unless frozen), before the app's own buffers scatter the heap.
 
-    Call it once the modules are imported (their code lives on the heap unless frozen).
-
-    Code loaded from .mpy files leaves holes, so the largest free block can be well short of
-    what is free: steps the request down 1 KB at a time until it fits (the app's small buffers
-    fill the holes).
+    Loading code leaves holes: the largest free block was as small as 11 KB with 182 KB free
+    (simulated board), and one buffer would be that small. So the ring is taken in pieces of
+    at most 16 KB, each as large as a hole allows, until it has its size.
     """
     gc.collect()
-    nbytes = size(gc.mem_free(), share_8ths, keep, headroom)
-    while True:
+    left = size(gc.mem_free(), share_8ths, keep, headroom)
+    stores = []
+    want = min(left, _CHUNK)
+    while left >= _MIN_CHUNK and want >= _MIN_CHUNK:
         try:
-            return bytearray(nbytes)
+            stores.append(bytearray(want))
         except MemoryError:
-            if nbytes <= _MIN_BYTES:
-                raise
-            nbytes = max(_MIN_BYTES, nbytes - 1024)
+            want -= 1024
+            continue
+        left -= want
+        want = min(left, _CHUNK)
+    if sum(len(store) for store in stores) < _MIN_BYTES:
+        raise MemoryError("no room for the sample ring")
+    return stores
 
 
 class SampleRing:
-    def __init__(self, store, slot_size):
+    def __init__(self, stores, slot_size, spill=None):
+        """`stores`: a bytearray, or a list of them (reserve())."""
+        if not isinstance(stores, list):
+            stores = [stores]
         self.slot_size = slot_size
-        self.slots = max(2, len(store) // slot_size)
-        if self.slots * slot_size > len(store):
+        self.spill = spill
+        self.acked = -1  # the host holds every sample below this index; -1: no host said so
+        self.stores = stores
+        self.nbytes = sum(len(store) for store in stores)
+        self.slots = sum(len(store) // slot_size for store in stores)
+        if self.slots < 2:
             raise ValueError("ring buffer smaller than two blocks")
-        self.store = store
+        # Where each slot is: its store, and its offset there.
+        self.slot_store = array("B", bytes(self.slots))
+        self.slot_at = array("H", bytes(2 * self.slots))
+        slot = 0
+        for number, store in enumerate(stores):
+            for k in range(len(store) // slot_size):
+                self.slot_store[slot] = number
+                self.slot_at[slot] = k * slot_size
+                slot += 1
+        self.head_store = stores[0]  # the store of the slot claim() returned
         self.lengths = array("H", bytes(2 * self.slots))
         self.first = array("i", bytes(4 * self.slots))  # first IMU index of each block
         self.imu_count = array("H", bytes(2 * self.slots))
         self.flags = array("B", bytes(self.slots))
         self.head = 0  # number of the next block to be written
 
-    def slot_offset(self, block):
-        return (block % self.slots) * self.slot_size
+    def store_of(self, slot):
+        return self.stores[self.slot_store[slot]]
+
+    def offset_of(self, slot):
+        return self.slot_at[slot]
+
+    def claim(self):
+        """Offset in `head_store` of the slot the next block goes into; the block it held goes
+        to flash first if the host has not acknowledged all of it."""
+        head = self.head
+        slot = head % self.slots
+        if head >= self.slots and self.spill is not None and self.acked >= 0 and \
+                self.first[slot] + self.imu_count[slot] > self.acked:
+            self.spill.keep(self, head - self.slots)
+        self.head_store = self.stores[self.slot_store[slot]]
+        return self.slot_at[slot]
+
+    def acknowledge(self, index):
+        if index > self.acked:
+            self.acked = index
+
+    def start_stream(self):
+        """A new stream: no host has acknowledged any of it yet."""
+        self.acked = -1
+        if self.spill is not None:
+            self.spill.new_stream()
 
     def commit(self, length, first_index, imu_count, flags):
         slot = self.head % self.slots
@@ -80,10 +132,18 @@ class SampleRing:
         return self.head - self.slots if self.head > self.slots else 0
 
     def oldest_index(self):
-        """IMU index of the oldest sample still held (0 if empty)."""
+        """IMU index of the oldest sample still held, in RAM or flash (0 if empty)."""
         if self.head == 0:
             return 0
-        return self.first[self.oldest() % self.slots]
+        ram = self.first[self.oldest() % self.slots]
+        kept = self.spill.oldest_index() if self.spill is not None else -1
+        return kept if 0 <= kept < ram else ram
+
+    def held_after(self, index):
+        """First index after `index` still held (for a RESEND of an index that is gone)."""
+        ram = self.first[self.oldest() % self.slots] if self.head else 0
+        kept = self.spill.held_after(index) if self.spill is not None else -1
+        return kept if 0 <= kept < ram else ram
 
     def find(self, index):
         """Number of the oldest held block that ends after `index`; -1 if `index` is gone.
@@ -94,7 +154,11 @@ class SampleRing:
         if self.head == 0:
             return 0
         if index < self.first[block % self.slots]:
-            return -1
+            spill = self.spill
+            if spill is None:
+                return -1
+            slot = spill.holding(index)
+            return spill.block_at(slot) if slot >= 0 else -1
         # Binary search over block numbers: first indices increase with block number.
         lo, hi = block, self.head
         while lo < hi:

@@ -132,8 +132,8 @@ class Sampler:
 
     def _emit(self, first_t, k):
         ring = self.ring
-        store = ring.store
-        at = ring.slot_offset(ring.head)
+        at = ring.claim()
+        store = ring.head_store
         bytecopy.swap16(store, at + _HEAD, self.scratch, 0, k * _SAMPLE)
         t_end = ticks.add(first_t, k * self.period_us)
         n_load = self.loads.take_into(store, at + _HEAD + k * _SAMPLE, self.max_load, t_end)

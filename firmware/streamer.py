@@ -5,8 +5,9 @@
     streamer.rewind(block)       # RESEND: blocks from `block` go again, flagged RESENT
 
 The link's `send_frame(writer, n)` returns False when it is busy (BLE back-pressure): the block
-stays in the ring and goes on the next pump. Blocks the ring overwrote before they were sent are
-gone; the host sees their indices missing and asks for them in vain (counted as lost).
+stays in the ring and goes on the next pump. Blocks the RAM ring overwrote before they were sent
+are sent from flash if the ring kept them there (spill.py), else they are gone: the host sees
+their indices missing and asks for them in vain (counted as lost).
 """
 
 import anklet_wire as W
@@ -41,18 +42,31 @@ class Streamer:
         while sent < budget and self.cursor < ring.head:
             oldest = ring.oldest()
             if self.cursor < oldest:
-                self.skipped += oldest - self.cursor
-                self.cursor = oldest
-            slot = self.cursor % ring.slots
-            length = ring.lengths[slot]
+                kept = self._kept_slot(oldest)
+                if kept < 0:
+                    self.skipped += oldest - self.cursor
+                    self.cursor = oldest
+            else:
+                kept = -1
+            if kept >= 0:
+                # From flash: `cursor` moved to the block kept there (the ones between were
+                # acknowledged by the host, or never kept: its RESEND finds those gone).
+                length = ring.spill.length_at(kept)
+            else:
+                slot = self.cursor % ring.slots
+                length = ring.lengths[slot]
             if length > writer.max_payload:
                 # Link shrank (BLE MTU) below the block size: cannot happen after configure();
                 # skip rather than send a truncated notification.
                 self.skipped += 1
                 self.cursor += 1
                 continue
-            bytecopy.copy(writer.frame, 10, ring.store, slot * ring.slot_size, length)
-            flags = ring.flags[slot]
+            if kept >= 0:
+                ring.spill.read_into(kept, writer.frame, 10)
+                flags = ring.spill.last_flags
+            else:
+                bytecopy.copy(writer.frame, 10, ring.store_of(slot), ring.offset_of(slot), length)
+                flags = ring.flags[slot]
             if self.cursor < self.sent_high:
                 flags |= W.FLAG_RESENT
             n = writer.seal(W.MSG_SAMPLES, flags, length)
@@ -65,3 +79,18 @@ class Streamer:
             self.frames_sent += 1
             sent += 1
         return sent
+
+    def _kept_slot(self, ram_oldest):
+        """The flash slot of the first kept block at or after the cursor and before the RAM
+        ring's oldest (the cursor moves to it), or -1."""
+        spill = self.ring.spill
+        if spill is None:
+            return -1
+        slot = spill.slot_of_block(self.cursor)
+        if slot < 0:
+            return -1
+        block = spill.block_at(slot)
+        if block >= ram_oldest:
+            return -1
+        self.cursor = block
+        return slot

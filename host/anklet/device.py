@@ -540,6 +540,11 @@ class Device:
         reply = self._parse_reply(spec.Opcode.RESEND, body)
         return ResendAnswer(ok, reply.from_index, reply.oldest_index, reply.next_index)
 
+    async def ack(self, below_index: int) -> None:
+        """Tell the board the host holds every sample below `below_index` (protocol 1.3): it
+        keeps the rest, in flash once its RAM ring overwrites them, for RESEND."""
+        await self.command(spec.Opcode.ACK, below_index=below_index)
+
     async def reboot(self) -> None:
         await self.command(spec.Opcode.REBOOT)
 

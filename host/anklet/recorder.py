@@ -37,7 +37,7 @@ from tenacity import (
 )
 
 from .csvlog import SessionFolder, StorageError
-from .device import CommandTimeout, Device, DeviceError, StatusReport
+from .device import CommandFailed, CommandTimeout, Device, DeviceError, StatusReport
 from .journal import JOURNAL_NAME, Journal
 from .labels import Labels, attach_labels
 from .session import RowsCallback, SessionLog
@@ -55,6 +55,10 @@ _ASK_AGAIN_S = 1.0  # a reconnect attempt's GET_INFO and GET_STATUS, sent again 
 _DRAIN_IDLE_S = 2.0
 _DRAIN_MAX_S = 60.0  # the end-of-session fetch, at most: what is still missing is then lost
 _DRAIN_QUIET_S = 0.1  # no block for this long after STOP: the board has sent what it owed
+# ACK what is on disk this often: the board then keeps only the rest, and keeps it in flash when
+# a link drop outlasts its RAM ring (2.5 s at 1000 Hz on a DevKitC).
+_ACK_EVERY_S = 0.5
+_ACK_SINCE = (1, 3)  # the protocol version that has ACK
 _LinkErrors = (LinkLost, DeviceError, TransportError)
 
 
@@ -127,6 +131,9 @@ class SessionRecorder:
         self._resend_answered_s = 0.0  # when the board last answered a RESEND
         self._deadline: float | None = None
         self._storage_error: StorageError | None = None
+        self._acks = False  # the board takes ACK (protocol 1.3)
+        self._acked_s = 0.0
+        self._ack_task: asyncio.Task[None] | None = None
 
     def request_stop(self) -> None:
         """End the session; while it fetches the samples still missing after the stream
@@ -158,6 +165,7 @@ class SessionRecorder:
                 folder.path / JOURNAL_NAME, started, self._start_s, info.name
             )
             await device.get_info()  # so the capture holds the INFO it needs to be decoded
+        self._acks = _version(info.protocol) >= _ACK_SINCE
         try:
             await self._begin_boot()
             await self._start_stream()
@@ -181,6 +189,7 @@ class SessionRecorder:
                 await asyncio.wait_for(device.stop(), 2.0)
                 if self._storage_error is None:
                     await self._drain()
+                    await self._last_ack()
                 # The board's own count of what it dropped, as of the end: session.json's
                 # board_status must not be a STATUS from up to a second before.
                 self.log.record_status(await asyncio.wait_for(device.get_status(), 2.0))
@@ -222,6 +231,7 @@ class SessionRecorder:
                 await self._reconnect()
                 continue
             self.log.write_ready(now)
+            self._acknowledge(now)
             self._update_live(now)
             if now - last_meta > 5.0:
                 last_meta = now
@@ -339,6 +349,7 @@ class SessionRecorder:
             except StorageError as exc:
                 self._storage_error = exc  # the disk filled meanwhile: end as in the loop
                 return
+            self._acknowledge(now)
             self._update_live(now)
             await asyncio.sleep(0.05)
 
@@ -558,7 +569,39 @@ class SessionRecorder:
         shutil.rmtree(self.log.folder.path, ignore_errors=True)
         self.log = None
 
+    def _acknowledge(self, now: float) -> None:
+        """ACK what is on disk every _ACK_EVERY_S, without waiting for the answer: a lost ACK
+        costs nothing, the next one says more."""
+        if not self._acks or self.log is None or now - self._acked_s < _ACK_EVERY_S:
+            return
+        if self._ack_task is not None and not self._ack_task.done():
+            return  # the last one is still on its way (a slow link)
+        settled = self.log.settled_index
+        if settled is None:
+            return
+        self._acked_s = now
+        self._ack_task = asyncio.create_task(self._send_ack(settled), name="anklet-ack")
+
+    async def _last_ack(self) -> None:
+        """After the fetch: the board holds nothing the host still wants, and may erase its
+        flash now rather than when its wait for a late RESEND runs out."""
+        settled = self.log.settled_index if self.log is not None else None
+        if self._acks and settled is not None:
+            await asyncio.wait_for(self.device.ack(settled), 2.0)
+
+    async def _send_ack(self, below_index: int) -> None:
+        try:
+            await self.device.ack(below_index)
+        except CommandFailed as exc:
+            if exc.status == spec.StatusCode.UNKNOWN_OPCODE:
+                self._acks = False  # a firmware that says 1.3 and lacks it: stop asking
+            log.info("ACK refused: %s", exc)
+        except (*_LinkErrors, TimeoutError) as exc:
+            log.info("ACK not answered: %s", exc)  # the link is down: the next one follows
+
     def _finish(self) -> None:
+        if self._ack_task is not None:
+            self._ack_task.cancel()
         if self.log is None:
             return
         now = time.monotonic()
@@ -598,3 +641,12 @@ class SessionRecorder:
             boots=self.log.boot_count,
             training=self.outcome or self.training.finish(0),
         )
+
+
+def _version(protocol: str) -> tuple[int, int]:
+    """The version "1.3" as (1, 3); what cannot be read is (0, 0)."""
+    major, _, minor = protocol.partition(".")
+    try:
+        return int(major), int(minor)
+    except ValueError:
+        return 0, 0

@@ -175,6 +175,13 @@ class SessionLog:
         return None if stream.start_index is None else stream.high
 
     @property
+    def settled_index(self) -> int | None:
+        """Every sample of the current segment below this index is written or counted lost
+        (what ACK tells the board); None before the segment's first."""
+        stream = self._boot.stream
+        return None if stream.start_index is None else stream.write_index
+
+    @property
     def samples_received(self) -> int:
         return sum(b.stream.count.received for b in self._boots)
 

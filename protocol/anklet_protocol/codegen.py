@@ -37,6 +37,7 @@ _FIXED = {
     "CALIBRATE_ARGS": spec.CalibrateArgs,
     "TIME_SYNC_ARGS": spec.TimeSyncArgs,
     "RESEND_ARGS": spec.ResendArgs,
+    "ACK_ARGS": spec.AckArgs,
     "START_REPLY": spec.StartReply,
     "TIME_SYNC_REPLY": spec.TimeSyncReply,
     "TARE_REPLY": spec.TareReply,

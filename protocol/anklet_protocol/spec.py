@@ -39,7 +39,7 @@ from construct import (
 # an older peer's shorter payload parses with the fields' defaults, a newer peer's extra
 # trailing bytes are ignored.
 VERSION_MAJOR = 1
-VERSION_MINOR = 2
+VERSION_MINOR = 3
 
 MAGIC = b"AK"
 
@@ -101,6 +101,7 @@ class Opcode(IntEnum):
     GET_STATUS = 11
     EXIT_TO_REPL = 12
     RESET_CONFIG = 13  # name, rates, ranges and bonding rule back to defaults; keeps calibration
+    ACK = 14  # (1.3) the host holds every sample below an index: the board may forget them
 
 
 class StatusCode(IntEnum):
@@ -378,7 +379,7 @@ Status = Struct(
     "load_produced" / Int32ul,
     "frames_sent" / Int32ul,
     "tx_retries" / Int32ul,  # BLE notifications retried after ENOMEM (back-pressure)
-    "ring_oldest" / Int32ul,  # oldest IMU sample index still held for RESEND
+    "ring_oldest" / Int32ul,  # oldest IMU sample index still held for RESEND (RAM or flash)
     "free_heap" / Int32ul,
     "load_dropped" / Trailing(Int32ul, 0, since=1),  # load samples lost on the board (queue full)
 )
@@ -422,6 +423,10 @@ CalibrateArgs = Struct("mass_g" / Int32ul)  # known mass hanging on the strap, g
 SetNameArgs = Struct("name" / PascalString(Int8ul, "utf8"))
 TimeSyncArgs = Struct("host_token" / Int32ul)  # echoed back; pairs request and reply
 ResendArgs = Struct("from_index" / Int32ul)  # IMU sample index to re-send from
+# The host has written (or counted lost) every IMU sample below `below_index`. A board keeps the
+# blocks after it, moving them from its RAM ring to flash before they are overwritten, so a
+# long link drop can still be refilled; a host that never sends ACK gets the RAM ring only.
+AckArgs = Struct("below_index" / Int32ul)
 
 TimeSyncReply = Struct("host_token" / Int32ul, "device_us" / Int32ul)
 TareReply = Struct("offset" / Int32sl)
@@ -436,7 +441,7 @@ StartReply = Struct(
 )
 ResendReply = Struct(
     "from_index" / Int32ul,  # first index that will be re-sent
-    "oldest_index" / Int32ul,  # oldest index the ring buffer still holds
+    "oldest_index" / Int32ul,  # oldest index held (RAM, flash); if from_index is not: next held
     "next_index" / Int32ul,  # next index the board will produce
 )
 
@@ -454,6 +459,7 @@ COMMAND_ARGS = {
     Opcode.GET_STATUS: Empty,
     Opcode.EXIT_TO_REPL: Empty,
     Opcode.RESET_CONFIG: Empty,
+    Opcode.ACK: AckArgs,
 }
 
 REPLY_PAYLOADS = {

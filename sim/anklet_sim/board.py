@@ -63,8 +63,9 @@ FIRMWARE_DIR = firmware_dir()
 # pacing, MPU-6500 support and per-chip pin maps (10 KB of bytecode on this 64-bit build, about
 # half that on the ESP32) would otherwise come out of the ring, which sizes itself from what is
 # free (31 blocks instead of 172 at 200 Hz). How the ESP32's own heap starts and grows is not
-# modelled (see docs/HIL.md).
-DEFAULT_HEAP = "360k"
+# modelled (see docs/HIL.md). +4 KB for the emulated `esp32` module (its flash partitions),
+# built into the ESP32's firmware, not on its heap.
+DEFAULT_HEAP = "364k"
 #: A board with PSRAM (ESP32-WROVER, most ESP32-S3 boards) running MicroPython's SPIRAM image:
 #: its heap is the PSRAM, 2-8 MB (ports/esp32/main.c), so the ring takes its cap
 #: (firmware/ring.py _MAX_BYTES). Any heap from ~1 MB gives the same ring; 4 MB is a WROVER's.

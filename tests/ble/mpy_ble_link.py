@@ -98,12 +98,11 @@ class App:
         due = ticks.diff(ticks.now_us(), self.t0) * IMU_HZ // 1000000
         ring = self.ring
         while self.produced + BLOCK <= due:
-            at = ring.slot_offset(ring.head)
-            messages.pack_samples_header(
-                ring.store, at, self.next_index, 0, 1000000 // IMU_HZ, BLOCK, 0
-            )
+            at = ring.claim()
+            store = ring.head_store
+            messages.pack_samples_header(store, at, self.next_index, 0, 1000000 // IMU_HZ, BLOCK, 0)
             for i in range(BLOCK):
-                struct.pack_into("<hhhhhh", ring.store, at + 12 + 12 * i, i, 0, 0, 0, 0, 0)
+                struct.pack_into("<hhhhhh", store, at + 12 + 12 * i, i, 0, 0, 0, 0, 0)
             ring.commit(12 + 12 * BLOCK, self.next_index, BLOCK, 0)
             self.next_index += BLOCK
             self.produced += BLOCK

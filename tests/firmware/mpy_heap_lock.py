@@ -1,17 +1,22 @@
 # Runs under MicroPython (test_heap_lock.py, bench_firmware.py): the sampler's hot path,
 # Sampler.drain() + Streamer.pump() (and the load task's LoadCell.poll()), allocates nothing.
 #
-#     micropython tests/firmware/mpy_heap_lock.py OUT_FILE [ITERATIONS]
+#     micropython tests/firmware/mpy_heap_lock.py OUT_FILE [ITERATIONS [spill]]
 #
 # The emulated MPU-6050 runs at 1000 Hz with the world clock frozen and stepped 20 ms per
 # iteration outside the lock: its motion model computes in floats, which is the emulator's
 # work, not the firmware's. Each iteration then locks the heap around a drain and a pump that
 # frame the new samples (CRC-32, COBS) onto a serial link writing to OUT_FILE;
 # micropython.heap_lock() turns any allocation into MemoryError.
-# Prints "ok <iterations> <samples> <frames> <dropped>" or "allocated: <error> at iteration <i>".
+# With "spill" the ring has a flash partition and a host that acknowledged nothing after index
+# 0, so every block the RAM ring overwrites is kept in flash (until it is full), and halfway a
+# RESEND rewinds the streamer into the kept blocks: keeping and sending from flash are locked too.
+# Prints "ok <iterations> <samples> <frames> <dropped> <kept> <refused>" or
+# "allocated: <error> at iteration <i>".
 import sys
 
 import anklet_wire as W
+import bytecopy
 import machine
 import micropython
 import world
@@ -20,6 +25,7 @@ from mpu6050 import MPU6050
 from ring import SampleRing
 from sampler import Sampler
 from serial_link import SerialLink
+from spill import FlashSpill
 from streamer import Streamer
 
 RATE_HZ = 1000
@@ -36,12 +42,33 @@ class SteadyHx711:
         return 123456
 
 
-def main(path, iterations):
+class RamPartition:
+    # esp32.Partition's block calls, into RAM; C code on the board (none of this is the
+    # firmware's allocation), here moves that allocate nothing either.
+    def __init__(self, sectors):
+        self.data = bytearray(sectors * 4096)
+        self.sectors = sectors
+
+    def readblocks(self, block, buf, offset):
+        bytecopy.copy(buf, 0, self.data, block * 4096 + offset, len(buf))
+
+    def writeblocks(self, block, buf, offset):
+        bytecopy.copy(self.data, block * 4096 + offset, buf, 0, len(buf))
+
+    def ioctl(self, op, arg):
+        return self.sectors if op == 4 else 0
+
+
+def main(path, iterations, with_spill):
     w = world.get()
     i2c = machine.I2C(0, scl=machine.Pin(22), sda=machine.Pin(21), freq=400000)
     imu = MPU6050(i2c)
     imu.configure(RATE_HZ, 8, 1000)
-    ring = SampleRing(bytearray(32 * 1024), MAX_FRAME - W.FRAME_OVERHEAD)
+    spill = None
+    if with_spill:
+        spill = FlashSpill(RamPartition(64), MAX_FRAME - W.FRAME_OVERHEAD)
+        spill.ready = spill.slots  # RAM reads as zeros, not blank: taken as erased
+    ring = SampleRing(bytearray(32 * 1024), MAX_FRAME - W.FRAME_OVERHEAD, spill)
     load = LoadCell(SteadyHx711())
     sampler = Sampler(imu, ring, load, MAX_FRAME - W.FRAME_OVERHEAD)
     sampler.configure(RATE_HZ, 80, MAX_FRAME)
@@ -53,6 +80,9 @@ def main(path, iterations):
     sampler.start()
     load.queueing = True
     streamer.reset()
+    if with_spill:
+        ring.start_stream()
+        ring.acknowledge(0)
     w.clock.freeze()
     done = 0
     for i in range(iterations + 5):
@@ -62,6 +92,8 @@ def main(path, iterations):
         if locked:
             micropython.heap_lock()
         try:
+            if with_spill and i == iterations // 2:
+                streamer.rewind(ring.find(500))  # a RESEND into the kept blocks
             load.poll()
             sampler.drain()
             streamer.pump()
@@ -74,7 +106,9 @@ def main(path, iterations):
             done += 1
     link.release()  # the frame still going out is written whole
     out.close()
-    print("ok", done, sampler.produced, streamer.frames_sent, sampler.dropped)
+    kept = spill.written if spill else 0
+    refused = spill.refused if spill else 0
+    print("ok", done, sampler.produced, streamer.frames_sent, sampler.dropped, kept, refused)
 
 
-main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 2000)
+main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 2000, sys.argv[3:] == ["spill"])

@@ -94,8 +94,9 @@ def run_case(name, stall_positions):
     commit = ring.commit
 
     def capture(length, first_index, imu_count, flags):
-        at = ring.slot_offset(ring.head) + 12
-        store = ring.store
+        slot = ring.head % ring.slots
+        at = ring.offset_of(slot) + 12
+        store = ring.store_of(slot)
         for j in range(imu_count):
             rec = store[at + 12 * j : at + 12 * j + 12]
             true = rec[0] | (rec[1] << 8)  # the sampler swapped the big-endian words

@@ -45,3 +45,38 @@ def test_drain_and_pump_allocate_nothing_at_1000_hz(tmp_path: Path) -> None:
     assert [b.first_index for b in blocks[1:]] == [b.end_index for b in blocks[:-1]]
     assert blocks[-1].end_index == produced
     assert sum(b.load_count for b in blocks) > 0
+
+
+def test_keeping_blocks_in_flash_and_resending_them_allocate_nothing(tmp_path: Path) -> None:
+    # Nothing acknowledged after index 0: every block the RAM ring overwrites goes to flash
+    # until its 1024 slots are used (the rest refused), and halfway a RESEND re-sends from there.
+    config = tmp_path / "sim.json"
+    config.write_text(json.dumps({"i2c_timing": False, "motion": "leg-raise"}))
+    out = tmp_path / "frames.bin"
+    result = run_micropython(
+        SCRIPT,
+        str(out),
+        str(ITERATIONS),
+        "spill",
+        path=[SIM_MPY, FIRMWARE],
+        env={"ANKLET_SIM_CONFIG": str(config)},
+    )
+    assert result.returncode == 0, result.stderr
+    words = result.stdout.split()
+    assert words[0] == "ok", result.stdout + result.stderr
+    done, _produced, frames, dropped, kept, refused = (int(w) for w in words[1:7])
+    assert done == ITERATIONS and dropped == 0
+    assert kept == 1024 and refused > 0
+
+    # The re-sent blocks came from flash: index 500's block again, flagged RESENT, whole.
+    decoder = StreamDecoder()
+    blocks = [parse_message(f) for f in decoder.feed(out.read_bytes())]
+    assert decoder.stats.bad_frames == 0
+    resent = [b for b in blocks if b.resent]
+    assert resent and resent[0].first_index <= 500 < resent[0].end_index
+    # In order, the kept blocks from index 500's on; then the stream goes on from the RAM ring,
+    # over the blocks refused once flash was full (lost, as the host is told if it asks).
+    assert [b.first_index for b in resent[1:]] == [b.end_index for b in resent[:-1]]
+    after = blocks[blocks.index(resent[-1]) + 1]
+    assert not after.resent and after.first_index > resent[-1].end_index
+    assert len(blocks) == frames

@@ -23,6 +23,7 @@ del _boot_ms
 import asyncio  # noqa: E402, F401
 
 import bluetooth  # noqa: E402
+import esp32  # noqa: E402, F401  (built in on a board: its flash partitions)
 import machine  # noqa: E402, F401
 import world  # noqa: E402
 
