@@ -198,16 +198,17 @@ class App:
         """ACK: the host holds every sample below `below_index` (at most what was made)."""
         self.ring.acknowledge(min(below_index, self.sampler.next_index))
 
-    def _tidy_flash(self):
-        """Not sampling: erase the flash the ring kept blocks in, once the host holds them (or
-        has long stopped asking), one sector per call; an erase stalls the CPU."""
+    def _tidy_flash(self, may_erase):
+        """Ready the flash ring's sectors (checked blank while sampling, erased only when not:
+        an erase stalls the CPU); when not sampling, forget the blocks kept there once the host
+        holds them, or has long stopped asking."""
         spill = self.spill
         if spill is None:
             return
-        if spill.written and (self.ring.acked >= spill.kept_end or ticks.diff(
+        if may_erase and spill.written and (self.ring.acked >= spill.kept_end or ticks.diff(
                 ticks.now_us(), self._stopped_us) > _KEEP_AFTER_STOP_MS * 1000):
             spill.forget()
-        spill.tidy()
+        spill.tidy(may_erase)
 
     # --- outgoing messages (not the hot path) ----------------------------------------------
 
@@ -357,8 +358,7 @@ class App:
                         (self.streaming or streamer.pending()):
                     streamer.pump()
                     owed = owed or streamer.pending() > 0
-            if not self.streaming and not owed:
-                self._tidy_flash()
+            self._tidy_flash(may_erase=not self.streaming and not owed)
             self.wdt.feed()
             await asyncio.sleep_ms(sampler.drain_ms if self.streaming or owed else 20)
 

@@ -4,7 +4,7 @@
     spill.keep(ring, block)             # the sampler is about to overwrite `block`'s RAM slot
     slot = spill.holding(index)         # flash slot of the kept block holding `index`, or -1
     spill.read_into(slot, buf, at)      # its payload into buf[at:]; -> block number
-    spill.tidy()                        # not sampling: one step of erasing; True while busy
+    spill.tidy(may_erase)               # one step of readying sectors; True while work is left
 
 A DevKitC's heap holds about 2.5 s of samples at 1000 Hz; a phone reconnects in several
 seconds. Flash holds more, but erasing a 4 KB sector stalls the CPU for 45 ms (400 ms at worst:
@@ -28,6 +28,7 @@ _PREFIX = const(8)
 _MARK = const(0x5A)
 _PROBE = const(20)  # prefix + the SAMPLES header's first index .. IMU count
 _BLANK = b"\xff" * SLOT
+_CHECKS = const(8)  # sectors checked per tidy() while idle: the 64 of a fresh board in 0.2 s
 
 
 def _u32(buf, at):
@@ -152,18 +153,28 @@ class FlashSpill:
         """The host holds every kept block: the slots are to be erased again."""
         self.base = self.written = self.ready = 0
 
-    def tidy(self):
-        """Make the next sector ready (erasing it unless it reads blank); False once all are.
-        Called only while the board is not sampling: an erase stalls the CPU."""
-        if self.ready >= self.slots:
-            return False
-        sector = self.ready // _PER_SECTOR
+    def tidy(self, may_erase):
+        """Make sectors ready in order: check up to `_CHECKS` that read blank (one while the
+        board samples: reads are short), or erase one that does not, if `may_erase` (never
+        while sampling: an erase stalls the CPU). Returns True while there is work left."""
+        checks = _CHECKS if may_erase else 1
+        while self.ready < self.slots and checks > 0:
+            sector = self.ready // _PER_SECTOR
+            if not self._blank(sector):
+                if not may_erase:
+                    return True
+                self.part.ioctl(6, sector)
+                self.erases += 1
+                self.ready += _PER_SECTOR
+                return True
+            self.ready += _PER_SECTOR
+            checks -= 1
+        return self.ready < self.slots
+
+    def _blank(self, sector):
         buf = self.buf
         for page in range(_PER_SECTOR):
             self.part.readblocks(sector, buf, page * SLOT)
             if buf != _BLANK:
-                self.part.ioctl(6, sector)
-                self.erases += 1
-                break
-        self.ready += _PER_SECTOR
+                return False
         return True

@@ -76,7 +76,7 @@ class Link:
 def make(sectors=2):
     part = NorPartition(sectors)
     spill = FlashSpill(part, BLOCK_BYTES)
-    while spill.tidy():
+    while spill.tidy(True):
         pass
     ring = SampleRing(bytearray(RAM_SLOTS * BLOCK_BYTES), BLOCK_BYTES, spill)
     return part, spill, ring
@@ -172,7 +172,7 @@ old_visible = ring.find(0)
 ring.acknowledge(ring.head * PER_BLOCK)
 before = part.erases
 spill.forget()
-while spill.tidy():
+while spill.tidy(True):
     pass
 report(
     "tidy",
@@ -182,4 +182,20 @@ report(
     written=spill.written,
     old_visible=old_visible,
     slot_bytes=SLOT,
+)
+
+# 5. While sampling, sectors are only checked (reads), never erased: a dirty one waits.
+part = NorPartition(4)
+part.data[4096 + 100] = 0x00  # sector 1 written before a reset
+spill = FlashSpill(part, BLOCK_BYTES)
+sampling = [spill.tidy(False) for _ in range(3)]
+ready_sampling, erases_sampling = spill.ready, part.erases
+while spill.tidy(True):
+    pass
+report(
+    "dirty",
+    ready_sampling=ready_sampling,
+    erases_sampling=erases_sampling,
+    ready=spill.ready,
+    erases=part.erases,
 )
