@@ -5,7 +5,9 @@ fuzzer tried and how many escaped, and the rows lost by kill -9 of the recorder.
     python -m bench integrity
     python -m bench.bench_integrity            # the same, printed as a table
 
-Link drops, serial: `SimulatedBoard.cut_link(d)` drops every byte both ways for d seconds, once
+Link drops, on a DevKitC-sized board with its flash ring (the default simulated board), without
+it (`flash_ring_kb=0`: RAM ring only) and with PSRAM (RAM ring only, at its cap). Serial:
+`SimulatedBoard.cut_link(d)` drops every byte both ways for d seconds, once
 a second of rows is written, in a session of d + 8 s. BLE: the central walks out of range for d
 seconds (`radio.out_of_range(d)`: a supervision timeout on both ends, then no advertisement
 reaches the central until it is back) in a session of d + 10 s. Drops are tried from short to
@@ -37,29 +39,40 @@ from bench.figure import Figure
 ROOT = Path(__file__).resolve().parent.parent
 AREA = "integrity"
 QUIET = "leg-raise:sets=1,reps=3,rom=40,up=1,hold=0.5,down=1,rest=5,seed=3"
+# A DevKitC-sized board flashed by `anklet flash`: its RAM ring and its flash ring (`ankring`).
 DROPS_S = {
-    "serial": {400: (2.0, 3.0, 5.0, 10.0), 200: (3.0, 6.0, 10.0, 15.0)},
-    "ble": {1000: (1.0, 2.0, 3.0, 5.0, 10.0), 200: (3.0, 6.0, 10.0, 15.0)},
+    "serial": {400: (5.0, 10.0, 20.0), 200: (15.0, 30.0, 60.0)},
+    "ble": {1000: (5.0, 10.0, 15.0), 200: (30.0, 60.0, 80.0)},
 }
-# A board with PSRAM (anklet_sim.board.PSRAM_HEAP): its ring takes its cap. Only the BLE drops:
-# serial's are the same board.
+# The same board flashed without the partition (plain esptool, Thonny): its RAM ring only.
+RAM_ONLY_DROPS_S = {1000: (1.0, 2.0, 3.0, 5.0), 200: (3.0, 6.0, 10.0, 15.0)}
+# A board with PSRAM (anklet_sim.board.PSRAM_HEAP): its RAM ring takes its cap, 256 KB. Only the
+# BLE drops: serial's are the same board.
 PSRAM_DROPS_S = {1000: (5.0, 10.0, 15.0), 200: (30.0, 60.0)}
+RAM_ONLY = {"flash_ring_kb": 0}
 sys.path.insert(0, str(ROOT / "tests"))
 
 
 async def _drop_session(
-    tmp: Path, link: str, rate_hz: int, drop_s: float, heapsize: str | None = None
+    tmp: Path,
+    link: str,
+    rate_hz: int,
+    drop_s: float,
+    heapsize: str | None = None,
+    sim_options: dict | None = None,
 ) -> tuple[int, int]:
     """Samples lost and refilled; `heapsize`: the board's heap (None: the DevKitC-sized one)."""
     if link == "ble":
-        return await _ble_drop_session(tmp, rate_hz, drop_s, heapsize)
+        return await _ble_drop_session(tmp, rate_hz, drop_s, heapsize, sim_options)
     from anklet.device import Device
     from anklet.recorder import SessionRecorder
     from anklet.transport.serial import SerialTransport
     from anklet_sim.board import SimulatedBoard
 
     heap = {"heapsize": heapsize} if heapsize else {}
-    board = SimulatedBoard(flash_dir=tmp / "flash", motion=QUIET, **heap)
+    board = SimulatedBoard(
+        flash_dir=tmp / "flash", motion=QUIET, sim_options=dict(sim_options or {}), **heap
+    )
     board.start()
     try:
         device = Device(SerialTransport(board.port))
@@ -76,7 +89,11 @@ async def _drop_session(
 
 
 async def _ble_drop_session(
-    tmp: Path, rate_hz: int, drop_s: float, heapsize: str | None = None
+    tmp: Path,
+    rate_hz: int,
+    drop_s: float,
+    heapsize: str | None = None,
+    sim_options: dict | None = None,
 ) -> tuple[int, int]:
     from anklet.device import Device
     from anklet.recorder import SessionRecorder
@@ -84,7 +101,9 @@ async def _ble_drop_session(
     from anklet_sim.ble_board import SimulatedBleBoard
 
     heap = {"heapsize": heapsize} if heapsize else {}
-    async with SimulatedBleBoard(tmp / "flash", motion=QUIET, **heap) as sim:
+    async with SimulatedBleBoard(
+        tmp / "flash", motion=QUIET, sim_options=sim_options, **heap
+    ) as sim:
         device = Device(BleTransport(None, pair=True, central=sim.central()))
         recorder = SessionRecorder(device, tmp / "out", imu_rate_hz=rate_hz)
         task = asyncio.create_task(recorder.run(drop_s + 10.0))
@@ -103,17 +122,33 @@ def _link_drops() -> list[Figure]:
     for link, rates in DROPS_S.items():
         for rate_hz, drops in rates.items():
             figures.append(_longest_drop(link, rate_hz, drops, None))
+    for rate_hz, drops in RAM_ONLY_DROPS_S.items():
+        figures.append(_longest_drop("ble", rate_hz, drops, None, RAM_ONLY))
     for rate_hz, drops in PSRAM_DROPS_S.items():
-        figures.append(_longest_drop("ble", rate_hz, drops, PSRAM_HEAP))
+        figures.append(_longest_drop("ble", rate_hz, drops, PSRAM_HEAP, RAM_ONLY))
     return figures
 
 
-def _longest_drop(link: str, rate_hz: int, drops: tuple[float, ...], heap: str | None) -> Figure:
-    board = f"board with PSRAM ({heap} heap)" if heap else "DevKitC-sized heap"
+def _longest_drop(
+    link: str,
+    rate_hz: int,
+    drops: tuple[float, ...],
+    heap: str | None,
+    sim_options: dict | None = None,
+) -> Figure:
+    ram_only = bool(sim_options) and sim_options.get("flash_ring_kb") == 0
+    if heap:
+        board = f"board with PSRAM ({heap} heap), RAM ring only"
+    elif ram_only:
+        board = "DevKitC-sized heap, RAM ring only (no ankring)"
+    else:
+        board = "DevKitC-sized heap + 256 KiB flash ring (anklet flash)"
     held, first_lost = 0.0, ""
     for drop_s in drops:
         with tempfile.TemporaryDirectory() as tmp:
-            lost, refilled = asyncio.run(_drop_session(Path(tmp), link, rate_hz, drop_s, heap))
+            lost, refilled = asyncio.run(
+                _drop_session(Path(tmp), link, rate_hz, drop_s, heap, sim_options)
+            )
         print(
             f"  {link} drop {drop_s} s at {rate_hz} Hz, {board}: {lost} lost, {refilled} refilled",
             file=sys.stderr,

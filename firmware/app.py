@@ -174,7 +174,6 @@ class App:
         self.sampler.imu = self.imu
         self.stream_link = link
         if not self.streaming:
-            self.ring.start_stream()
             self.sampler.start()
             self.load.queueing = True
             for streamer in self.streamers:
@@ -240,9 +239,10 @@ class App:
         }
 
     def resend_blocks(self):
-        """Blocks RESEND can reach back: the RAM ring's, and the flash's still erased."""
+        """Blocks RESEND can reach back: the RAM ring's, and the flash's not yet used (a fresh
+        board checks its sectors within a second of boot)."""
         spill = self.spill
-        return self.ring.slots + (spill.ready - spill.written if spill is not None else 0)
+        return self.ring.slots + (spill.slots - spill.written if spill is not None else 0)
 
     def default_name(self):
         return "Anklet-%02X%02X" % (self.device_id[-2], self.device_id[-1])

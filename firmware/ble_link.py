@@ -61,7 +61,9 @@ _CONTROL_SLOTS = const(6)  # control frames held while the link is busy or not y
 _WRITE_BUF = const(256)  # control characteristic buffer: a few COMMAND frames between polls
 _ADV_INTERVAL_US = const(100_000)
 _PAIR_WINDOW_US = const(8_000_000)  # an unencrypted central's time to pair or re-encrypt
-_OWNER_GRACE_US = const(60_000_000)  # the owner's link lost this long: stop streaming
+# The owner's link lost this long: stop streaming. Longer than the flash ring holds at 200 Hz
+# (about 80 s with the RAM ring): until then every sample can still be refilled.
+_OWNER_GRACE_US = const(90_000_000)
 _BATTERY_EVERY_US = const(30_000_000)
 _SECRETS_PATH = "ble_secrets.json"
 

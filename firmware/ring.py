@@ -11,7 +11,8 @@
 Blocks are numbered from 0 for ever; block b lives in slot b % slots. With a FlashSpill, a block
 about to be overwritten that the host has not acknowledged is kept in flash first (spill.py):
 find() and the streamer reach it there. Until a host acknowledges, nothing is kept in flash (a
-host older than protocol 1.3 never does).
+host older than protocol 1.3 never does; once one has, a later host that does not is kept
+for until flash is full).
 """
 
 import gc
@@ -110,14 +111,11 @@ class SampleRing:
         return self.slot_at[slot]
 
     def acknowledge(self, index):
+        """The host holds every sample below `index`. Indices only grow on a boot, so this
+        holds across streams: a stream restarted after its owner's link was lost keeps the
+        blocks its host has not had yet, before and after the restart."""
         if index > self.acked:
             self.acked = index
-
-    def start_stream(self):
-        """A new stream: no host has acknowledged any of it yet."""
-        self.acked = -1
-        if self.spill is not None:
-            self.spill.new_stream()
 
     def commit(self, length, first_index, imu_count, flags):
         slot = self.head % self.slots

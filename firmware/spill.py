@@ -1,6 +1,6 @@
 """Ring blocks the host has not acknowledged, kept in flash when the RAM ring must overwrite them.
 
-    spill = FlashSpill(partition)       # esp32.Partition "ankring" (written by `anklet flash`)
+    spill = FlashSpill(partition, 230)  # esp32.Partition "ankring" (`anklet flash`), block bytes
     spill.keep(ring, block)             # the sampler is about to overwrite `block`'s RAM slot
     slot = spill.holding(index)         # flash slot of the kept block holding `index`, or -1
     spill.read_into(slot, buf, at)      # its payload into buf[at:]; -> block number
@@ -43,7 +43,6 @@ class FlashSpill:
         self.part = partition
         self.sectors = partition.ioctl(4, 0)
         self.slots = self.sectors * _PER_SECTOR
-        self.base = 0  # the current stream's first kept slot: earlier streams' are not searched
         self.written = 0
         self.ready = 0  # slots erased up to here (whole sectors); checked again at boot
         self.refused = 0  # blocks that found the erased slots used up (lost if never acked)
@@ -93,7 +92,7 @@ class FlashSpill:
 
     def _first_slot_ending_after(self, index):
         """The first slot whose block ends after `index` (`written` if none)."""
-        lo, hi = self.base, self.written
+        lo, hi = 0, self.written
         while lo < hi:
             mid = (lo + hi) // 2
             probe = self._read_probe(mid)
@@ -117,11 +116,11 @@ class FlashSpill:
 
     def oldest_index(self):
         """IMU index of the oldest kept sample, or -1 if none."""
-        return self.first_index_at(self.base) if self.written > self.base else -1
+        return self.first_index_at(0) if self.written else -1
 
     def slot_of_block(self, block):
         """The slot of the oldest kept block numbered `block` or later, or -1."""
-        lo, hi = self.base, self.written
+        lo, hi = 0, self.written
         while lo < hi:
             mid = (lo + hi) // 2
             if self.block_at(mid) < block:
@@ -146,12 +145,9 @@ class FlashSpill:
 
     # --- erasing, while not sampling ----------------------------------------------------------
 
-    def new_stream(self):
-        self.base = self.written
-
     def forget(self):
         """The host holds every kept block: the slots are to be erased again."""
-        self.base = self.written = self.ready = 0
+        self.written = self.ready = 0
 
     def tidy(self, may_erase):
         """Make sectors ready in order: check up to `_CHECKS` that read blank (one while the

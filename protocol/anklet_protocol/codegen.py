@@ -379,6 +379,19 @@ def protocol_doc() -> str:
         "",
     ]
     out += _struct_table("StartReply", spec.StartReply, docs.get("StartReply", {}))
+    out += [
+        "RESEND and ACK keep a dropped link lossless. RESEND asks the board to send again every",
+        "block from `from_index` on; if it no longer holds that index it answers NOT_AVAILABLE",
+        "with the next index it does hold (`oldest_index`), so the host counts the samples",
+        "between as lost and asks from there. ACK (1.3) tells the board that the host holds",
+        "every sample below `below_index` (written to disk, or counted lost). The board keeps",
+        "the blocks after it: when its RAM ring must overwrite one, it first writes it to its",
+        "flash ring (the `ankring` partition that `anklet flash` makes), and RESEND reaches it",
+        "there. The host sends ACK twice a second while streaming and once after its",
+        "end-of-session fetch. A host that sends none gets the RAM ring only, as before 1.3;",
+        "a board older than 1.3 answers UNKNOWN_OPCODE, and the host stops sending it.",
+        "",
+    ]
     out += ["## Status codes", ""]
     out += _enum_table(spec.StatusCode)
     for enum in (spec.ImuModel, spec.ResetCause, spec.EventKind, spec.LogLevel, spec.StatusFlag):

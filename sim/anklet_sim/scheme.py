@@ -15,6 +15,8 @@ boards' clocks differ: the truth a two-board session's clock fits are tested aga
 image): a heap of MBs, so a ring of 256 KB, 17 s at 1000 Hz (docs/INTEGRITY.md).
 `&motion_from=start` starts the simulated exercise at the first START instead of at power-on:
 the athlete waits for the recording, however long the board took to be reached.
+`&ankring=0` makes it a board flashed without `anklet flash` (plain esptool, Thonny): no
+`ankring` partition, so a dropped link is refilled from its RAM ring only.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from anklet.transport.serial import SerialTransport
 from .board import DEFAULT_HEAP, MAX_CLOCK_OFFSET_US, PSRAM_HEAP, SimulatedBoard
 
 DEFAULT_UNIQUE_ID = "24a160c0ffee"
-_QUERY_KEYS = ("id", "clock_offset_us", "psram", "motion_from")
+_QUERY_KEYS = ("id", "clock_offset_us", "psram", "motion_from", "ankring")
 
 
 def _whole(dev: str, key: str, value: str, low: int, high: int) -> int:
@@ -55,7 +57,7 @@ def board_variant(dev: str, options: OpenOptions) -> tuple[OpenOptions, str]:
     if unknown or not fields:
         raise TransportError(
             f"{dev!r}: unknown option {', '.join(unknown) or query!r}; use "
-            "?id=N (1-99), &clock_offset_us=U, &psram=1 and &motion_from=start"
+            "?id=N (1-99), &clock_offset_us=U, &psram=1, &motion_from=start and &ankring=0"
         )
     sim_options = dict(options.sim_options)
     unique_id = DEFAULT_UNIQUE_ID
@@ -70,6 +72,8 @@ def board_variant(dev: str, options: OpenOptions) -> tuple[OpenOptions, str]:
         )
     if "psram" in fields:
         sim_options["psram"] = _whole(dev, "psram", fields["psram"], 0, 1)
+    if "ankring" in fields and not _whole(dev, "ankring", fields["ankring"], 0, 1):
+        sim_options["flash_ring_kb"] = 0  # else the simulated flash's default, 256 KiB
     if "motion_from" in fields:
         if fields["motion_from"] not in ("boot", "start"):
             raise TransportError(

@@ -81,7 +81,6 @@ def main(path, iterations, with_spill):
     load.queueing = True
     streamer.reset()
     if with_spill:
-        ring.start_stream()
         ring.acknowledge(0)
     w.clock.freeze()
     done = 0

@@ -26,6 +26,9 @@ def test_a_board_id_gives_its_own_flash_unique_id_and_clock_offset(tmp_path):
     assert board_variant("sim", base) == (base, DEFAULT_UNIQUE_ID)
     psram, _ = board_variant("sim:ble?psram=1", base)
     assert psram.sim_options == {"seed": 3, "psram": 1}
+    plain, _ = board_variant("sim?ankring=0", base)  # flashed without `anklet flash`
+    assert plain.sim_options == {"seed": 3, "flash_ring_kb": 0}
+    assert board_variant("sim?ankring=1", base)[0].sim_options == {"seed": 3}
 
 
 @pytest.mark.parametrize(
@@ -36,6 +39,7 @@ def test_a_board_id_gives_its_own_flash_unique_id_and_clock_offset(tmp_path):
         ("sim?colour=red", r"unknown option 'colour'; use \?id=N"),
         ("sim?clock_offset_us=-5", r"clock_offset_us='-5' must be a whole number from 0"),
         ("sim:ble?psram=yes", r"psram='yes' must be a whole number from 0 to 1"),
+        ("sim?ankring=2", r"ankring='2' must be a whole number from 0 to 1"),
     ],
 )
 def test_a_bad_board_option_is_one_clear_error(dev, why, tmp_path):
