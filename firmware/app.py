@@ -415,10 +415,12 @@ class App:
                 (rate_hz == 10 and 0 < period_us < 30000)
             if not warned_rate and strapped:
                 warned_rate = True  # once per boot: the wiring does not change
+                # The HX711 runs at 10 or 80 Hz: name the one it runs at, not the estimate, which
+                # a stall in its first second (a flash erase, a collection) skews.
+                actual_hz = 10 if period_us > 50000 else 80
                 self.log(W.LOG_WARNING, "load cell converts at %d Hz, not %d: its RATE pin is "
                          "tied on the breakout (wire it to GPIO %d, or: anklet set --load-rate %d)"
-                         % ((1000000 + period_us // 2) // period_us, rate_hz, self.board.HX711_RATE,
-                            10 if period_us > 50000 else 80))
+                         % (actual_hz, rate_hz, self.board.HX711_RATE, actual_hz))
             self.broadcast(W.MSG_STATUS, lambda buf: messages.pack_status(buf, 0,
                                                                           self.counters()))
             if self.led is not None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from itertools import pairwise
 
 import pytest
+from anklet_protocol import spec
+
 from sessions import record
 
 CUT_S = 3.0
@@ -36,6 +39,54 @@ def test_link_drop_loses_no_sample(hil, target, tmp_path, figure):
         # The serial bridge threw the bytes away: only RESEND can have brought them back. (Over
         # BLE the board sees the link go and holds its blocks until the host is back.)
         assert summary.refilled >= 0.8 * CUT_S * 200
+
+
+BACKLOG_S = 10.0  # issue #13's window at 1000 Hz; past a DevKitC's RAM ring at any rate
+
+
+def test_the_board_keeps_10_s_its_host_has_not_acknowledged(hil, target, figure):
+    """The refill window, on any board: stream at the link's top rate, acknowledge (ACK) only
+    the first sample, as a host does whose link dropped at once, then after 10 s RESEND from
+    it. A DevKitC keeps that in the flash ring `anklet flash` makes; a board flashed another
+    way only in RAM, 2-4 s on a DevKitC, and fails here: flash it with `anklet flash`."""
+    top = max(spec.IMU_RATES_HZ) if target.is_ble else spec.fastest_serial_rate_hz()
+
+    async def body(board):
+        device = board.device
+        blocks = []
+        listener, device.on_samples = device.on_samples, blocks.append
+        await device.set_rates(imu_rate_hz=top)
+        first = await device.start()
+        await device.ack(first)
+        await asyncio.sleep(BACKLOG_S)
+        window_ms = (await device.get_info()).resend_window_ms
+        try:
+            answer = await device.resend(first)
+            wanted = first + int(BACKLOG_S * top * 0.9)
+            deadline = time.monotonic() + 120
+            while answer.ok and not any(b.resent and b.end_index >= wanted for b in blocks):
+                assert time.monotonic() < deadline, "the re-sent blocks stopped coming"
+                await asyncio.sleep(0.1)
+        finally:
+            device.on_samples = listener
+            await device.stop()
+            await device.set_rates(imu_rate_hz=200)
+        return first, answer, window_ms, [b for b in blocks if b.resent]
+
+    first, answer, window_ms, resent = hil.run(body)
+    figure(
+        f"RESEND {first} after {BACKLOG_S:g} s at {top} Hz → "
+        f"{'OK' if answer.ok else 'NOT_AVAILABLE'}, {len(resent)} blocks again; resend "
+        f"window {window_ms / 1000:.1f} s"
+    )
+    assert answer.ok, (
+        f"the board no longer holds sample {first} after {BACKLOG_S:g} s (it holds from "
+        f"{answer.oldest_index}): flash it with `anklet flash` (docs/INTEGRITY.md)"
+    )
+    assert resent[0].first_index == first
+    for before, after in pairwise(resent):
+        flagged = after.flags & spec.FrameFlag.GAP_BEFORE  # a FIFO overflow the board declared
+        assert after.first_index == before.end_index or flagged, (before, after)
 
 
 def test_reboot_command_restarts_the_board(hil, figure):
