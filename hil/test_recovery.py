@@ -9,7 +9,6 @@ from itertools import pairwise
 
 import pytest
 from anklet_protocol import spec
-
 from sessions import record
 
 CUT_S = 3.0
