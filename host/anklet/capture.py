@@ -44,6 +44,9 @@ class CaptureResult:
     samples: int
     exact: bool = False  # replayed from the live timeline: the live session's files exactly
     note: str = ""  # why the result may differ from the live session
+    # Rows written as the live session wrote them, times included; the rest of a timeline that
+    # did not end cleanly are placed on the clock as it stood at its end.
+    rows_as_live: int = 0
     training: TrainingOutcome | None = None  # the analysis a live session ends with
 
 
@@ -191,6 +194,7 @@ def _replay(path: Path, timeline: Path, info: DeviceInfo, out_dir: Path) -> Capt
     if not log.started:
         folder.close()
         raise CaptureError(f"{timeline} holds no boot of the board: nothing was recorded")
+    rows_as_live = log.samples_written
     accounting = log.accounting() if finished else log.finish(now_s)
     outcome = conclude(training, log)
     duration_s = now_s - header.start_host_s
@@ -203,7 +207,7 @@ def _replay(path: Path, timeline: Path, info: DeviceInfo, out_dir: Path) -> Capt
         notes.append("the recording did not end cleanly: replayed as far as it went")
     return CaptureResult(folder.path, decoder.stats, accounting, log.samples_written,
                          exact=finished and not missing, note="; ".join(notes),
-                         training=outcome)  # fmt: skip
+                         training=outcome, rows_as_live=rows_as_live)  # fmt: skip
 
 
 def _is_start_reply(message: Any) -> bool:

@@ -106,10 +106,13 @@ def test_a_timeline_cut_off_by_a_crash_replays_as_far_as_it_goes(live_session, t
     decoded = read_samples(result.folder)
     live = read_samples(live_session.folder)
     assert 0 < len(decoded) < len(live)
-    # What it wrote, it wrote as the live session did: the same samples, at the same times
-    # within 10 µs. (Rows the cut timeline had not written yet are placed on the clock as it
-    # stood at the cut; the live session wrote them after refining it, a µs or so away.)
-    pairs = zip(decoded, live[: len(decoded)], strict=True)
-    assert all(abs(float(d["t_s"]) - float(v["t_s"])) <= 1e-5 for d, v in pairs)
+    # What it wrote, it wrote as the live session did: the same samples, and the rows its
+    # timeline wrote before the cut at the same times. The rows it had not written yet are
+    # placed on the clock as it stood at the cut; the live session wrote them after refining
+    # it: a µs or so away when the syncs are quick, more on a saturated machine (seen once
+    # beside two busy loops), so their times are not compared.
+    assert 0 < result.rows_as_live <= len(decoded)
+    pairs = zip(decoded[: result.rows_as_live], live, strict=False)
+    assert all(abs(float(d["t_s"]) - float(v["t_s"])) <= 1e-6 for d, v in pairs)
     drop_t = [{k: v for k, v in row.items() if k != "t_s"} for row in decoded]
     assert drop_t == [{k: v for k, v in row.items() if k != "t_s"} for row in live[: len(decoded)]]
