@@ -17,7 +17,8 @@ SCRIPT = Path(__file__).with_name("mpy_heap_lock.py")
 ITERATIONS = 2000  # 20 ms of 1000 Hz each: 40 s of samples
 
 
-def test_drain_and_pump_allocate_nothing_at_1000_hz(tmp_path: Path) -> None:
+def _run_locked(tmp_path: Path, *mode: str) -> tuple[Path, list[int]]:
+    """mpy_heap_lock.py's frames file and the figures it printed after "ok"."""
     config = tmp_path / "sim.json"
     config.write_text(json.dumps({"i2c_timing": False, "motion": "leg-raise"}))
     out = tmp_path / "frames.bin"
@@ -25,13 +26,19 @@ def test_drain_and_pump_allocate_nothing_at_1000_hz(tmp_path: Path) -> None:
         SCRIPT,
         str(out),
         str(ITERATIONS),
+        *mode,
         path=[SIM_MPY, FIRMWARE],
         env={"ANKLET_SIM_CONFIG": str(config)},
     )
     assert result.returncode == 0, result.stderr
     words = result.stdout.split()
     assert words[0] == "ok", result.stdout + result.stderr
-    done, produced, frames, dropped = (int(w) for w in words[1:5])
+    return out, [int(w) for w in words[1:]]
+
+
+def test_drain_and_pump_allocate_nothing_at_1000_hz(tmp_path: Path) -> None:
+    out, figures = _run_locked(tmp_path)
+    done, produced, frames, dropped = figures[:4]
     assert done == ITERATIONS
     assert dropped == 0
     assert produced >= ITERATIONS * 20 - 15  # all but a partial block left in the FIFO
@@ -51,21 +58,8 @@ def test_drain_and_pump_allocate_nothing_at_1000_hz(tmp_path: Path) -> None:
 def test_keeping_blocks_in_flash_and_resending_them_allocate_nothing(tmp_path: Path) -> None:
     # Nothing acknowledged after index 0: every block the RAM ring overwrites goes to flash
     # until its 1024 slots are used (the rest refused), and halfway a RESEND re-sends from there.
-    config = tmp_path / "sim.json"
-    config.write_text(json.dumps({"i2c_timing": False, "motion": "leg-raise"}))
-    out = tmp_path / "frames.bin"
-    result = run_micropython(
-        SCRIPT,
-        str(out),
-        str(ITERATIONS),
-        "spill",
-        path=[SIM_MPY, FIRMWARE],
-        env={"ANKLET_SIM_CONFIG": str(config)},
-    )
-    assert result.returncode == 0, result.stderr
-    words = result.stdout.split()
-    assert words[0] == "ok", result.stdout + result.stderr
-    done, _produced, frames, dropped, kept, refused = (int(w) for w in words[1:7])
+    out, figures = _run_locked(tmp_path, "spill")
+    done, _produced, frames, dropped, kept, refused = figures[:6]
     assert done == ITERATIONS and dropped == 0
     assert kept == 1024 and refused > 0
 
