@@ -21,7 +21,10 @@ While the link is binary the REPL's Ctrl-C is off (a 0x03 inside a frame must no
 program). A Ctrl-C byte that is not followed by a frame delimiter within 200 ms is a person or
 mpremote asking for the REPL: `wants_repl` becomes True and the app reboots into the REPL. More
 than a few bytes after it without a delimiter are a long frame, not a person (a 60 KB frame
-full of 0x03 bytes reset the board).
+full of 0x03 bytes reset the board). And it must start something: come after a quiet line (a
+person at a terminal), a CR (mpremote, `anklet deploy`: "\r\x03"), another Ctrl-C or a frame's
+end. A 0x03 in the middle of other bytes is noise: a host at another baud rate sends garbage,
+and one such byte took the board to its REPL (a clean-clone CI run of the baud-mismatch test).
 """
 
 import select
@@ -35,6 +38,7 @@ from micropython import const
 _CTRL_C = 0x03
 _REPL_QUIET_MS = 200
 _REPL_MAX_AFTER = 16  # bytes a person or mpremote sends after Ctrl-C ("\r\x01"): a frame is more
+_CR = 0x0D
 _TX_FIFO = const(128)  # bytes in the ESP32 UART's TX FIFO (ESP32 TRM, UART: 128 x 8 bit)
 _BITS_PER_BYTE = const(10)  # start + 8 data + stop
 _HOST_QUIET_MS = const(15000)  # no frame from the host for this long: nobody is listening
@@ -67,6 +71,8 @@ class SerialLink:
         self.tx_retries = 0
         self._ctrl_c_at = -1
         self._after_ctrl_c = 0
+        self._prev_byte = 0  # as if after a frame's end
+        self._rx_at = ticks.now_us()  # when the last poll that read anything did
         self.wants_repl = False
         self._heard_at = ticks.now_us()
         self._fifo_empty_at = self._heard_at  # when the TX FIFO will have drained
@@ -161,14 +167,19 @@ class SerialLink:
         self._on_frame = on_frame
         reader = self._reader
         got = 0
+        now = ticks.now_us()
+        # The line was quiet before this poll's first byte (polls come every 10 ms).
+        quiet = ticks.diff(now, self._rx_at) > _REPL_QUIET_MS * 1000
         while got < budget and self._poll.poll(0):
             if self.inp.readinto(self._byte, 1) != 1:
                 break
             b = self._byte[0]
             got += 1
+            prev, self._prev_byte = self._prev_byte, b
             if b == _CTRL_C and self._ctrl_c_at < 0:
-                self._ctrl_c_at = ticks.now_us()
-                self._after_ctrl_c = 0
+                if (got == 1 and quiet) or prev == _CR or prev == _CTRL_C or prev == 0:
+                    self._ctrl_c_at = now
+                    self._after_ctrl_c = 0
             elif b == 0:
                 self._ctrl_c_at = -1
             elif self._ctrl_c_at >= 0:
@@ -176,6 +187,8 @@ class SerialLink:
                 if self._after_ctrl_c > _REPL_MAX_AFTER:
                     self._ctrl_c_at = -1
             reader.feed_byte(b)
+        if got:
+            self._rx_at = now
         if self._ctrl_c_at >= 0 and ticks.diff(ticks.now_us(), self._ctrl_c_at) > \
                 _REPL_QUIET_MS * 1000:
             self.wants_repl = True
