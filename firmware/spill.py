@@ -46,7 +46,6 @@ class FlashSpill:
         self.written = 0
         self.ready = 0  # slots erased up to here (whole sectors); checked again at boot
         self.refused = 0  # blocks that found the erased slots used up (lost if never acked)
-        self.erases = 0
         self.last_length = 0
         self.last_flags = 0
         self.kept_end = 0  # one past the last IMU index kept
@@ -160,7 +159,6 @@ class FlashSpill:
                 if not may_erase:
                     return True
                 self.part.ioctl(6, sector)
-                self.erases += 1
                 self.ready += _PER_SECTOR
                 return True
             self.ready += _PER_SECTOR

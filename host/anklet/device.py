@@ -117,6 +117,15 @@ class DeviceInfo:
     gyro_lsb_per_dps: float
     resend_window_ms: int  # how long the link may drop and RESEND still refill it; 0: not known
 
+    @property
+    def protocol_version(self) -> tuple[int, int]:
+        """`protocol` as (major, minor); (0, 0) if it cannot be read."""
+        major, _, minor = self.protocol.partition(".")
+        try:
+            return int(major), int(minor)
+        except ValueError:
+            return 0, 0
+
     @classmethod
     def from_message(cls, info: Any) -> DeviceInfo:
         """Raises MalformedPayload for ranges, rates or a calibration no board can have."""
@@ -469,8 +478,7 @@ class Device:
             info = DeviceInfo.from_message(self._parse_reply(spec.Opcode.GET_INFO, body))
         except MalformedPayload as exc:
             raise DeviceError(f"{self.description} describes itself impossibly: {exc}") from None
-        major = int(info.protocol.split(".")[0])
-        if major != spec.VERSION_MAJOR:
+        if info.protocol_version[0] != spec.VERSION_MAJOR:
             raise IncompatibleDevice(
                 f"{self.description} speaks protocol {info.protocol}, this host speaks "
                 f"{spec.VERSION_MAJOR}.{spec.VERSION_MINOR}"

@@ -165,7 +165,7 @@ class SessionRecorder:
                 folder.path / JOURNAL_NAME, started, self._start_s, info.name
             )
             await device.get_info()  # so the capture holds the INFO it needs to be decoded
-        self._acks = _version(info.protocol) >= _ACK_SINCE
+        self._acks = info.protocol_version >= _ACK_SINCE
         try:
             await self._begin_boot()
             await self._start_stream()
@@ -641,12 +641,3 @@ class SessionRecorder:
             boots=self.log.boot_count,
             training=self.outcome or self.training.finish(0),
         )
-
-
-def _version(protocol: str) -> tuple[int, int]:
-    """The version "1.3" as (1, 3); what cannot be read is (0, 0)."""
-    major, _, minor = protocol.partition(".")
-    try:
-        return int(major), int(minor)
-    except ValueError:
-        return 0, 0
