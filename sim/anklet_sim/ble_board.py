@@ -1,9 +1,11 @@
 """The simulated board with its radio: the firmware in MicroPython with the real `bluetooth`
 module (NimBLE), its controller an ESP32-like bumble controller on a virtual link that the
-host's centrals share, in this asyncio loop.
+host's centrals share. The controller, the link and the centrals' controllers run in a radio
+process of the board's own, at its priority (radio_process.py); a central here is bumble's host
+stack reaching its controller over HCI on a unix socket, as it would a USB dongle.
 
     async with SimulatedBleBoard(tmp / "flash") as sim:
-        central = sim.central()                           # a bumble central on sim.link
+        central = sim.central()                           # a bumble central on the board's air
         async with BleTransport("Anklet-FFEE", central=central) as link: ...
         sim.radio.drop_connection()                       # out of range
         await sim.power_cycle()                           # reboot; bonds stay on its flash
@@ -14,6 +16,7 @@ The serial port (a pty, `sim.board.port`) works alongside, as on the real board.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from pathlib import Path
 from typing import Any
@@ -22,9 +25,12 @@ from anklet.ble.bumble_backend import BumbleCentral
 from bumble import hci
 from bumble.device import Connection, Device
 from bumble.keys import KeyStore
+from bumble.transport import open_transport
+from bumble.transport.common import Transport
 
 from .board import HARD_RESET, SimulatedBoard
-from .radio import BoardRadio, EspLink, RadioTiming
+from .radio import RadioTiming
+from .radio_process import RadioProcess
 
 
 class SimulatedBleBoard:
@@ -39,16 +45,21 @@ class SimulatedBleBoard:
     ) -> None:
         self.flash_dir = Path(flash_dir)
         self.flash_dir.mkdir(parents=True, exist_ok=True)
-        self.link = EspLink()
         address = ":".join(unique_id[i : i + 2] for i in range(0, 12, 2)).upper()
-        self.radio = BoardRadio(
-            self.link, self.flash_dir.parent / f".{self.flash_dir.name}.hci", address, timing=timing
+        # The radio's errors go with the board's (SimulatedBoard.log_file).
+        log_file = board_args.get("log_path") or self.flash_dir.with_name(
+            f"{self.flash_dir.name}.log"
+        )
+        self.radio = RadioProcess(
+            self.flash_dir.parent / f".{self.flash_dir.name}.hci",
+            address,
+            timing=timing,
+            log_file=Path(log_file),
         )
         self._sim_options = dict(sim_options or {})
         self._board_args = {**board_args, "unique_id": unique_id}
         self.board: SimulatedBoard | None = None
         self._centrals: list[BumbleCentral] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def __aenter__(self) -> SimulatedBleBoard:
         await self.start()
@@ -57,30 +68,32 @@ class SimulatedBleBoard:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    def _boot_radio(self) -> str:
-        # Called from the launcher's threads (start, power cycle, watchdog reset).
-        assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(self.radio.boot(), self._loop).result(10)
-
     async def start(self, timeout: float = 60.0) -> None:
         """Power on and wait until the board advertises."""
-        self._loop = asyncio.get_running_loop()
+        # The radio process imports bumble (~0.4 s) while the launcher starts; the launcher's
+        # first boot waits for its controller (radio_boot, answered from board.py's thread).
+        self.radio.start()
         self.board = SimulatedBoard(
             self.flash_dir,
             sim_options=self._sim_options,
-            radio_boot=self._boot_radio,
+            radio_boot=self.radio.boot,
             **self._board_args,
         )
-        await asyncio.to_thread(self.board.start)
-        await self.radio.wait_advertising(timeout)
+        try:
+            await asyncio.to_thread(self.board.start)
+            await self.radio.wait_advertising(timeout)
+        except BaseException:
+            await self.stop()
+            raise
 
     async def stop(self) -> None:
         for central in self._centrals:
-            await central.close()
+            with contextlib.suppress(Exception):
+                await central.close()
         self._centrals.clear()
         if self.board is not None:
             await asyncio.to_thread(self.board.stop)
-        await self.radio.stop()
+        await asyncio.to_thread(self.radio.stop)
 
     def central(
         self,
@@ -90,13 +103,18 @@ class SimulatedBleBoard:
         private: bool = False,
     ) -> BumbleCentral:
         """A host-side bumble central on this board's virtual link (closed with the board).
+        Its controller, in the radio process, is made when the central first powers on.
 
         `private`: it connects from resolvable private addresses, as phones and computers do
         (its identity is a random static address; `new_private_address()` picks the next)."""
         n = len(self._centrals) + 1
-        central = BumbleCentral.on_link(
-            self.link, address or f"F0:F0:F0:F0:F0:{n:02X}", keystore=keystore
-        )
+        address = address or f"F0:F0:F0:F0:F0:{n:02X}"
+        radio = self.radio
+
+        async def open_hci() -> Transport:
+            return await open_transport(await radio.open_central(address))
+
+        central = BumbleCentral.over_hci(open_hci, address, keystore=keystore)
         if private:
             device = central.device
             device.static_address = hci.Address(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -120,3 +121,40 @@ def test_bond_holds_after_reboot_when_the_phone_returns_from_a_new_private_addre
         assert await eventually(lambda: stats.encryptions == 2)
 
     run(tmp_path, body)
+
+
+def test_the_board_keeps_sending_while_the_host_program_is_held(tmp_path: Path) -> None:
+    """A real board's radio does not wait for the laptop's program. With the host's event loop
+    held (a program kept from the CPU), the board's controller keeps taking the firmware's
+    notifications at its connection events and the link carries them on. Failed while the
+    controller lived in the host's loop: its connection events were tasks of the held loop."""
+
+    async def body(sim: SimulatedBleBoard) -> int:
+        async with BleTransport("Anklet-FFEE", central=sim.central(), pair=True) as link:
+            host = Host(link)
+            rates = dict(imu_rate_hz=200, load_rate_hz=80, accel_fs_g=0, gyro_fs_dps=0)
+            assert (await host.command(spec.Opcode.SET_RATES, **rates)).status == 0
+            assert (await host.command(spec.Opcode.START)).status == 0
+            while len(host.blocks) < 10:
+                await host.read_one()
+            stats = sim.radio.stats
+            sent = stats.notifications
+            # The loop is held here (no await): only the radio can move the count. 20
+            # notifications are about 2 s at 200 Hz; 60 s only bounds a radio that stalled.
+            bound = time.monotonic() + 60
+            while stats.notifications < sent + 20 and time.monotonic() < bound:
+                time.sleep(0.01)
+            held = stats.notifications - sent
+            # What came meanwhile waited in the host's socket: it arrives, in order.
+            received = len(host.blocks)
+            while len(host.blocks) < received + 10:
+                await host.read_one()
+            await host.command(spec.Opcode.STOP)
+        for prev, block in itertools.pairwise(host.blocks):
+            gap_flagged = block.flags & spec.FrameFlag.GAP_BEFORE
+            assert block.first_index == prev.end_index or (
+                gap_flagged and block.first_index > prev.end_index
+            )
+        return held
+
+    assert run(tmp_path, body) >= 20

@@ -1,13 +1,14 @@
 """A bleak backend over bumble: bleak's public API, with bumble's Bluetooth stack underneath.
 
-    central = await BumbleCentral.open("usb:0")          # or BumbleCentral.on_link(link)
+    central = await BumbleCentral.open("usb:0")     # or .on_link(link), .over_hci(opener)
     async with BleakScanner(backend=BumbleScanner, central=central) as scanner: ...
     async with BleakClient(device, backend=BumbleClient, central=central) as client: ...
 
 bumble runs the whole host stack in this process over an HCI transport (a USB dongle, a serial
 HCI controller, a virtual controller on a `LocalLink`), bypassing the operating system's
-Bluetooth stack. The simulated board uses it with a LocalLink; a user whose system stack
-misbehaves selects it with `--ble-backend bumble:usb:0`. Without a `central=` argument the
+Bluetooth stack. The simulated board's radio process serves its centrals' controllers over a
+unix socket (`over_hci`); a user whose system stack misbehaves selects it with
+`--ble-backend bumble:usb:0`. Without a `central=` argument the
 backend uses the default central (`set_default_central`).
 
 Pairing is LE Secure Connections, Just Works, with bonding; keys live in the central's key
@@ -20,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ from bumble.gatt_client import CharacteristicProxy, DescriptorProxy, ServiceProx
 from bumble.host import Host
 from bumble.keys import KeyStore, MemoryKeyStore
 from bumble.link import LocalLink
-from bumble.transport.common import AsyncPipeSink
+from bumble.transport.common import AsyncPipeSink, Transport
 
 from .keystore import PrivateJsonKeyStore
 
@@ -136,6 +137,8 @@ class BumbleCentral:
         self.device = device
         self.mtu = mtu
         self._closer = closer
+        self._open_hci: Callable[[], Awaitable[Transport]] | None = None
+        self._power_lock = asyncio.Lock()
         self._powered = False
         self._scan_users = 0
         self._scan_lock = asyncio.Lock()
@@ -174,6 +177,25 @@ class BumbleCentral:
         return cls(device, mtu=mtu, closer=close)
 
     @classmethod
+    def over_hci(
+        cls,
+        open_hci: Callable[[], Awaitable[Transport]],
+        address: str = DEFAULT_CENTRAL_ADDRESS,
+        *,
+        keystore: KeyStore | None = None,
+        mtu: int = DEFAULT_MTU,
+    ) -> BumbleCentral:
+        """A central whose HCI transport `open_hci` opens when the central powers on (a
+        controller in another process: the simulated board's radio). The device exists at
+        once, so its events can be watched and its addresses set before it is used."""
+        host = Host()
+        device = Device(name="anklet-host", address=hci.Address(address), host=host)
+        device.keystore = keystore or MemoryKeyStore()
+        central = cls(device, mtu=mtu)
+        central._open_hci = open_hci
+        return central
+
+    @classmethod
     async def open(
         cls,
         transport: str,
@@ -200,7 +222,15 @@ class BumbleCentral:
         return cls(device, mtu=mtu, closer=close)
 
     async def power_on(self) -> None:
-        if not self._powered:
+        async with self._power_lock:  # a scan and a connect may both start it
+            if self._powered:
+                return
+            if self._open_hci is not None:
+                transport = await self._open_hci()
+                self._open_hci = None
+                self.device.host.set_packet_sink(transport.sink)
+                self.device.host.set_packet_source(transport.source)
+                self._closer = transport.close
             await self.device.power_on()
             self._powered = True
 
