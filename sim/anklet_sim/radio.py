@@ -1,6 +1,7 @@
 """The simulated board's radio: an ESP32-like BLE controller (a bumble `Controller`) that the
 firmware's real NimBLE host drives over H4 on a pseudo-terminal, on a virtual link shared with
-the host's central.
+the host's central. A `sim:ble` board's runs in a radio process of its own (radio_process.py);
+a serial board's, which nobody connects to, in a thread (BackgroundRadio).
 
     radio = BoardRadio(link, flash_dir / "hci", timing=RadioTiming(interval_ms=30))
     path = await radio.boot()          # a fresh controller: MICROPYBTUART=path for the interpreter
@@ -266,8 +267,9 @@ class Esp32Controller(Controller):
         while self.le_connections.get(connection.peer_address) is connection:
             await asyncio.sleep(max(0.0, next_event - loop.time()))
             # A real controller's radio keeps time when its host is busy; this one shares a
-            # process (and a loaded computer) with the test. Events missed while this process
-            # was starved are made up, a few at most, instead of backing NimBLE up.
+            # loaded computer with the test (and, for a serial board, its process). Events
+            # missed while this process was starved are made up, a few at most, instead of
+            # backing NimBLE up.
             events = 1 + max(0, int((loop.time() - next_event) / interval_s))
             next_event += events * interval_s
             self.stats.connection_events += events
