@@ -7,6 +7,11 @@ The simulated board and the firmware tests run in this interpreter: the same Pyt
 (extmod/modbluetooth.c, extmod/nimble/modbluetooth_nimble.c) and NimBLE host that the ESP32
 port links, talking H4 HCI to the serial device named by MICROPYBTUART.
 
+It also links `ankletwork` (sim/cmodules/ankletwork/), a work counter for the simulated board's
+CPU model: MicroPython's own VM hooks (MICROPY_VM_HOOK_INIT, _LOOP, _RETURN in py/vm.c, set by a
+header forced into the build) and the linker's --wrap count what the interpreter does; nothing
+in MicroPython's source is changed.
+
 Output, under build/micropython/ (git ignores build/): bin/micropython, lib/asyncio/ (the
 tarball has no tools/ to freeze it, so it goes on MICROPYPATH instead; on an ESP32 it is
 frozen), and `key`: the source's identity and the build flags. A second run with the same key
@@ -33,6 +38,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 TARBALL = REPO.parent / "shared" / "vendor" / "micropython-1c3c201-unix-nimble-src.tar.gz"
 OUT = REPO / "build" / "micropython"
+CMODULES = REPO / "sim" / "cmodules"
+HOOKS = CMODULES / "ankletwork" / "ankletwork_hooks.h"
 FLAGS = (
     "MICROPY_PY_BLUETOOTH=1",
     "MICROPY_BLUETOOTH_NIMBLE=1",
@@ -58,9 +65,20 @@ def source_key(tarball: Path | None, checkout: Path | None) -> str:
     return f"tarball sha256 {digest}"
 
 
+def cmodules_key() -> str:
+    """The work counter's sources: a change to them rebuilds."""
+    digest = hashlib.sha256()
+    for path in sorted(CMODULES.rglob("*")):
+        if path.is_file():
+            digest.update(path.relative_to(CMODULES).as_posix().encode() + path.read_bytes())
+    return f"cmodules sha256 {digest.hexdigest()}"
+
+
 def build_key(tarball: Path | None, checkout: Path | None, flags: tuple[str, ...] = FLAGS) -> str:
     """What the build depends on; a build whose key file holds the same is reused."""
-    return source_key(tarball, checkout) + "\nflags " + " ".join(flags) + "\n"
+    return (
+        source_key(tarball, checkout) + "\nflags " + " ".join(flags) + "\n" + cmodules_key() + "\n"
+    )
 
 
 def build(tarball: Path | None, checkout: Path | None, jobs: int, out: Path = OUT) -> Path:
@@ -84,7 +102,16 @@ def build(tarball: Path | None, checkout: Path | None, jobs: int, out: Path = OU
     shutil.rmtree(objects, ignore_errors=True)
     print(f"building MicroPython (unix port, NimBLE) from {source} ...", flush=True)
     subprocess.run(
-        ["make", "-C", str(source / "ports" / "unix"), f"-j{jobs}", f"BUILD={objects}", *FLAGS],
+        [
+            "make",
+            "-C",
+            str(source / "ports" / "unix"),
+            f"-j{jobs}",
+            f"BUILD={objects}",
+            *FLAGS,
+            f"USER_C_MODULES={CMODULES}",
+            f"CFLAGS_EXTRA=-include {HOOKS}",
+        ],
         check=True,
         stdout=subprocess.DEVNULL if not os.environ.get("VERBOSE") else None,
     )

@@ -13,8 +13,9 @@ is where link faults are injected; this class drives it. With the ESP32 model on
 move at the line rate, a host whose port is set to another baud rate than the board's reads and
 sends garbage, and a write that overfills the 128-byte TX FIFO holds the interpreter for whole
 10 ms ticks. Inside the interpreter the model makes asyncio wait in 10 ms ticks
-(mpy/select.py); with `cpu_pace=True` it also runs the firmware's own code at an
-ESP32_GENERIC's pace, calibrated with pystone (cpu.py, mpy/cpu.py).
+(mpy/select.py) and runs the firmware's own code at an ESP32_GENERIC's pace: the interpreter
+counts its work, and each event costs the ESP32's time, calibrated with pystone (cpu.py,
+mpy/cpu.py).
 
 A reset (machine.reset(), the watchdog) ends the interpreter with an exit code; the launcher
 starts it again, like a board rebooting.
@@ -41,7 +42,7 @@ from typing import Any
 from anklet.firmware_source import firmware_dir
 from anklet_protocol import spec
 
-from .cpu import cpu_factor
+from .cpu import esp32_ns_per_event
 from .launcher import (  # noqa: F401 (EXIT_RESET, PWRON_RESET: for the tests)
     DIE_WITH_PARENT,
     EXIT_RESET,
@@ -126,13 +127,13 @@ class SimulatedBoard:
     sim_options: dict[str, Any] = field(default_factory=dict)
     log_path: Path | None = None
     firmware_dir: Path = FIRMWARE_DIR
-    #: False: the ESP32 model (line rate, baud match, TX FIFO ticks); True: as fast as the PC.
+    #: False: the ESP32 model (line rate, baud match, TX FIFO ticks, CPU pace); True: as fast as
+    #: the PC.
     fast: bool = False
-    #: Also run the firmware's code at an ESP32_GENERIC's pystone pace (cpu.py). Off by default:
-    #: with it the firmware drops samples from 200 Hz on (docs/HIL.md), which is either the
-    #: firmware's real cost on a 160 MHz ESP32 or the limit of a pystone-only calibration;
-    #: profiling the firmware under it comes first.
-    cpu_pace: bool = False
+    #: With the ESP32 model, run the firmware's code at an ESP32_GENERIC's pace: each event of
+    #: interpreter work at the ESP32's pystone time per event (cpu.py, mpy/cpu.py). False keeps
+    #: the rest of the model and the PC's speed.
+    cpu_pace: bool = True
     #: Called at every boot: a fresh BLE controller (a chip reset); returns the pty the
     #: interpreter's NimBLE speaks H4 on. None: a radio of the board's own that nobody hears.
     radio_boot: Callable[[], str] | None = None
@@ -354,7 +355,9 @@ class SimulatedBoard:
             "ANKLET_SIM_TICK_MS": "0" if self.fast else "10",
             # The firmware's code at an ESP32_GENERIC's pace (cpu.py, mpy/cpu.py); 0: the
             # PC's.
-            "ANKLET_SIM_CPU_FACTOR": f"{cpu_factor():.1f}" if self.cpu_pace else "0",
+            "ANKLET_SIM_ESP32_NS_PER_EVENT": (
+                str(esp32_ns_per_event()) if self.cpu_pace and not self.fast else "0"
+            ),
         }
 
     def _long_lived_thread(self) -> bool:

@@ -1,17 +1,19 @@
-"""The simulated board's CPU pace: how much slower than this PC's MicroPython an ESP32_GENERIC
-runs the firmware's code, measured with pystone.
+"""The simulated board's CPU pace: what one event of the interpreter's work (a frame entered or
+resumed, a branch taken, a return, a call; counted by the `ankletwork` module the simulated
+board's MicroPython is built with) costs an ESP32_GENERIC, calibrated with pystone.
 
-    factor = cpu_factor()         # e.g. 380: the interpreter's own code is paced 380x slower
-    esp32_pystones_per_s(...)     # what pystone scores on the paced interpreter (bench)
+    ns = esp32_ns_per_event()     # e.g. 9863: each event of firmware code is paced to 9.9 µs
+    events_per_pystone()          # what one pystone pass makes on this interpreter
 
 Reference: MicroPython v1.12 on an ESP32 at 240 MHz scores 1602 pystones/s (pystone_lowmem,
 500 passes, 312 ms; github.com/micropython/micropython/issues/6565; 1661 in issue #5673).
 ESP32_GENERIC runs at 160 MHz, and the interpreter is bound by the CPU clock (the same issue:
 1014 at the port's later default clock, "close to the clock frequency ratio of 160 vs 240"),
-so the reference here is 1602 x 160/240 = 1068 pystones/s. The host's figure is measured with
-the same pystone 1.2 (mpy/pystone.py) on this machine's MicroPython, in CPU seconds of the
-process, so a busy machine does not make the model faster or slower; it is measured once per
-process. The board side is mpy/cpu.py.
+so the reference here is 1602 x 160/240 = 1068 pystones/s: 936 µs per pass. The events a pass
+makes are counted on this machine's interpreter with the same pystone 1.2 (mpy/pystone.py),
+less those of pystone's empty timing loop, which it subtracts from its own score. Counts do not
+depend on the PC or its load, so the figure is the same everywhere the same interpreter runs.
+The board side is mpy/cpu.py.
 """
 
 from __future__ import annotations
@@ -25,31 +27,40 @@ ESP32_240MHZ_PYSTONES_PER_S = 1602  # micropython#6565, v1.12, pystone_lowmem 50
 ESP32_CLOCK_HZ = 160_000_000  # ESP32_GENERIC's default clock
 ESP32_PYSTONES_PER_S = ESP32_240MHZ_PYSTONES_PER_S * ESP32_CLOCK_HZ / 240_000_000  # 1068
 
-_PYSTONE = Path(__file__).resolve().parent / "mpy" / "pystone.py"
-_CALIBRATION_LOOPS = 40_000  # ~0.1 s of CPU on a PC
+_MPY_DIR = Path(__file__).resolve().parent / "mpy"
+_PASSES = 500
 
-
-def _cpu_seconds(command: list[str]) -> tuple[float, str]:
-    """Run `command`; its user+system CPU seconds and its output."""
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    out = proc.stdout.read() if proc.stdout else ""
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise RuntimeError(f"{' '.join(command)} failed ({proc.returncode})")
-    return usage.ru_utime + usage.ru_stime, out
+_COUNT = f"""
+import ankletwork, pystone
+def total():
+    return sum(ankletwork.counts())
+a = total()
+pystone.pystones({_PASSES})
+b = total()
+for i in range({_PASSES}):   # pystone's own empty loop, which its score leaves out
+    pass
+c = total()
+print((b - a) - (c - b))
+"""
 
 
 @functools.cache
-def host_pystones_per_cpu_s() -> float:
+def events_per_pystone() -> float:
+    """Events one pystone pass makes on the simulated board's interpreter."""
     from .board import micropython_command
 
-    command = [micropython_command(), str(_PYSTONE)]
-    start_s, _ = _cpu_seconds([*command, "1"])  # the interpreter's own start-up
-    total_s, _ = _cpu_seconds([*command, str(_CALIBRATION_LOOPS)])
-    return _CALIBRATION_LOOPS / max(total_s - start_s, 1e-3)
+    env = {**os.environ, "MICROPYPATH": f"{_MPY_DIR}:.frozen"}
+    out = subprocess.run(
+        [micropython_command(), "-c", _COUNT], env=env, capture_output=True, text=True
+    )
+    if out.returncode != 0:
+        raise RuntimeError(
+            "the simulated board's MicroPython has no work counter (`ankletwork`): run `make "
+            f"setup` to rebuild it ({out.stderr.strip().splitlines()[-1:]})"
+        )
+    return int(out.stdout.split()[-1]) / _PASSES
 
 
-def cpu_factor() -> float:
-    """How many times slower than this PC the ESP32 runs MicroPython code."""
-    return host_pystones_per_cpu_s() / ESP32_PYSTONES_PER_S
+def esp32_ns_per_event() -> int:
+    """ESP32 nanoseconds per event of firmware code: the ESP32's pystone pass over its events."""
+    return round(1e9 / ESP32_PYSTONES_PER_S / events_per_pystone())

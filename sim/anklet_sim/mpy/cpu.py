@@ -7,86 +7,72 @@
 #     ... emulation ...
 #     cpu.leave()      # back to the firmware
 #
-# How: between a leave() and the next enter() the interpreter ran firmware code. enter() reads
-# the main thread's CPU time and sleeps (FACTOR - 1) times what the firmware used: its wall time
-# is then what the ESP32 would have needed. FACTOR = this host's pystones per CPU second / the
-# ESP32's (see anklet_sim/cpu.py for the calibration and its reference); $ANKLET_SIM_CPU_FACTOR,
-# unset or <= 1: no pacing (fast mode).
+# How: the interpreter counts the work it does (the `ankletwork` module, built into the
+# simulated board's MicroPython by sim/build_micropython.py: MicroPython's own VM hooks count
+# every frame entered or resumed, every branch taken and every return, and the linker wraps
+# mp_call_function_n_kw to count every call). Between a leave() and the next enter() the
+# interpreter ran firmware code: enter() charges its events at NS_PER_EVENT, the ESP32's time per
+# event, and sleeps what of that this PC has not already spent. NS_PER_EVENT comes from pystone
+# (anklet_sim/cpu.py: the ESP32's pystone time over the events a pystone pass makes); unset or
+# 0 ($ANKLET_SIM_ESP32_NS_PER_EVENT): no pacing (fast mode).
 #
-# The thread's CPU clock: /proc/thread-self/schedstat's first field (sum_exec_runtime) is only
-# brought up to date at scheduler events; while the thread runs it lags by up to one kernel tick
-# (4 ms at HZ=250, measured here), and x FACTOR (~400) that lag became a lump of up to 1.6 s of
-# "ESP32 time" charged at one hardware call: the firmware stood still that long, and the IMU's
-# FIFO overflowed at 200 Hz with the CPU 16 % idle (issue 12). Reading /proc/self/stat first
-# makes the kernel account the calling thread's pending run time (kernel/sched/cputime.c,
-# thread_group_cputime -> task_sched_runtime(current)); schedstat is then exact to a few µs,
-# like clock_gettime(CLOCK_THREAD_CPUTIME_ID), which the unix port does not offer.
-# The model's own cost: from the clock reading in leave() to the one in the next enter() the
-# thread also runs the model (the wrapper's return and call, enter()'s head, one /proc read, ~25
-# µs here): charged at the pace it would be ~10 ms of "ESP32 time" per hardware call, and the
-# HX711's bit-banging makes ~6000 calls a second. start() measures that cost (median of
-# _CALIBRATION_CALLS calls of an empty wrapped function) and enter() takes it off each interval.
-# The debt is paid in sleeps of at least 1 ms (sleeping burns no CPU); a sleep the host makes
-# longer than asked (a loaded machine wakes the thread late) is credited to the next debt,
-# up to _CREDIT_MAX_US, so host load does not make the modelled ESP32 slower.
+# Why events, not this PC's CPU clock: code that runs in short pieces between waits (asyncio, all
+# of this firmware) costs a PC several times more CPU per piece than the same code run back to
+# back (cold caches after each sleep), and the CPU-clock model charged an asyncio task switch 47x
+# what an ESP32 takes (docs/HIL.md, "The CPU model"). Events are the same on any PC, loaded or
+# idle. What they miss: straight-line code between two events costs the same whatever its length,
+# and a native function (struct, memoryview, a viper function) is one call.
+#
+# The debt is paid in sleeps of at least 1 ms; the PC's own time running the code since leave()
+# is taken off (on a loaded PC that is more, and the sleep less), and a sleep the PC makes longer
+# than asked is credited to the next debt, up to _CREDIT_MAX_US, so host load does not make the
+# modelled ESP32 slower.
 import os
 import sys
 import time
 
-FACTOR = float(os.getenv("ANKLET_SIM_CPU_FACTOR") or 0)
-_ON = FACTOR > 1.0
-_EXTRA_X1024 = int((FACTOR - 1.0) * 1024) if _ON else 0  # integers from here: no allocation
-_buf = bytearray(64)
-_stat = None
-_group = None  # /proc/self/stat: reading it updates the thread's schedstat
+try:
+    import ankletwork
+except ImportError:  # an interpreter built without it (make setup rebuilds): no pacing
+    ankletwork = None
+
+NS_PER_EVENT = int(os.getenv("ANKLET_SIM_ESP32_NS_PER_EVENT") or 0)
+ON = NS_PER_EVENT > 0 and ankletwork is not None
 _CREDIT_MAX_US = 10000
-_CALIBRATION_CALLS = 301
-overhead_ns = 0  # the model's own cost per hardware call (start() measures it)
+_CALIBRATION_CALLS = 31
+overhead_events = 0  # the model's own events per hardware call (start() counts them)
 calls = 0  # hardware calls paid for
-_last_ran_ns = 0
+_left_events = 0
+_left_us = 0
 _measuring = False
-_left_ns = 0
+_last_ran = 0
 _owed_us = 0
 _depth = 0
 slept_us = 0  # total pacing sleep, for the bench's figures
-used_ns = 0  # total firmware CPU (host ns): ESP32 busy time = used_ns * FACTOR
+events = 0  # total firmware events charged: ESP32 busy time = events * NS_PER_EVENT
 _REPORT_MS = 2000  # a "cpu:" line on stderr (the board's log) this often, for the bench
 _report_at = 0
 _start_ms = 0
 
 
-def _cpu_ns():
-    _group.seek(0)
-    _group.readinto(_buf)  # its content is not used: the read brings the clock up to date
-    _stat.seek(0)
-    n = _stat.readinto(_buf)
-    value = 0
-    for i in range(n):  # the first field: ns this thread has run
-        c = _buf[i]
-        if c < 48 or c > 57:
-            break
-        value = value * 10 + c - 48
-    return value
-
-
 def enter():
     """Emulation starts: pay for the firmware code that ran since leave(), as ESP32 time;
     returns the µs slept."""
-    global _owed_us, _depth, slept_us, calls, _last_ran_ns
-    if not _ON:
+    global _owed_us, _depth, slept_us, calls, _last_ran
+    if not ON:
         return 0
     _depth += 1
     if _depth > 1:
         return 0
-    ran_ns = _cpu_ns() - _left_ns
-    _last_ran_ns = ran_ns
+    ran = ankletwork.events() - _left_events
+    _last_ran = ran
     if _measuring:
         return 0
     calls += 1
-    ran_ns -= overhead_ns
-    if ran_ns > 0:
-        _owed_us += ran_ns * _EXTRA_X1024 // 1024000
-        _account(ran_ns)
+    ran -= overhead_events
+    if ran > 0:
+        _owed_us += ran * NS_PER_EVENT // 1000 - time.ticks_diff(time.ticks_us(), _left_us)
+        _account(ran)
     if _owed_us >= 1000:
         owed = _owed_us
         t0 = time.ticks_us()
@@ -97,51 +83,49 @@ def enter():
         if _owed_us < -_CREDIT_MAX_US:
             _owed_us = -_CREDIT_MAX_US
         return slept
+    if _owed_us < -_CREDIT_MAX_US:
+        _owed_us = -_CREDIT_MAX_US
     return 0
 
 
-def _account(ran_ns):
-    global used_ns, _report_at
-    used_ns += ran_ns
+def _account(ran):
+    global events, _report_at
+    events += ran
     now = time.ticks_ms()
     if time.ticks_diff(now, _report_at) >= 0:
         _report_at = time.ticks_add(now, _REPORT_MS)
         # wall and ESP32-busy ms since start(): the bench's idle fraction is 1 - busy/wall
         sys.stderr.write(
-            "cpu: wall_ms=%d busy_ms=%d calls=%d overhead_ns=%d\n"
+            "cpu: wall_ms=%d busy_ms=%d calls=%d overhead_events=%d\n"
             % (
                 time.ticks_diff(now, _start_ms),
-                used_ns * _EXTRA_X1024 // 1024000000 + used_ns // 1000000,
+                events * NS_PER_EVENT // 1000000,
                 calls,
-                overhead_ns,
+                overhead_events,
             )
         )
 
 
 def leave():
-    global _left_ns, _depth
-    if not _ON:
+    global _left_events, _left_us, _depth
+    if not ON:
         return
     _depth -= 1
     if _depth <= 0:
         _depth = 0
-        _left_ns = _cpu_ns()
+        _left_us = time.ticks_us()
+        _left_events = ankletwork.events()
 
 
 def start():
     """Begin pacing from now (simboot calls it just before the firmware runs)."""
-    global _stat, _group, _left_ns, _ON, _start_ms, _report_at
-    if not _ON:
+    global _left_events, _left_us, _start_ms, _report_at
+    if not ON:
         return
     _start_ms = _report_at = time.ticks_ms()
-    try:
-        _stat = open("/proc/thread-self/schedstat", "rb")
-        _group = open("/proc/self/stat", "rb")
-    except OSError:
-        _ON = False  # not Linux: no per-thread CPU clock, no pacing
-        return
-    _left_ns = _cpu_ns()
     _measure_overhead()
+    _left_us = time.ticks_us()
+    _left_events = ankletwork.events()
 
 
 def _nothing():
@@ -149,17 +133,18 @@ def _nothing():
 
 
 def _measure_overhead():
-    """The model's cost per hardware call: what enter() sees after an empty wrapped call."""
-    global overhead_ns, calls, _measuring
+    """The model's own events per hardware call: what enter() sees after an empty wrapped call
+    (the same every time: events do not depend on the PC)."""
+    global overhead_events, _measuring
     call = _free_call(_nothing)
     _measuring = True  # enter() notes the interval, charges nothing
     runs = []
     for _ in range(_CALIBRATION_CALLS):
         call()
         call()  # the interval this call's enter() sees is one whole call's overhead
-        runs.append(_last_ran_ns)
+        runs.append(_last_ran)
     runs.sort()
-    overhead_ns = runs[len(runs) // 2]
+    overhead_events = runs[len(runs) // 2]
     _measuring = False
 
 
@@ -174,31 +159,14 @@ def _free_call(fn):
     return call
 
 
-def free(obj):
-    """Make every public method of `obj` emulation (free CPU) rather than firmware code; an
-    object whose methods cannot be replaced (a native one, such as the real bluetooth.BLE) is
-    left as it is: False."""
-    if not _ON:
-        return True
-    for name in dir(obj):
-        if not name.startswith("_"):
-            method = getattr(obj, name)
-            if callable(method):
-                try:
-                    setattr(obj, name, _free_call(method))
-                except AttributeError:
-                    return False
-    return True
-
-
 def free_imports(paid=("boot", "main")):
     """Make `import` free: compiling a module's source is what mpy-cross does on the PC before a
     board gets the code (anklet deploy sends .mpy), and loading a .mpy is a matter of
-    milliseconds there. Here the firmware is imported from source, which at the pace would cost
-    ~15 s of "ESP32 time" at boot (35 ms of this PC's CPU x ~400). The module's top-level code
-    runs free too; it only defines functions, classes and constants. The modules `paid` are the
-    exception: the application runs in their top-level code."""
-    if not _ON:
+    milliseconds there. Here the firmware is imported from source; its compiler runs no
+    bytecode, but the module's top-level code does, and it only defines functions, classes and
+    constants. The modules `paid` are the exception: the application runs in their top-level
+    code."""
+    if not ON:
         return
     import builtins
 
@@ -214,17 +182,3 @@ def free_imports(paid=("boot", "main")):
             leave()
 
     builtins.__import__ = imported
-
-
-def free_functions(module_name, names):
-    """Make the functions `names` of the module free CPU (they are imported now, once)."""
-    if not _ON:
-        return
-    try:
-        module = __import__(module_name)
-    except ImportError:
-        return
-    for name in names:
-        fn = getattr(module, name, None)
-        if fn is not None:
-            setattr(module, name, _free_call(fn))

@@ -51,7 +51,7 @@ def _hw(fn):
     """A call into the emulated hardware: free CPU, as silicon is; the firmware code before it
     is paid for at the ESP32's pace (cpu.py). Without pacing the method is left as it is (the
     wrapper's argument tuple would allocate in the firmware's allocation-free hot path)."""
-    if not _cpu.FACTOR > 1.0:
+    if not _cpu.ON:
         return fn
 
     def call(*args, **kwargs):

@@ -70,4 +70,4 @@ class _TickPoll:
 
 
 def poll():
-    return _TickPoll() if _TICK_MS or cpu.FACTOR > 1.0 else _poll()
+    return _TickPoll() if _TICK_MS or cpu.ON else _poll()

@@ -29,22 +29,14 @@ import world  # noqa: E402
 
 world.get()
 _radio = bluetooth.BLE()  # the one radio: BLE() returns this instance from now on
+del _radio
 del bluetooth, world
 
 import cpu  # noqa: E402
 
-# The radio's calls are the NimBLE stack's work, not the interpreter's: free, like the sensors.
-# (The real bluetooth.BLE is native and cannot be wrapped: its calls, and the NimBLE host's
-# scheduled polling, are paid for as firmware code; see cpu.py.)
-cpu.free(_radio)
-del _radio
-# The firmware's @micropython.viper functions are machine code on both: the pystone ratio
-# (bytecode) does not apply. On the ESP32 they take a few µs per frame (CRC-32 and COBS of 240
-# bytes: ~5000 cycles, 30 µs at 160 MHz): counted as free.
-cpu.free_functions(
-    "framing", ("_crc32_into", "_crc32_check", "cobs_encode_into", "cobs_decode_into")
-)
-cpu.free_functions("bytecopy", ("copy", "swap16"))
+# The radio's calls go into the NimBLE host, C code the work counter does not see: each costs
+# one call event, as a native function does (cpu.py). So do the firmware's @micropython.viper
+# functions (CRC-32, COBS, byte copies), machine code on both.
 
 fresh = set(sys.modules), list(sys.path)
 
