@@ -89,7 +89,8 @@ def figures(r: dict[str, Any]) -> list[Figure]:
             AREA,
             "notification throughput",
             f"{r['bytes'] / wall / 1000:.1f} kB/s",
-            f"{r['packets'] / wall:.0f} notifications/s; process CPU {r['process_cpu_pct']:.1f} %",
+            f"{r['packets'] / wall:.0f} notifications/s; host process CPU "
+            f"{r['process_cpu_pct']:.1f} % (the radio is its own process)",
         ),
         Figure(
             AREA,

@@ -189,7 +189,9 @@ def latency(kind: str, seconds: float) -> list[Figure]:
     if "error" in r:
         return [Figure(AREA, f"{kind}: latency at {LATENCY_RATE_HZ} Hz", "failed", r["error"])]
     lat = r["latency_ms"]
-    radio = " incl. the emulated radio" if kind == "ble" else ""
+    # Since the radio process (anklet_sim/radio_process.py) the board's controller and the air
+    # are not the host's: what is left is bumble's host stack, as a user's dongle would cost.
+    radio = " incl. bumble's host stack (the radio is its own process)" if kind == "ble" else ""
     return [
         Figure(
             AREA,
