@@ -224,6 +224,7 @@ class RadioProcess:
     # --- lifetime --------------------------------------------------------------------------
 
     def start(self) -> None:
+        self._gone = False
         ours, theirs = socket.socketpair()
         config = {
             "control_fd": theirs.fileno(),
