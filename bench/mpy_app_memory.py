@@ -3,10 +3,11 @@
 #     cd FLASH_DIR && BENCH_OUT=out.json BENCH_SECONDS=5 MICROPYPATH=<sim mpy>:firmware:.frozen \
 #         micropython -X heapsize=... bench/mpy_app_memory.py > /dev/null
 #
-# Boots as firmware/main.py does (the app, then ring.reserve(), then App) on the simulated
-# board, streams at the rate in FLASH_DIR/config.json for BENCH_SECONDS, and writes the heap
-# figures to BENCH_OUT (stdout is the board's serial port: frames). With BENCH_PROBE set it
-# only measures what the emulated parts (machine, world, bluetooth) take, and stops.
+# Boots as firmware/main.py does (the app, whose App takes the ring once the radio is up) on
+# the simulated board, streams at the rate in FLASH_DIR/config.json for BENCH_SECONDS, and
+# writes the heap figures to BENCH_OUT (stdout is the board's serial port: frames). With
+# BENCH_PROBE set it only measures what the emulated parts (machine, world, bluetooth) take,
+# and stops.
 import gc
 import json
 import os
@@ -34,13 +35,12 @@ if os.getenv("BENCH_PROBE"):
 import app  # noqa: E402
 import board  # noqa: E402
 import capacity  # noqa: E402
-import ring  # noqa: E402
+import ring  # noqa: E402, F401  (loaded with the code, as App needs it)
 
 gc.collect()
 code = gc.mem_alloc() - base - emulator
 heap_total = gc.mem_alloc() + gc.mem_free()
-store = ring.reserve()
-a = app.App(board, store)
+a = app.App(board)
 gc.collect()
 after_init = gc.mem_alloc()
 seconds = float(os.getenv("BENCH_SECONDS") or "5")

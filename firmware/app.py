@@ -23,6 +23,7 @@ from commands import CommandHandler
 from config import Config
 from loadcell import LoadCell
 from ring import SampleRing
+from ring import reserve as reserve_ring
 from sampler import Sampler
 from spill import FlashSpill
 from streamer import Streamer
@@ -56,7 +57,9 @@ class Counters:
 
 
 class App:
-    def __init__(self, board, ring_store):
+    def __init__(self, board, ring_store=None):
+        """`ring_store`: the sample ring's buffers; None: taken here (ring.reserve()), once the
+        radio is up."""
         self.board = board
         self.boot_ms = ticks.now_us() // 1000
         self.cfg = Config(CONFIG_PATH)
@@ -65,6 +68,10 @@ class App:
         self.reset_cause = board.reset_cause()
         self.device_id = board.unique_id()
         self.links = board.make_links(self)
+        for link in self.links:
+            link.power_on()  # the radio's memory first (BleLink.power_on), then the ring's
+        if ring_store is None:
+            ring_store = reserve_ring()
         self.imu = None
         self.imu_error = ""
         self.flash_error = ""
@@ -474,9 +481,9 @@ class App:
         await gather(*tasks)
 
 
-def run(board, ring_store):
-    """Run the app for ever; `ring_store` is the buffers ring.reserve() took at boot."""
+def run(board):
+    """Run the app for ever."""
     if hasattr(micropython, "alloc_emergency_exception_buf"):  # not on the unix port
         micropython.alloc_emergency_exception_buf(100)
-    app = App(board, ring_store)
+    app = App(board)
     asyncio.run(app.main())

@@ -134,6 +134,7 @@ class BleLink:
         self._owner_gone = False  # the encrypted central left while we streamed to it
         self._owner_left_at = 0
         self._started = False
+        self._power_error = None  # None: not powered on yet; "": on; else why it failed
         self._battery_pct = 0
         self._battery_at = -1  # when the level was last read (µs); -1: never
         self._service_le = uuid_le(W.BLE_SERVICE_UUID)
@@ -142,18 +143,30 @@ class BleLink:
 
     # --- set-up ----------------------------------------------------------------------------
 
-    def start(self):
-        ble = self.ble
+    def power_on(self):
+        """Bring the controller and NimBLE up, before the app takes its large buffers: on an
+        ESP32 running MicroPython >= 1.21 they come from the same system heap the Python heap
+        grows into, and NimBLE started after that heap had grown could not get its memory (an
+        ESP32-C3 with 40 KB taken first panics in ble.active(True): micropython#14293)."""
+        if self._power_error is not None:
+            return
         self.secrets.load()
         # The handler first: activation already asks for our IRK and the bonded peers' keys
         # (_IRQ_GET_SECRET); without a handler they come back empty and bonded phones on
         # private addresses cannot re-encrypt after a reboot.
-        ble.irq(self._irq)
+        self.ble.irq(self._irq)
         try:
-            ble.active(True)
+            self.ble.active(True)
+            self._power_error = ""
         except OSError as exc:
+            self._power_error = "%r" % (exc,)
+
+    def start(self):
+        ble = self.ble
+        self.power_on()
+        if self._power_error:
             # The controller did not come up: the board carries on over serial, and says why.
-            self.app.log(W.LOG_ERROR, "BLE unavailable: %r" % (exc,))
+            self.app.log(W.LOG_ERROR, "BLE unavailable: " + self._power_error)
             return
         ble.config(gap_name=self.app.name(), mtu=W.BLE_MTU, bond=True, le_secure=True,
                    mitm=False, io=_IO_CAPABILITY_NO_INPUT_OUTPUT)

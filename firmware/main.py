@@ -11,9 +11,7 @@ if replflag.take():
 else:
     import app
     import board
-    import ring
 
-    # The ring's buffers are the one large allocation: take them once the code is loaded and
-    # before the app's own buffers scatter the heap.
-    ring_store = ring.reserve()
-    app.run(board, ring_store)
+    # The app takes the sample ring's buffers, its one large allocation, once the code is
+    # loaded and the radio is up (app.App).
+    app.run(board)

@@ -28,9 +28,12 @@ def test_capture_decodes_to_the_live_samples(live_session, tmp_path):
     decoded = read_samples(result.folder)
     # The same bytes the live session read: frames a busy machine let the port damage are
     # damaged in the capture too, and were refilled live.
-    live_stats = DecoderStats(**read_meta(live_session.folder)["loss"]["decoder"])
+    live_loss = read_meta(live_session.folder)["loss"]
+    live_stats = DecoderStats(**live_loss["decoder"])
     assert result.stats.bad_frames == live_stats.bad_frames
-    assert result.accounting.lost == 0
+    # Samples the board itself lost (its IMU FIFO overflowed while a saturated PC held it back)
+    # are lost in both; the bytes alone lose nothing more.
+    assert result.accounting.lost == live_loss["samples_lost"]
     live_by_index = {r["index"]: r for r in live}
     assert len(decoded) >= len(live)
     for row in decoded:
