@@ -322,11 +322,18 @@ class RadioProcess:
         return self._connected
 
     async def wait_advertising(self, timeout: float = 60.0) -> None:
-        async with asyncio.timeout(timeout):
-            while not self._advertising:
-                if self._gone:
-                    raise OSError(f"the board's radio process ended (its log: {self.log_file})")
-                await asyncio.sleep(0.02)
+        try:
+            async with asyncio.timeout(timeout):
+                while not self._advertising:
+                    if self._gone:
+                        raise OSError(f"the board's radio process ended (its log: {self.log_file})")
+                    await asyncio.sleep(0.02)
+        except TimeoutError:
+            # Said in words: a bare TimeoutError reaches `anklet log` as "error: " and nothing.
+            raise TimeoutError(
+                f"the simulated board did not advertise within {timeout:g} s (its radio: "
+                f"{self.stats.boots} boot(s), connected={self._connected}; log: {self.log_file})"
+            ) from None
 
     def _apply(self, state: dict[str, Any]) -> None:
         self._advertising = bool(state["advertising"])
