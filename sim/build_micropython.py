@@ -116,7 +116,11 @@ def build(tarball: Path | None, checkout: Path | None, jobs: int, out: Path = OU
         stdout=subprocess.DEVNULL if not os.environ.get("VERBOSE") else None,
     )
     binary.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(objects / "micropython", binary)
+    # Copied beside it, then renamed over it: interpreters still running (a test suite's boards)
+    # keep the old file, where copying onto it would fail ("Text file busy").
+    staged = binary.with_name(binary.name + ".new")
+    shutil.copy2(objects / "micropython", staged)
+    os.replace(staged, binary)
     lib = out / "lib" / "asyncio"
     shutil.rmtree(lib, ignore_errors=True)
     lib.mkdir(parents=True)

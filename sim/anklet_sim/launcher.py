@@ -12,8 +12,9 @@ machine the board's IMU FIFO went unread for a second (docs/ARCHITECTURE.md, "Te
 It is driven over a socket (CONFIG_JSON's control_fd) by JSON lines: requests
 {"op": "state" | "cut_link" | "restore_link" | "corrupt" | "power_cycle" | "set_faults" |
 "stop", ...}, each answered by one reply line; it asks the driver for a fresh BLE controller
-at every boot ({"radio": 1}, answered {"radio_path": pty}). The driver going away (EOF) stops
-the board. Only the standard library and uart.py are imported: a board starts in ~50 ms.
+at every boot ({"radio": 1}, answered {"radio_path": its MICROPYBTUART, "unix:@..."}). The
+driver going away (EOF) stops the board. Only the standard library and uart.py are imported:
+a board starts in ~50 ms.
 """
 
 from __future__ import annotations

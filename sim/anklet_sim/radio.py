@@ -1,10 +1,13 @@
 """The simulated board's radio: an ESP32-like BLE controller (a bumble `Controller`) that the
-firmware's real NimBLE host drives over H4 on a pseudo-terminal, on a virtual link shared with
-the host's central. A `sim:ble` board's runs in a radio process of its own (radio_process.py);
-a serial board's, which nobody connects to, in a thread (BackgroundRadio).
+firmware's real NimBLE host drives over H4 on a unix socket (MICROPYBTUART=unix:@name, which
+the interpreter's sim/cmodules/ankletwork/hci_socket.c connects to in place of a serial
+device), on a virtual link shared with the host's central. A `sim:ble` board's runs in a radio
+process of its own (radio_process.py); a serial board's, which nobody connects to, in a thread
+(BackgroundRadio). Why a socket and not a pty: a pty read waits in the kernel for the tty
+workqueue, which a machine with every core busy starves (docs/ARCHITECTURE.md, "Tests").
 
-    radio = BoardRadio(link, flash_dir / "hci", timing=RadioTiming(interval_ms=30))
-    path = await radio.boot()          # a fresh controller: MICROPYBTUART=path for the interpreter
+    radio = BoardRadio(link, flash_dir / "hci", "24:A1:60:C0:FF:EE", timing=RadioTiming())
+    spec = await radio.boot()          # a fresh controller: MICROPYBTUART=spec ("unix:@...")
     radio.drop_connection()            # out of range: both sides see a supervision timeout
     radio.out_of_range(5.0)            # ... and the central hears no advertisement for 5 s
     await radio.stop()
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import threading
@@ -50,7 +54,7 @@ from bumble.controller import Connection, Controller
 from bumble.core import PhysicalTransport
 from bumble.link import LocalLink
 from bumble.smp import AddressResolver
-from bumble.transport import open_transport
+from bumble.transport.common import StreamPacketSink, StreamPacketSource
 
 from .priority import run_this_thread_ahead
 
@@ -302,53 +306,86 @@ class Esp32Controller(Controller):
             self.on_le_disconnected(connection, reason)
 
 
+class _BoardHci(StreamPacketSource):
+    """The board's NimBLE on its controller: H4 both ways over one connection of the board's
+    HCI socket (the interpreter connects at each ble.active(True) of the boot)."""
+
+    def __init__(self, controller: Esp32Controller, connections: set[asyncio.Transport]) -> None:
+        super().__init__()
+        self.controller = controller
+        self.connections = connections
+        self.transport: asyncio.Transport | None = None
+        self.sink: StreamPacketSink | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.connections.add(transport)
+        self.sink = StreamPacketSink(transport)
+        self.controller.host = self.sink
+        self.set_packet_sink(self.controller)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.transport is not None:
+            self.connections.discard(self.transport)
+        if self.sink is not None and self.controller.host is self.sink:
+            self.controller.host = None
+
+
 class BoardRadio:
-    """The board's controller on `link`, one per boot, behind a pty at `pty_link`."""
+    """The board's controller on `link`, one per boot, behind an abstract unix socket per boot
+    named after `hci_name` (anything unique to the board: its flash's `.hci` path)."""
 
     def __init__(
         self,
         link: LocalLink,
-        pty_link: Path,
+        hci_name: Path | str,
         address: str,
         *,
         timing: RadioTiming | None = None,
     ) -> None:
         self.link = link
-        self.pty_link = Path(pty_link)
+        digest = hashlib.sha256(str(hci_name).encode()).hexdigest()[:12]
+        # Abstract (Linux): no file to clean up, and no 108-byte path limit on the test's tmp.
+        self.socket_name = f"anklet-hci-{os.getpid()}-{digest}"
         self.address = address
         self.timing = timing or RadioTiming()
         self.stats = RadioStats()
         self.controller: Esp32Controller | None = None
-        self._transport = None
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Transport] = set()
 
     async def boot(self) -> str:
-        """A chip reset: the previous controller (and its connections) go, a fresh one waits
-        for the next NimBLE on a new pseudo-terminal; returns its path for MICROPYBTUART."""
+        """A chip reset: the previous controller (and its connections) go, a fresh one listens
+        for the next NimBLE on a new socket; returns its MICROPYBTUART (`unix:@name`, which the
+        interpreter's hci_socket.c connects to instead of opening a serial device)."""
         await self.power_off()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.pty_link)
-        transport = await open_transport(f"pty:{self.pty_link}")
         controller = Esp32Controller(
             "anklet-board", self.link, self.address, self.timing, self.stats
         )
-        controller.host = transport.sink
-        transport.source.set_packet_sink(controller)
-        self.controller = controller
-        self._transport = transport
         self.stats.boots += 1
-        return str(self.pty_link)
+        name = f"{self.socket_name}-{self.stats.boots}"
+        connections = self._connections
+        self._server = await asyncio.get_running_loop().create_unix_server(
+            lambda: _BoardHci(controller, connections), "\0" + name
+        )
+        self.controller = controller
+        return f"unix:@{name}"
 
     async def power_off(self) -> None:
-        controller, transport = self.controller, self._transport
-        self.controller = self._transport = None
+        controller, server = self.controller, self._server
+        self.controller = self._server = None
         if controller is not None:
+            controller.host = None
             controller.drop_connections(hci.HCI_ErrorCode.CONNECTION_TIMEOUT_ERROR)
             controller.le_legacy_advertiser.stop()
             with contextlib.suppress(KeyError):
                 self.link.remove_controller(controller)
-        if transport is not None:
-            with contextlib.suppress(Exception):
-                await transport.close()
+        if server is not None:
+            server.close()
+        for connection in list(self._connections):
+            connection.close()
+        self._connections.clear()
 
     async def stop(self) -> None:
         await self.power_off()
@@ -386,18 +423,18 @@ class BackgroundRadio:
     """A BoardRadio in its own thread and event loop, for a board driven from plain threads (the
     serial-only simulated board: its radio advertises to nobody, as a board's on a desk does)."""
 
-    def __init__(self, pty_link: Path, address: str) -> None:
+    def __init__(self, hci_name: Path | str, address: str) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._serve, daemon=True, name="radio")
         self._thread.start()
-        self.radio = self._call(self._make(pty_link, address))
+        self.radio = self._call(self._make(hci_name, address))
 
     def _serve(self) -> None:
         run_this_thread_ahead()  # the board waits on its controller's HCI answers
         self._loop.run_forever()
 
-    async def _make(self, pty_link: Path, address: str) -> BoardRadio:
-        return BoardRadio(EspLink(), pty_link, address)
+    async def _make(self, hci_name: Path | str, address: str) -> BoardRadio:
+        return BoardRadio(EspLink(), hci_name, address)
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=10)

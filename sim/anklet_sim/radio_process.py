@@ -3,7 +3,7 @@ ESP32-like controller (radio.BoardRadio), the virtual link it advertises on, and
 per host central, which the host reaches over HCI on a unix socket, as it would a USB dongle.
 
     radio = RadioProcess(flash_parent / ".flash.hci", "24:A1:60:C0:FF:EE")   # the driver side
-    path = radio.boot()                     # a fresh controller (a chip reset): MICROPYBTUART
+    spec = radio.boot()       # a fresh controller (a chip reset): MICROPYBTUART, "unix:@..."
     spec = await radio.open_central("F0:F0:F0:F0:F0:01")  # "unix:@..." for open_transport
     radio.drop_connection(); radio.out_of_range(5.0); radio.stats; radio.stop()
 
@@ -16,6 +16,9 @@ packets, so the firmware's notifications backed up, and on a saturated machine b
 a two-board BLE session had their IMU FIFOs overflow at the same moment ("no samples for 2 s",
 0 reps; docs/ARCHITECTURE.md, "Tests"). Here only the host's own bumble stack (its GATT client,
 pairing, key store) stays in the host's process; the air and both ends' controllers do not.
+(That was not the whole of it: the boards also waited in the kernel for the tty workqueue behind
+their HCI pty, which is why the board's HCI is now a unix socket this process listens on, a
+fresh one per boot; radio.BoardRadio.)
 
 Not inside the launcher: the launcher is standard-library only so that a serial board starts in
 ~50 ms, and importing bumble costs ~0.4 s; this process starts while the launcher boots the
@@ -104,7 +107,7 @@ class RadioServer:
         self.link = EspLink()
         self.radio = BoardRadio(
             self.link,
-            Path(config["pty_link"]),
+            config["hci_name"],
             config["address"],
             timing=RadioTiming(**config["timing"]),
         )
@@ -201,13 +204,13 @@ class RadioProcess:
 
     def __init__(
         self,
-        pty_link: Path,
+        hci_name: Path | str,
         address: str,
         *,
         timing: RadioTiming | None = None,
         log_file: Path | None = None,
     ) -> None:
-        self.pty_link = Path(pty_link)
+        self.hci_name = hci_name
         self.address = address
         self.timing = timing or RadioTiming()
         self.log_file = log_file
@@ -228,7 +231,7 @@ class RadioProcess:
         ours, theirs = socket.socketpair()
         config = {
             "control_fd": theirs.fileno(),
-            "pty_link": str(self.pty_link),
+            "hci_name": str(self.hci_name),
             "address": self.address,
             "timing": asdict(self.timing),
             # The board's priority (priority.py), as its launcher and interpreter have.
@@ -292,7 +295,8 @@ class RadioProcess:
         return future
 
     def boot(self) -> str:
-        """A chip reset: a fresh controller; returns the pty its NimBLE is to speak H4 on.
+        """A chip reset: a fresh controller; returns the MICROPYBTUART its NimBLE is to speak H4
+        on (`unix:@name`, a socket the radio process listens on).
         Blocking, from any thread (the launcher's request arrives on a thread of board.py)."""
         return self._request("boot").result(_CALL_TIMEOUT_S)["path"]
 
