@@ -78,12 +78,13 @@ MAX_CLOCK_OFFSET_US = 86_400_000_000
 
 
 #: How long a Python thread may hold the GIL while another waits for it (CPython's default is
-#: 5 ms). A board's radio (its BLE controller) runs in a thread of the process that drives the
-#: board, which also runs the host (the recorder, or a test). On a machine whose cores are all
-#: busy, every GIL handover also waits for the OS to run the thread that takes it, and at 5 ms
-#: those waits add up to seconds (when the launcher's threads were here too, three test files
-#: on 2 workers beside two busy loops: 4 of 24 tests failed at 5 ms, none at 0.5 ms, in half
-#: the time; docs/ARCHITECTURE.md, "Tests").
+#: 5 ms). A serial board's own radio (its BLE controller, BackgroundRadio) runs in a thread of
+#: the process that drives the board, which also runs the host (the recorder, or a test); a
+#: `sim:ble` board's radio is a process of its own (radio_process.py). On a machine whose cores
+#: are all busy, every GIL handover also waits for the OS to run the thread that takes it, and
+#: at 5 ms those waits add up to seconds (when the launcher's threads were here too, three test
+#: files on 2 workers beside two busy loops: 4 of 24 tests failed at 5 ms, none at 0.5 ms, in
+#: half the time; docs/ARCHITECTURE.md, "Tests").
 GIL_SWITCH_S = 0.0005
 
 
