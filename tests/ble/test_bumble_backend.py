@@ -19,10 +19,11 @@ from anklet.ble.bumble_backend import (
     parse_backend,
 )
 from bleak import BleakClient, BleakScanner
-from bleak.exc import BleakGATTProtocolError
+from bleak.exc import BleakError, BleakGATTProtocolError
 from bumble import gatt, hci
 from bumble.controller import Controller
 from bumble.core import UUID, AdvertisingData
+from bumble.core import TimeoutError as BumbleTimeoutError
 from bumble.device import Connection, Device
 from bumble.host import Host
 from bumble.keys import MemoryKeyStore
@@ -237,3 +238,28 @@ def test_parse_backend_spec():
     assert parse_backend("bumble:usb:0") == "usb:0"
     with pytest.raises(ValueError, match="bumble:TRANSPORT"):
         parse_backend("winrt")
+
+
+def test_a_gatt_request_never_answered_drops_the_link_as_a_bleak_error():
+    # bumble gives up on an ATT request after 30 s with its own TimeoutError; after that the
+    # ATT bearer may carry nothing more (Core spec Vol 3, Part F, 3.3.3). The client drops the
+    # link and says so as a BleakError, which the transport turns into a lost link.
+    async def body(link, peripheral, central):
+        lost = asyncio.Event()
+        client = BleakClient(
+            PERIPHERAL, lambda _c: lost.set(), backend=BumbleClient, central=central
+        )
+        await client.connect()
+        peer = client._backend._peer  # type: ignore[attr-defined]
+
+        async def unanswered(*args: Any, **kwargs: Any) -> None:
+            raise BumbleTimeoutError("GATT timeout for ATT_WRITE_REQUEST")
+
+        peer.write_value = unanswered
+        with pytest.raises(BleakError, match="did not answer a write \\(GATT timeout\\)"):
+            await client.write_gatt_char(WRITE, b"\x01", response=True)
+        await asyncio.wait_for(lost.wait(), 60)
+        assert not client.is_connected
+        assert not peripheral.device.connections
+
+    run(body)

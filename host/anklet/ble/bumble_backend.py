@@ -23,7 +23,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bleak.args import SizedBuffer
 from bleak.backends.characteristic import BleakGATTCharacteristic
@@ -39,6 +39,7 @@ from bumble.att import ATT_Error
 from bumble.controller import Controller
 from bumble.core import UUID as BumbleUUID
 from bumble.core import AdvertisingData, BaseBumbleError
+from bumble.core import TimeoutError as BumbleTimeoutError
 from bumble.device import Advertisement, Connection, Device, DeviceConfiguration, Peer
 from bumble.gatt_client import CharacteristicProxy, DescriptorProxy, ServiceProxy
 from bumble.host import Host
@@ -49,6 +50,7 @@ from bumble.transport.common import AsyncPipeSink, Transport
 from .keystore import PrivateJsonKeyStore
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: The ATT MTU the central offers when it connects (bumble's server maximum).
 DEFAULT_MTU = 517
@@ -430,8 +432,8 @@ class BumbleClient(BaseBleakClient):
         try:
             peer = Peer(connection)
             self._peer = peer
-            await peer.request_mtu(central.mtu)
-            self.services = await self._discover(peer)
+            await self._gatt(peer.request_mtu(central.mtu), "the MTU exchange")
+            self.services = await self._gatt(self._discover(peer), "service discovery")
             if pair:
                 await self.pair()
         except BaseException:
@@ -484,6 +486,25 @@ class BumbleClient(BaseBleakClient):
         assert self._peer is not None
         return self._peer
 
+    async def _gatt(self, operation: Awaitable[T], what: str) -> T:
+        """Await a GATT operation. An ATT error is bleak's protocol error. A request the peer
+        never answers times out (bumble: 30 s), and then the ATT bearer is dead: no further
+        request may be sent on it (Core spec Vol 3, Part F, 3.3.3). So the link is dropped and
+        the caller sees a lost link, not bumble's own TimeoutError (which reached `anklet
+        log-pair` as an internal error)."""
+        try:
+            return await operation
+        except ATT_Error as exc:
+            raise _gatt_error(exc) from exc
+        except BumbleTimeoutError as exc:
+            connection = self._connection
+            if connection is not None:  # not asked for: the disconnected callback fires
+                with contextlib.suppress(BaseBumbleError, hci.HCI_Error):
+                    await connection.disconnect()
+            raise BleakError(
+                f"{self.address} did not answer {what} (GATT timeout): the link is dropped"
+            ) from exc
+
     # --- GATT ------------------------------------------------------------------------------
 
     async def _discover(self, peer: Peer) -> BleakGATTServiceCollection:
@@ -524,38 +545,30 @@ class BumbleClient(BaseBleakClient):
     ) -> bytearray:
         proxy: CharacteristicProxy[bytes] = characteristic.obj
         self._require_peer()
-        try:
-            return bytearray(await proxy.read_value())
-        except ATT_Error as exc:
-            raise _gatt_error(exc) from exc
+        return bytearray(await self._gatt(proxy.read_value(), "a read"))
 
     async def read_gatt_descriptor(
         self, descriptor: BleakGATTDescriptor, *, use_cached: bool = False, **kwargs: Any
     ) -> bytearray:
         proxy: DescriptorProxy = descriptor.obj
         self._require_peer()
-        try:
-            return bytearray(await proxy.read_value())
-        except ATT_Error as exc:
-            raise _gatt_error(exc) from exc
+        return bytearray(await self._gatt(proxy.read_value(), "a read"))
 
     async def write_gatt_char(
         self, characteristic: BleakGATTCharacteristic, data: SizedBuffer, response: bool
     ) -> None:
         peer = self._require_peer()
-        try:
-            await peer.write_value(characteristic.handle, bytes(data), with_response=response)
-        except ATT_Error as exc:
-            raise _gatt_error(exc) from exc
+        await self._gatt(
+            peer.write_value(characteristic.handle, bytes(data), with_response=response), "a write"
+        )
 
     async def write_gatt_descriptor(
         self, descriptor: BleakGATTDescriptor, data: SizedBuffer
     ) -> None:
         peer = self._require_peer()
-        try:
-            await peer.write_value(descriptor.handle, bytes(data), with_response=True)
-        except ATT_Error as exc:
-            raise _gatt_error(exc) from exc
+        await self._gatt(
+            peer.write_value(descriptor.handle, bytes(data), with_response=True), "a write"
+        )
 
     async def start_notify(
         self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback, **kwargs: Any
@@ -567,19 +580,13 @@ class BumbleClient(BaseBleakClient):
             callback(bytearray(value))
 
         self._subscriptions[characteristic.handle] = on_value
-        try:
-            await proxy.subscribe(on_value, prefer_notify=True)
-        except ATT_Error as exc:
-            raise _gatt_error(exc) from exc
+        await self._gatt(proxy.subscribe(on_value, prefer_notify=True), "a subscription")
 
     async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
         self._require_peer()
         proxy: CharacteristicProxy[bytes] = characteristic.obj
         on_value = self._subscriptions.pop(characteristic.handle, None)
-        try:
-            await proxy.unsubscribe(on_value)
-        except ATT_Error as exc:
-            raise _gatt_error(exc) from exc
+        await self._gatt(proxy.unsubscribe(on_value), "an unsubscription")
 
 
 def parse_backend(spec: str | None) -> str | None:
