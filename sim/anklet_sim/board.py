@@ -135,8 +135,9 @@ class SimulatedBoard:
     #: interpreter work at the ESP32's pystone time per event (cpu.py, mpy/cpu.py). False keeps
     #: the rest of the model and the PC's speed.
     cpu_pace: bool = True
-    #: Called at every boot: a fresh BLE controller (a chip reset); returns the pty the
-    #: interpreter's NimBLE speaks H4 on. None: a radio of the board's own that nobody hears.
+    #: Called at every boot: a fresh BLE controller (a chip reset); returns the MICROPYBTUART
+    #: the interpreter's NimBLE speaks H4 on (`unix:@name`, a socket its radio listens on).
+    #: None: a radio of the board's own that nobody hears.
     radio_boot: Callable[[], str] | None = None
 
     def __post_init__(self) -> None:
@@ -313,6 +314,7 @@ class SimulatedBoard:
 
     @property
     def _hci_path(self) -> Path:
+        # names the board's radio (its HCI socket's name is made from it): one per flash folder
         return self.flash_dir.parent / f".{self.flash_dir.name}.hci"
 
     def _launcher_config(self, master: int, slave: int, control_fd: int) -> dict[str, Any]:

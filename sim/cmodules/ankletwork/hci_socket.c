@@ -90,32 +90,33 @@ static int needs_mode(int flags) {
     return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
 }
 
-int __wrap_open64(const char *path, int flags, ...) {
+// open64 and open: a `unix:` path is the HCI socket; anything else goes to `real`, with the mode
+// when there is one.
+static int open_or_connect(int (*real)(const char *, int, ...), const char *path, int flags,
+    va_list args) {
     if (strncmp(path, HCI_SOCKET_PREFIX, strlen(HCI_SOCKET_PREFIX)) == 0) {
         return hci_socket_connect(path + strlen(HCI_SOCKET_PREFIX), flags);
     }
     if (needs_mode(flags)) {
-        va_list args;
-        va_start(args, flags);
-        mode_t mode = va_arg(args, mode_t);
-        va_end(args);
-        return __real_open64(path, flags, mode);
+        return real(path, flags, va_arg(args, mode_t));
     }
-    return __real_open64(path, flags);
+    return real(path, flags);
+}
+
+int __wrap_open64(const char *path, int flags, ...) {
+    va_list args;
+    va_start(args, flags);
+    int fd = open_or_connect(__real_open64, path, flags, args);
+    va_end(args);
+    return fd;
 }
 
 int __wrap_open(const char *path, int flags, ...) {
-    if (strncmp(path, HCI_SOCKET_PREFIX, strlen(HCI_SOCKET_PREFIX)) == 0) {
-        return hci_socket_connect(path + strlen(HCI_SOCKET_PREFIX), flags);
-    }
-    if (needs_mode(flags)) {
-        va_list args;
-        va_start(args, flags);
-        mode_t mode = va_arg(args, mode_t);
-        va_end(args);
-        return __real_open(path, flags, mode);
-    }
-    return __real_open(path, flags);
+    va_list args;
+    va_start(args, flags);
+    int fd = open_or_connect(__real_open, path, flags, args);
+    va_end(args);
+    return fd;
 }
 
 int __wrap_tcgetattr(int fd, struct termios *termios_p) {
