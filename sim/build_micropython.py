@@ -7,6 +7,12 @@ The simulated board and the firmware tests run in this interpreter: the same Pyt
 (extmod/modbluetooth.c, extmod/nimble/modbluetooth_nimble.c) and NimBLE host that the ESP32
 port links, talking H4 HCI to the serial device named by MICROPYBTUART.
 
+It is a 32-bit build (gcc -m32), as the ESP32's Xtensa and RISC-V cores are 32-bit: objects,
+bytecode and GC blocks (16 bytes) take the heap an ESP32 gives them, small ints end at 2**30
+(beyond, an int allocates: an allocation-free path must stay below), and ticks_us() wraps at
+2**30 us, as on the board (py/mpconfig.h MICROPY_PY_TIME_TICKS_PERIOD). It needs a compiler
+that builds 32-bit programs (Debian: `apt-get install gcc-multilib`).
+
 It also links `ankletwork` (sim/cmodules/ankletwork/), a work counter for the simulated board's
 CPU model: MicroPython's own VM hooks (MICROPY_VM_HOOK_INIT, _LOOP, _RETURN in py/vm.c, set by a
 header forced into the build) and the linker's --wrap count what the interpreter does; nothing
@@ -48,6 +54,8 @@ FLAGS = (
     "MICROPY_PY_FFI=0",
     "FROZEN_MANIFEST=",
 )
+#: A 32-bit interpreter, as the ESP32 is (module docstring).
+WORD_FLAGS = "-m32"
 
 
 def source_key(tarball: Path | None, checkout: Path | None) -> str:
@@ -77,7 +85,28 @@ def cmodules_key() -> str:
 def build_key(tarball: Path | None, checkout: Path | None, flags: tuple[str, ...] = FLAGS) -> str:
     """What the build depends on; a build whose key file holds the same is reused."""
     return (
-        source_key(tarball, checkout) + "\nflags " + " ".join(flags) + "\n" + cmodules_key() + "\n"
+        source_key(tarball, checkout)
+        + "\nflags "
+        + " ".join((*flags, WORD_FLAGS))
+        + "\n"
+        + cmodules_key()
+        + "\n"
+    )
+
+
+def check_32bit_compiler() -> str | None:
+    """None if gcc builds and links a 32-bit program here, else what to install."""
+    probe = subprocess.run(
+        ["gcc", WORD_FLAGS, "-x", "c", "-", "-o", os.devnull],
+        input="int main(void) { return 0; }\n",
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode == 0:
+        return None
+    return (
+        "gcc cannot build 32-bit programs (the simulated board is a 32-bit MicroPython, as the "
+        "ESP32 is): install gcc-multilib (Debian/Ubuntu: sudo apt-get install gcc-multilib)"
     )
 
 
@@ -110,7 +139,8 @@ def build(tarball: Path | None, checkout: Path | None, jobs: int, out: Path = OU
             f"BUILD={objects}",
             *FLAGS,
             f"USER_C_MODULES={CMODULES}",
-            f"CFLAGS_EXTRA=-include {HOOKS}",
+            f"CFLAGS_EXTRA={WORD_FLAGS} -include {HOOKS}",
+            f"LDFLAGS_EXTRA={WORD_FLAGS}",
         ],
         check=True,
         stdout=subprocess.DEVNULL if not os.environ.get("VERBOSE") else None,
@@ -146,6 +176,10 @@ def main() -> int:
             "pass MPY_SRC=path/to/micropython (see sim/build_micropython.py)",
             file=sys.stderr,
         )
+        return 2
+    missing = check_32bit_compiler()
+    if missing is not None:
+        print(f"error: {missing}", file=sys.stderr)
         return 2
     try:
         build(None if args.source else args.tarball, args.source, args.jobs)

@@ -73,7 +73,7 @@ DEFAULT_HEAP = "364k"
 PSRAM_HEAP = "4m"
 
 #: The board's ticks run `clock_offset_us` (a sim option) ahead of the PC's monotonic clock
-#: (mpy/time.py): below a day, far from the unix port's 2**62 ticks period.
+#: (mpy/time.py), modulo the 2**30 ticks period; below a day.
 MAX_CLOCK_OFFSET_US = 86_400_000_000
 
 

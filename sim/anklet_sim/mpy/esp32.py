@@ -35,6 +35,15 @@ import world as _world
 
 _BLOCK = _flash.SECTOR
 _U32 = 0xFFFFFFFF
+_SMALL = 0x3FFFFFFF  # a small int's top on a 32-bit interpreter
+
+
+def _u32(x):
+    """x as the port's uint32_t arithmetic makes it. A flash offset is far below 2**30, a small
+    int: only a bad argument (negative, huge) pays for the mask, which allocates here."""
+    return x if 0 <= x <= _SMALL else x & _U32
+
+
 _ESP_ERR_INVALID_ARG = 0x102
 _ESP_ERR_INVALID_SIZE = 0x104
 _EOPNOTSUPP = 95  # check_esp_err's errno for ESP_ERR_NOT_SUPPORTED
@@ -111,7 +120,7 @@ class Partition:
     def readblocks(self, block_num, buf, offset=0):
         _cpu.enter()
         try:
-            off = (block_num * _BLOCK + offset) & _U32
+            off = _u32(block_num * _BLOCK + offset)
             _check(off, len(buf), self._size)
             self._bytes()
             self._chip.read_into(off, buf)
@@ -121,12 +130,12 @@ class Partition:
     def writeblocks(self, block_num, buf, offset=None):
         _cpu.enter()
         try:
-            off = (block_num * _BLOCK) & _U32
+            off = _u32(block_num * _BLOCK)
             n = len(buf)
             if offset is None:  # the block protocol's plain write: erase first
                 self._erase(off, n)
             else:  # the extended one: the caller erased
-                off = (off + offset) & _U32
+                off = _u32(off + offset)
             _check(off, n, self._size)
             self._bytes()
             self._chip.program(off, buf)
@@ -143,7 +152,7 @@ class Partition:
         if op == 6:  # erase one block
             _cpu.enter()
             try:
-                self._erase((arg * _BLOCK) & _U32, _BLOCK)
+                self._erase(_u32(arg * _BLOCK), _BLOCK)
             finally:
                 _cpu.leave()
             return 0

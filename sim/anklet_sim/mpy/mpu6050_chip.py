@@ -112,6 +112,7 @@ class MPU6050Chip:
         self._last_read = 0
         self._record = ()
         self._next_ps = -1  # time of the next sample; -1 while asleep
+        self._next_us = -1  # ... the first microsecond at or after it (a small int to compare)
         self._last_ps = -1  # time of the newest sample (data registers), -1: none yet
         self._data_ps = -1  # time the data registers were computed for
         self._period_ps = self._compute_period()
@@ -137,20 +138,27 @@ class MPU6050Chip:
 
     def _restart_clock(self):
         if self.awake:
-            self._next_ps = self._clock.now_us() * _PS_PER_US + self._period_ps
+            self._set_next(self._clock.now_us() * _PS_PER_US + self._period_ps)
         else:
-            self._next_ps = -1
+            self._next_ps = self._next_us = -1
+
+    def _set_next(self, next_ps):
+        self._next_ps = next_ps
+        self._next_us = -(-next_ps // _PS_PER_US)
 
     # --- sample production ---------------------------------------------------------------------
 
     def _advance(self):
-        """Produce the samples due by now. Allocates nothing when none is due."""
+        """Produce the samples due by now. Allocates nothing when none is due: picoseconds are
+        big ints on a 32-bit interpreter, so that is decided in microseconds."""
+        next_us = self._next_us
+        if next_us < 0:
+            return
+        now_us = self._clock.now_us()
+        if now_us < next_us:
+            return
         next_ps = self._next_ps
-        if next_ps < 0:
-            return
-        now_ps = self._clock.now_us() * _PS_PER_US
-        if now_ps < next_ps:
-            return
+        now_ps = now_us * _PS_PER_US
         period = self._period_ps
         due = (now_ps - next_ps) // period + 1
         self.samples += due
@@ -177,7 +185,7 @@ class MPU6050Chip:
                 next_ps += period
         else:
             next_ps += due * period
-        self._next_ps = next_ps
+        self._set_next(next_ps)
         self._last_ps = next_ps - period
 
     def _sample_regs(self, t_ps):

@@ -7,7 +7,7 @@
 # clock fits against (device_us = monotonic_us + offset, modulo the 2**30 wire ticks).
 #
 #     import time
-#     time.ticks_us()       # CLOCK_MONOTONIC µs + ANKLET_SIM_CLOCK_OFFSET_US
+#     time.ticks_us()       # (CLOCK_MONOTONIC µs + ANKLET_SIM_CLOCK_OFFSET_US) mod 2**30
 import os
 
 from utime import *  # noqa: F403  (sleep_ms, ticks_diff, ticks_add, time_ns ... as the port has them)
@@ -54,14 +54,24 @@ def sleep_us(us):
 _OFFSET_US = int(os.getenv("ANKLET_SIM_CLOCK_OFFSET_US") or 0)
 
 if _OFFSET_US:
-    # Monotonic µs plus an offset below 2**62 stays a small int (no allocation, no wrap
-    # within the port's 2**62 ticks period), so ticks_diff/ticks_add work unchanged.
+    # This is a 32-bit interpreter, as the ESP32 is: ticks wrap at 2**30 and a small int ends
+    # below 2**30, so the offset is added modulo 2**30 without an intermediate beyond it (that
+    # would be an allocation on every clock read the firmware makes).
+    _HALF = 1 << 29
+    _OFF_US = _OFFSET_US % (_HALF << 1) - _HALF
+    _OFF_MS = (_OFFSET_US // 1000) % (_HALF << 1) - _HALF
+
+    def _wrap(t, off):
+        s = t - _HALF + off  # t + offset - 2**30, within ±2**30
+        return s if s >= 0 else s + _HALF + _HALF
 
     def ticks_us():
-        return _ticks_us() + _OFFSET_US
+        return _wrap(_ticks_us(), _OFF_US)
 
     def ticks_ms():
-        return (_ticks_us() + _OFFSET_US) // 1000
+        # Within 1 ms of (monotonic µs + offset) // 1000: the port's µs ticks wrap every 18 min
+        # here, so milliseconds come from its own ms ticks.
+        return _wrap(_ticks_ms(), _OFF_MS)
 
 else:
     ticks_us = _ticks_us
