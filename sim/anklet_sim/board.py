@@ -42,7 +42,10 @@ from typing import Any
 from anklet.firmware_source import firmware_dir
 from anklet_protocol import spec
 
+from .compiled import compiled_firmware
 from .cpu import esp32_ns_per_event
+from .heap import ESP32_GENERIC
+from .heap import applies as heap_applies
 from .launcher import (  # noqa: F401 (EXIT_RESET, PWRON_RESET: for the tests)
     DIE_WITH_PARENT,
     EXIT_RESET,
@@ -57,15 +60,13 @@ from .radio import BackgroundRadio
 MPY_DIR = Path(__file__).resolve().parent / "mpy"
 FIRMWARE_DIR = firmware_dir()
 
-# An ESP32 without PSRAM gives MicroPython a heap of about 160 KB (110 KB free once the code
-# is loaded); the emulated chips, motion models and radio (~60 KB), and the modules' bytecode
-# (.py compiled on the board), live in the same heap here, so the simulated board gets more.
-# +40 KB since the ESP32 model: its select/os/cpu modules (7 KB here) and the firmware's serial
-# pacing, MPU-6500 support and per-chip pin maps (10 KB of bytecode on this 64-bit build, about
-# half that on the ESP32) would otherwise come out of the ring, which sizes itself from what is
-# free (31 blocks instead of 172 at 200 Hz). How the ESP32's own heap starts and grows is not
-# modelled (see docs/HIL.md). +4 KB for the emulated `esp32` module (its flash partitions),
-# built into the ESP32's firmware, not on its heap.
+# The interpreter's fixed heap (the default; `heap=esp32` gives the ESP32's growable one,
+# heap.py). An ESP32 without PSRAM gives MicroPython about 110 KB once it has grown; the emulated
+# chips, motion models and radio (~60 KB) live in the same heap here, so the simulated board gets
+# more. +40 KB since the ESP32 model: its select/os/cpu modules and the firmware's serial pacing,
+# MPU-6500 support and per-chip pin maps would otherwise come out of the ring, which sizes itself
+# from what is free (31 blocks instead of 172 at 200 Hz). +4 KB for the emulated `esp32` module
+# (its flash partitions), built into the ESP32's firmware, not on its heap.
 DEFAULT_HEAP = "364k"
 #: A board with PSRAM (ESP32-WROVER, most ESP32-S3 boards) running MicroPython's SPIRAM image:
 #: its heap is the PSRAM, 2-8 MB (ports/esp32/main.c), so the ring takes its cap
@@ -344,7 +345,11 @@ class SimulatedBoard:
                 str(MPY_DIR / "simboot.py"),
             ],
             "path_deployed": micropython_path(MPY_DIR, *deployed_code),
-            "path_source": micropython_path(MPY_DIR, str(self.firmware_dir)),
+            # firmware/ as a board gets it, .mpy (compiled.py): compiling on the board would
+            # grow the ESP32's heap (heap.py) where a real board's does not.
+            "path_source": micropython_path(
+                MPY_DIR, str(compiled_firmware(Path(self.firmware_dir), micropython_command()))
+            ),
             "env": self._board_env(),
         }
 
@@ -352,6 +357,8 @@ class SimulatedBoard:
         """The interpreter's environment for the board's options (read at each boot)."""
         return {
             "ANKLET_SIM_BOOT_MS": str(int(self.sim_options.get("boot_ms", 0))),
+            # An ESP32's growable heap (heap.py); empty: the interpreter's fixed heap.
+            "ANKLET_SIM_HEAP": ESP32_GENERIC.env() if heap_applies(self.sim_options) else "",
             # The board's clock origin against the PC's monotonic clock (mpy/time.py).
             "ANKLET_SIM_CLOCK_OFFSET_US": str(self.clock_offset_us),
             # asyncio's waits end on 10 ms FreeRTOS ticks (mpy/select.py); 0: as asked.

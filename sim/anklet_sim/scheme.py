@@ -17,6 +17,8 @@ image): a heap of MBs, so a ring of 256 KB, 17 s at 1000 Hz (docs/INTEGRITY.md).
 the athlete waits for the recording, however long the board took to be reached.
 `&ankring=0` makes it a board flashed without `anklet flash` (plain esptool, Thonny): no
 `ankring` partition, so a dropped link is refilled from its RAM ring only.
+`&heap=esp32` gives it the ESP32's growable heap instead of the interpreter's fixed one
+(heap.py; docs/HIL.md, "The heap model").
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from anklet.transport.serial import SerialTransport
 from .board import DEFAULT_HEAP, MAX_CLOCK_OFFSET_US, PSRAM_HEAP, SimulatedBoard
 
 DEFAULT_UNIQUE_ID = "24a160c0ffee"
-_QUERY_KEYS = ("id", "clock_offset_us", "psram", "motion_from", "ankring")
+_QUERY_KEYS = ("id", "clock_offset_us", "psram", "motion_from", "ankring", "heap")
 
 
 def _whole(dev: str, key: str, value: str, low: int, high: int) -> int:
@@ -57,7 +59,8 @@ def board_variant(dev: str, options: OpenOptions) -> tuple[OpenOptions, str]:
     if unknown or not fields:
         raise TransportError(
             f"{dev!r}: unknown option {', '.join(unknown) or query!r}; use "
-            "?id=N (1-99), &clock_offset_us=U, &psram=1, &motion_from=start and &ankring=0"
+            "?id=N (1-99), &clock_offset_us=U, &psram=1, &motion_from=start, &ankring=0 "
+            "and &heap=esp32"
         )
     sim_options = dict(options.sim_options)
     unique_id = DEFAULT_UNIQUE_ID
@@ -74,6 +77,10 @@ def board_variant(dev: str, options: OpenOptions) -> tuple[OpenOptions, str]:
         sim_options["psram"] = _whole(dev, "psram", fields["psram"], 0, 1)
     if "ankring" in fields and not _whole(dev, "ankring", fields["ankring"], 0, 1):
         sim_options["flash_ring_kb"] = 0  # else the simulated flash's default, 256 KiB
+    if "heap" in fields:
+        if fields["heap"] not in ("esp32", "fixed"):
+            raise TransportError(f"{dev!r}: heap={fields['heap']!r} must be esp32 or fixed")
+        sim_options["heap"] = fields["heap"]
     if "motion_from" in fields:
         if fields["motion_from"] not in ("boot", "start"):
             raise TransportError(

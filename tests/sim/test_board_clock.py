@@ -31,6 +31,17 @@ def test_a_board_id_gives_its_own_flash_unique_id_and_clock_offset(tmp_path):
     assert board_variant("sim?ankring=1", base)[0].sim_options == {"seed": 3}
 
 
+def test_heap_esp32_asks_for_the_growable_heap_on_an_esp32_without_psram(tmp_path):
+    from anklet_sim.heap import applies
+
+    base = OpenOptions(sim_flash=tmp_path / "f")
+    asked = board_variant("sim?heap=esp32", base)[0].sim_options
+    assert asked == {"heap": "esp32"} and applies(asked)
+    assert not applies({})  # not yet the default (docs/HIL.md, "The heap model")
+    assert not applies(board_variant("sim?heap=esp32&psram=1", base)[0].sim_options)
+    assert not applies({**asked, "chip": "ESP32C3"})
+
+
 @pytest.mark.parametrize(
     ("dev", "why"),
     [
@@ -40,6 +51,7 @@ def test_a_board_id_gives_its_own_flash_unique_id_and_clock_offset(tmp_path):
         ("sim?clock_offset_us=-5", r"clock_offset_us='-5' must be a whole number from 0"),
         ("sim:ble?psram=yes", r"psram='yes' must be a whole number from 0 to 1"),
         ("sim?ankring=2", r"ankring='2' must be a whole number from 0 to 1"),
+        ("sim?heap=big", r"heap='big' must be esp32 or fixed"),
     ],
 )
 def test_a_bad_board_option_is_one_clear_error(dev, why, tmp_path):

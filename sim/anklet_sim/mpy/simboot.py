@@ -63,6 +63,19 @@ def run_script(name):
         sys.print_exception(exc)
 
 
+# From here the heap is an ESP32's (anklet_sim/heap.py, when the launcher asks): the firmware
+# finds the 56 KiB area a fresh ESP32 has, the emulated hardware kept out of it, and the heap
+# grows from a model of the ESP-IDF heap that NimBLE shares.
+_heap = (os.getenv("ANKLET_SIM_HEAP") or "").split()
+if _heap:
+    import ankletwork  # noqa: E402
+
+    ankletwork.heap_begin(
+        int(_heap[0]), int(_heap[1]), [int(r) for r in _heap[2].split(",")], int(_heap[3])
+    )
+    del ankletwork
+del _heap
+
 cpu.free_imports()  # a board gets the firmware compiled (.mpy): compiling here is free
 cpu.start()  # from here the firmware's code runs at the ESP32's pace
 run_script("boot")  # optional, as on a real board

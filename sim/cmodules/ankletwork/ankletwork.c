@@ -45,10 +45,15 @@ static mp_obj_t ankletwork_events_total(void) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(ankletwork_events_obj, ankletwork_events_total);
 
+extern const mp_obj_fun_builtin_var_t ankletwork_heap_begin_obj;
+extern const mp_obj_fun_builtin_fixed_t ankletwork_heap_state_obj;
+
 static const mp_rom_map_elem_t ankletwork_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_ankletwork) },
     { MP_ROM_QSTR(MP_QSTR_counts), MP_ROM_PTR(&ankletwork_counts_obj) },
     { MP_ROM_QSTR(MP_QSTR_events), MP_ROM_PTR(&ankletwork_events_obj) },
+    { MP_ROM_QSTR(MP_QSTR_heap_begin), MP_ROM_PTR(&ankletwork_heap_begin_obj) },
+    { MP_ROM_QSTR(MP_QSTR_heap_state), MP_ROM_PTR(&ankletwork_heap_state_obj) },
 };
 static MP_DEFINE_CONST_DICT(ankletwork_globals, ankletwork_globals_table);
 

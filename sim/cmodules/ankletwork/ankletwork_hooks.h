@@ -12,4 +12,15 @@ extern unsigned long ankletwork_events[3];
 #define MICROPY_VM_HOOK_LOOP ankletwork_events[1]++;
 #define MICROPY_VM_HOOK_RETURN ankletwork_events[2]++;
 
+
+// The heap as an ESP32's (heap_model.c): MicroPython's own split heap that grows on demand, as
+// ports/esp32/mpconfigport.h sets it, its new areas from the model of the ESP-IDF heap.
+#include <stddef.h>
+#define MICROPY_GC_SPLIT_HEAP (1)
+#define MICROPY_GC_SPLIT_HEAP_AUTO (1)
+void *ankletwork_sys_alloc(size_t size);
+void ankletwork_sys_free(void *ptr);
+#define MP_PLAT_ALLOC_HEAP(size) ankletwork_sys_alloc(size)
+#define MP_PLAT_FREE_HEAP(ptr) ankletwork_sys_free(ptr)
+
 #endif
