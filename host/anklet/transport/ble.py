@@ -30,7 +30,7 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_after_delay,
-    wait_incrementing,
+    wait_fixed,
 )
 
 from anklet.ble.bumble_backend import BumbleCentral, BumbleClient, BumbleScanner, parse_backend
@@ -44,8 +44,11 @@ _QUEUE_FRAMES = 8192  # ~30 s of SAMPLES at 1000 Hz waiting for a slow reader
 # notifications and a COMMAND gets in only when one frees (0.75 s was too short: a GET_STATUS
 # on the back-pressure test's 33-packets/s link failed, tests/ble/test_ble_link.py).
 _BUSY_BUDGET_S = 3.0
-_BUSY_PAUSE_S = 0.05  # then 100, 150 ... up to 250 ms (connection events are 7.5–50 ms)
-_BUSY_PAUSE_MAX_S = 0.25
+# A write gets in only when the board's NimBLE has freed a buffer and not yet refilled it, a
+# moment that comes about once per connection event (7.5-50 ms) on a link slower than the
+# stream: so the write is tried again after about one event, every time. Pauses growing to
+# 250 ms tried 15 times in the 3 s and missed those moments twice in six make-test runs.
+_BUSY_PAUSE_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -230,7 +233,7 @@ class BleTransport(Transport):
             )
         retrying = AsyncRetrying(
             retry=retry_if_exception(lambda exc: self._busy(client, exc)),
-            wait=wait_incrementing(_BUSY_PAUSE_S, _BUSY_PAUSE_S, _BUSY_PAUSE_MAX_S),
+            wait=wait_fixed(_BUSY_PAUSE_S),
             stop=stop_after_delay(self.busy_budget_s),
             before_sleep=self._count_busy_retry,
             reraise=True,
