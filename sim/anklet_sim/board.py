@@ -60,13 +60,16 @@ from .radio import BackgroundRadio
 MPY_DIR = Path(__file__).resolve().parent / "mpy"
 FIRMWARE_DIR = firmware_dir()
 
-# The interpreter's fixed heap (the default; `heap=esp32` gives the ESP32's growable one,
-# heap.py). An ESP32 without PSRAM gives MicroPython about 110 KB once it has grown; the emulated
-# chips, motion models and radio (~60 KB) live in the same heap here, so the simulated board gets
-# more. +40 KB since the ESP32 model: its select/os/cpu modules and the firmware's serial pacing,
-# MPU-6500 support and per-chip pin maps would otherwise come out of the ring, which sizes itself
-# from what is free (31 blocks instead of 172 at 200 Hz). +4 KB for the emulated `esp32` module
-# (its flash partitions), built into the ESP32's firmware, not on its heap.
+# The interpreter's heap. On an ESP32 without PSRAM (the default board) it is the emulated
+# hardware's alone: the firmware gets the ESP32's growable heap beside it (heap.py). Where the
+# heap is fixed (`heap=fixed`, `--fast`, the ESP32-S3 and -C3 profiles) firmware and hardware
+# share it: an ESP32 without PSRAM gives MicroPython about 110 KB once it has grown, and the
+# emulated chips, motion models and radio (~60 KB) live in the same heap, so the simulated
+# board gets more. +40 KB since the ESP32 model: its select/os/cpu modules and the firmware's
+# serial pacing, MPU-6500 support and per-chip pin maps would otherwise come out of the ring,
+# which sizes itself from what is free (31 blocks instead of 172 at 200 Hz). +4 KB for the
+# emulated `esp32` module (its flash partitions), built into the ESP32's firmware, not on its
+# heap.
 DEFAULT_HEAP = "364k"
 #: A board with PSRAM (ESP32-WROVER, most ESP32-S3 boards) running MicroPython's SPIRAM image:
 #: its heap is the PSRAM, 2-8 MB (ports/esp32/main.c), so the ring takes its cap
@@ -358,7 +361,9 @@ class SimulatedBoard:
         return {
             "ANKLET_SIM_BOOT_MS": str(int(self.sim_options.get("boot_ms", 0))),
             # An ESP32's growable heap (heap.py); empty: the interpreter's fixed heap.
-            "ANKLET_SIM_HEAP": ESP32_GENERIC.env() if heap_applies(self.sim_options) else "",
+            "ANKLET_SIM_HEAP": (
+                ESP32_GENERIC.env() if heap_applies(self.sim_options, self.fast) else ""
+            ),
             # The board's clock origin against the PC's monotonic clock (mpy/time.py).
             "ANKLET_SIM_CLOCK_OFFSET_US": str(self.clock_offset_us),
             # asyncio's waits end on 10 ms FreeRTOS ticks (mpy/select.py); 0: as asked.

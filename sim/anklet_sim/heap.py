@@ -17,14 +17,12 @@ published measurement (docs/HIL.md, "The heap model"):
 - NimBLE: about 32 KB on an ESP32 (Moddable-OpenSource/moddable#640, measured: free heap from
   about 45 KB to about 11 KB when BLE starts).
 
-Asked for with `sim?heap=esp32` (the sim option `heap: esp32`); not yet the default. With it,
-`tests/ble/test_ble_sessions.py::test_ble_session_accounts_for_every_sample[1000]` alone took
-14.6 s against 7.0 s and its board's worst gap between IMU FIFO reads was 95 ms against 55 ms
-(the FIFO holds 85 ms at 1000 Hz), and that test failed once in `make test`'s six workers: the
-firmware's 56 KiB beside the emulated hardware's garbage makes collections far more frequent,
-and their cost on this PC is not yet understood. Boards with PSRAM (the Python heap is the
-PSRAM, megabytes) and the ESP32-S3 and -C3 (no published figure for their NimBLE share) keep a
-fixed heap whatever is asked: `applies()`.
+The default for an ESP32 without PSRAM; `sim?heap=fixed` (the sim option `heap: fixed`) and a
+fast board (`anklet sim --fast`) keep the interpreter's fixed heap. What the emulated hardware
+allocates stays in its own area (the CPU model's enter() and leave() switch the allocator,
+mpy/cpu.py), so the emulator's garbage neither collects nor grows the firmware's heap. Boards
+with PSRAM (the Python heap is the PSRAM, megabytes) and the ESP32-S3 and -C3 (no published
+figure for their NimBLE share) keep a fixed heap whatever is asked: `applies()`.
 """
 
 from __future__ import annotations
@@ -54,7 +52,8 @@ ESP32_GENERIC = HeapProfile(
 )
 
 
-def applies(sim_options: dict[str, Any]) -> bool:
-    """An ESP32 without PSRAM asked for `heap=esp32` gets the growable heap."""
+def applies(sim_options: dict[str, Any], fast: bool = False) -> bool:
+    """An ESP32 without PSRAM gets the growable heap, unless `heap=fixed` or a fast board."""
     chip = str(sim_options.get("chip", "ESP32")).replace("-", "").upper()
-    return chip == "ESP32" and not sim_options.get("psram") and sim_options.get("heap") == "esp32"
+    asked = sim_options.get("heap", "fixed" if fast else "esp32")
+    return chip == "ESP32" and not sim_options.get("psram") and asked == "esp32"

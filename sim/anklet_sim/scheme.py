@@ -17,8 +17,8 @@ image): a heap of MBs, so a ring of 256 KB, 17 s at 1000 Hz (docs/INTEGRITY.md).
 the athlete waits for the recording, however long the board took to be reached.
 `&ankring=0` makes it a board flashed without `anklet flash` (plain esptool, Thonny): no
 `ankring` partition, so a dropped link is refilled from its RAM ring only.
-`&heap=esp32` gives it the ESP32's growable heap instead of the interpreter's fixed one
-(heap.py; docs/HIL.md, "The heap model").
+An ESP32 board without PSRAM has the ESP32's growable heap (heap.py; docs/HIL.md, "The heap
+model"); `&heap=fixed` gives it the interpreter's fixed heap instead, as `--fast` does.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def board_variant(dev: str, options: OpenOptions) -> tuple[OpenOptions, str]:
         raise TransportError(
             f"{dev!r}: unknown option {', '.join(unknown) or query!r}; use "
             "?id=N (1-99), &clock_offset_us=U, &psram=1, &motion_from=start, &ankring=0 "
-            "and &heap=esp32"
+            "and &heap=fixed"
         )
     sim_options = dict(options.sim_options)
     unique_id = DEFAULT_UNIQUE_ID

@@ -4,8 +4,9 @@ On an ESP32 running MicroPython >= 1.21 the Python heap starts small and grows o
 the ESP-IDF heap, which NimBLE also draws on when `ble.active(True)` brings it up; gc.mem_free()
 counts what the heap could still add. A ring sized from that and taken first leaves NimBLE
 short: an ESP32-C3 with 40 KB taken before ble.active(True) panicked (micropython#14293). The
-simulated board models that heap only when asked (`heap=esp32`, tests/sim/test_heap_model.py),
-so this checks the order itself, on the real app under MicroPython with the emulated board."""
+simulated board models that heap (tests/sim/test_heap_model.py), but not this snippet's bare
+interpreter, so this checks the order itself, on the real app under MicroPython with the
+emulated board."""
 
 from __future__ import annotations
 

@@ -31,14 +31,17 @@ def test_a_board_id_gives_its_own_flash_unique_id_and_clock_offset(tmp_path):
     assert board_variant("sim?ankring=1", base)[0].sim_options == {"seed": 3}
 
 
-def test_heap_esp32_asks_for_the_growable_heap_on_an_esp32_without_psram(tmp_path):
+def test_an_esp32_without_psram_gets_the_growable_heap_unless_asked_otherwise(tmp_path):
     from anklet_sim.heap import applies
 
     base = OpenOptions(sim_flash=tmp_path / "f")
+    assert applies({})  # the default (docs/HIL.md, "The heap model")
+    assert not applies({}, fast=True)  # `anklet sim --fast`: the interpreter's fixed heap
     asked = board_variant("sim?heap=esp32", base)[0].sim_options
-    assert asked == {"heap": "esp32"} and applies(asked)
-    assert not applies({})  # not yet the default (docs/HIL.md, "The heap model")
-    assert not applies(board_variant("sim?heap=esp32&psram=1", base)[0].sim_options)
+    assert asked == {"heap": "esp32"} and applies(asked) and applies(asked, fast=True)
+    fixed = board_variant("sim:ble?heap=fixed", base)[0].sim_options
+    assert fixed == {"heap": "fixed"} and not applies(fixed)
+    assert not applies(board_variant("sim?psram=1", base)[0].sim_options)
     assert not applies({**asked, "chip": "ESP32C3"})
 
 

@@ -105,3 +105,35 @@ def test_the_firmware_ring_taken_after_the_radio_leaves_it_its_share(sim_run):
     # NimBLE kept its share: what the regions lost is it and the areas the heap added.
     taken = sum(P.idf_free_regions) - sum(regions)
     assert abs(taken - (P.nimble_bytes + 57_344 * (areas - 1))) <= 64
+
+
+GARBAGE = (
+    "import json, cpu\n"
+    "free = gc.mem_free()\n"
+    "cpu.enter()\n"
+    "for i in range(3000):\n"
+    "    junk = bytearray(1000)  # 3 MB: far more than the firmware's heap could hold\n"
+    "kept = bytearray(20000)\n"
+    "cpu.leave()\n"
+    "state = ankletwork.heap_state()\n"
+    "print(json.dumps([state[1], free - gc.mem_free(), cpu.HEAP]))"
+)
+
+
+def test_what_the_emulated_hardware_allocates_stays_out_of_the_firmwares_heap(sim_run):
+    # Between the CPU model's enter() and leave() (every call into the emulated hardware) the
+    # interpreter runs the emulator: its garbage, the motion model's floats at every sample,
+    # does not exist on an ESP32 and must neither collect nor grow the firmware's heap.
+    areas, taken, tracked = sim_run.json(
+        BEGIN + GARBAGE, env={"ANKLET_SIM_HEAP": P.env()}, heapsize="1m"
+    )
+    assert tracked is True
+    assert areas == 1  # the firmware's heap did not grow
+    assert taken < 1000  # and what the hardware keeps (20 KB) is not on it
+
+
+def test_the_firmwares_own_allocations_are_on_its_heap(sim_run):
+    # The same code as firmware (no heap model in cpu.py: enter() and leave() do nothing).
+    _areas, taken, tracked = sim_run.json(BEGIN + GARBAGE, heapsize="1m")
+    assert tracked is False
+    assert taken >= 20000

@@ -38,6 +38,10 @@ except ImportError:  # an interpreter built without it (make setup rebuilds): no
 
 NS_PER_EVENT = int(os.getenv("ANKLET_SIM_ESP32_NS_PER_EVENT") or 0)
 ON = NS_PER_EVENT > 0 and ankletwork is not None
+# The ESP32's heap model (simboot.py, heap_model.c): what the emulated hardware allocates goes to
+# its own area, not the firmware's heap. enter() and leave() say when it runs, paced or not.
+HEAP = bool(os.getenv("ANKLET_SIM_HEAP")) and ankletwork is not None
+TRACK = ON or HEAP
 _CREDIT_MAX_US = 10000
 _CALIBRATION_CALLS = 31
 overhead_events = 0  # the model's own events per hardware call (start() counts them)
@@ -59,10 +63,14 @@ def enter():
     """Emulation starts: pay for the firmware code that ran since leave(), as ESP32 time;
     returns the µs slept."""
     global _owed_us, _depth, slept_us, calls, _last_ran
-    if not ON:
+    if not TRACK:
         return 0
     _depth += 1
     if _depth > 1:
+        return 0
+    if HEAP:
+        ankletwork.hardware(True)
+    if not ON:
         return 0
     ran = ankletwork.events() - _left_events
     _last_ran = ran
@@ -108,11 +116,13 @@ def _account(ran):
 
 def leave():
     global _left_events, _left_us, _depth
-    if not ON:
+    if not TRACK:
         return
     _depth -= 1
     if _depth <= 0:
         _depth = 0
+        if HEAP:
+            ankletwork.hardware(False)
         _left_us = time.ticks_us()
         _left_events = ankletwork.events()
 
@@ -176,6 +186,8 @@ def free_imports(paid=("boot", "main")):
         if args[0] in paid:
             return real(*args)
         enter()
+        if HEAP:
+            ankletwork.hardware(False)  # the module's code and objects are the firmware's
         try:
             return real(*args)
         finally:

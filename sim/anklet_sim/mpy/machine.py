@@ -47,17 +47,31 @@ _freq = 160000000
 _W = None
 
 
+_NO = object()  # "not given", for _hw's wrapper
+
+
 def _hw(fn):
     """A call into the emulated hardware: free CPU, as silicon is; the firmware code before it
-    is paid for at the ESP32's pace (cpu.py). Without pacing the method is left as it is (the
-    wrapper's argument tuple would allocate in the firmware's allocation-free hot path)."""
-    if not _cpu.ON:
+    is paid for at the ESP32's pace (cpu.py), and what the emulation allocates is kept off the
+    firmware's heap (the heap model). Positional arguments only, up to four with `self`: a
+    `*args` tuple or `**kwargs` dict would be allocated on the firmware's heap in its
+    allocation-free hot path, where the real call (C, in the ESP32 port) allocates nothing.
+    With neither model on, the method is left as it is."""
+    if not _cpu.TRACK:
         return fn
 
-    def call(*args, **kwargs):
+    def call(a=_NO, b=_NO, c=_NO, d=_NO):
         _cpu.enter()
         try:
-            return fn(*args, **kwargs)
+            if a is _NO:
+                return fn()
+            if b is _NO:
+                return fn(a)
+            if c is _NO:
+                return fn(a, b)
+            if d is _NO:
+                return fn(a, b, c)
+            return fn(a, b, c, d)
         finally:
             _cpu.leave()
 

@@ -47,6 +47,7 @@ static MP_DEFINE_CONST_FUN_OBJ_0(ankletwork_events_obj, ankletwork_events_total)
 
 extern const mp_obj_fun_builtin_var_t ankletwork_heap_begin_obj;
 extern const mp_obj_fun_builtin_fixed_t ankletwork_heap_state_obj;
+extern const mp_obj_fun_builtin_fixed_t ankletwork_hardware_obj;
 
 static const mp_rom_map_elem_t ankletwork_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_ankletwork) },
@@ -54,6 +55,7 @@ static const mp_rom_map_elem_t ankletwork_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_events), MP_ROM_PTR(&ankletwork_events_obj) },
     { MP_ROM_QSTR(MP_QSTR_heap_begin), MP_ROM_PTR(&ankletwork_heap_begin_obj) },
     { MP_ROM_QSTR(MP_QSTR_heap_state), MP_ROM_PTR(&ankletwork_heap_state_obj) },
+    { MP_ROM_QSTR(MP_QSTR_hardware), MP_ROM_PTR(&ankletwork_hardware_obj) },
 };
 static MP_DEFINE_CONST_DICT(ankletwork_globals, ankletwork_globals_table);
 

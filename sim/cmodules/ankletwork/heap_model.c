@@ -11,10 +11,10 @@
 // share of that heap taken at ble.active(True) (the linker wraps mp_bluetooth_init/deinit).
 //
 // The emulated hardware lives in the interpreter's first area, which an ESP32 does not have to
-// carry: heap_begin() adds the firmware's own first area beside it, as large as a fresh ESP32's,
-// and from then on the hardware's area takes no new allocation (it is closed after every
-// collection and free), its free blocks are not counted in gc.mem_free(), and its blocks are
-// left out of the size the growth rule doubles.
+// carry: heap_begin() adds the firmware's own first area beside it, as large as a fresh ESP32's.
+// From then on each allocates only in its own areas (hardware(), below): the hardware's area
+// never grows, its free blocks are not counted in gc.mem_free(), and its blocks are left out of
+// the size the growth rule doubles.
 // Off until heap_begin(): a plain interpreter keeps its fixed -X heapsize.
 #include <stdlib.h>
 
@@ -40,13 +40,69 @@ static struct { void *ptr; size_t size; size_t region; } areas[MAX_AREAS];
 
 MP_REGISTER_ROOT_POINTER(void *ankletwork_ballast);
 
-// The hardware's area takes no new allocation: gc.c looks for free blocks in an area from its
-// gc_last_free_atb_index on, which a collection or a free moves back.
-static void close_hardware_area(void) {
-    if (active) {
-        MP_STATE_MEM(area).gc_last_free_atb_index = MP_STATE_MEM(area).gc_alloc_table_byte_len;
+// Who allocates: the firmware, in its own areas, or the emulated hardware (between the CPU
+// model's enter() and leave(), anklet_sim/mpy/cpu.py), in the interpreter's first area: the
+// emulator's garbage (the motion model's floats, at every sample) does not exist on an ESP32 and
+// must not collect the firmware's heap. gc.c looks for free blocks in an area from its
+// gc_last_free_atb_index on, which a collection or a free moves back: an area is closed by
+// setting it past the end, and reopened where it was.
+static bool in_hardware;
+static size_t hardware_index;  // the hardware area's search start while it is closed
+static size_t firmware_index[MAX_AREAS + 1];  // ... the firmware areas' while they are closed
+
+static void close_area(mp_state_mem_area_t *area, size_t *saved) {
+    if (area->gc_last_free_atb_index < area->gc_alloc_table_byte_len) {
+        // a free or a collection moved it back: the earlier of the two is still a valid start
+        *saved = MIN(*saved, area->gc_last_free_atb_index);
+        area->gc_last_free_atb_index = area->gc_alloc_table_byte_len;
     }
 }
+
+// After gc.c has run: the areas of whoever is not allocating stay closed.
+static void close_other_areas(void) {
+    if (!active) {
+        return;
+    }
+    if (!in_hardware) {
+        close_area(&MP_STATE_MEM(area), &hardware_index);
+        return;
+    }
+    size_t i = 0;
+    for (mp_state_mem_area_t *area = MP_STATE_MEM(area).next; area != NULL; area = area->next) {
+        close_area(area, &firmware_index[i++]);
+    }
+}
+
+static void switch_allocator(bool hardware) {
+    if (!active || hardware == in_hardware) {
+        return;
+    }
+    mp_state_mem_area_t *first = &MP_STATE_MEM(area);
+    size_t i = 0;
+    if (hardware) {
+        for (mp_state_mem_area_t *area = first->next; area != NULL; area = area->next, i++) {
+            firmware_index[i] = area->gc_last_free_atb_index;
+            area->gc_last_free_atb_index = area->gc_alloc_table_byte_len;
+        }
+        first->gc_last_free_atb_index = hardware_index;
+    } else {
+        hardware_index = first->gc_last_free_atb_index;
+        first->gc_last_free_atb_index = first->gc_alloc_table_byte_len;
+        for (mp_state_mem_area_t *area = first->next; area != NULL; area = area->next, i++) {
+            area->gc_last_free_atb_index = firmware_index[i];
+        }
+    }
+    // gc_alloc() searches from the area it last allocated in: from the first, both find theirs
+    MP_STATE_MEM(gc_last_free_area) = first;
+    in_hardware = hardware;
+}
+
+// hardware(on): the emulated hardware starts (True) or stops (False) running; no allocation.
+static mp_obj_t ankletwork_hardware(mp_obj_t on) {
+    switch_allocator(mp_obj_is_true(on));
+    return mp_const_none;
+}
+MP_DEFINE_CONST_FUN_OBJ_1(ankletwork_hardware_obj, ankletwork_hardware);
 
 static size_t hardware_free_blocks(void) {
     mp_state_mem_area_t *area = &MP_STATE_MEM(area);
@@ -66,12 +122,12 @@ void __real_gc_info(gc_info_t *info);
 
 void __wrap_gc_collect_end(void) {
     __real_gc_collect_end();
-    close_hardware_area();
+    close_other_areas();
 }
 
 void __wrap_gc_free(void *ptr) {
     __real_gc_free(ptr);
-    close_hardware_area();
+    close_other_areas();
 }
 
 // gc.mem_free() and mem_info(): the hardware area's free blocks are not the firmware's.
@@ -117,8 +173,8 @@ static size_t firmware_heap_bytes(void) {
 }
 
 size_t gc_get_max_new_split(void) {
-    if (!active) {
-        return 0;
+    if (!active || in_hardware) {
+        return 0;  // the emulated hardware's area does not grow: an ESP32 has no such area
     }
     size_t avail = tlsf_reported(largest_region());
     if (growing) {
@@ -177,7 +233,7 @@ void *__wrap_gc_alloc(size_t n_bytes, unsigned int alloc_flags) {
     growing++;
     growth_request = n_bytes;
     void *ptr = __real_gc_alloc(n_bytes, alloc_flags);
-    close_hardware_area();
+    close_other_areas();
     growing--;
     growth_request = outer;
     return ptr;
@@ -188,7 +244,7 @@ void *__wrap_gc_realloc(void *ptr, size_t n_bytes, bool allow_move) {
     growing++;
     growth_request = n_bytes;
     void *moved = __real_gc_realloc(ptr, n_bytes, allow_move);
-    close_hardware_area();
+    close_other_areas();
     growing--;
     growth_request = outer;
     return moved;
@@ -248,6 +304,19 @@ int __wrap_mp_bluetooth_deinit(void) {
     return err;
 }
 
+// NimBLE's events reach the firmware's irq handler from a task the scheduler runs, which may be
+// inside a hardware call (a poll, a sleep): on an ESP32 it is the firmware's code, so it allocates
+// from the firmware's heap.
+bool __real_mp_bluetooth_hci_poll(void);
+
+bool __wrap_mp_bluetooth_hci_poll(void) {
+    bool was_hardware = in_hardware;
+    switch_allocator(false);
+    bool more = __real_mp_bluetooth_hci_poll();
+    switch_allocator(was_hardware);
+    return more;
+}
+
 // heap_begin(area_bytes, used, regions, nimble_bytes): from now on the heap is an ESP32's. The
 // firmware gets a first area of `area_bytes` (a fresh ESP32's initial area, taken from the
 // system before the ESP-IDF heap's `regions` were measured), `used` of it taken as MicroPython
@@ -275,7 +344,7 @@ static mp_obj_t ankletwork_heap_begin(size_t n_args, const mp_obj_t *args) {
     hardware_blocks = MP_STATE_MEM(area).gc_alloc_table_byte_len * 4;
     gc_add(first, first + area_bytes);
     active = true;
-    close_hardware_area();
+    close_other_areas();
     if (used >= BLOCK_BYTES) {
         void **boot = gc_alloc(used, 0);  // what MicroPython holds at boot on the board
         if (boot != NULL) {
