@@ -46,8 +46,8 @@ DROPS_S = {
 }
 # The same board flashed without the partition (plain esptool, Thonny): its RAM ring only.
 RAM_ONLY_DROPS_S = {1000: (1.0, 2.0, 3.0, 5.0), 200: (3.0, 6.0, 10.0, 15.0)}
-# A board with PSRAM (anklet_sim.board.PSRAM_HEAP): its RAM ring takes its cap, 256 KB. Only the
-# BLE drops: serial's are the same board.
+# A board with PSRAM (sim option psram: anklet_sim.board.PSRAM_HEAP): its RAM ring takes its
+# cap, 256 KB. Only the BLE drops: serial's are the same board.
 PSRAM_DROPS_S = {1000: (5.0, 10.0, 15.0), 200: (30.0, 60.0)}
 RAM_ONLY = {"flash_ring_kb": 0}
 sys.path.insert(0, str(ROOT / "tests"))
@@ -58,20 +58,18 @@ async def _drop_session(
     link: str,
     rate_hz: int,
     drop_s: float,
-    heapsize: str | None = None,
     sim_options: dict | None = None,
 ) -> tuple[int, int]:
-    """Samples lost and refilled; `heapsize`: the board's heap (None: the DevKitC-sized one)."""
+    """Samples lost and refilled on a board with `sim_options` (none: a DevKitC's heap)."""
     if link == "ble":
-        return await _ble_drop_session(tmp, rate_hz, drop_s, heapsize, sim_options)
+        return await _ble_drop_session(tmp, rate_hz, drop_s, sim_options)
     from anklet.device import Device
     from anklet.recorder import SessionRecorder
     from anklet.transport.serial import SerialTransport
     from anklet_sim.board import SimulatedBoard
 
-    heap = {"heapsize": heapsize} if heapsize else {}
     board = SimulatedBoard(
-        flash_dir=tmp / "flash", motion=QUIET, sim_options=dict(sim_options or {}), **heap
+        flash_dir=tmp / "flash", motion=QUIET, sim_options=dict(sim_options or {})
     )
     board.start()
     try:
@@ -92,7 +90,6 @@ async def _ble_drop_session(
     tmp: Path,
     rate_hz: int,
     drop_s: float,
-    heapsize: str | None = None,
     sim_options: dict | None = None,
 ) -> tuple[int, int]:
     from anklet.device import Device
@@ -100,9 +97,8 @@ async def _ble_drop_session(
     from anklet.transport.ble import BleTransport
     from anklet_sim.ble_board import SimulatedBleBoard
 
-    heap = {"heapsize": heapsize} if heapsize else {}
     async with SimulatedBleBoard(
-        tmp / "flash", motion=QUIET, sim_options=sim_options, **heap
+        tmp / "flash", motion=QUIET, sim_options=dict(sim_options or {})
     ) as sim:
         device = Device(BleTransport(None, pair=True, central=sim.central()))
         recorder = SessionRecorder(device, tmp / "out", imu_rate_hz=rate_hz)
@@ -116,16 +112,14 @@ async def _ble_drop_session(
 
 
 def _link_drops() -> list[Figure]:
-    from anklet_sim.board import PSRAM_HEAP
-
     figures = []
     for link, rates in DROPS_S.items():
         for rate_hz, drops in rates.items():
-            figures.append(_longest_drop(link, rate_hz, drops, None))
+            figures.append(_longest_drop(link, rate_hz, drops))
     for rate_hz, drops in RAM_ONLY_DROPS_S.items():
-        figures.append(_longest_drop("ble", rate_hz, drops, None, RAM_ONLY))
+        figures.append(_longest_drop("ble", rate_hz, drops, RAM_ONLY))
     for rate_hz, drops in PSRAM_DROPS_S.items():
-        figures.append(_longest_drop("ble", rate_hz, drops, PSRAM_HEAP, RAM_ONLY))
+        figures.append(_longest_drop("ble", rate_hz, drops, {**RAM_ONLY, "psram": 1}))
     return figures
 
 
@@ -133,12 +127,13 @@ def _longest_drop(
     link: str,
     rate_hz: int,
     drops: tuple[float, ...],
-    heap: str | None,
     sim_options: dict | None = None,
 ) -> Figure:
+    from anklet_sim.board import PSRAM_HEAP
+
     ram_only = bool(sim_options) and sim_options.get("flash_ring_kb") == 0
-    if heap:
-        board = f"board with PSRAM ({heap} heap), RAM ring only"
+    if sim_options and sim_options.get("psram"):
+        board = f"board with PSRAM ({PSRAM_HEAP} heap), RAM ring only"
     elif ram_only:
         board = "DevKitC-sized heap, RAM ring only (no ankring)"
     else:
@@ -147,7 +142,7 @@ def _longest_drop(
     for drop_s in drops:
         with tempfile.TemporaryDirectory() as tmp:
             lost, refilled = asyncio.run(
-                _drop_session(Path(tmp), link, rate_hz, drop_s, heap, sim_options)
+                _drop_session(Path(tmp), link, rate_hz, drop_s, sim_options)
             )
         print(
             f"  {link} drop {drop_s} s at {rate_hz} Hz, {board}: {lost} lost, {refilled} refilled",

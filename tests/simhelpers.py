@@ -13,7 +13,7 @@ from typing import Any
 from anklet.device import Device
 from anklet.recorder import SessionRecorder, SessionSummary
 from anklet.transport.serial import SerialTransport
-from anklet_sim.board import PSRAM_HEAP, SimulatedBoard
+from anklet_sim.board import SimulatedBoard
 
 QUIET_MOTION = "leg-raise:sets=1,reps=3,rom=40,up=1,hold=0.5,down=1,rest=5,seed=3"
 
@@ -24,12 +24,12 @@ QUIET_MOTION = "leg-raise:sets=1,reps=3,rom=40,up=1,hold=0.5,down=1,rest=5,seed=
 #: board that would never answer.
 COMMAND_TIMEOUT_S = 10.0
 
-#: The heap for a board whose test asserts that the link lost nothing: a board with PSRAM,
+#: Sim options for a board whose test asserts that the link lost nothing: a board with PSRAM,
 #: whose ring (68 s at 200 Hz, 17 s at 1000 Hz) outlasts any time a busy machine keeps the
 #: test's host from reading, so what the link dropped is still there to re-send however late
-#: the host asks. On the default heap a starved host lost samples "older than the board's
+#: the host asks. On a DevKitC's heap a starved host lost samples "older than the board's
 #: buffer", which is the right account, but not what those tests are about.
-LONG_RING = PSRAM_HEAP
+LONG_RING = {"psram": 1}
 
 
 def device_on(board: SimulatedBoard) -> Device:

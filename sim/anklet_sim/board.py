@@ -127,7 +127,8 @@ class SimulatedBoard:
     flash_dir: Path
     motion: str = "leg-raise"
     unique_id: str = "24a160c0ffee"
-    heapsize: str = DEFAULT_HEAP
+    #: The interpreter's heap (None: PSRAM_HEAP for a board with `psram`, else DEFAULT_HEAP).
+    heapsize: str | None = None
     faults: dict[str, Any] = field(default_factory=dict)
     sim_options: dict[str, Any] = field(default_factory=dict)
     log_path: Path | None = None
@@ -146,6 +147,8 @@ class SimulatedBoard:
 
     def __post_init__(self) -> None:
         motion_check(self.motion)  # a bad spec is the caller's one-line error, not a dead board
+        if self.heapsize is None:
+            self.heapsize = PSRAM_HEAP if self.sim_options.get("psram") else DEFAULT_HEAP
         offset = self.sim_options.get("clock_offset_us", 0)
         if not isinstance(offset, int) or not 0 <= offset < MAX_CLOCK_OFFSET_US:
             raise ValueError(

@@ -35,7 +35,7 @@ from anklet.schemes import OpenOptions
 from anklet.transport import TransportError
 from anklet.transport.serial import SerialTransport
 
-from .board import DEFAULT_HEAP, MAX_CLOCK_OFFSET_US, PSRAM_HEAP, SimulatedBoard
+from .board import MAX_CLOCK_OFFSET_US, SimulatedBoard
 
 DEFAULT_UNIQUE_ID = "24a160c0ffee"
 _QUERY_KEYS = ("id", "clock_offset_us", "psram", "motion_from", "ankring", "heap")
@@ -90,10 +90,6 @@ def board_variant(dev: str, options: OpenOptions) -> tuple[OpenOptions, str]:
     return dataclasses.replace(options, sim_flash=flash, sim_options=sim_options), unique_id
 
 
-def _heapsize(options: OpenOptions) -> str:
-    return PSRAM_HEAP if options.sim_options.get("psram") else DEFAULT_HEAP
-
-
 def _board(options: OpenOptions, unique_id: str = DEFAULT_UNIQUE_ID) -> SimulatedBoard:
     try:
         return SimulatedBoard(
@@ -102,7 +98,6 @@ def _board(options: OpenOptions, unique_id: str = DEFAULT_UNIQUE_ID) -> Simulate
             unique_id=unique_id,
             sim_options=dict(options.sim_options),
             fast=options.sim_fast,
-            heapsize=_heapsize(options),
         )
     except ValueError as exc:  # a bad --motion: the simulator says which key and why
         raise TransportError(str(exc)) from None
@@ -176,7 +171,6 @@ class BleSimScheme(_SimulatedBoardScheme):
                 motion=motion_spec(options.sim_motion or DEFAULT_SIM_MOTION),
                 sim_options=dict(options.sim_options),
                 unique_id=unique_id,
-                heapsize=_heapsize(options),
             )
         except ValueError as exc:
             raise TransportError(str(exc)) from None

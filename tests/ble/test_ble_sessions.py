@@ -22,7 +22,7 @@ async def _record(tmp_path: Path, rate_hz: int, until):
     """A session over BLE that ends once `until(sim, recorder)` returns (it waits for events
     of the session, never for a time); 120 s only bounds a hang."""
     async with SimulatedBleBoard(
-        tmp_path / "flash", motion=QUIET_MOTION, heapsize=LONG_RING
+        tmp_path / "flash", motion=QUIET_MOTION, sim_options={**LONG_RING}
     ) as sim:
         device = Device(
             BleTransport(None, pair=True, central=sim.central()),

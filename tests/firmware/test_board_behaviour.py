@@ -184,7 +184,7 @@ def test_fifo_overflow_is_reported_with_exactly_the_missing_indices(board, tmp_p
 def test_replayed_recording_arrives_intact_within_quantisation(tmp_path):
     motion = f"csv:path={RECORDING},loop=0"
     sim = SimulatedBoard(
-        flash_dir=tmp_path / "flash", motion=motion, sim_options={"imu_ppm": 0}, heapsize=LONG_RING
+        flash_dir=tmp_path / "flash", motion=motion, sim_options={"imu_ppm": 0, **LONG_RING}
     )
     with sim:
         summary = run(record_until(sim, tmp_path / "out", 200, rows_written(1200)))
@@ -280,8 +280,7 @@ def test_a_board_with_an_mpu6500_streams_every_sample(tmp_path):
     sim = SimulatedBoard(
         flash_dir=tmp_path / "flash",
         motion=QUIET_MOTION,
-        sim_options={"imu_model": "mpu6500"},
-        heapsize=LONG_RING,
+        sim_options={"imu_model": "mpu6500", **LONG_RING},
     )
     with sim:
         info = run(with_device(sim, lambda d: d.get_info()))
@@ -325,8 +324,7 @@ def test_boards_with_other_chips_stream_on_their_own_pins(tmp_path, chip):
     sim = SimulatedBoard(
         flash_dir=tmp_path / "flash",
         motion=QUIET_MOTION,
-        sim_options={"chip": chip},
-        heapsize=LONG_RING,
+        sim_options={"chip": chip, **LONG_RING},
     )
     with sim:
         summary = run(record_until(sim, tmp_path / "out", 200, rows_written(400)))  # 2 s
@@ -343,8 +341,7 @@ def test_an_imu_clock_off_by_one_percent_loses_nothing_and_is_measured(tmp_path,
     sim = SimulatedBoard(
         flash_dir=tmp_path / "flash",
         motion=QUIET_MOTION,
-        sim_options={"imu_ppm": ppm},
-        heapsize=LONG_RING,
+        sim_options={"imu_ppm": ppm, **LONG_RING},
     )
     with sim:
         # 6 s: the rate's fit over the blocks' board times is within 0.05 % from about 5 s.

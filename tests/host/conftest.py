@@ -16,7 +16,7 @@ def sim(tmp_path: Path) -> Iterator[SimulatedBoard]:
     # session logic; the ESP32 model's serial port is tested in tests/sim/test_uart_model.py.
     # A long ring: what a busy machine keeps the host from reading is still there to re-send.
     board = SimulatedBoard(
-        flash_dir=tmp_path / "flash", motion=QUIET_MOTION, fast=True, heapsize=LONG_RING
+        flash_dir=tmp_path / "flash", motion=QUIET_MOTION, fast=True, sim_options={**LONG_RING}
     )
     board.start()
     try:
