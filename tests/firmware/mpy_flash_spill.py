@@ -28,8 +28,10 @@ class NorPartition:
         self.erases = 0
         self.programs = 0
         self.dirty_writes = 0  # writes over bytes that were not erased (a real bug on flash)
+        self.reads = 0
 
     def readblocks(self, block, buf, offset=0):
+        self.reads += 1
         at = block * 4096 + offset
         if block >= self.sectors or at + len(buf) > len(self.data):
             raise OSError(22)
@@ -195,3 +197,46 @@ report(
     ready=spill.ready,
     erases=part.erases,
 )
+
+# 6. Catching up from flash after a long drop: each block costs the ESP32 its flash reads (and
+#    the Python around them), and the sampler runs only between pumps. Consecutive kept blocks
+#    sit in consecutive slots: the streamer reads the next slot instead of searching again.
+part, spill, ring = make(sectors=4)  # 64 slots
+ring.acknowledge(0)
+produce(ring, 44)  # 40 kept in flash, 4 in RAM
+link = Link()
+streamer = Streamer(ring, link)
+streamer.cursor = streamer.sent_high = ring.head
+streamer.rewind(0)
+before = part.reads
+sent = streamer.pump(1 << 28)  # no time limit: every block the link takes
+report("catchup", sent=sent, reads=part.reads - before, firsts=[f[0] for f in link.sent])
+
+# 7. A pump stops once its time budget is spent, however much the link would take: the
+#    sampler's turn. A clock that advances 1 ms each time it is read.
+import streamer as streamer_module  # noqa: E402
+
+
+class SteppingTicks:
+    now = 0
+
+    @staticmethod
+    def now_us():
+        SteppingTicks.now += 1000
+        return SteppingTicks.now
+
+    diff = staticmethod(streamer_module.ticks.diff)
+
+
+real_ticks = streamer_module.ticks
+streamer_module.ticks = SteppingTicks
+part, spill, ring = make(sectors=4)
+ring.acknowledge(0)
+produce(ring, 44)
+streamer = Streamer(ring, Link())
+streamer.cursor = streamer.sent_high = ring.head
+streamer.rewind(0)
+first = streamer.pump(15000)
+second = streamer.pump(0)  # a spent budget still sends one block: the stream always moves
+streamer_module.ticks = real_ticks
+report("budget", first=first, second=second, pending=streamer.pending())
