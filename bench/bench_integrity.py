@@ -137,7 +137,7 @@ def _longest_drop(
     elif ram_only:
         board = "DevKitC-sized heap, RAM ring only (no ankring)"
     else:
-        board = "DevKitC-sized heap + 256 KiB flash ring (anklet flash)"
+        board = "DevKitC-sized heap + 512 KiB flash ring (anklet flash)"
     held, first_lost = 0.0, ""
     for drop_s in drops:
         with tempfile.TemporaryDirectory() as tmp:

@@ -5,7 +5,7 @@
     print(result.chip, hex(result.offset), hex(result.layout.ring.offset))
 
 After the image, a partition table of our own goes to 0x8000 over the image's: the same one with
-the filesystem 256 KiB shorter and the `ankring` partition in the space freed at its end, where
+the filesystem 512 KiB shorter and the `ankring` partition in the space freed at its end, where
 the firmware keeps samples to re-send after a dropped link (partitions.py).
 
 Every failure is a `FlashError` (or, for the port, a `PortError`) whose message says what to

@@ -36,7 +36,9 @@ SUBTYPE_FAT = 0x81  # MicroPython's partitions-4MiB.csv: "vfs, data, fat, 0x2000
 FS_LABEL = "vfs"  # MicroPython's filesystem partition (ports/esp32/modules/flashbdev.py)
 RING_LABEL = "ankring"  # the firmware's flash-backed sample ring finds it by this label
 RING_SUBTYPE = 0x40  # a data subtype ESP-IDF does not use; the firmware looks by label only
-RING_BYTES = 0x40000  # 256 KiB
+# 512 KiB: what a 10 s BLE drop at 1000 Hz takes with its reconnect and catch-up (about 20 s of
+# samples; 256 KiB lost 1.4 s of them on the simulated ESP32: docs/INTEGRITY.md)
+RING_BYTES = 0x80000
 RING_ALIGN = 0x10000  # 64 KiB: whole flash blocks (ESP-IDF needs 4 KiB for data partitions)
 _SECTOR = 0x1000  # ESP-IDF's alignment for data partitions
 MIN_FS_BYTES = 0x80000  # the filesystem left for the firmware, its settings and logs: 512 KiB
@@ -131,12 +133,12 @@ def find(partitions: Sequence[Partition], label: str) -> Partition | None:
 
 
 def with_ring(partitions: Sequence[Partition], flash_size_bytes: int) -> RingLayout:
-    """The table with the filesystem ("vfs") 256 KiB shorter and `ankring` at its end.
+    """The table with the filesystem ("vfs") RING_BYTES shorter and `ankring` at its end.
 
     A table that has `ankring` is kept as it is. A table without "vfs" (or "ffat") whose
     partitions end before `flash_size_bytes` is MicroPython >= 1.26's: it makes "vfs" at boot
     from the end of the firmware to the end of the flash (micropython#17337), where `ankring`
-    would then overlap it; the new table names that "vfs" itself, 256 KiB shorter.
+    would then overlap it; the new table names that "vfs" itself, RING_BYTES shorter.
     `flash_size_bytes` is the size in the image's header, which ESP-IDF's bootloader checks
     every partition against ("partition N invalid ... exceeds flash chip size").
     Raises PartitionError when there is no filesystem to take from, or too little.

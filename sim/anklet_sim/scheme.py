@@ -76,7 +76,7 @@ def board_variant(dev: str, options: OpenOptions) -> tuple[OpenOptions, str]:
     if "psram" in fields:
         sim_options["psram"] = _whole(dev, "psram", fields["psram"], 0, 1)
     if "ankring" in fields and not _whole(dev, "ankring", fields["ankring"], 0, 1):
-        sim_options["flash_ring_kb"] = 0  # else the simulated flash's default, 256 KiB
+        sim_options["flash_ring_kb"] = 0  # else the simulated flash's default, 512 KiB
     if "heap" in fields:
         if fields["heap"] not in ("esp32", "fixed"):
             raise TransportError(f"{dev!r}: heap={fields['heap']!r} must be esp32 or fixed")

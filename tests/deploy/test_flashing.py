@@ -250,10 +250,10 @@ def test_flash_writes_the_ring_table_at_0x8000_after_the_image(tmp_path, silent_
     assert board.writes == [(0x1000, path.read_bytes()), (0x8000, RING_TABLE)]
     # the image's own table, inside what was written at 0x1000, is the one overwritten
     table = partitions.parse(bytes(board.flash[0x8000 : 0x8000 + partitions.TABLE_BYTES]))
-    assert partitions.find(table, "ankring") == Partition("ankring", 1, 0x40, 0x3C0000, 0x40000)
-    assert partitions.find(table, "vfs") == Partition("vfs", 1, 0x81, 0x200000, 0x1C0000)
+    assert partitions.find(table, "ankring") == Partition("ankring", 1, 0x40, 0x380000, 0x80000)
+    assert partitions.find(table, "vfs") == Partition("vfs", 1, 0x81, 0x200000, 0x180000)
     assert result.layout.added
-    assert result.layout.ring.offset == 0x3C0000
+    assert result.layout.ring.offset == 0x380000
 
 
 def test_flash_writes_an_s3_image_at_0_and_the_table_still_at_0x8000(
@@ -273,16 +273,16 @@ def test_flash_cli_says_what_the_ring_partition_cost(tmp_path, silent_port, boar
     result = flash_cli("--port", silent_port, "--firmware", str(path), "--no-erase")
     assert result.exit_code == 0, result.output
     assert re.search(
-        r"partition ankring made \(256 KiB at 0x3C0000\), where the board keeps samples to "
-        r"re-send after a dropped link; the filesystem is 256 KiB smaller \(1792 KiB\)",
+        r"partition ankring made \(512 KiB at 0x380000\), where the board keeps samples to "
+        r"re-send after a dropped link; the filesystem is 512 KiB smaller \(1536 KiB\)",
         " ".join(result.output.split()),
     ), result.output
     out = flash_cli("--port", silent_port, "--firmware", str(path), "--no-erase", "--json")
     fields = json.loads(out.stdout)
-    assert fields["ring_offset"] == 0x3C0000
-    assert fields["ring_size_bytes"] == 0x40000
+    assert fields["ring_offset"] == 0x380000
+    assert fields["ring_size_bytes"] == 0x80000
     assert fields["ring_added"] is True
-    assert fields["fs_size_bytes"] == 0x1C0000
+    assert fields["fs_size_bytes"] == 0x180000
 
 
 def test_image_without_vfs_is_refused_before_the_board_is_touched(tmp_path, silent_port, board):
@@ -309,7 +309,7 @@ def test_no_erase_refuses_to_cut_the_board_filesystem_short(tmp_path, silent_por
     fake.install(monkeypatch)
     path = write_image(tmp_path, "esp32")
     with pytest.raises(
-        FlashError, match=r"--no-erase .*\(vfs 0x200000-0x400000 becomes 0x200000-0x3C0000"
+        FlashError, match=r"--no-erase .*\(vfs 0x200000-0x400000 becomes 0x200000-0x380000"
     ):
         flash_micropython(silent_port, path, erase=False)
     assert fake.writes == []

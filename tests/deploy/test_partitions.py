@@ -114,10 +114,10 @@ def test_ring_is_taken_from_the_end_of_the_stock_filesystem():
         "ankring",
     ]
     vfs, ring = find(layout.partitions, "vfs"), find(layout.partitions, "ankring")
-    assert vfs == Partition("vfs", 0x01, 0x81, 0x200000, 0x1C0000)
-    assert ring == Partition("ankring", 0x01, 0x40, 0x3C0000, 0x40000)
+    assert vfs == Partition("vfs", 0x01, 0x81, 0x200000, 0x180000)
+    assert ring == Partition("ankring", 0x01, 0x40, 0x380000, 0x80000)
     assert layout.ring == ring
-    assert (layout.fs_before_bytes, layout.fs_bytes) == (0x200000, 0x1C0000)
+    assert (layout.fs_before_bytes, layout.fs_bytes) == (0x200000, 0x180000)
     assert parse(build(layout.partitions)) == list(layout.partitions)
 
 
@@ -141,22 +141,22 @@ def test_table_without_vfs_is_refused_with_what_is_missing():
 
 
 def test_filesystem_that_would_keep_under_512_kib_is_refused():
-    rows = [*STOCK_4MIB[:3], ("vfs", 1, 0x81, 0x200000, 0xB0000)]  # 704 KiB
-    with pytest.raises(PartitionError, match=r"is 704 KiB: .* would leave 448 KiB, under the 512"):
+    rows = [*STOCK_4MIB[:3], ("vfs", 1, 0x81, 0x200000, 0xF0000)]  # 960 KiB
+    with pytest.raises(PartitionError, match=r"is 960 KiB: .* would leave 448 KiB, under the 512"):
         with_ring(parts(rows), flash_size_bytes=4 * MiB)
 
 
-def test_micropython_126_table_gets_its_filesystem_written_out_256_kib_shorter():
+def test_micropython_126_table_gets_its_filesystem_written_out_512_kib_shorter():
     # From v1.26 (micropython#17337) the table stops after the app; MicroPython makes "vfs"
     # at boot from there to the end of the flash, over where `ankring` would be.
     rows = STOCK_4MIB[:3]
     layout = with_ring(parts(rows), flash_size_bytes=4 * MiB)
     assert list(layout.partitions) == [
         *parts(rows),
-        Partition("vfs", 0x01, 0x81, 0x200000, 0x1C0000),
-        Partition("ankring", 0x01, 0x40, 0x3C0000, RING_BYTES),
+        Partition("vfs", 0x01, 0x81, 0x200000, 0x180000),
+        Partition("ankring", 0x01, 0x40, 0x380000, RING_BYTES),
     ]
-    assert (layout.fs_before_bytes, layout.fs_bytes) == (0x200000, 0x1C0000)
+    assert (layout.fs_before_bytes, layout.fs_bytes) == (0x200000, 0x180000)
     with pytest.raises(PartitionError, match="no flash left"):
         with_ring(parts(rows), flash_size_bytes=2 * MiB)
 

@@ -66,7 +66,7 @@ def test_catching_up_from_flash_reads_each_kept_block_once_and_yields_to_the_sam
 
     # 40 blocks back from flash, in order: the probe of the next slot, its length and its
     # payload, 3 reads a block after the first block's search (a binary search of every block
-    # took 8 to 9 here, and 13 to 14 on a full 256 KiB ring).
+    # took 8 to 9 here, and 14 to 15 on a full 512 KiB ring).
     catchup = got["catchup"]
     assert catchup["firsts"] == [block * PER_BLOCK for block in range(44)]
     assert catchup["sent"] == 44

@@ -49,7 +49,7 @@ def _flash_ms(sectors: int) -> int:
 
 def test_a_devkitc_with_the_flash_ring_refills_10_s_at_1000_hz_and_60_s_at_200_hz(tmp_path):
     with SimulatedBoard(flash_dir=tmp_path / "flash", motion=QUIET_MOTION) as board:
-        windows = asyncio.run(_windows_ms(board, flash_sectors=64))
+        windows = asyncio.run(_windows_ms(board, flash_sectors=128))
     assert windows[1000] >= 10_000
     assert windows[200] >= 60_000
 

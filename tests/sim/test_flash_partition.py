@@ -54,8 +54,8 @@ print(json.dumps({
 }))
 """
     )
-    # type data, subtype 0x40, 256 KiB at the end of the 4 MiB flash, not encrypted
-    assert out["ring"] == [[1, 0x40, 0x3C0000, 0x40000, "ankring", False]]
+    # type data, subtype 0x40, 512 KiB at the end of the 4 MiB flash, not encrypted
+    assert out["ring"] == [[1, 0x40, 0x380000, 0x80000, "ankring", False]]
     assert out["ring_by_subtype"] == ["ankring"]
     assert out["apps"] == [[0, 0x00, 0x10000, 0x1F0000, "factory", False]]
     assert out["default_type"] == ["factory"]  # find()'s type defaults to TYPE_APP, as the port's
@@ -63,7 +63,7 @@ print(json.dumps({
     assert out["none"] == []
     assert (out["by_label"], out["running"]) == ("vfs", "factory")
     assert out["repr"] == (
-        "<Partition type=1, subtype=64, address=3932160, size=262144, label=ankring, encrypted=0>"
+        "<Partition type=1, subtype=64, address=3670016, size=524288, label=ankring, encrypted=0>"
     )
 
 
@@ -98,8 +98,8 @@ def test_a_fresh_partition_reads_erased(sim_run):
         + "print(json.dumps([read(0, 16), read(63, 8, 4088), ring.ioctl(4, 0), ring.ioctl(5, 0),"
         " [ring.ioctl(op, 0) for op in (1, 2, 3)], ring.ioctl(99, 0)]))"
     )
-    assert out == ["ff" * 16, "ff" * 8, 64, 4096, [0, 0, 0], None]
-    assert ring_file(sim_run.tmp_path).read_bytes() == b"\xff" * 0x40000
+    assert out == ["ff" * 16, "ff" * 8, 128, 4096, [0, 0, 0], None]
+    assert ring_file(sim_run.tmp_path).read_bytes() == b"\xff" * 0x80000
 
 
 def test_a_write_with_offset_only_clears_bits_and_an_erase_sets_them(sim_run):
@@ -141,7 +141,8 @@ print(json.dumps({
     "vfs_count": vfs.ioctl(4, 0),
     "missing": err(P, "nothing"),
 }))
-"""
+""",
+        config={"flash_ring_kb": 256},  # 64 sectors: the block numbers above
     )
     arg, size = [-258, "ESP_ERR_INVALID_ARG"], [-260, "ESP_ERR_INVALID_SIZE"]
     assert out["past_end"] == arg  # offset > size
@@ -152,7 +153,7 @@ print(json.dumps({
     assert out["erase_past_end"] == size  # offset == size, offset + 4096 > size
     assert out["erase_part_sector"] == size  # erase_range of 3 bytes
     assert out["vfs_read"] == out["vfs_erase"] == [95, "ESP_ERR_NOT_SUPPORTED"]  # not emulated
-    assert out["vfs_count"] == 448  # 2 MiB - 256 KiB, in 4 KiB blocks
+    assert out["vfs_count"] == 448  # 2 MiB - 256 KiB (this ring), in 4 KiB blocks
     assert out["missing"] == [2]  # ENOENT
 
 
@@ -248,7 +249,7 @@ print(json.dumps(n))
 """,
         config={"flash_write_ms": 0},
     )
-    assert out == 64
+    assert out == 128
 
 
 @pytest.mark.parametrize("key", ["flash_erase_ms", "flash_write_ms"])

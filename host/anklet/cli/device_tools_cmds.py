@@ -154,7 +154,7 @@ def flash_cmd(
     """Erase the board and write MicroPython with esptool, at the right address for the chip.
 
     The image's chip (from its header) is checked against --chip and against the chip that
-    answers before anything is erased. Its partition table is written with a 256 KiB
+    answers before anything is erased. Its partition table is written with a 512 KiB
     `ankring` partition taken from the end of the filesystem, where the board keeps samples
     to re-send after a dropped link. Get images from https://micropython.org/download/
     (ESP32_GENERIC for the ESP32 DevKitC). See docs/FLASHING.md.

@@ -9,7 +9,7 @@
 #
 # The table: MicroPython's ESP32_GENERIC 4 MiB layout (ports/esp32/partitions-4MiB.csv: nvs at
 # 0x9000 24K, phy_init 0xf000 4K, factory 0x10000 1984K, vfs 0x200000 2048K) with `ankring`
-# (data, subtype 0x40, sim config flash_ring_kb, default 256; 0: a board flashed without it)
+# (data, subtype 0x40, sim config flash_ring_kb, default 512; 0: a board flashed without it)
 # taken from the end of vfs. Only ankring has bytes here: the simulated board's file system is
 # a folder, so vfs, nvs and the app are table entries (esp32.py refuses to read or write them).
 #
@@ -58,7 +58,7 @@ def ring_file():
 
 
 class FlashChip:
-    def __init__(self, ring_kb=256, erase_ms=45.0, write_ms=0.4, path=None):
+    def __init__(self, ring_kb=512, erase_ms=45.0, write_ms=0.4, path=None):
         ring_kb = int(ring_kb)
         if ring_kb < 0 or ring_kb % 4 or ring_kb * 1024 >= _FLASH_END - _VFS_START:
             raise ValueError(

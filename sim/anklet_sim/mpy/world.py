@@ -18,7 +18,7 @@
 # loadcell {offset_counts,
 # counts_per_n, noise_counts}, battery {v_full, v_empty, hours, start_pct, noise_mv},
 # i2c_timing (bool, default true: transfers take their 400 kHz bus time),
-# flash_ring_kb (the `ankring` flash partition, KiB in whole 4 KB sectors, default 256; 0: a
+# flash_ring_kb (the `ankring` flash partition, KiB in whole 4 KB sectors, default 512; 0: a
 # board flashed without it), flash_erase_ms (per 4 KB sector, default 45) and flash_write_ms
 # (per 256-byte page, default 0.4): how long a flash erase or program stalls the interpreter
 # (flash_chip.py), seed, faults {..},
@@ -189,7 +189,7 @@ class World:
             self.imu.on_fifo_enabled = self._start_motion
         self.battery = Battery(self.clock, cfg.get("battery", {}), self.seed + 7)
         self.flash = flash_chip.FlashChip(
-            ring_kb=cfg.get("flash_ring_kb", 256),
+            ring_kb=cfg.get("flash_ring_kb", 512),
             erase_ms=float(cfg.get("flash_erase_ms", 45.0)),
             write_ms=float(cfg.get("flash_write_ms", 0.4)),
         )
