@@ -55,6 +55,11 @@ _FLAG_NOTIFY = const(0x0010)
 
 _IO_CAPABILITY_NO_INPUT_OUTPUT = const(3)  # Just Works: the board has no display, no keypad
 _ENOMEM = const(12)
+# After NimBLE's buffers were full, samples wait this long (about one connection event): a
+# buffer it frees then stays free for the central's write, whose answer needs one. Notifying
+# again at once took every freed buffer, and a slow link's commands got "insufficient
+# resources" for seconds (tests/ble/test_ble_link.py, the back-pressure test).
+_BUSY_BACKOFF_US = const(30_000)
 _DEFAULT_MTU = const(23)  # ATT MTU before the exchange
 _FRAME_MAX = const(244)  # W.BLE_MTU − W.ATT_OVERHEAD
 _CONTROL_SLOTS = const(6)  # control frames held while the link is busy or not yet sized
@@ -107,6 +112,8 @@ class BleLink:
         self.connected = False
         self.encrypted = False
         self.tx_retries = 0
+        self._busy_since = 0  # ticks.now_us() of the last ENOMEM, while backing off
+        self._backing_off = False
         self.tx_dropped = 0  # control frames lost: the queue was full or the MTU stayed small
         self.conn_handle = -1
         self.connected_at = 0  # ticks.now_us() of the connection
@@ -285,6 +292,8 @@ class BleLink:
         except OSError as exc:
             if exc.errno == _ENOMEM:
                 self.tx_retries += 1
+                self._busy_since = ticks.now_us()
+                self._backing_off = True
             return False
 
     def send_frame(self, writer, n):
@@ -299,6 +308,10 @@ class BleLink:
             return False  # queued control frames go first, in order
         if n > self._frame_limit:
             return False  # MTU not exchanged yet; blocks are never cut larger than max_frame
+        if self._backing_off:
+            if ticks.diff(ticks.now_us(), self._busy_since) < _BUSY_BACKOFF_US:
+                return False
+            self._backing_off = False
         return self._notify(self._view(writer, n))
 
     def send_control(self, writer, n):
