@@ -6,7 +6,7 @@
     spill.read_into(slot, buf, at)      # its payload into buf[at:]; -> block number
     spill.tidy(may_erase)               # one step of readying sectors; True while work is left
 
-A DevKitC's heap holds about 2.5 s of samples at 1000 Hz; a phone reconnects in several
+A DevKitC's heap holds under 1 s of samples at 1000 Hz (16 KB); a phone reconnects in several
 seconds. Flash holds more, but erasing a 4 KB sector stalls the CPU for 45 ms (400 ms at worst:
 W25Q32JV datasheet), longer than the IMU FIFO lasts at 1000 Hz (85 ms). So sectors are erased
 only while the board is not sampling; while it samples, blocks are only written (one 256-byte
