@@ -101,6 +101,26 @@ def _free_cores(cores: int, sample_s: float = 1.0) -> float:
     return cores * (idle1 - idle0) / (total1 - total0)
 
 
+# Folders whose tests run simulated boards in real time (most take 5 to 30 s), in the order the
+# workers take them: the long tests first, the quick ones (analysis, protocol) after them, so
+# the suite does not end waiting for one worker's long session (longest first, as in LPT
+# scheduling). Items keep their order within a folder.
+_LONG_FIRST = (
+    "tests/history/", "tests/host/", "tests/ble/", "tests/deploy/", "tests/firmware/", "tests/sim/",
+)  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        nodeid = item.nodeid
+        return next(
+            (n for n, folder in enumerate(_LONG_FIRST) if nodeid.startswith(folder)),
+            len(_LONG_FIRST),
+        )
+
+    items.sort(key=rank)  # stable: every xdist worker collects the same order
+
+
 @pytest.hookimpl(optionalhook=True)  # xdist's hook: absent with -p no:xdist
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """`-n N`: xdist's `load` distribution, except that each folder of _ONE_WORKER goes to one

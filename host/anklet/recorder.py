@@ -20,6 +20,7 @@ import contextlib
 import logging
 import shutil
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -218,14 +219,10 @@ class SessionRecorder:
                     raise LinkLost(f"{self.device.description}: link lost")
                 if now - self.device.last_rx_s > _STALL_S:
                     raise LinkLost(f"{self.device.description}: no data for {_STALL_S:.0f} s")
-                if self._reboot_seen:
-                    await self._on_reboot()
-                elif now - self._last_block_s > _STALL_S:
-                    await self._restart_stream()
-                if now - last_sync > _SYNC_EVERY_S:
+                sync = now - last_sync > _SYNC_EVERY_S
+                if sync:
                     last_sync = now
-                    await self._sync(1, tries=1)  # the loop waits on it: no second try
-                await self._refill(now)
+                await self._unless_silent(self._tend(now, sync))
             except _LinkErrors as exc:
                 self.live.last_error = str(exc)
                 await self._reconnect()
@@ -408,6 +405,35 @@ class SessionRecorder:
         next_index = status.samples_produced + status.samples_dropped
         behind_s = time.monotonic() - self._last_block_s
         return next_index - received < 0.5 * behind_s * self.log.info.imu_rate_hz
+
+    async def _tend(self, now: float, sync: bool) -> None:
+        """The loop's talk with the board: a new boot, a stopped stream, a time-sync ping,
+        the refill of holes."""
+        if self._reboot_seen:
+            await self._on_reboot()
+        elif now - self._last_block_s > _STALL_S:
+            await self._restart_stream()
+        if sync:
+            await self._sync(1, tries=1)  # the loop waits on it: no second try
+        await self._refill(now)
+
+    async def _unless_silent(self, work: Coroutine[Any, Any, None]) -> None:
+        """`work`, given up with LinkLost once the link has said nothing for _STALL_S: a
+        command left waiting out its timeout on a dead link would hold the reconnect back."""
+        task = asyncio.ensure_future(work)
+        try:
+            while True:
+                silent_s = time.monotonic() - self.device.last_rx_s
+                if silent_s > _STALL_S:
+                    raise LinkLost(f"{self.device.description}: no data for {_STALL_S:.0f} s")
+                done, _ = await asyncio.wait({task}, timeout=_STALL_S - silent_s + 0.05)
+                if done:
+                    return task.result()
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     def _time_left(self) -> float | None:
         return None if self._deadline is None else self._deadline - time.monotonic()

@@ -1,0 +1,77 @@
+"""A link that goes silent while the recorder waits for an answer is a lost link after 2 s of
+silence, not after the command's timeout. The board is the scripted one on a fake link
+(tests/streaming_board.py): no MicroPython.
+
+Once, a link cut during a TIME_SYNC ping held the recorder for the ping's whole timeout (10 s
+in the simulated-board tests) before it reconnected; a RESEND's wait did the same."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from anklet.device import Device
+from anklet.recorder import SessionRecorder
+from anklet_protocol import spec
+from fake_transport import FakeTransport
+from streaming_board import BLOCK, StreamingBoard
+
+NEVER_S = 3600.0  # a command timeout no test outlives: only the silence can end the wait
+
+
+class MutedLink(StreamingBoard):
+    """Goes mute at the first RESEND: from then on nothing reaches the host, no answer, no
+    sample, until `speak()`."""
+
+    def __init__(self, link: FakeTransport) -> None:
+        super().__init__(link, blocks=400, lost={20})  # block 20 lost: the host asks RESEND
+        self.muted = asyncio.Event()
+        self.resend_unanswered: int | None = None
+        self.handlers[spec.Opcode.RESEND] = self._mute_at_resend
+
+    def _mute_at_resend(self, command):
+        if self.resend_unanswered is None:
+            self.resend_unanswered = command.request_id
+            self.muted.set()
+            return None
+        return self._resend(command)
+
+    def _status(self):  # a board that kept running: its uptime and count went on
+        uptime_ms = int((time.monotonic() - self.origin_s) * 1000)
+        return {
+            **super()._status(),
+            "uptime_ms": uptime_ms,
+            "samples_produced": self.produced * BLOCK,
+        }
+
+    def speak(self) -> None:
+        self.muted.clear()
+
+    def send(self, msg_type: int, payload: bytes, flags: int = 0) -> None:
+        if not self.muted.is_set():
+            super().send(msg_type, payload, flags)
+
+
+def test_a_link_silent_during_a_resend_is_reconnected_without_waiting_its_timeout(tmp_path):
+    async def go():
+        link = FakeTransport()
+        board = MutedLink(link)
+        device = Device(link, command_timeout_s=NEVER_S)
+        recorder = SessionRecorder(device, tmp_path / "out")
+        task = asyncio.create_task(recorder.run(60))
+        await board.muted.wait()
+        while recorder.live.state != "reconnecting":  # the RESEND still has no answer
+            assert not task.done()
+            await asyncio.sleep(0.05)
+        board.speak()
+        while recorder.live.state != "streaming" or recorder.live.samples_written < 30 * BLOCK:
+            await asyncio.sleep(0.05)
+        recorder.request_stop()
+        return await task, board
+
+    summary, board = asyncio.run(asyncio.wait_for(go(), 60))  # a hang guard, not a deadline
+    assert board.resend_unanswered is not None
+    assert summary.reconnects == 1
+    # Block 20, lost before the silence, and what the silence swallowed: all refilled after it.
+    assert summary.samples + summary.lost == summary.expected
+    assert summary.lost == 0
