@@ -3,6 +3,7 @@ written to its control characteristic; one frame per notification or write.
 
     link = BleLink(bluetooth.BLE(), app)
     link.start()                          # GATT table, bonding, advertising
+    link.ready()                          # False while SAMPLES must wait (see send_frame)
     link.send_frame(link.writer, n)       # False while the controller's buffers are full
     link.poll(on_frame)                   # every tick: writes in, queued frames out
 
@@ -296,8 +297,9 @@ class BleLink:
                 self._backing_off = True
             return False
 
-    def send_frame(self, writer, n):
-        """Notify one sealed frame; False = busy (back-pressure), try again later."""
+    def ready(self):
+        """Could a SAMPLES frame go now. The streamer asks before it reads a block from flash
+        and seals it, so a link that is backing off costs it nothing."""
         if self._link_changed:
             self._follow_link()
         if not self.connected or not self._heard or not self.trusted():
@@ -306,12 +308,18 @@ class BleLink:
             return False
         if self._ctrl_count and not self._flush_control():
             return False  # queued control frames go first, in order
-        if n > self._frame_limit:
-            return False  # MTU not exchanged yet; blocks are never cut larger than max_frame
         if self._backing_off:
             if ticks.diff(ticks.now_us(), self._busy_since) < _BUSY_BACKOFF_US:
                 return False
             self._backing_off = False
+        return True
+
+    def send_frame(self, writer, n):
+        """Notify one sealed frame; False = busy (back-pressure), try again later."""
+        if not self.ready():
+            return False
+        if n > self._frame_limit:
+            return False  # MTU not exchanged yet; blocks are never cut larger than max_frame
         return self._notify(self._view(writer, n))
 
     def send_control(self, writer, n):

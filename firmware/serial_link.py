@@ -1,6 +1,7 @@
 """The serial link: COBS frames on the board's REPL UART (USB-serial bridge), commands read from it.
 
     link = SerialLink(sys.stdin.buffer, sys.stdout.buffer)   # 115200 baud, as MicroPython sets it
+    link.ready()                          # False while a SAMPLES frame is still going out
     link.send_frame(link.writer, n)       # SAMPLES: False while the UART is still busy
     link.poll(on_frame)                   # bytes in (and queued bytes out); on_frame(link, t, f, n)
 
@@ -143,11 +144,18 @@ class SerialLink:
             self._queued(ticks.now_us(), left)
             self._out_at = self._out_end = 0
 
-    def send_frame(self, writer, n):
-        """Queue a SAMPLES frame; False (keep it for later) while the previous one goes out."""
+    def ready(self):
+        """Could a SAMPLES frame go now: False while the previous one is still going out. The
+        streamer asks before it reads a block from flash and seals it."""
         self._trickle()
         if self._out_end:
             self.tx_retries += 1
+            return False
+        return True
+
+    def send_frame(self, writer, n):
+        """Queue a SAMPLES frame; False (keep it for later) while the previous one goes out."""
+        if not self.ready():
             return False
         self._out_end = writer.cobs(n)
         self._out_at = 0

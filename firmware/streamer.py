@@ -4,7 +4,9 @@
     streamer.pump()              # after each drain: sends what the link takes, for <= 15 ms
     streamer.rewind(block)       # RESEND: blocks from `block` go again, flagged RESENT
 
-The link's `send_frame(writer, n)` returns False when it is busy (BLE back-pressure): the block
+The link's `ready()` says whether a block could go now (False while a serial frame is still
+going out, or a BLE link backs off), and is asked before a block is read and sealed; its
+`send_frame(writer, n)` returns False when it is busy after all (BLE back-pressure): the block
 stays in the ring and goes on the next pump. Blocks the RAM ring overwrote before they were sent
 are sent from flash if the ring kept them there (spill.py), else they are gone: the host sees
 their indices missing and asks for them in vain (counted as lost).
@@ -57,6 +59,8 @@ class Streamer:
         while self.cursor < ring.head:
             if sent and ticks.diff(ticks.now_us(), start) >= budget_us:
                 break
+            if not link.ready():
+                break  # before the block's flash reads, copy and CRC: they would be wasted
             oldest = ring.oldest()
             if self.cursor < oldest:
                 kept = self._kept_slot(oldest)

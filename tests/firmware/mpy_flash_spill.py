@@ -60,13 +60,22 @@ class NorPartition:
 
 
 class Link:
-    """A link that takes every frame and remembers (first index, flags, payload check)."""
+    """A link that takes every frame unless `busy`, and remembers (first index, flags, payload
+    check)."""
 
     def __init__(self):
         self.writer = FrameWriter(W.BLE_MTU - W.ATT_OVERHEAD, cobs=False)
         self.sent = []
+        self.busy = False  # a serial frame still going out, a BLE link backing off
+        self.refused = 0
+
+    def ready(self):
+        return not self.busy
 
     def send_frame(self, writer, n):
+        if self.busy:
+            self.refused += 1
+            return False
         frame = writer.frame
         first = frame[10] | frame[11] << 8 | frame[12] << 16 | frame[13] << 24
         block = first // PER_BLOCK
@@ -240,3 +249,19 @@ first = streamer.pump(15000)
 second = streamer.pump(0)  # a spent budget still sends one block: the stream always moves
 streamer_module.ticks = real_ticks
 report("budget", first=first, second=second, pending=streamer.pending())
+
+# 8. A link that cannot take a block now (a serial frame still going out, a BLE link backing
+#    off) costs the pump nothing: no flash read, no copy, no CRC, no sequence number.
+part, spill, ring = make(sectors=4)
+ring.acknowledge(0)
+produce(ring, 44)
+link = Link()
+streamer = Streamer(ring, link)
+streamer.cursor = streamer.sent_high = ring.head
+streamer.rewind(0)
+link.busy = True
+before_reads, before_seq = part.reads, link.writer.seq
+busy_sent = [streamer.pump(1 << 28) for _ in range(5)]
+busy = dict(sent=busy_sent, reads=part.reads - before_reads, seq=link.writer.seq - before_seq)
+link.busy = False
+report("busy", refused=link.refused, after=streamer.pump(1 << 28), **busy)

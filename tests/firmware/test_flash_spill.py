@@ -78,3 +78,10 @@ def test_catching_up_from_flash_reads_each_kept_block_once_and_yields_to_the_sam
     assert 10 <= budget["first"] <= 15
     assert budget["second"] == 1
     assert budget["pending"] == 44 - budget["first"] - 1
+
+
+def test_a_link_that_cannot_take_a_block_costs_the_pump_no_flash_read(micropython):
+    # Five pumps while the link is busy (a serial frame going out, a BLE back-off): each asks
+    # the link first, so no block is read from flash, copied, sealed or refused.
+    got = cases(micropython)["busy"]
+    assert got == {"sent": [0] * 5, "reads": 0, "seq": 0, "refused": 0, "after": 44}
