@@ -43,6 +43,9 @@ DEFAULT_TIMEOUT_S = 2.0
 #: its USB-serial port opens (DTR/RTS) and MicroPython then boots and imports the firmware.
 BOOT_TIMEOUT_S = 15.0
 READY_PAUSE_S = 0.3  # wait_ready: between GET_INFO tries while the board boots
+# GET_INFO and GET_STATUS change nothing: unanswered, they are sent again this often within
+# their timeout (a reply lost to a full port buffer or a bad byte costs a second, not the wait).
+ASK_AGAIN_S = 1.0
 BUSY_PAUSE_S = 0.05  # × try: a BUSY command is sent again after 50, 100, ... ms
 
 
@@ -471,7 +474,7 @@ class Device:
                 ask.cancel()
             await asyncio.gather(*asks, return_exceptions=True)
 
-    async def get_info(self, *, ask_again_s: float | None = None) -> DeviceInfo:
+    async def get_info(self, *, ask_again_s: float | None = ASK_AGAIN_S) -> DeviceInfo:
         """`ask_again_s`: send GET_INFO again that often until answered (see `query`)."""
         body = await self.query(spec.Opcode.GET_INFO, ask_again_s=ask_again_s)
         try:
@@ -486,7 +489,8 @@ class Device:
         self.info = info
         return info
 
-    async def get_status(self, *, ask_again_s: float | None = None) -> StatusReport:
+    async def get_status(self, *, ask_again_s: float | None = ASK_AGAIN_S) -> StatusReport:
+        """`ask_again_s`: send GET_STATUS again that often until answered (see `query`)."""
         body = await self.query(spec.Opcode.GET_STATUS, ask_again_s=ask_again_s)
         return StatusReport.from_message(self._parse_reply(spec.Opcode.GET_STATUS, body))
 

@@ -129,6 +129,21 @@ def test_a_query_asked_again_is_answered_as_soon_as_the_link_is_back():
     assert run(go, timeout_s=30) == ("Anklet-C0FFEE", 3, 0)
 
 
+def test_a_status_reply_lost_on_the_way_is_asked_for_again_by_default():
+    # A reply lost to a full port buffer (a starved host: seen beside two busy loops) or a bad
+    # byte: GET_STATUS changes nothing, so it is sent again each second (device.ASK_AGAIN_S)
+    # rather than left to its whole timeout (30 s here).
+    async def go(device, board):
+        lost = [None]
+        board.handlers[spec.Opcode.GET_STATUS] = lambda c: (
+            lost.pop() if lost else (spec.StatusCode.OK, spec.Status.build(vectors._status()))
+        )
+        status = await device.get_status()
+        return status.battery_pct, asked(board, spec.Opcode.GET_STATUS), len(device._pending)
+
+    assert run(go, timeout_s=30) == (vectors._status()["battery_pct"], 2, 0)
+
+
 def test_a_query_nobody_answers_times_out_with_the_first_ask():
     async def go(device, board):
         board.handlers[spec.Opcode.GET_STATUS] = lambda c: None
