@@ -46,6 +46,10 @@ READY_PAUSE_S = 0.3  # wait_ready: between GET_INFO tries while the board boots
 # GET_INFO and GET_STATUS change nothing: unanswered, they are sent again this often within
 # their timeout (a reply lost to a full port buffer or a bad byte costs a second, not the wait).
 ASK_AGAIN_S = 1.0
+# START is asked again too (a board already streaming continues and answers its next index),
+# for longer: two busy loops beside a test run held a reply back 1.7 s (ACK, serial), and a
+# session that ends before it began for a busy PC's moment is a session lost.
+START_TIMEOUT_S = 5.0
 BUSY_PAUSE_S = 0.05  # × try: a BUSY command is sent again after 50, 100, ... ms
 
 
@@ -446,9 +450,9 @@ class Device:
     async def query(
         self, opcode: spec.Opcode, *, ask_again_s: float | None, timeout_s: float | None = None
     ) -> bytes:
-        """An idempotent COMMAND (GET_INFO, GET_STATUS) sent again every `ask_again_s` until
-        any copy is answered, within `timeout_s` of the first (default `command_timeout_s`);
-        asked once if `ask_again_s` is None.
+        """A COMMAND whose repeat is harmless (GET_INFO, GET_STATUS, START) sent again every
+        `ask_again_s` until any copy is answered, within `timeout_s` of the first (default
+        `command_timeout_s`); asked once if `ask_again_s` is None.
 
         One ask waits its whole timeout when it went into a link that was still down; asked
         again, a board whose link came back answers within `ask_again_s`."""
@@ -494,11 +498,17 @@ class Device:
         body = await self.query(spec.Opcode.GET_STATUS, ask_again_s=ask_again_s)
         return StatusReport.from_message(self._parse_reply(spec.Opcode.GET_STATUS, body))
 
-    async def start(self) -> int | None:
+    async def start(
+        self, *, ask_again_s: float | None = ASK_AGAIN_S, timeout_s: float = START_TIMEOUT_S
+    ) -> int | None:
         """Start streaming; returns the index of the stream's first sample (a board already
         streaming: of the next one it produces), or None from a board older than protocol 1.2,
-        whose START reply is empty."""
-        body = await self.command(spec.Opcode.START)
+        whose START reply is empty.
+
+        Unanswered, START is sent again every `ask_again_s` within `timeout_s`: a repeat is
+        harmless (the board streams on) and the first answer to arrive is the earliest index;
+        if the first reply was lost, the stream starts for this host at the repeat's."""
+        body = await self.query(spec.Opcode.START, ask_again_s=ask_again_s, timeout_s=timeout_s)
         first_index = int(self._parse_reply(spec.Opcode.START, body).first_index)
         return None if first_index == spec.FIRST_INDEX_UNKNOWN else first_index
 

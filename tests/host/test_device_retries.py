@@ -144,6 +144,34 @@ def test_a_status_reply_lost_on_the_way_is_asked_for_again_by_default():
     assert run(go, timeout_s=30) == (vectors._status()["battery_pct"], 2, 0)
 
 
+def test_a_start_reply_lost_is_asked_again_and_the_stream_begins_at_the_repeats_index():
+    # A lost START reply ended `anklet log` before it began (seen beside two busy loops). The
+    # repeat finds the board streaming: it answers the next index, where this host's stream
+    # begins; the samples between belong to no session (session.stream_starts_at).
+    async def go(device, board):
+        answers = [
+            None,  # lost
+            (spec.StatusCode.OK, spec.StartReply.build({"first_index": 500})),
+        ]
+        board.handlers[spec.Opcode.START] = lambda c: answers.pop(0)
+        first_index = await device.start(ask_again_s=0.05)
+        return first_index, asked(board, spec.Opcode.START), len(device._pending)
+
+    assert run(go) == (500, 2, 0)
+
+
+def test_a_start_nobody_answers_times_out_with_one_line_after_its_window():
+    async def go(device, board):
+        board.handlers[spec.Opcode.START] = lambda c: None
+        with pytest.raises(CommandTimeout, match=r"did not answer start within 0\.3 s: is it"):
+            await device.start(ask_again_s=0.05, timeout_s=0.3)
+        return asked(board, spec.Opcode.START), len(device._pending)
+
+    tries, pending = run(go, timeout_s=30)  # START's own window, not the command timeout
+    assert tries >= 3
+    assert pending == 0
+
+
 def test_a_query_nobody_answers_times_out_with_the_first_ask():
     async def go(device, board):
         board.handlers[spec.Opcode.GET_STATUS] = lambda c: None
