@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 
 import pytest
 from anklet.capture import CaptureError, decode_capture
+from anklet.session import WARMUP_S
 from anklet_protocol.decoder import DecoderStats
 from simhelpers import read_meta, read_samples, record_until, rows_written
 
@@ -96,13 +98,30 @@ def test_capture_without_its_timeline_decodes_on_the_board_clock_and_says_so(
     assert result.samples == live_session.samples
 
 
+def _after_warm_up(lines: list[str], rate_hz: int) -> int:
+    """The line just after the first write once the board's clock warm-up (WARMUP_S of samples,
+    and half a second more) has come, so the live session had written rows there. Found by the
+    board's sample index, not by line count: how the lines spread over the recording depends on
+    how the machine scheduled the board (half the lines once held no row, beside two busy loops).
+    """
+    entries = [json.loads(line) for line in lines[1:]]
+    first = next(e[2] for e in entries if e[0] == "block")
+    past_warm_up = first + round((WARMUP_S + 0.5) * rate_hz)
+    arrived = False
+    for number, entry in enumerate(entries, start=1):
+        arrived = arrived or (entry[0] == "block" and entry[2] >= past_warm_up)
+        if arrived and entry[0] == "write":
+            return number + 1
+    raise AssertionError("the live session's timeline never got past its warm-up")
+
+
 def test_a_timeline_cut_off_by_a_crash_replays_as_far_as_it_goes(live_session, tmp_path):
     folder = tmp_path / "crashed"
     folder.mkdir()
     (folder / "capture.bin").write_bytes((live_session.folder / "capture.bin").read_bytes())
     lines = (live_session.folder / "capture.jsonl").read_text().splitlines(keepends=True)
-    half = "".join(lines[: len(lines) // 2])
-    (folder / "capture.jsonl").write_text(half + lines[len(lines) // 2][:7])  # cut mid-line
+    cut = _after_warm_up(lines, rate_hz=200)
+    (folder / "capture.jsonl").write_text("".join(lines[:cut]) + lines[cut][:7])  # cut mid-line
     result = decode_capture(folder / "capture.bin", tmp_path / "decoded")
     assert not result.exact
     assert "did not end cleanly" in result.note
