@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
 import tty
 
 import pytest
@@ -153,6 +154,114 @@ def test_disconnect_ends_a_pending_read_and_the_reader_thread(pty_port):
 
     alive, connected = run(go())
     assert not alive and not connected
+
+
+# A frame the port cannot take at once: a pty holds 11.8 KB here while its board end is unread
+# (each test asserts that the write was held), the largest frame the deframer takes is 64 KB.
+BIG = b"\x01" * 65_000
+
+
+def _fill_until_held(link: SerialTransport) -> asyncio.Task[None]:
+    return asyncio.create_task(link.write_frame(BIG))
+
+
+def _drain_later(fd: int, after_s: float) -> threading.Timer:
+    """The held frame read off the board end after `after_s`: a hang guard, so that a write
+    which held the event loop fails the test (the write was not held) instead of hanging it."""
+    wire = 1 + len(framing.cobs_wrap(BIG))
+
+    def drain() -> None:
+        left = wire
+        with contextlib.suppress(OSError):
+            while left > 0:
+                left -= len(os.read(fd, left))
+
+    timer = threading.Timer(after_s, drain)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def test_a_write_the_port_holds_does_not_stall_reading(pty_port):
+    # A port slow to take bytes (a USB-serial bridge's full buffer; a busy machine's pty held a
+    # 21-byte write for 7.5 s) must hold only its writer: the stream is read meanwhile.
+    board, path = pty_port
+
+    async def go():
+        link = SerialTransport(path)
+        await link.connect()
+        guard = _drain_later(board, 60)
+        try:
+            held = _fill_until_held(link)
+            await asyncio.sleep(0)  # the write has started
+            os.write(board, framing.cobs_wrap(_frame(5)))
+            got = await link.read_frame()
+            assert not held.done()  # read while the write was still waiting for room
+            guard.cancel()
+            deframer = CobsDeframer()
+            out: list[bytes | Discarded] = []
+            while not out:  # the board now reads: the held write goes out, whole
+                out += deframer.feed(await asyncio.to_thread(os.read, board, 1 << 16))
+            await held
+        finally:
+            guard.cancel()  # never left to read a later test's reuse of the descriptor
+            await link.disconnect()
+        return got, out
+
+    got, out = run(go())
+    assert got == _frame(5)
+    assert out == [BIG]
+
+
+def test_frames_go_out_whole_and_in_order_and_a_cancelled_one_not_at_all(pty_port):
+    board, path = pty_port
+
+    async def go():
+        link = SerialTransport(path)
+        await link.connect()
+        guard = _drain_later(board, 60)
+        try:
+            held = _fill_until_held(link)
+            queued = [asyncio.create_task(link.write_frame(_frame(i))) for i in (1, 2, 3)]
+            await asyncio.sleep(0)
+            queued[1].cancel()  # its sender gave up while the port held the first
+            assert not held.done()
+            guard.cancel()
+            written = await _read_board_end(board, 3)
+            await asyncio.gather(held, queued[0], queued[2])
+        finally:
+            guard.cancel()
+            await link.disconnect()
+        return written, queued[1].cancelled()
+
+    written, cancelled = run(go())
+    assert written == [BIG, _frame(1), _frame(3)]
+    assert cancelled
+
+
+def test_disconnect_ends_a_write_the_port_holds(pty_port):
+    board, path = pty_port  # not read: the write waits for room until the link closes
+
+    async def go():
+        link = SerialTransport(path)
+        await link.connect()
+        writer = link._writer
+        guard = _drain_later(board, 60)
+        held = _fill_until_held(link)
+        queued = asyncio.create_task(link.write_frame(_frame(1)))
+        await asyncio.sleep(0)
+        still_held = not held.done()
+        guard.cancel()
+        await link.disconnect()
+        results = await asyncio.gather(held, queued, return_exceptions=True)
+        assert writer is not None
+        return results, writer.is_alive(), still_held
+
+    results, alive, still_held = run(go())
+    assert still_held
+    assert [type(r) for r in results] == [LinkLost, LinkLost]
+    assert all("closed" in str(r) for r in results)
+    assert not alive
 
 
 def test_the_same_transport_reconnects_and_reads_the_new_connection(pty_port):

@@ -6,15 +6,21 @@ framed on the wire; this module adds and removes the COBS, so callers see whole 
         frame = await link.read_frame()
 
 A thread reads the port and hands the bytes to the event loop: that works on every asyncio
-loop, including Windows' default (Proactor), which has no `add_reader`.
+loop, including Windows' default (Proactor), which has no `add_reader`. Another thread writes,
+one whole frame after another: a port slow to take bytes (a USB-serial bridge's full buffer)
+holds the writer thread, never the event loop that reads the stream meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import select
 import threading
 from collections import deque
+from concurrent.futures import Future
+from queue import SimpleQueue
 
 import serial
 from anklet_protocol import framing, spec
@@ -29,8 +35,10 @@ from .base import LinkLost, Transport
 # modelled the bridge.
 DEFAULT_BAUD = spec.SERIAL_BAUD
 _JOIN_S = 2.0  # how long closing waits for the reader thread to see its read cancelled
+_WRITABLE_POLL_S = 0.1  # a writer waiting for room in a full port looks for a close this often
 
 _Item = bytes | LinkLost
+_Write = tuple[bytes, Future[None]] | None  # None: the connection is closing
 
 
 class SerialTransport(Transport):
@@ -39,6 +47,8 @@ class SerialTransport(Transport):
         self.baudrate = baudrate
         self._serial: serial.Serial | None = None
         self._thread: threading.Thread | None = None
+        self._writer: threading.Thread | None = None
+        self._writes: SimpleQueue[_Write] = SimpleQueue()
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._pending: deque[bytes | Discarded] = deque()  # deframed, in stream order
         self._deframer = CobsDeframer()
@@ -67,6 +77,14 @@ class SerialTransport(Transport):
             daemon=True,
         )
         self._thread.start()
+        self._writes = SimpleQueue()
+        self._writer = threading.Thread(
+            target=self._write_port,
+            args=(ser, self._writes),
+            name=f"anklet-serial-write-{self.port}",
+            daemon=True,
+        )
+        self._writer.start()
 
     def _read_port(
         self, ser: serial.Serial, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[_Item]
@@ -96,32 +114,75 @@ class SerialTransport(Transport):
             if isinstance(item, LinkLost):
                 return
 
+    def _write_port(self, ser: serial.Serial, writes: SimpleQueue[_Write]) -> None:
+        """The writer thread: each frame whole, in the order write_frame was called. A frame
+        whose sender gave up (a command's timeout) before it started is not sent at all, so
+        the board never sees half of one."""
+        failure: LinkLost | None = None
+        while (item := writes.get()) is not None:
+            data, done = item
+            if not done.set_running_or_notify_cancel():
+                continue
+            if failure is None:
+                try:
+                    self._write_all(ser, data)
+                except (serial.SerialException, OSError, TypeError, ValueError) as exc:
+                    closed = self._serial is not ser
+                    failure = (
+                        LinkLost(f"{self.description}: closed")
+                        if closed
+                        else ports.lost_error(self.port, exc)
+                    )
+            if failure is None:
+                done.set_result(None)
+            else:
+                done.set_exception(failure)
+
+    def _write_all(self, ser: serial.Serial, data: bytes) -> None:
+        fd: int | None = getattr(ser, "fd", None)
+        if fd is None:
+            ser.write(data)  # Windows: WriteFile returns once the port has taken the bytes
+            return
+        # POSIX: pyserial's write() waits for the port to be writable again after the bytes
+        # are written, even when all were; a pty on a busy machine kept a 21-byte frame's
+        # write there for 7.5 s. Here only a full port waits, and only for room.
+        view = memoryview(data)
+        while view:
+            with contextlib.suppress(BlockingIOError):  # full: wait for room below
+                view = view[os.write(fd, view) :]
+            if view:
+                if self._serial is not ser:
+                    raise OSError("closed while writing")
+                select.select([], [fd], [], _WRITABLE_POLL_S)
+
     def _discarded(self, discarded: Discarded | None) -> None:
         if discarded is not None and self.on_discard is not None:
             self.on_discard(discarded)
 
     async def disconnect(self) -> None:
-        ser, thread = self._serial, self._thread
-        self._serial = self._thread = None
+        ser, thread, writer = self._serial, self._thread, self._writer
+        self._serial = self._thread = self._writer = None
         if ser is None:
             return
+        self._writes.put(None)  # after the frames already given: they go out first
         with contextlib.suppress(serial.SerialException, OSError, AttributeError):
             ser.cancel_read()
-        if thread is not None:
-            await asyncio.to_thread(thread.join, _JOIN_S)
+        with contextlib.suppress(serial.SerialException, OSError, AttributeError):
+            ser.cancel_write()  # Windows: a write the port holds
+        for t in (thread, writer):
+            if t is not None:
+                await asyncio.to_thread(t.join, _JOIN_S)
         with contextlib.suppress(serial.SerialException, OSError):
             ser.close()
         self._queue.put_nowait(LinkLost(f"{self.description}: closed"))
 
     async def write_frame(self, frame: bytes) -> None:
-        ser = self._serial
-        if ser is None:
+        if self._serial is None:
             raise LinkLost(f"{self.description} is not open")
-        try:
-            # A leading delimiter ends any noise the board may have half-collected.
-            ser.write(b"\x00" + framing.cobs_wrap(frame))
-        except (serial.SerialException, OSError) as exc:
-            raise ports.lost_error(self.port, exc) from None
+        done: Future[None] = Future()
+        # A leading delimiter ends any noise the board may have half-collected.
+        self._writes.put((b"\x00" + framing.cobs_wrap(frame), done))
+        await asyncio.wrap_future(done)  # cancelled before it started: not sent
 
     async def read_frame(self) -> bytes:
         while True:
