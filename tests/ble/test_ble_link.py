@@ -174,6 +174,10 @@ def test_commands_refused_until_paired_then_samples_stream_without_gaps(tmp_path
 def test_back_pressure_retries_and_drops_nothing_on_a_slow_link(tmp_path: Path) -> None:
     async def body(board: LinkBoard) -> None:
         async with BleTransport(central=board.central(), pair=True) as link:
+            # The GET_STATUS below waits behind the backlog for NimBLE's buffers: 3 s is the
+            # user's limit (a board that long full is out of reach); here the test waits for
+            # the write to be taken, however slowly a saturated machine drains the backlog.
+            link.busy_budget_s = 60.0  # a hang guard
             host = Host(link)
             await host.command(spec.Opcode.START)
             t0 = time.monotonic()
