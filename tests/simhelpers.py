@@ -107,7 +107,14 @@ async def record_until(
 
 def rows_written(count: int) -> Callable[[SessionRecorder], bool]:
     """`done` for record_until: at least `count` rows in samples.csv."""
-    return lambda recorder: recorder.live.samples_written >= count
+    return lambda recorder: rows_in_file(recorder) >= count
+
+
+def rows_in_file(recorder: SessionRecorder) -> int:
+    """Rows in samples.csv now. Not `recorder.live.samples_written`, the live view's copy,
+    which the recorder's loop refreshes between its steps: while it reconnects the copy stays
+    behind, and a test that counts rows from an event (a reset) would count the wrong ones."""
+    return recorder.log.samples_written if recorder.log is not None else 0
 
 
 async def eventually(predicate: Any, timeout_s: float = 60.0) -> bool:

@@ -13,7 +13,7 @@ from anklet.device import CommandTimeout, Device
 from anklet.recorder import SessionRecorder
 from anklet.transport.ble import BleTransport
 from anklet_sim.ble_board import SimulatedBleBoard
-from simhelpers import COMMAND_TIMEOUT_S, LONG_RING, QUIET_MOTION, eventually
+from simhelpers import COMMAND_TIMEOUT_S, LONG_RING, QUIET_MOTION, eventually, rows_in_file
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -40,7 +40,7 @@ async def _record(tmp_path: Path, rate_hz: int, until):
 @pytest.mark.parametrize("rate_hz", [200, 1000])
 def test_ble_session_accounts_for_every_sample(tmp_path, rate_hz):
     async def four_seconds_written(sim, recorder) -> None:
-        assert await eventually(lambda: recorder.live.samples_written >= 4 * rate_hz)
+        assert await eventually(lambda: rows_in_file(recorder) >= 4 * rate_hz)
 
     summary, radio = asyncio.run(_record(tmp_path, rate_hz, four_seconds_written))
     meta = assert_every_sample_accounted(summary.folder)
@@ -54,13 +54,13 @@ def test_ble_session_accounts_for_every_sample(tmp_path, rate_hz):
 
 def test_ble_drop_mid_set_reconnects_and_refills(tmp_path):
     async def drop(sim: SimulatedBleBoard, recorder) -> None:
-        assert await eventually(lambda: recorder.live.samples_written >= 400)  # mid-set
+        assert await eventually(lambda: rows_in_file(recorder) >= 400)  # mid-set
         sim.radio.drop_connection()
         assert await eventually(lambda: recorder.live.reconnects >= 1)
         # Rows are written in index order: 3 s of rows after the drop means its hole was
         # settled, refilled or counted lost.
-        after = recorder.live.samples_written
-        assert await eventually(lambda: recorder.live.samples_written >= after + 600)
+        after = rows_in_file(recorder)
+        assert await eventually(lambda: rows_in_file(recorder) >= after + 600)
 
     # The board's ring (simhelpers.LONG_RING) outlasts a reconnect slowed by a busy machine:
     # the samples of the drop are still there to re-send.

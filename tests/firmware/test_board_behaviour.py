@@ -23,6 +23,7 @@ from simhelpers import (
     read_meta,
     read_samples,
     record_until,
+    rows_in_file,
     rows_written,
 )
 
@@ -157,7 +158,7 @@ def dropped_on_the_board(recorder) -> int:
 def test_fifo_overflow_is_reported_with_exactly_the_missing_indices(board, tmp_path):
 
     async def stall(recorder):
-        assert await eventually(lambda: recorder.live.samples_written >= 400)  # streaming
+        assert await eventually(lambda: rows_in_file(recorder) >= 400)  # streaming
         board.set_faults(stall_ms=1000)  # the firmware freezes: the FIFO (85 samples) overflows
         # Wherever the stall falls in a drain, the count is exact (test_sampler_overflow.py:
         # this test failed in CI when it fell on the FIFO count read, before the fix).
@@ -166,8 +167,8 @@ def test_fifo_overflow_is_reported_with_exactly_the_missing_indices(board, tmp_p
             + board.log_tail(30)
         )
         # Two seconds of rows after the overflow are in the file: its hole was settled.
-        after = recorder.live.samples_written
-        assert await eventually(lambda: recorder.live.samples_written >= after + 800)
+        after = rows_in_file(recorder)
+        assert await eventually(lambda: rows_in_file(recorder) >= after + 800)
 
     summary = run(record_until(board, tmp_path / "out", 400, lambda _: True, during=stall))
     meta = read_meta(summary.folder)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from anklet import csvlog
 from anklet.csvlog import SessionFolder, StorageError
-from simhelpers import record
+from simhelpers import record, rows_in_file
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -61,7 +61,7 @@ def test_a_full_disk_cuts_back_to_the_last_whole_row_and_counts_the_rest(tmp_pat
 
 def test_a_disk_that_fills_mid_session_ends_it_with_true_files(sim, tmp_path, monkeypatch):
     async def fill_disk(recorder):
-        while recorder.live.samples_written < 600:
+        while rows_in_file(recorder) < 600:
             await asyncio.sleep(0.05)
         _disk_with_room_for(monkeypatch, 5000)
 

@@ -19,6 +19,7 @@ from simhelpers import (
     read_samples,
     record,
     record_until,
+    rows_in_file,
     rows_written,
 )
 
@@ -68,16 +69,16 @@ def test_a_stream_stopped_behind_the_recorders_back_is_restarted_and_the_pause_c
     marks: dict[str, int] = {}
 
     async def stop_from_elsewhere(recorder):
-        await _until(lambda: recorder.live.samples_written >= 600, "600 rows written")
+        await _until(lambda: rows_in_file(recorder) >= 600, "600 rows written")
         # The board hears STOP as if another program sent it; STATUS frames keep coming.
         await recorder.device.command(spec.Opcode.STOP)
-        marks["stopped_at"] = recorder.live.samples_written
+        marks["stopped_at"] = rows_in_file(recorder)
         await _until(
             lambda: any(e["kind"] == "STREAM_STOPPED" for e in recorder.log.events),
             "the recorder noticing the stopped stream",
         )
         await _until(
-            lambda: recorder.live.samples_written >= marks["stopped_at"] + 800,
+            lambda: rows_in_file(recorder) >= marks["stopped_at"] + 800,
             "rows after the restart",
         )
         recorder.request_stop()
@@ -111,7 +112,7 @@ def test_a_port_that_disappears_ends_the_session_at_its_deadline(sim, tmp_path):
         device = device_on(sim)
         recorder = SessionRecorder(device, tmp_path / "out", imu_rate_hz=200)
         task = asyncio.create_task(recorder.run(10.0))
-        await _until(lambda: recorder.live.samples_written >= 200, "rows written")
+        await _until(lambda: rows_in_file(recorder) >= 200, "rows written")
         # The port's number stays taken while the recorder tries it again: a pty freed now
         # would soon be another test's board, which this recorder would open (and hold: that
         # test's host would find its port busy: the likely cause of two PortBusy failures in

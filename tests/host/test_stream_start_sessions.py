@@ -17,7 +17,7 @@ from anklet.recorder import SessionRecorder, SessionSummary
 from anklet.transport.serial import SerialTransport
 from anklet_protocol import StreamDecoder, framing, layout, parse_message, spec
 from anklet_protocol.decoder import SampleBlock
-from simhelpers import eventually, read_samples
+from simhelpers import eventually, read_samples, rows_in_file
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -73,7 +73,7 @@ async def _record(link: _Link, out: Path, keep_raw: bool = False) -> SessionSumm
     # Rows well past the first block, and nothing held behind a hole any more.
     await eventually(
         lambda: task.done()
-        or (recorder.live.samples_written >= 600 and recorder.log is not None
+        or (rows_in_file(recorder) >= 600 and recorder.log is not None
             and recorder.log.held == 0),
         120.0,
     )  # fmt: skip
