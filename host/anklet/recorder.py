@@ -494,9 +494,13 @@ class SessionRecorder:
         info = await self.device.get_info(ask_again_s=_ASK_AGAIN_S)
         if info.device_id != self.log.info.device_id:
             raise DeviceError(f"a different board answered ({info.name})")
+        asked_s = time.monotonic()
         status = await self.device.get_status(ask_again_s=_ASK_AGAIN_S)
-        booted_s = time.monotonic() - status.uptime_ms / 1000
-        if booted_s - self.log.boot_host_s > 2.0:
+        # The board answered after `asked_s`: had it not reset, its uptime then was at least
+        # the time since its boot. Not measured from the answer's arrival: a host held up for
+        # 2 s before reading it (a saturated PC) took a board that ran on for a reset, and
+        # declared the samples it still held lost.
+        if status.uptime_ms / 1000 < asked_s - self.log.boot_host_s - 2.0:
             self._reboot_seen = True  # it reset while we could not hear it
         if self._reboot_seen:
             await self._on_reboot()

@@ -14,6 +14,7 @@ from anklet.device import Device
 from anklet.recorder import SessionRecorder
 from anklet_protocol import spec
 from fake_transport import FakeTransport
+from simhelpers import rows_in_file
 from streaming_board import BLOCK, StreamingBoard
 
 NEVER_S = 3600.0  # a command timeout no test outlives: only the silence can end the wait
@@ -75,3 +76,54 @@ def test_a_link_silent_during_a_resend_is_reconnected_without_waiting_its_timeou
     # Block 20, lost before the silence, and what the silence swallowed: all refilled after it.
     assert summary.samples + summary.lost == summary.expected
     assert summary.lost == 0
+
+
+LATE_S = 3.0  # longer than the 2 s by which a reconnect's uptime tells a reset
+
+
+class LateStatusAfterSilence(MutedLink):
+    """After the silence, each STATUS answer reaches the host LATE_S after the board made it,
+    as when a saturated PC does not read its port for that long; the board never resets."""
+
+    def __init__(self, link: FakeTransport) -> None:
+        super().__init__(link)
+        self.late_answers = 0
+        self.handlers[spec.Opcode.GET_STATUS] = self._answer_late_after_silence
+
+    def _answer_late_after_silence(self, command):
+        answer = self._status_now(command)
+        if self.resend_unanswered is None or self.muted.is_set() or self.late_answers > 0:
+            return answer
+
+        async def later() -> None:
+            await asyncio.sleep(LATE_S)
+            self.late_answers += 1
+            self.reply(command.request_id, command.opcode, *answer)
+
+        self._spawn(later())
+        return None
+
+
+def test_a_status_read_late_after_a_reconnect_is_not_a_reset(tmp_path):
+    async def go():
+        link = FakeTransport()
+        board = LateStatusAfterSilence(link)
+        device = Device(link, command_timeout_s=NEVER_S)
+        recorder = SessionRecorder(device, tmp_path / "out")
+        task = asyncio.create_task(recorder.run(60))
+        await board.muted.wait()
+        while recorder.live.state != "reconnecting":
+            await asyncio.sleep(0.05)
+        board.speak()
+        while board.late_answers == 0 or rows_in_file(recorder) < 60 * BLOCK:
+            assert not task.done()
+            await asyncio.sleep(0.05)
+        recorder.request_stop()
+        return await task, board
+
+    summary, board = asyncio.run(asyncio.wait_for(go(), 60))  # a hang guard, not a deadline
+    assert board.late_answers >= 1
+    assert summary.reconnects == 1
+    assert summary.boots == 1  # one boot: the late uptime was not taken for a reset
+    assert summary.samples + summary.lost == summary.expected
+    assert summary.lost == 0  # and nothing it still held was declared lost
