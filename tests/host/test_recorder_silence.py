@@ -53,10 +53,13 @@ class MutedLink(StreamingBoard):
             super().send(msg_type, payload, flags)
 
 
-def test_a_link_silent_during_a_resend_is_reconnected_without_waiting_its_timeout(tmp_path):
+def _record_through_silence(tmp_path, board_class, went_on):
+    """Record from `board_class` until it goes mute and the recorder is reconnecting, let it
+    speak again, and stop once `went_on(recorder, board)`; returns (summary, board)."""
+
     async def go():
         link = FakeTransport()
-        board = MutedLink(link)
+        board = board_class(link)
         device = Device(link, command_timeout_s=NEVER_S)
         recorder = SessionRecorder(device, tmp_path / "out")
         task = asyncio.create_task(recorder.run(60))
@@ -65,12 +68,23 @@ def test_a_link_silent_during_a_resend_is_reconnected_without_waiting_its_timeou
             assert not task.done()
             await asyncio.sleep(0.05)
         board.speak()
-        while recorder.live.state != "streaming" or recorder.live.samples_written < 30 * BLOCK:
+        while not went_on(recorder, board):
+            assert not task.done()
             await asyncio.sleep(0.05)
         recorder.request_stop()
         return await task, board
 
-    summary, board = asyncio.run(asyncio.wait_for(go(), 60))  # a hang guard, not a deadline
+    return asyncio.run(asyncio.wait_for(go(), 60))  # a hang guard, not a deadline
+
+
+def test_a_link_silent_during_a_resend_is_reconnected_without_waiting_its_timeout(tmp_path):
+    summary, board = _record_through_silence(
+        tmp_path,
+        MutedLink,
+        lambda recorder, _board: (
+            recorder.live.state == "streaming" and recorder.live.samples_written >= 30 * BLOCK
+        ),
+    )
     assert board.resend_unanswered is not None
     assert summary.reconnects == 1
     # Block 20, lost before the silence, and what the silence swallowed: all refilled after it.
@@ -105,23 +119,11 @@ class LateStatusAfterSilence(MutedLink):
 
 
 def test_a_status_read_late_after_a_reconnect_is_not_a_reset(tmp_path):
-    async def go():
-        link = FakeTransport()
-        board = LateStatusAfterSilence(link)
-        device = Device(link, command_timeout_s=NEVER_S)
-        recorder = SessionRecorder(device, tmp_path / "out")
-        task = asyncio.create_task(recorder.run(60))
-        await board.muted.wait()
-        while recorder.live.state != "reconnecting":
-            await asyncio.sleep(0.05)
-        board.speak()
-        while board.late_answers == 0 or rows_in_file(recorder) < 60 * BLOCK:
-            assert not task.done()
-            await asyncio.sleep(0.05)
-        recorder.request_stop()
-        return await task, board
-
-    summary, board = asyncio.run(asyncio.wait_for(go(), 60))  # a hang guard, not a deadline
+    summary, board = _record_through_silence(
+        tmp_path,
+        LateStatusAfterSilence,
+        lambda recorder, board: board.late_answers > 0 and rows_in_file(recorder) >= 60 * BLOCK,
+    )
     assert board.late_answers >= 1
     assert summary.reconnects == 1
     assert summary.boots == 1  # one boot: the late uptime was not taken for a reset

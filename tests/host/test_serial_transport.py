@@ -182,17 +182,27 @@ def _drain_later(fd: int, after_s: float) -> threading.Timer:
     return timer
 
 
+@contextlib.asynccontextmanager
+async def _held_write(board: int, path: str):
+    """A connected transport whose BIG write the port holds; the hang guard stops before the
+    link closes, never left to read a later test's reuse of the descriptor."""
+    link = SerialTransport(path)
+    await link.connect()
+    guard = _drain_later(board, 60)
+    try:
+        yield link, _fill_until_held(link), guard
+    finally:
+        guard.cancel()
+        await link.disconnect()
+
+
 def test_a_write_the_port_holds_does_not_stall_reading(pty_port):
     # A port slow to take bytes (a USB-serial bridge's full buffer; a busy machine's pty held a
     # 21-byte write for 7.5 s) must hold only its writer: the stream is read meanwhile.
     board, path = pty_port
 
     async def go():
-        link = SerialTransport(path)
-        await link.connect()
-        guard = _drain_later(board, 60)
-        try:
-            held = _fill_until_held(link)
+        async with _held_write(board, path) as (link, held, guard):
             await asyncio.sleep(0)  # the write has started
             os.write(board, framing.cobs_wrap(_frame(5)))
             got = await link.read_frame()
@@ -203,9 +213,6 @@ def test_a_write_the_port_holds_does_not_stall_reading(pty_port):
             while not out:  # the board now reads: the held write goes out, whole
                 out += deframer.feed(await asyncio.to_thread(os.read, board, 1 << 16))
             await held
-        finally:
-            guard.cancel()  # never left to read a later test's reuse of the descriptor
-            await link.disconnect()
         return got, out
 
     got, out = run(go())
@@ -217,11 +224,7 @@ def test_frames_go_out_whole_and_in_order_and_a_cancelled_one_not_at_all(pty_por
     board, path = pty_port
 
     async def go():
-        link = SerialTransport(path)
-        await link.connect()
-        guard = _drain_later(board, 60)
-        try:
-            held = _fill_until_held(link)
+        async with _held_write(board, path) as (link, held, guard):
             queued = [asyncio.create_task(link.write_frame(_frame(i))) for i in (1, 2, 3)]
             await asyncio.sleep(0)
             queued[1].cancel()  # its sender gave up while the port held the first
@@ -229,9 +232,6 @@ def test_frames_go_out_whole_and_in_order_and_a_cancelled_one_not_at_all(pty_por
             guard.cancel()
             written = await _read_board_end(board, 3)
             await asyncio.gather(held, queued[0], queued[2])
-        finally:
-            guard.cancel()
-            await link.disconnect()
         return written, queued[1].cancelled()
 
     written, cancelled = run(go())
