@@ -377,14 +377,23 @@ class SessionRecorder:
         self.log.record_status(status)
         now = time.monotonic()
         paused = self._paused_unsampled(status)
-        stopped = "STREAMING" not in status.flags
-        kind = "STREAM_STOPPED" if stopped else "NO_SAMPLES"
-        self.log.record_event(kind, status.samples_produced, now - self._start_s)
-        log.warning("no samples for %.0f s (board streaming: %s)", _STALL_S, not stopped)
+        if "STREAMING" in status.flags:
+            self.log.record_event("NO_SAMPLES", status.samples_produced, now - self._start_s)
+            log.warning("no samples for %.0f s, though the board is streaming", _STALL_S)
+        else:
+            self._note_stream_stopped(status)
         if paused:
             await self._new_segment()
         self._last_block_s = time.monotonic()
         await self._start_stream()
+
+    def _note_stream_stopped(self, status: StatusReport) -> None:
+        """The board says it is not streaming (a STOP from another program, its BLE owner gone
+        too long, a crash of its sampler): an event in session.json, however it was found."""
+        assert self.log is not None
+        at_s = time.monotonic() - self._start_s
+        self.log.record_event("STREAM_STOPPED", status.samples_produced, at_s)
+        log.warning("the board stopped streaming: starting it again")
 
     async def _new_segment(self) -> None:
         """The board stopped streaming on this boot. What it made before the stop and the link
@@ -505,7 +514,9 @@ class SessionRecorder:
         if self._reboot_seen:
             await self._on_reboot()
             return
-        if self._paused_unsampled(status):  # it stopped while we could not hear it
+        if "STREAMING" not in status.flags:  # it stopped while we could not hear it
+            self._note_stream_stopped(status)
+        if self._paused_unsampled(status):
             await self._new_segment()
         await self._start_stream()
 

@@ -79,3 +79,50 @@ def test_samples_lost_on_the_link_before_a_pause_are_fetched_before_the_stream_r
     # then simply the next block, not a refill)
     assert summary.refilled >= (len(tail) - 1) * BLOCK
     assert [r for r in meta["loss"]["lost_ranges"] if r["from_index"] < FIRST_PART * BLOCK] == []
+
+
+class PausingBoardHeardLate(PausingBoard):
+    """Goes mute as its first part ends, so the recorder reconnects before it can ask why no
+    samples come; it speaks again once `speak()` is called, no longer streaming."""
+
+    def __init__(self, link: FakeTransport) -> None:
+        super().__init__(link, lost=set())
+        self.muted = asyncio.Event()
+
+    async def _after_stream(self) -> None:
+        if not self.restarted.is_set():
+            self.muted.set()
+        await super()._after_stream()
+
+    def speak(self) -> None:
+        self.muted.clear()
+
+    def send(self, msg_type: int, payload: bytes, flags: int = 0) -> None:
+        if not self.muted.is_set():
+            super().send(msg_type, payload, flags)
+
+
+def test_a_stream_found_stopped_on_reconnecting_is_an_event_and_restarted(tmp_path):
+    # Once, on a saturated PC, the link went quiet for 2 s just after a STOP from elsewhere:
+    # the recorder restarted the stream from its reconnect but never said it had stopped.
+    async def go():
+        link = FakeTransport()
+        board = PausingBoardHeardLate(link)
+        recorder = SessionRecorder(Device(link, command_timeout_s=5.0), tmp_path / "out")
+        task = asyncio.create_task(recorder.run(120))
+        await asyncio.wait_for(board.muted.wait(), 60)  # hang guards, not deadlines
+        while recorder.live.state != "reconnecting":
+            assert not task.done()
+            await asyncio.sleep(0.05)
+        board.speak()
+        await asyncio.wait_for(board.finished.wait(), 60)
+        recorder.request_stop()
+        return await task, board
+
+    summary, board = asyncio.run(go())
+    meta = assert_every_sample_accounted(summary.folder)
+    assert board.restarted.is_set()
+    assert summary.reconnects == 1
+    assert [e["kind"] for e in meta["events"]].count("STREAM_STOPPED") == 1
+    assert meta["stream_restarts"] == 1
+    assert summary.samples == (FIRST_PART + SECOND_PART) * BLOCK

@@ -204,7 +204,7 @@ def test_a_stream_started_over_ble_does_not_also_go_out_over_serial(tmp_path: Pa
     async def go() -> tuple[int, int]:
         async with SimulatedBleBoard(tmp_path / "flash", motion=QUIET_MOTION) as sim:
             assert sim.board is not None
-            wired = Device(SerialTransport(sim.board.port), command_timeout_s=2.0)
+            wired = Device(SerialTransport(sim.board.port), command_timeout_s=COMMAND_TIMEOUT_S)
             radio = Device(BleTransport(None, pair=True, central=sim.central()))
             on_serial: list[object] = []
             on_ble: list[object] = []
