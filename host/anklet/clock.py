@@ -91,7 +91,8 @@ class ClockSummary:
     offset_s: float  # host monotonic time at device time 0 of this boot
     fit_residual_us: float
     syncs: int
-    best_round_trip_ms: float
+    best_round_trip_ms: float  # the fastest of all its pings
+    line_round_trip_ms: float  # the ping the host line in use rests on: the window it is known in
 
 
 #: A device clock's rate against the host's, when the pings have not measured it (under 30 s
@@ -322,6 +323,7 @@ class ClockModel:
         _a, b, residual = self.fit_samples() if self._index else (0.0, self._b, 0.0)
         _, _, k = self._host_line()
         nominal = 1e6 / self.nominal_period_us
+        line = self.host_fit()
         return ClockSummary(
             sample_period_us=b,
             sample_rate_hz=1e6 / (b * k),
@@ -332,4 +334,5 @@ class ClockModel:
             fit_residual_us=residual,
             syncs=len(self._sync_host),
             best_round_trip_ms=min(self._sync_rtt) * 1e3 if self._sync_rtt else 0.0,
+            line_round_trip_ms=line.round_trip_s * 1e3 if line is not None else 0.0,
         )

@@ -69,7 +69,7 @@ class SideResult:
     summary: SessionSummary
     start_host_s: float  # host time of the side's t_s = 0
     t_offset_s: float  # add to the side's t_s for the session's shared timeline
-    fit: HostFit | None  # the pair's fit of this board's clock (or the recorder's, without pings)
+    fit: HostFit | None  # the pair's fit of this board's clock (or the recorder's, if narrower)
     pings: int  # of the pair's, on the recording's last segment (boot or restarted stream)
     correction_s: float  # the pair's fit minus the recorder's, at the session's middle
 
@@ -100,15 +100,15 @@ def clock_offset(left: HostFit, right: HostFit, start_s: float, end_s: float) ->
 def recorded_fit(side_folder: Path) -> HostFit | None:
     """The line the side's recorder put its last segment's rows on, from its session.json
     ("clock": one ClockSummary per segment): host_s = offset_s + device_us · k / 1e6. Its
-    window is the best round trip of all the recorder's pings (the frozen line may rest on a
-    slower one, from its first two seconds)."""
+    window is the round trip of the ping that line rests on (folders from before that was
+    written: the best round trip of all the recorder's pings)."""
     meta = json.loads((side_folder / "session.json").read_text())
     clocks = meta.get("clock") or []
     if not clocks or not clocks[-1].get("syncs"):
         return None
     last = clocks[-1]
     k = 1.0 / (1.0 + last["drift_ppm"] / 1e6)
-    window_s = last["best_round_trip_ms"] / 1e3
+    window_s = last.get("line_round_trip_ms", last["best_round_trip_ms"]) / 1e3
     return HostFit(last["offset_s"], 0.0, k, window_s, UNMEASURED_DRIFT_PPM)
 
 
@@ -118,9 +118,15 @@ def refit(
     """The board's clock fitted again from the pair's pings (host sent, host received, device
     ticks); returns that fit and how much later than the recorder's line it puts the host
     instant of a device time near `mid_s` (what to add to the side's t_s). Ticks wrap, so the
-    two fits' device times are related through their host times."""
+    two fits' device times are related through their host times.
+
+    Pings that leave a wider window than the recorder's best round trip know the clock less
+    well than its line: then that line stands (correction 0). A saturated PC once gave a side
+    one ping, answered 15.5 s after it was sent, whose middle moved that side 7.7 s."""
     fit = bounded_fit(pings, nominal_period_us)
     assert fit is not None
+    if fit.round_trip_s >= recorded.round_trip_s:
+        return recorded, 0.0
     d_new = fit.device_us(mid_s)
     expected = recorded.device_us(mid_s)
     # The same instant in the recorder's unwrapping: near `expected`, equal modulo the ticks.

@@ -88,3 +88,14 @@ def test_bounded_fit_falls_back_to_the_fastest_ping_when_windows_disagree():
     assert fit is not None
     assert fit.round_trip_s == pytest.approx(0.002)
     assert fit.host_s_at_anchor == pytest.approx(10.001)
+
+
+def test_refit_keeps_the_recorders_line_when_the_pings_know_less():
+    # A saturated PC: the pair's one ping on a side was answered 15.5 s after it was sent. Its
+    # middle is anywhere in those 15.5 s; the recorder's line rests on a 10 ms round trip.
+    offset_us = 3_000_000
+    recorded = HostFit(100.0, 100.0 * 1e6 + offset_us, 1.0, 0.010, UNMEASURED_DRIFT_PPM)
+    late = [(101.0, 116.5, round(101.01 * 1e6) + offset_us)]
+    fit, correction_s = refit(recorded, late, 5000, 108.0)
+    assert fit is recorded
+    assert correction_s == 0.0
