@@ -11,7 +11,10 @@ on a busy machine is a gap the board flags, and is allowed for), and what the li
 re-sent run is asked for again, as the recorder does: a USB-serial bridge loses what its host
 reads too late (the simulated board's pty holds 1.5 s of the line; a saturated machine's test
 host lagged longer, and the run jumped 1092 -> 1554 with the frames between missing on the link).
-So the link drops part of the run here every time."""
+So the link is cut for 1000 bytes just after the first ask's answer. That drops part of the run
+unless the test's host is held up past the whole run (once, beside two busy loops: the run was
+already through the bridge, and the cut fell on the live stream alone); either way every sample
+must come re-sent."""
 
 from __future__ import annotations
 
@@ -191,4 +194,7 @@ def test_a_board_with_the_flash_ring_refills_what_its_ram_ring_overwrote(tmp_pat
         gap_flagged = after.flags & spec.FrameFlag.GAP_BEFORE  # a FIFO overflow, board-declared
         assert after.first_index == before.end_index or gap_flagged, (before, after)
     assert runs <= len(answers)
-    assert len(answers) > 1  # the link dropped part of the first run, asked again
+    if len(answers) == 1:  # the cut missed the run: it came whole, in order
+        for (before, _), (after, _) in pairwise(got["resent"]):
+            gap_flagged = after.flags & spec.FrameFlag.GAP_BEFORE
+            assert after.first_index == before.end_index or gap_flagged, (before, after)
