@@ -228,6 +228,19 @@ def _start_index(payload: bytes) -> int | None:
     return None if first_index == spec.FIRST_INDEX_UNKNOWN else first_index
 
 
+def _resend_next_index(message: Any) -> int | None:
+    """The board's next sample index from a RESEND reply (OK, or NOT_AVAILABLE naming what it
+    still holds); None for any other message or a reply too damaged to say."""
+    if getattr(message, "opcode", None) != spec.Opcode.RESEND or not hasattr(message, "payload"):
+        return None
+    if message.status not in (spec.StatusCode.OK, spec.StatusCode.NOT_AVAILABLE):
+        return None
+    try:
+        return int(spec.ResendReply.parse(message.payload).next_index)
+    except Exception:  # construct's parse errors
+        return None
+
+
 def _decode_on_device_clock(path: Path, info: DeviceInfo, out_dir: Path) -> CaptureResult:
     started = datetime.fromtimestamp(path.stat().st_mtime, UTC)
     folder = SessionFolder.create(out_dir, info.name, started)
@@ -265,6 +278,10 @@ def _decode_on_device_clock(path: Path, info: DeviceInfo, out_dir: Path) -> Capt
             first_index = _start_index(message.payload)
             if log is not None:
                 log.stream_starts_at(first_index)  # a new boot's; a resumed stream's is moot
+        elif log is not None and (next_index := _resend_next_index(message)) is not None:
+            # The board's next index when it answered: samples it had made up to there are
+            # expected, as the live session expected them (a tail never re-sent is lost).
+            log.expect_until(next_index, float(blocks))
     if log is None:
         folder.close()
         for file in folder.path.iterdir():  # leave nothing behind but the error

@@ -166,3 +166,27 @@ def test_anklet_decode_of_an_impossible_info_is_one_line_not_a_traceback(tmp_pat
     result = CliRunner().invoke(app, ["decode", str(capture), "--out", str(tmp_path / "out")])
     assert_one_line_error(result, field, "unusable")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def _resend_reply(from_index: int, next_index: int) -> tuple:
+    reply = spec.ResendReply.build(
+        dict(from_index=from_index, oldest_index=0, next_index=next_index)
+    )
+    body = dict(request_id=7, opcode=spec.Opcode.RESEND, status=spec.StatusCode.OK, payload=reply)
+    return spec.MsgType.REPLY, spec.Reply.build(body), 0
+
+
+def test_a_tail_the_board_announced_but_never_sent_is_lost_in_a_bare_capture(tmp_path):
+    # The live session's last RESEND asked for the stream's tail; the board answered that it
+    # had made 72 samples more, and the session ended before they came. Bytes alone (no
+    # timeline) must count them lost too, as the live session did.
+    frames = [
+        (spec.MsgType.INFO, _info(), 0),
+        *_good(20),
+        _resend_reply(20 * BLOCK, 20 * BLOCK + 72),
+    ]
+    result = decode_capture(_capture(tmp_path / "c.bin", frames), tmp_path / "out")
+    acct = result.accounting
+    assert acct.received == result.samples == 20 * BLOCK
+    assert acct.lost == 72
+    assert acct.expected == 20 * BLOCK + 72
