@@ -646,7 +646,9 @@ class SessionRecorder:
         if self.log is None:
             return
         now = time.monotonic()
-        self.live.elapsed_s = now - self._start_s  # the one duration: summary and session.json
+        # The one duration, summary and session.json, rounded as session.json writes it: the
+        # summary once printed 3.4 s for a session.json's 3.450.
+        self.live.elapsed_s = round(now - self._start_s, 3)
         try:
             self.log.finish(now)
         except StorageError as exc:
