@@ -120,8 +120,8 @@ def refit(
     instant of a device time near `mid_s` (what to add to the side's t_s). Ticks wrap, so the
     two fits' device times are related through their host times.
 
-    Pings that leave a wider window than the recorder's best round trip know the clock less
-    well than its line: then that line stands (correction 0). A saturated PC once gave a side
+    Pings that leave a wider window than the recorder's line (its ping's round trip) know the
+    clock less well than that line: then it stands (correction 0). A saturated PC once gave a side
     one ping, answered 15.5 s after it was sent, whose middle moved that side 7.7 s."""
     fit = bounded_fit(pings, nominal_period_us)
     assert fit is not None
