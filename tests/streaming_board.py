@@ -1,6 +1,7 @@
 """A scripted streaming board on a fake link (tests/fake_transport.py), for tests of the
 recorder alone: no MicroPython. It streams after START until STOP, loses chosen blocks on the
-way, answers RESEND as the firmware does and can leave chosen TIME_SYNC pings unanswered."""
+way, answers RESEND as the firmware does and can leave chosen TIME_SYNC pings unanswered;
+its link can go mute (`muted`) until `speak()`."""
 
 from __future__ import annotations
 
@@ -58,6 +59,14 @@ class StreamingBoard(ScriptedBoard):
         self.handlers[spec.Opcode.RESEND] = self._resend
         self.handlers[spec.Opcode.GET_STATUS] = self._status_now
         self._tasks: set[asyncio.Task[None]] = set()
+        self.muted = asyncio.Event()  # set: nothing reaches the host (a silent link) until speak()
+
+    def speak(self) -> None:
+        self.muted.clear()
+
+    def send(self, msg_type: int, payload: bytes, flags: int = 0) -> None:
+        if not self.muted.is_set():
+            super().send(msg_type, payload, flags)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -26,7 +26,6 @@ class MutedLink(StreamingBoard):
 
     def __init__(self, link: FakeTransport) -> None:
         super().__init__(link, blocks=400, lost={20})  # block 20 lost: the host asks RESEND
-        self.muted = asyncio.Event()
         self.resend_unanswered: int | None = None
         self.handlers[spec.Opcode.RESEND] = self._mute_at_resend
 
@@ -44,13 +43,6 @@ class MutedLink(StreamingBoard):
             "uptime_ms": uptime_ms,
             "samples_produced": self.produced * BLOCK,
         }
-
-    def speak(self) -> None:
-        self.muted.clear()
-
-    def send(self, msg_type: int, payload: bytes, flags: int = 0) -> None:
-        if not self.muted.is_set():
-            super().send(msg_type, payload, flags)
 
 
 def _record_through_silence(tmp_path, board_class, went_on):

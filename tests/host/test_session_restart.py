@@ -87,19 +87,11 @@ class PausingBoardHeardLate(PausingBoard):
 
     def __init__(self, link: FakeTransport) -> None:
         super().__init__(link, lost=set())
-        self.muted = asyncio.Event()
 
     async def _after_stream(self) -> None:
         if not self.restarted.is_set():
             self.muted.set()
         await super()._after_stream()
-
-    def speak(self) -> None:
-        self.muted.clear()
-
-    def send(self, msg_type: int, payload: bytes, flags: int = 0) -> None:
-        if not self.muted.is_set():
-            super().send(msg_type, payload, flags)
 
 
 def test_a_stream_found_stopped_on_reconnecting_is_an_event_and_restarted(tmp_path):
