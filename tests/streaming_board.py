@@ -166,12 +166,13 @@ def record(
     during: Any = None,
     command_timeout_s=5.0,
     wrap: Any = None,
+    keep_raw: bool = False,
 ):
     async def go():
         link = FakeTransport()
         board = StreamingBoard(link, **board_args)
         device = Device(link, command_timeout_s=command_timeout_s)
-        recorder = SessionRecorder(device, tmp_path / "out")
+        recorder = SessionRecorder(device, tmp_path / "out", keep_raw=keep_raw)
         task = asyncio.create_task(recorder.run(120))
         finished = asyncio.create_task(board.finished.wait())
         await asyncio.wait({task, finished}, return_when=asyncio.FIRST_COMPLETED)

@@ -195,7 +195,10 @@ def _replay(path: Path, timeline: Path, info: DeviceInfo, out_dir: Path) -> Capt
         folder.close()
         raise CaptureError(f"{timeline} holds no boot of the board: nothing was recorded")
     rows_as_live = log.samples_written
-    accounting = log.accounting() if finished else log.finish(now_s)
+    # A timeline cut off by a crash: a hole its live session was still waiting on is lost here,
+    # whether or not the board re-sent it later.
+    cut_off = "the recording was cut off before the board re-sent them"
+    accounting = log.accounting() if finished else log.finish(now_s, cut_off)
     outcome = conclude(training, log)
     duration_s = now_s - header.start_host_s
     log.folder.write_json(log.meta(True, duration_s, f"capture:{path}", decoder.stats.as_dict()))
