@@ -5,9 +5,13 @@
 #
 # The emulated MPU-6050 runs at 1000 Hz with the world clock frozen and stepped 20 ms per
 # iteration outside the lock: its motion model computes in floats, which is the emulator's
-# work, not the firmware's. Each iteration then locks the heap around a drain and a pump that
+# work, not the firmware's. Each iteration then locks the heap around a drain and pumps that
 # frame the new samples (CRC-32, COBS) onto a serial link writing to OUT_FILE;
 # micropython.heap_lock() turns any allocation into MemoryError.
+# The firmware's clock (ticks.now_us) is that world clock too, stepped 5 µs between pumps: how
+# many frames go out, when the UART model has room and when a drain looks for a FIFO overflow
+# are then the same on any PC. On the PC's clock a saturated machine held single pumps past
+# their 15 ms budget, and the streamer catching up from flash fell behind the RAM ring.
 # With "spill" the ring has a flash partition and a host that acknowledged nothing after index
 # 0, so every block the RAM ring overwrites is kept in flash (until it is full), and halfway a
 # RESEND rewinds the streamer into the kept blocks: keeping and sending from flash are locked too.
@@ -19,6 +23,7 @@ import anklet_wire as W
 import bytecopy
 import machine
 import micropython
+import ticks
 import world
 from loadcell import LoadCell
 from mpu6050 import MPU6050
@@ -31,6 +36,8 @@ from streamer import Streamer
 RATE_HZ = 1000
 STEP_US = 20000  # per iteration: 20 samples, at least one full block of 15
 MAX_FRAME = 244  # the app cuts blocks for its smallest link (BLE)
+PUMP_GAP_US = 5  # between pumps: less than a frame takes at the link's rate, so some find it busy
+PUMPS_PER_STEP = 2000  # 10 ms of the 20 ms step at most, however far behind the streamer is
 
 
 class SteadyHx711:
@@ -61,6 +68,13 @@ class RamPartition:
 
 def main(path, iterations, with_spill):
     w = world.get()
+    clock = w.clock
+
+    def world_us():
+        return clock.now_us() & ticks.MASK
+
+    ticks.now_us = world_us
+    clock._frozen = 1_000_000  # from here on: the same run, to the byte, on any PC
     i2c = machine.I2C(0, scl=machine.Pin(22), sda=machine.Pin(21), freq=400000)
     imu = MPU6050(i2c)
     imu.configure(RATE_HZ, 8, 1000)
@@ -82,10 +96,11 @@ def main(path, iterations, with_spill):
     streamer.reset()
     if with_spill:
         ring.acknowledge(0)
-    w.clock.freeze()
+    step_at = clock._frozen
     done = 0
     for i in range(iterations + 5):
-        w.clock._frozen += STEP_US
+        step_at += STEP_US
+        clock._frozen = step_at
         w.imu._advance()  # the emulator writes the due samples into its FIFO
         locked = i >= 5  # the first iterations bind the driver's views of the scratch buffer
         if locked:
@@ -95,7 +110,11 @@ def main(path, iterations, with_spill):
                 streamer.rewind(ring.find(500))  # a RESEND into the kept blocks
             load.poll()
             sampler.drain()
-            streamer.pump()
+            pumps = 0
+            while streamer.cursor < ring.head and pumps < PUMPS_PER_STEP:
+                streamer.pump()
+                clock._frozen += PUMP_GAP_US  # no IMU read until the next step's _advance()
+                pumps += 1
         except MemoryError as exc:
             micropython.heap_unlock()
             print("allocated:", exc, "at iteration", i)
