@@ -450,7 +450,7 @@ class Device:
     async def query(
         self, opcode: spec.Opcode, *, ask_again_s: float | None, timeout_s: float | None = None
     ) -> bytes:
-        """A COMMAND whose repeat is harmless (GET_INFO, GET_STATUS, START) sent again every
+        """A COMMAND whose repeat is harmless (GET_INFO, GET_STATUS, START, STOP) sent again every
         `ask_again_s` until any copy is answered, within `timeout_s` of the first (default
         `command_timeout_s`); asked once if `ask_again_s` is None.
 
@@ -512,8 +512,13 @@ class Device:
         first_index = int(self._parse_reply(spec.Opcode.START, body).first_index)
         return None if first_index == spec.FIRST_INDEX_UNKNOWN else first_index
 
-    async def stop(self) -> None:
-        await self.command(spec.Opcode.STOP)
+    async def stop(
+        self, *, ask_again_s: float | None = ASK_AGAIN_S, timeout_s: float = START_TIMEOUT_S
+    ) -> None:
+        """Stop streaming. Unanswered, STOP is sent again every `ask_again_s` within
+        `timeout_s`, as START is: stopping a stopped stream changes nothing, and a session's end
+        whose STOP reply was lost would otherwise skip fetching what the board still holds."""
+        await self.query(spec.Opcode.STOP, ask_again_s=ask_again_s, timeout_s=timeout_s)
 
     async def set_rates(
         self,

@@ -187,13 +187,15 @@ class SessionRecorder:
         finally:
             self.live.state = "stopping"
             with contextlib.suppress(*_LinkErrors, TimeoutError):
-                await asyncio.wait_for(device.stop(), 2.0)
+                # Asked again while unanswered (Device.stop): with a 2 s cap, one STOP reply
+                # lost or late skipped the fetch, and a tail the board still held was lost.
+                await device.stop()
                 if self._storage_error is None:
                     await self._drain()
                     await self._last_ack()
                 # The board's own count of what it dropped, as of the end: session.json's
                 # board_status must not be a STATUS from up to a second before.
-                self.log.record_status(await asyncio.wait_for(device.get_status(), 2.0))
+                self.log.record_status(await device.get_status())
             self._finish()
         if self._storage_error is not None:
             raise StorageError(

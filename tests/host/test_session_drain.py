@@ -28,6 +28,16 @@ def test_a_tail_lost_on_the_link_is_fetched_before_the_files_close(tmp_path):
     assert meta["loss"]["samples_lost"] == 0
 
 
+def test_a_lost_stop_reply_is_asked_again_and_the_tail_still_fetched(tmp_path):
+    # The board stopped, but its answer to STOP was lost. STOP was waited for 2 s, once: the
+    # fetch was skipped and the lost tail counted lost. It is asked again, as START is.
+    summary, board = record(tmp_path, dict(blocks=60, lost={57, 58, 59}, unanswered_stops=1))
+    assert_every_sample_accounted(summary.folder)
+    assert [c.opcode for c in board.commands].count(spec.Opcode.STOP) == 2
+    assert board.resent[:3] == [57, 58, 59]
+    assert summary.expected == summary.samples == 600 and summary.lost == 0
+
+
 def test_a_board_slow_to_answer_the_fetch_is_waited_for(tmp_path):
     # The RESEND's answer takes longer than the drain's idle limit (a slow link, a busy host):
     # the wait for the board's blocks counts from its answer, not from the question.
