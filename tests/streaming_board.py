@@ -1,6 +1,6 @@
 """A scripted streaming board on a fake link (tests/fake_transport.py), for tests of the
 recorder alone: no MicroPython. It streams after START until STOP, loses chosen blocks on the
-way, answers RESEND as the firmware does and can leave chosen TIME_SYNC pings unanswered;
+way, answers RESEND as the firmware does and can leave chosen TIME_SYNC pings or STOPs unanswered;
 its link can go mute (`muted`) until `speak()`."""
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class StreamingBoard(ScriptedBoard):
         unanswered_syncs: int = 0,
         resend_answer_s: float = 0.0,
         resend_nothing: bool = False,
+        unanswered_stops: int = 0,
     ) -> None:
         super().__init__(link, info=INFO, status=STATUS)
         self.blocks = blocks
@@ -44,6 +45,7 @@ class StreamingBoard(ScriptedBoard):
         self.resend_answer_s = resend_answer_s  # how long a RESEND waits for its answer
         self.resend_nothing = resend_nothing  # answers RESEND OK, then sends nothing
         self.unanswered_syncs = unanswered_syncs  # the first N pings get no answer
+        self.unanswered_stops = unanswered_stops  # the first N STOPs stop it, their answer lost
         self.syncs_answered = 0
         self.produced = 0
         self.part_first_block = 0  # where the current part of the stream began
@@ -74,7 +76,14 @@ class StreamingBoard(ScriptedBoard):
         task.add_done_callback(self._tasks.discard)
 
     def _status(self) -> dict[str, Any]:
-        return {**STATUS, "ring_oldest": self.oldest_block * BLOCK}
+        # A board that keeps running: its uptime and count go on. (A constant uptime made a
+        # recorder that reconnected after a busy PC's 2 s of silence take it for a reset.)
+        return {
+            **STATUS,
+            "uptime_ms": self._device_us() // 1000,
+            "samples_produced": self.produced * BLOCK,
+            "ring_oldest": self.oldest_block * BLOCK,
+        }
 
     def _status_now(self, command: Any) -> tuple[int, bytes]:
         return spec.StatusCode.OK, spec.Status.build(self._status())
@@ -89,8 +98,11 @@ class StreamingBoard(ScriptedBoard):
         self._spawn(self._stream())
         return spec.StatusCode.OK, b""
 
-    def _stop(self, command: Any) -> tuple[int, bytes]:
+    def _stop(self, command: Any) -> tuple[int, bytes] | None:
         self.stopped = True  # the stream ends before its next block, as the firmware's
+        if self.unanswered_stops:
+            self.unanswered_stops -= 1
+            return None  # the answer is lost on the way
         return spec.StatusCode.OK, b""
 
     def _time_sync(self, command: Any) -> tuple[int, bytes] | None:
@@ -118,13 +130,17 @@ class StreamingBoard(ScriptedBoard):
 
     async def _stream(self) -> None:
         self.streaming = True
+        started_s = time.monotonic()
         for block in range(self.part_first_block, self.blocks):
             if self.stopped:
                 break
             self.produced = block + 1
             if block not in self.lost:
                 self.send(spec.MsgType.SAMPLES, self._samples(block))
-            await asyncio.sleep(BLOCK * PERIOD_US / 1e6)
+            # Paced by the board's clock, as an IMU clocks its samples: a late wake-up (a busy
+            # PC) sends the blocks it owes at once instead of making fewer.
+            due_s = started_s + (block + 1 - self.part_first_block) * BLOCK * PERIOD_US / 1e6
+            await asyncio.sleep(max(0.0, due_s - time.monotonic()))
         self.streaming = False
         await self._after_stream()
 

@@ -1,6 +1,7 @@
 # Runs under MicroPython: the firmware's BLE link (firmware/ble_link.py) with the firmware's ring
 # buffer and streamer, and a stand-in for the rest of the app, on the simulated `bluetooth`.
-# Usage: micropython mpy_ble_link.py IMU_HZ   (MICROPYPATH = sim mpy dir : firmware; cwd = flash;
+# Usage: micropython mpy_ble_link.py IMU_HZ [MAX_BLOCKS]
+#   (MICROPYPATH = sim mpy dir : firmware; cwd = flash;
 # ANKLET_SIM_CONFIG names the radio). Synthetic SAMPLES blocks (15 IMU samples, no load) stream
 # after START; GET_STATUS replies carry tx_retries; commands other than GET_INFO/TIME_SYNC/
 # GET_STATUS need an encrypted link, as in commands.py.
@@ -17,6 +18,9 @@ from ring import SampleRing
 from streamer import Streamer
 
 IMU_HZ = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+# At most this many blocks, then the stand-in IMU stops (0: no end). Below the ring's slots, a
+# backlog never overwrites a block unsent, however long a busy PC holds the host or the radio.
+MAX_BLOCKS = int(sys.argv[2]) if len(sys.argv) > 2 else 0
 BLOCK = 15
 _OPEN = (W.OP_GET_INFO, W.OP_TIME_SYNC, W.OP_GET_STATUS)
 
@@ -96,6 +100,8 @@ class App:
     def produce(self):
         # Blocks of BLOCK samples as the IMU would fill them at IMU_HZ.
         due = ticks.diff(ticks.now_us(), self.t0) * IMU_HZ // 1000000
+        if MAX_BLOCKS and due > MAX_BLOCKS * BLOCK:
+            due = MAX_BLOCKS * BLOCK
         ring = self.ring
         while self.produced + BLOCK <= due:
             at = ring.claim()

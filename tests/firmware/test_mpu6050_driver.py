@@ -232,10 +232,11 @@ def put(reg, value):
     i2c.writeto_mem(0x68, reg, bytes([value]))
 
 put(0x6B, 0x80); time.sleep_ms(100)  # reset
+w.clock.freeze()                      # the chip's time moves only as told: not the PC's
 put(0x6B, 0x01)                       # wake
 put(0x1A, 0x01); put(0x19, 0x00)      # 1 kHz
 put(0x23, 0x78); put(0x6A, 0x40)      # FIFO on, at once
-time.sleep_ms(50)
+w.clock.advance(50000)
 n = (lambda b: (b[0] << 8 | b[1]) // 12)(i2c.readfrom_mem(0x68, 0x72, 2))
 data = i2c.readfrom_mem(0x68, 0x74, n * 12)
 print(json.dumps({"n": n, "hex": data.hex(), "samples": w.imu.samples}))
@@ -267,9 +268,8 @@ stream = buf.hex()
 trace_before = list(w.imu.trace)
 imu.fifo_reset()
 after_reset = [imu.fifo_count(), imu.fifo_overflowed()]
-w.clock.thaw()
 mark = len(w.imu.trace)
-time.sleep_ms(100)
+w.clock.advance(100000)          # 100 ms of the chip's time (a busy PC's sleep runs longer)
 n = imu.fifo_count() // 12
 imu.read_fifo_into(buf, n)
 print(json.dumps({"count": count, "flags": flags, "stream": stream, "trace": trace_before,

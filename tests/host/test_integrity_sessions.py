@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 import pytest
-from accounting import assert_every_sample_accounted
+from accounting import assert_every_sample_accounted, lost_on_the_link
 from anklet.device import CommandTimeout
 from anklet.transport import PortBusy
 from simhelpers import (
@@ -30,6 +30,11 @@ def _column(rows: list[dict[str, str]], name: str) -> np.ndarray:
     return np.array([float(r[name]) for r in rows])
 
 
+def _first_covered(index: np.ndarray, meta: dict) -> int:
+    """The session's first index, written or counted lost."""
+    return int(min([index[0], *(r["from_index"] for r in meta["loss"]["lost_ranges"])]))
+
+
 def test_second_session_on_the_same_boot_records_only_its_own_samples(sim, tmp_path):
     first = asyncio.run(record_until(sim, tmp_path / "one", 200, rows_written(400)))
     try:
@@ -42,14 +47,15 @@ def test_second_session_on_the_same_boot_records_only_its_own_samples(sim, tmp_p
     rows = read_samples(second.folder)
     index = _column(rows, "index")
     t_s = _column(rows, "t_s")
-    assert second.lost == 0
-    assert second.expected == second.samples == len(rows)
-    assert index[0] == 0
-    assert np.array_equal(index, np.arange(len(index)))
+    # Every sample of its own, written or counted: the board may drop some itself (its IMU
+    # FIFO overflows when a saturated PC starves it), the link loses none.
+    meta = assert_every_sample_accounted(second.folder)
+    assert lost_on_the_link(meta) == 0
+    assert second.expected == second.samples + second.lost
+    assert _first_covered(index, meta) == 0
     assert t_s.min() > -0.5  # nothing from before the session started
-    assert len(rows) <= (second.duration_s + 1.0) * 200  # its own seconds, not the first's too
-    meta = read_meta(second.folder)
-    assert meta["loss"]["completeness_pct"] == 100.0
+    # Its own seconds, not the first's too.
+    assert second.expected <= (second.duration_s + 1.0) * 200
 
 
 async def _until(predicate, what: str, timeout_s: float = 60.0) -> None:
@@ -167,8 +173,9 @@ def test_a_board_that_streamed_with_nobody_listening_starts_a_clean_session(sim,
     asyncio.run(stream_unheard())
     summary = asyncio.run(record_until(sim, tmp_path / "out", 200, rows_written(400)))
     rows = read_samples(summary.folder)
-    assert summary.lost == 0
+    meta = assert_every_sample_accounted(summary.folder)
+    assert lost_on_the_link(meta) == 0  # (the board may drop some itself on a starved PC)
     # Its own seconds of samples, none of the backlog streamed before it.
-    assert summary.expected == summary.samples == len(rows) <= (summary.duration_s + 1.0) * 200
-    assert summary.completeness_pct == 100.0
-    assert _column(rows, "index")[0] == 0
+    assert summary.expected == summary.samples + summary.lost
+    assert summary.expected <= (summary.duration_s + 1.0) * 200
+    assert _first_covered(_column(rows, "index"), meta) == 0

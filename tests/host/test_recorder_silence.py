@@ -8,7 +8,6 @@ in the simulated-board tests) before it reconnected; a RESEND's wait did the sam
 from __future__ import annotations
 
 import asyncio
-import time
 
 from anklet.device import Device
 from anklet.recorder import SessionRecorder
@@ -35,14 +34,6 @@ class MutedLink(StreamingBoard):
             self.muted.set()
             return None
         return self._resend(command)
-
-    def _status(self):  # a board that kept running: its uptime and count went on
-        uptime_ms = int((time.monotonic() - self.origin_s) * 1000)
-        return {
-            **super()._status(),
-            "uptime_ms": uptime_ms,
-            "samples_produced": self.produced * BLOCK,
-        }
 
 
 def _record_through_silence(tmp_path, board_class, went_on):

@@ -31,9 +31,7 @@ class PausingBoard(StreamingBoard):
     def _status(self) -> dict[str, Any]:
         return {
             **super()._status(),
-            "uptime_ms": self._device_us() // 1000,
             "flags": spec.StatusFlag.STREAMING if self.streaming else 0,
-            "samples_produced": self.produced * BLOCK,
         }
 
     def _start(self, command: Any) -> tuple[int, bytes]:

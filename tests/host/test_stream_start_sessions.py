@@ -17,7 +17,7 @@ from anklet.recorder import SessionRecorder, SessionSummary
 from anklet.transport.serial import SerialTransport
 from anklet_protocol import StreamDecoder, framing, layout, parse_message, spec
 from anklet_protocol.decoder import SampleBlock
-from simhelpers import eventually, read_samples, rows_in_file
+from simhelpers import COMMAND_TIMEOUT_S, eventually, read_samples, rows_in_file
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -67,7 +67,7 @@ class _Link(SerialTransport):
 
 
 async def _record(link: _Link, out: Path, keep_raw: bool = False) -> SessionSummary:
-    device = Device(link)
+    device = Device(link, command_timeout_s=COMMAND_TIMEOUT_S)  # a hang guard, not a deadline
     recorder = SessionRecorder(device, out, imu_rate_hz=200, keep_raw=keep_raw)
     task = asyncio.create_task(recorder.run(120.0))
     # Rows well past the first block, and nothing held behind a hole any more.

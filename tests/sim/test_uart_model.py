@@ -205,7 +205,10 @@ def test_a_stream_started_over_ble_does_not_also_go_out_over_serial(tmp_path: Pa
         async with SimulatedBleBoard(tmp_path / "flash", motion=QUIET_MOTION) as sim:
             assert sim.board is not None
             wired = Device(SerialTransport(sim.board.port), command_timeout_s=COMMAND_TIMEOUT_S)
-            radio = Device(BleTransport(None, pair=True, central=sim.central()))
+            radio = Device(
+                BleTransport(None, pair=True, central=sim.central()),
+                command_timeout_s=COMMAND_TIMEOUT_S,
+            )
             on_serial: list[object] = []
             on_ble: list[object] = []
             try:
