@@ -48,7 +48,7 @@ class DecoderStats:
 
     frames_ok: int = 0
     crc_errors: int = 0  # a whole frame arrived but its CRC did not check
-    truncated: int = 0  # shorter than its header says (or than a header)
+    truncated: int = 0  # shorter than its header says (or than a header), or cut by a reconnect
     bad_cobs: int = 0  # the COBS encoding itself was broken
     bad_magic: int = 0  # not an Anklet frame at all
     unknown_type: int = 0  # a newer message type this host does not know (skipped)
@@ -235,6 +235,10 @@ class StreamDecoder:
         """Count bytes a link received that were not a frame (the deframer's reports)."""
         if discarded.bad_cobs:
             self.stats.bad_cobs += 1
+        elif discarded.cut_frame:
+            # A frame a reconnect cut: counted as the capture's decode counts it (the same bytes,
+            # delimited, come out there as a broken or short frame).
+            self.stats.truncated += 1
         self._discard(len(discarded.data), discarded.why)
 
     def feed_frame(self, raw: bytes) -> Frame | None:

@@ -8,7 +8,9 @@
             frame = decoder.feed_frame(item)      # the CRC and the header are checked there
 
 Bytes that cannot be a frame (broken COBS, noise, the tail of a frame joined late, a packet
-cut off by a reconnect) come out as `Discarded`, in stream order: never dropped silently.
+cut off by a reconnect) come out as `Discarded`, in stream order: never dropped silently. What a
+reconnect cut (a frame's head as the link closed, its tail as it opened again) is a damaged
+frame (`cut_frame`); the tail of a frame met when first joining a stream is not.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ class Discarded:
     data: bytes
     why: str
     bad_cobs: bool = False  # the packet was delimited but its COBS encoding is broken
+    # Part of a frame the link cut (its head when the link closed, its tail when it opened
+    # again): a damaged frame, counted as one, as decoding the capture of it counts it.
+    cut_frame: bool = False
 
 
 class CobsDeframer:
@@ -42,14 +47,18 @@ class CobsDeframer:
     def __init__(self) -> None:
         self._buffer = bytearray()
         self._synced = False
+        self._joined_before = False  # synced on an earlier connection: this one is a rejoin
 
     def reset(self) -> Discarded | None:
         """The link closed or reopened: a partial packet, if any, is discarded."""
         partial = self._buffer
         self._buffer = bytearray()
+        self._joined_before = self._joined_before or self._synced
         self._synced = False
         if partial:
-            return Discarded(bytes(partial), "partial packet dropped: the link closed")
+            return Discarded(
+                bytes(partial), "partial packet dropped: the link closed", cut_frame=True
+            )
         return None
 
     def feed(self, data: bytes) -> list[bytes | Discarded]:
@@ -99,5 +108,11 @@ class CobsDeframer:
             and len(raw) == _HEADER.unpack_from(raw)[_LENGTH_AT] + _OVERHEAD
         )
         if not whole:
+            if self._joined_before:  # the tail of a frame sent while the link was down
+                return Discarded(
+                    packet, "the rest of a frame the link cut (joined again mid-frame)",
+                    cut_frame=True,
+                )  # fmt: skip
+            # Joined a stream already going (the port opened mid-frame): not an error.
             return Discarded(packet, "partial frame before the first delimiter")
         return raw
