@@ -306,6 +306,14 @@ class SimulatedBoard:
         self.faults.update(faults)
         self._call("set_faults", faults=faults)
 
+    def stalls_begun(self) -> int:
+        """How many `stall_ms` freezes have begun on the board (written as each begins)."""
+        marks = self.flash_dir.parent / f".{self.flash_dir.name}.faults.json.stalls"
+        try:
+            return len(marks.read_text().splitlines())
+        except FileNotFoundError:
+            return 0
+
     def power_cycle(self, cause: int = HARD_RESET) -> None:
         """Kill the interpreter and boot again (like pressing EN on the board). The new boot
         takes `motion` and `sim_options` as they are now (a test may change the exercise)."""

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
@@ -85,10 +84,12 @@ def test_a_board_that_stops_answering_gives_a_clear_timeout(tmp_path):
             device.command_timeout_s = 1.0  # the wait under test
             assert sim.board is not None
             # The firmware freezes in an I2C transfer for 6 s (the watchdog would bite at 8).
+            stalls = sim.board.stalls_begun()
             sim.board.set_faults(stall_ms=6000)
-            # Frozen once nothing comes any more (the board polls its fault file; on a busy
-            # machine it may take a while), not after a guessed time.
-            assert await eventually(lambda: time.monotonic() - device.last_rx_s > 0.3)
+            # Frozen once the board says the stall began (it polls its fault file; on a busy
+            # machine it may take a while). Not 0.3 s of silence: a host held up that long
+            # heard none either, and asked a board that was still answering.
+            assert await eventually(lambda: sim.board.stalls_begun() > stalls)
             with pytest.raises(CommandTimeout) as caught:
                 await device.get_status()
             await device.close()

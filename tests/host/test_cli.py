@@ -133,7 +133,7 @@ def test_ctrl_c_mid_session_leaves_complete_files(tmp_path):
         text=True,
         env=env,
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a hang guard: start, boot and 20 KB of rows
     folder: Path | None = None
     while time.monotonic() < deadline and folder is None:
         time.sleep(0.5)

@@ -128,8 +128,12 @@ async def _run(flash_board: SimulatedBoard, plain_board: SimulatedBoard) -> dict
             _stream_unacknowledged(flash, arrivals),
             _stream_unacknowledged(plain, lambda block: None),
         )
-        # Past the RAM-only board's whole window: its first sample is gone from RAM.
-        await asyncio.sleep(plain_window_s + 2.0)
+        # Past the RAM-only board's whole window: its first sample is gone from RAM. Asked of
+        # the board, not slept for: samples a starved board dropped at its IMU FIFO move its
+        # index on without filling its ring.
+        await asyncio.sleep(plain_window_s)
+        while (await plain.get_status()).ring_oldest <= first_p:
+            await asyncio.sleep(0.5)
         status = await flash.get_status()
         try:
             await plain.command(spec.Opcode.RESEND, from_index=first_p)

@@ -31,7 +31,8 @@
 #             imu_absent (no ACK at 0x68 -> OSError ENODEV), hx711_never_ready,
 #             battery_low (cell at 3.35 V), battery_v (cell voltage override)
 #   one-shot: i2c_burst (the next N transactions fail), stall_ms (the next I2C transaction
-#             blocks that long: the firmware is frozen and the FIFO overflows),
+#             blocks that long: the firmware is frozen and the FIFO overflows; each stall
+#             adds a line to FAULTS_FILE.stalls as it begins),
 #             button_press_ms (the BOOT button is held down that long).
 #   A one-shot fires when the file brings a value different from the one it had before
 #   (write 0, or another value, to fire again); the initial faults never fire one-shots, so a
@@ -297,6 +298,11 @@ class World:
         if self.stall_ms:
             ms = self.stall_ms
             self.stall_ms = 0
+            if self._faults_file:
+                # A line per stall begun, before it: a test waits for the freeze itself, not for
+                # a silence a busy PC can fake (SimulatedBoard.stalls_begun).
+                with open(self._faults_file + ".stalls", "a") as f:
+                    f.write("%d\n" % ms)
             time.sleep_ms(ms)
         if self.i2c_burst:
             self.i2c_burst -= 1
