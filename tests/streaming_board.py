@@ -36,6 +36,7 @@ class StreamingBoard(ScriptedBoard):
         resend_answer_s: float = 0.0,
         resend_nothing: bool = False,
         unanswered_stops: int = 0,
+        hold_host_s: float = 0.0,
     ) -> None:
         super().__init__(link, info=INFO, status=STATUS)
         self.blocks = blocks
@@ -46,6 +47,9 @@ class StreamingBoard(ScriptedBoard):
         self.resend_nothing = resend_nothing  # answers RESEND OK, then sends nothing
         self.unanswered_syncs = unanswered_syncs  # the first N pings get no answer
         self.unanswered_stops = unanswered_stops  # the first N STOPs stop it, their answer lost
+        # Before its first re-sent block, the whole process is held this long (time.sleep: the
+        # host's loop too, as a busy PC holds it): the blocks then wait to be read.
+        self.hold_host_s = hold_host_s
         self.syncs_answered = 0
         self.produced = 0
         self.part_first_block = 0  # where the current part of the stream began
@@ -170,6 +174,13 @@ class StreamingBoard(ScriptedBoard):
 
     async def _resend_from(self, block: int) -> None:
         await asyncio.sleep(0)  # after the reply, as the firmware sends them
+        if self.hold_host_s:
+            await asyncio.sleep(0.2)  # the host has read the answer and waits for the blocks
+            time.sleep(self.hold_host_s)
+            self.hold_host_s = 0.0
+            # The port's reader thread hands the bytes that waited over a moment after the
+            # host's loop wakes (it needs its own turn): the loop's timers come first.
+            await asyncio.sleep(0.1)
         for b in range(block, self.produced):
             self.resent.append(b)
             self.send(spec.MsgType.SAMPLES, self._samples(b), spec.FrameFlag.RESENT)

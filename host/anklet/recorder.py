@@ -56,6 +56,10 @@ _ASK_AGAIN_S = 1.0  # a reconnect attempt's GET_INFO and GET_STATUS, sent again 
 _DRAIN_IDLE_S = 2.0
 _DRAIN_MAX_S = 60.0  # the end-of-session fetch, at most: what is still missing is then lost
 _DRAIN_QUIET_S = 0.1  # no block for this long after STOP: the board has sent what it owed
+# One turn of the fetch loop counts at most this much towards _DRAIN_IDLE_S: a PC that held this
+# process for seconds had not read what the board sent meanwhile, and its stall is not the
+# board's silence.
+_DRAIN_TURN_S = 0.25
 # ACK what is on disk this often: the board then keeps only the rest, and keeps it in flash when
 # a link drop outlasts its RAM ring (2.5 s at 1000 Hz on a DevKitC).
 _ACK_EVERY_S = 0.5
@@ -320,22 +324,25 @@ class SessionRecorder:
         assert log is not None
         requests = self._stop_requests
         received = -1
-        stopped_s = last_progress_s = time.monotonic()
+        stopped_s = turn_s = time.monotonic()
+        idle_s = 0.0  # since the last progress, counting each turn at most _DRAIN_TURN_S
         tail_asked = False
         credited_answer_s, received_at_credit = 0.0, -1
         while self._stop_requests == requests:
             now = time.monotonic()
+            idle_s += min(now - turn_s, _DRAIN_TURN_S)
+            turn_s = now
             if log.samples_received != received:
-                received, last_progress_s = log.samples_received, now
+                received, idle_s = log.samples_received, 0.0
             # An answer is progress too: the idle wait for what it announced starts there, not
             # when it was asked (on a slow link or a busy host the answer itself takes seconds).
             # But only if blocks came since the last answer counted: a board that answers and
             # never sends kept a saturated run's fetch going for 270 s.
             answered = self._resend_answered_s
             if answered > credited_answer_s and received != received_at_credit:
-                last_progress_s = max(last_progress_s, answered)
+                idle_s = min(idle_s, max(0.0, now - answered))
                 credited_answer_s, received_at_credit = answered, received
-            if now - last_progress_s > _DRAIN_IDLE_S or now - stopped_s > _DRAIN_MAX_S:
+            if idle_s > _DRAIN_IDLE_S or now - stopped_s > _DRAIN_MAX_S:
                 break
             if not tail_asked and now - max(stopped_s, self._last_block_s) > _DRAIN_QUIET_S:
                 tail_asked = True

@@ -38,6 +38,18 @@ def test_a_lost_stop_reply_is_asked_again_and_the_tail_still_fetched(tmp_path):
     assert summary.expected == summary.samples == 600 and summary.lost == 0
 
 
+def test_a_host_held_past_the_idle_limit_still_reads_what_the_board_resent(tmp_path):
+    # The board answers the fetch and re-sends at once, but the PC holds the host for longer
+    # than the fetch's idle limit before it reads them. Counted in wall time, the fetch ended
+    # on waking, the blocks unread, and the tail was lost; the host's own stall is not the
+    # board's silence.
+    hold_s = recorder_module._DRAIN_IDLE_S + 1.0
+    summary, board = record(tmp_path, dict(blocks=60, lost={57, 58, 59}, hold_host_s=hold_s))
+    assert_every_sample_accounted(summary.folder)
+    assert board.hold_host_s == 0.0  # the hold happened
+    assert summary.expected == summary.samples == 600 and summary.lost == 0
+
+
 def test_a_board_slow_to_answer_the_fetch_is_waited_for(tmp_path):
     # The RESEND's answer takes longer than the drain's idle limit (a slow link, a busy host):
     # the wait for the board's blocks counts from its answer, not from the question.
