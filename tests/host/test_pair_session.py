@@ -46,7 +46,8 @@ def _record_pair(scheme: str, out, seconds: int):
         app,
         ["log-pair", "--left", left, "--right", right, "--duration", str(seconds), "--rate", "100",
          "--out", str(out), "--left-motion", MOTION, "--right-motion", WEAKER,
-         "--involved", "right", "--json"],
+         "--involved", "right", "--json",
+         "--raw"],  # each side's capture.jsonl: a failure beside busy loops can be read afterwards
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
