@@ -7,6 +7,7 @@ import json
 import random
 
 import pytest
+from accounting import lost_indices
 from anklet.capture import CaptureError, decode_capture
 from anklet.session import WARMUP_S
 from anklet_protocol.decoder import DecoderStats
@@ -155,10 +156,7 @@ def _assert_rows_are_the_live_ones_or_counted_lost(result, decoded, live) -> Non
     written = {int(row["index"]) for row in decoded}
     last = max(written)
     missing = set(range(last + 1)) - written
-    lost = set()
-    for lost_range in read_meta(result.folder)["loss"]["lost_ranges"]:
-        lost.update(range(lost_range["from_index"], lost_range["to_index"]))
-    assert missing <= lost
+    assert missing <= lost_indices(read_meta(result.folder))
     assert result.samples + result.accounting.lost == result.accounting.expected
 
 
