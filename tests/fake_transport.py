@@ -13,6 +13,7 @@ transport itself is tested with a real pty or radio (tests/ble, hil/).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
@@ -38,6 +39,7 @@ class FakeTransport(Transport):
         self.on_write: Callable[[bytes], None] = lambda frame: None
         self.connects = 0
         self.connect_errors: list[Exception] = []  # raised by the next connects, in turn
+        self._refused_until_s = 0.0  # connects fail until then (time.monotonic)
         self._open = False
         self._inbox: asyncio.Queue[bytes | LinkLost] = asyncio.Queue()
         self._deframer = CobsDeframer()
@@ -55,6 +57,8 @@ class FakeTransport(Transport):
         self.connects += 1
         if self.connect_errors:
             raise self.connect_errors.pop(0)
+        if time.monotonic() < self._refused_until_s:
+            raise LinkLost(f"{self.description}: no answer (the board is out of reach)")
         self._open = True
         self._inbox = asyncio.Queue()  # a new connection starts with nothing in flight
         self._discarded(self._deframer.reset())
@@ -100,6 +104,10 @@ class FakeTransport(Transport):
     def deliver_frame(self, raw_frame: bytes) -> None:
         """One raw frame, framed as this link carries it."""
         self.deliver(framing.cobs_wrap(raw_frame) if self.framing == "cobs" else raw_frame)
+
+    def refuse_connects_until(self, monotonic_s: float) -> None:
+        """Every connect fails until then, as a board out of range does."""
+        self._refused_until_s = monotonic_s
 
     def drop(self, why: str = "cable pulled") -> None:
         """The link goes away after what was delivered so far."""

@@ -1,7 +1,7 @@
 """A scripted streaming board on a fake link (tests/fake_transport.py), for tests of the
 recorder alone: no MicroPython. It streams after START until STOP, loses chosen blocks on the
 way, answers RESEND as the firmware does and can leave chosen TIME_SYNC pings or STOPs unanswered;
-its link can go mute (`muted`) until `speak()`."""
+its link can go mute (`muted`) until `speak()`, or drop and stay out of reach for a while."""
 
 from __future__ import annotations
 
@@ -37,6 +37,8 @@ class StreamingBoard(ScriptedBoard):
         resend_nothing: bool = False,
         unanswered_stops: int = 0,
         hold_host_s: float = 0.0,
+        drop_after_block: int | None = None,
+        away_s: float = 0.0,
     ) -> None:
         super().__init__(link, info=INFO, status=STATUS)
         self.blocks = blocks
@@ -50,6 +52,11 @@ class StreamingBoard(ScriptedBoard):
         # Before its first re-sent block, the whole process is held this long (time.sleep: the
         # host's loop too, as a busy PC holds it): the blocks then wait to be read.
         self.hold_host_s = hold_host_s
+        # After sending this block the link drops, and connecting fails for `away_s` (the
+        # board walked out of range): it streams on meanwhile, into a link nobody hears.
+        self.drop_after_block = drop_after_block
+        self.away_s = away_s
+        self.back_s: float | None = None  # when it can be reached again
         self.syncs_answered = 0
         self.produced = 0
         self.part_first_block = 0  # where the current part of the stream began
@@ -141,12 +148,19 @@ class StreamingBoard(ScriptedBoard):
             self.produced = block + 1
             if block not in self.lost:
                 self.send(spec.MsgType.SAMPLES, self._samples(block))
+            if block == self.drop_after_block:
+                self._walk_away()
             # Paced by the board's clock, as an IMU clocks its samples: a late wake-up (a busy
             # PC) sends the blocks it owes at once instead of making fewer.
             due_s = started_s + (block + 1 - self.part_first_block) * BLOCK * PERIOD_US / 1e6
             await asyncio.sleep(max(0.0, due_s - time.monotonic()))
         self.streaming = False
         await self._after_stream()
+
+    def _walk_away(self) -> None:
+        self.back_s = time.monotonic() + self.away_s
+        self.link.refuse_connects_until(self.back_s)
+        self.link.drop("board out of range")
 
     async def _after_stream(self) -> None:
         self.finished.set()
@@ -194,13 +208,14 @@ def record(
     command_timeout_s=5.0,
     wrap: Any = None,
     keep_raw: bool = False,
+    duration_s: float = 120,
 ):
     async def go():
         link = FakeTransport()
         board = StreamingBoard(link, **board_args)
         device = Device(link, command_timeout_s=command_timeout_s)
         recorder = SessionRecorder(device, tmp_path / "out", keep_raw=keep_raw)
-        task = asyncio.create_task(recorder.run(120))
+        task = asyncio.create_task(recorder.run(duration_s))
         finished = asyncio.create_task(board.finished.wait())
         await asyncio.wait({task, finished}, return_when=asyncio.FIRST_COMPLETED)
         if task.done():  # the recorder gave up before the board's stream was over

@@ -7,7 +7,9 @@ The link is kept alive: a drop (or 2 s of silence) makes the recorder reconnect 
 restart streaming and ask the board to RESEND from the first missing sample; a board reset
 starts a new boot in the log with the gap counted. It watches the data, not the heartbeat: 2 s
 without samples while the link still talks (STATUS frames) means the stream stopped, and it is
-started again with the pause counted as lost. The deadline holds through all of it.
+started again with the pause counted as lost. The deadline holds through all of it; a session
+that ends with its link down reconnects (for at most _END_RECONNECT_S) to fetch what the board
+still holds.
 The data path itself is session.SessionLog; the rows it writes go to training.SessionTraining
 (live rep and jump events: `recorder.training.subscribe(listener)`), which analyses them at
 the end: sets.csv, reps.csv and session.json's "analysis" (`summary.training`).
@@ -20,7 +22,7 @@ import contextlib
 import logging
 import shutil
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +52,11 @@ log = logging.getLogger(__name__)
 _SYNC_EVERY_S = 5.0
 _STALL_S = 2.0  # no bytes for this long while streaming: the link is gone
 _BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 4.0)
+# The session's time ran out (or the user stopped it) while the link was down: what the board
+# still holds for it comes only over a link, so reconnecting goes on this long before the fetch.
+_END_RECONNECT_S = 10.0
+_END_TRIES = 3  # a link that drops during the end's fetch is reconnected, this many times at most
+_BACK_OFF_TICK_S = 0.05  # a back-off checks this often whether it is still wanted
 _ASK_AGAIN_S = 1.0  # a reconnect attempt's GET_INFO and GET_STATUS, sent again until answered
 # After STOP: the board's ring outlives its stream, so what is still missing is asked for while
 # the board keeps bringing it; this long with nothing new, and what is left stays lost.
@@ -133,12 +140,15 @@ class SessionRecorder:
         # once it is known, in the order they came.
         self._early: list[tuple[float, SampleBlock]] | None = None
         self._last_block_s = 0.0
+        self._newest_s = 0.0  # when the block that carried the newest sample came
         self._resend_answered_s = 0.0  # when the board last answered a RESEND
         self._deadline: float | None = None
         self._storage_error: StorageError | None = None
         self._acks = False  # the board takes ACK (protocol 1.3)
         self._acked_s = 0.0
         self._ack_task: asyncio.Task[None] | None = None
+        self._link_up = True  # False from a link error until a reconnect gets through
+        self._streaming = False  # as far as the host knows: since START, or the last STATUS
 
     def request_stop(self) -> None:
         """End the session; while it fetches the samples still missing after the stream
@@ -189,18 +199,7 @@ class SessionRecorder:
         except StorageError as exc:
             self._storage_error = exc  # the disk is full: end here, the files whole
         finally:
-            self.live.state = "stopping"
-            with contextlib.suppress(*_LinkErrors, TimeoutError):
-                # Asked again while unanswered (Device.stop): with a 2 s cap, one STOP reply
-                # lost or late skipped the fetch, and a tail the board still held was lost.
-                await device.stop()
-                if self._storage_error is None:
-                    await self._drain()
-                    await self._last_ack()
-                # The board's own count of what it dropped, as of the end: session.json's
-                # board_status must not be a STATUS from up to a second before.
-                self.log.record_status(await device.get_status())
-            self._finish()
+            self._finish(await self._end_stream())
         if self._storage_error is not None:
             raise StorageError(
                 f"{self._storage_error.strerror}: the session ended there, "
@@ -208,6 +207,77 @@ class SessionRecorder:
                 f"{self.log.folder.path if self.log else self.out_dir}",
             )
         return self.summary()
+
+    async def _end_stream(self) -> str:
+        """STOP, fetch what is still missing, and the board's final STATUS; with the link down
+        (the time ran out during a reconnect, or the link dropped as the session ended), after
+        reconnecting. Returns why what is still missing then is lost."""
+        assert self.log is not None
+        ended_s = time.monotonic()
+        requests = self._stop_requests
+        for _ in range(_END_TRIES):
+            try:
+                if not self._link_up or self.device.link_lost.is_set():
+                    # Ending there lost a hole the board's ring still held (a saturated pair
+                    # run): what it holds comes only over a link.
+                    self.live.state = "reconnecting to fetch what the board holds"
+                    if not await self._keep_trying(
+                        self._reach_same_boot,
+                        time.monotonic() + _END_RECONNECT_S,
+                        lambda: self._hurried(requests),
+                    ):
+                        break
+                    if self._reboot_seen:
+                        return "board reset before sending them"
+                self.live.state = "stopping"
+                # Asked again while unanswered (Device.stop): with a 2 s cap, one STOP reply
+                # lost or late skipped the fetch, and a tail the board still held was lost.
+                await self.device.stop()
+                if self._storage_error is None:
+                    await self._drain()
+                    await self._last_ack()
+                await self._final_status()
+                return "session ended before the board re-sent them"
+            except _LinkErrors as exc:
+                self._link_up = False  # it dropped during the end: reconnect, fetch again
+                self.live.last_error = str(exc)
+                if self._hurried(requests):
+                    break
+        self._count_unheard_tail(ended_s)
+        return "session ended with the link down"
+
+    def _record_status(self, status: StatusReport) -> None:
+        assert self.log is not None
+        self.log.record_status(status)
+        self._streaming = "STREAMING" in status.flags
+
+    def _hurried(self, requests: int) -> bool:
+        """The user asked to stop again since `requests` were counted, or had asked twice
+        already: the end's fetch and reconnects give up at once."""
+        return self._stop_requests != requests or self._stop_requests >= 2
+
+    def _count_unheard_tail(self, ended_s: float) -> None:
+        """The board could not be reached to end the session: it streamed on from its last
+        sample heard until the session ended, and those samples are lost, not unseen (a
+        session of 10 s that heard 2 s would say it was complete). Sized from the time, since
+        only the board knows its index."""
+        assert self.log is not None
+        received = self.log.next_index
+        if received is None or not self._streaming:
+            return
+        unheard = int((ended_s - self._newest_s) * self.log.info.imu_rate_hz)
+        if unheard > 0:
+            self.log.expect_until(received + unheard, time.monotonic())
+
+    async def _final_status(self) -> None:
+        """The board's own count of what it dropped, as of the end: session.json's board_status
+        must not be a STATUS from up to a second before. Once the fetch is done, a STATUS lost
+        costs nothing but that."""
+        assert self.log is not None
+        try:
+            self._record_status(await self.device.get_status())
+        except _LinkErrors as exc:
+            log.info("no final STATUS: %s", exc)
 
     # --- the loop --------------------------------------------------------------------------
 
@@ -231,6 +301,7 @@ class SessionRecorder:
                 await self._unless_silent(self._tend(now, sync))
             except _LinkErrors as exc:
                 self.live.last_error = str(exc)
+                self._link_up = False
                 await self._reconnect()
                 continue
             self.log.write_ready(now)
@@ -247,7 +318,7 @@ class SessionRecorder:
         self._hold_blocks()  # a board streaming already: its blocks may predate our START
         status = await self.device.get_status()
         now = time.monotonic()
-        self.log.record_status(status)
+        self._record_status(status)
         self.log.new_boot(now - status.uptime_ms / 1000, now)
         await self._sync(5)
 
@@ -257,8 +328,12 @@ class SessionRecorder:
         it none is. Blocks that came meanwhile are taken once that is known."""
         assert self.log is not None
         self._hold_blocks()
+        before = self.log.next_index
         try:
             self.log.stream_starts_at(await self.device.start())
+            self._streaming = True
+            if self.log.next_index != before:
+                self._newest_s = time.monotonic()  # a new stream: nothing of it unheard yet
         finally:
             early, self._early = self._early or [], None
             for arrived_s, block in early:
@@ -328,7 +403,7 @@ class SessionRecorder:
         idle_s = 0.0  # since the last progress, counting each turn at most _DRAIN_TURN_S
         tail_asked = False
         credited_answer_s, received_at_credit = 0.0, -1
-        while self._stop_requests == requests:
+        while not self._hurried(requests):
             now = time.monotonic()
             idle_s += min(now - turn_s, _DRAIN_TURN_S)
             turn_s = now
@@ -383,7 +458,7 @@ class SessionRecorder:
         new segment of the board's clock, its missing samples counted as lost."""
         assert self.log is not None
         status = await self.device.get_status()
-        self.log.record_status(status)
+        self._record_status(status)
         now = time.monotonic()
         paused = self._paused_unsampled(status)
         if "STREAMING" in status.flags:
@@ -453,59 +528,66 @@ class SessionRecorder:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    def _time_left(self) -> float | None:
-        return None if self._deadline is None else self._deadline - time.monotonic()
-
     async def _reconnect(self) -> None:
         """Reattach with back-off until it works, Ctrl-C, or the session's deadline."""
-        assert self.log is not None
         self.live.state = "reconnecting"
         self.live.reconnects += 1
+        if await self._keep_trying(self._reattach, self._deadline, self._stop.is_set):
+            self._link_up = True
+            self.live.state = "streaming"
+            self.live.last_error = ""
+
+    async def _keep_trying(
+        self,
+        attempt: Callable[[], Coroutine[Any, Any, object]],
+        deadline_s: float | None,
+        given_up: Callable[[], bool],
+    ) -> bool:
+        """`attempt` again with back-off while the link fails. True once it succeeds; False
+        when `given_up()` or `deadline_s` comes first, with the last error in live.last_error."""
+
+        def left_s() -> float | None:
+            return None if deadline_s is None else deadline_s - time.monotonic()
+
+        def out_of_time() -> bool:
+            left = left_s()
+            return left is not None and left <= 0
+
+        async def back_off(delay: float) -> None:  # cut short by the deadline and given_up()
+            until_s = time.monotonic() + delay
+            while not given_up() and not out_of_time() and time.monotonic() < until_s:
+                await asyncio.sleep(_BACK_OFF_TICK_S)
+
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(_LinkErrors),
             wait=wait_chain(*(wait_fixed(delay) for delay in _BACKOFF_S)),  # the last repeats
-            stop=self._give_up,
-            sleep=self._sleep_unless_stopped,
+            stop=lambda _state: given_up() or out_of_time(),
+            sleep=back_off,
             before_sleep=self._attempt_failed,
             reraise=True,
         )
         try:
-            async for attempt in retrying:
-                with attempt:
-                    left = self._time_left()
-                    if left is not None and left <= 0:
-                        return  # a deadline is a deadline: the loop ends the session
-                    async with asyncio.timeout(left):
-                        await self._reattach()
+            async for tried in retrying:
+                with tried:
+                    if out_of_time():
+                        return False
+                    async with asyncio.timeout(left_s()):
+                        await attempt()
         except TimeoutError:
-            self.live.last_error = "session time ended while reconnecting"
-            return
+            self.live.last_error = "time ran out while reconnecting"
+            return False
         except _LinkErrors as exc:
             self.live.last_error = str(exc)  # stopped, or out of time, while it kept failing
-            return
-        self.live.state = "streaming"
-        self.live.last_error = ""
-
-    def _give_up(self, _state: RetryCallState) -> bool:
-        """Stop retrying: Ctrl-C, or the session's time is up."""
-        left = self._time_left()
-        return self._stop.is_set() or (left is not None and left <= 0)
+            return False
+        return True
 
     def _attempt_failed(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
         self.live.last_error = str(exc)
         log.info("reconnect attempt %d failed: %s", state.attempt_number, exc)
 
-    async def _sleep_unless_stopped(self, delay: float) -> None:
-        """The back-off, cut short by Ctrl-C and by the session's deadline."""
-        left = self._time_left()
-        if left is not None:
-            delay = max(0.0, min(delay, left))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), delay)
-
-    async def _reattach(self) -> None:
-        """One reconnect attempt: same board, then streaming again (a new boot if it reset)."""
+    async def _reach_same_boot(self) -> StatusReport:
+        """The link again, to the same board; `_reboot_seen` if it reset meanwhile."""
         assert self.log is not None
         await self.device.reconnect()
         # Asked again each second: the first ask may go out while the link is still down.
@@ -514,12 +596,19 @@ class SessionRecorder:
             raise DeviceError(f"a different board answered ({info.name})")
         asked_s = time.monotonic()
         status = await self.device.get_status(ask_again_s=_ASK_AGAIN_S)
+        self._record_status(status)
         # The board answered after `asked_s`: had it not reset, its uptime then was at least
         # the time since its boot. Not measured from the answer's arrival: a host held up for
         # 2 s before reading it (a saturated PC) took a board that ran on for a reset, and
         # declared the samples it still held lost.
         if status.uptime_ms / 1000 < asked_s - self.log.boot_host_s - 2.0:
             self._reboot_seen = True  # it reset while we could not hear it
+        self._link_up = True
+        return status
+
+    async def _reattach(self) -> None:
+        """One reconnect attempt: same board, then streaming again (a new boot if it reset)."""
+        status = await self._reach_same_boot()
         if self._reboot_seen:
             await self._on_reboot()
             return
@@ -545,15 +634,18 @@ class SessionRecorder:
     def _take(self, block: SampleBlock, arrived_s: float) -> None:
         assert self.log is not None
         self._last_block_s = arrived_s
+        newest = self.log.next_index
         if self.log.add_block(block, arrived_s):
             self._rx.append((arrived_s, block.imu_count))
+        if self.log.next_index != newest:
+            self._newest_s = arrived_s  # the stream's newest sample so far came then
 
     def _on_message(self, msg_type: spec.MsgType, message: Any) -> None:
         if self.log is None:
             return
         if msg_type == spec.MsgType.STATUS:
             status = StatusReport.from_message(message)
-            self.log.record_status(status)
+            self._record_status(status)
             self.live.battery_pct = status.battery_pct
         elif msg_type == spec.MsgType.EVENT:
             try:
@@ -634,10 +726,14 @@ class SessionRecorder:
 
     async def _last_ack(self) -> None:
         """After the fetch: the board holds nothing the host still wants, and may erase its
-        flash now rather than when its wait for a late RESEND runs out."""
+        flash now rather than when its wait for a late RESEND runs out (which it does anyway,
+        so an ACK lost costs nothing)."""
         settled = self.log.settled_index if self.log is not None else None
         if self._acks and settled is not None:
-            await asyncio.wait_for(self.device.ack(settled), 2.0)
+            try:
+                await asyncio.wait_for(self.device.ack(settled), 2.0)
+            except (*_LinkErrors, TimeoutError) as exc:
+                log.info("last ACK not answered: %s", exc)
 
     async def _send_ack(self, below_index: int) -> None:
         try:
@@ -649,7 +745,7 @@ class SessionRecorder:
         except (*_LinkErrors, TimeoutError) as exc:
             log.info("ACK not answered: %s", exc)  # the link is down: the next one follows
 
-    def _finish(self) -> None:
+    def _finish(self, why: str) -> None:
         if self._ack_task is not None:
             self._ack_task.cancel()
         if self.log is None:
@@ -659,7 +755,7 @@ class SessionRecorder:
         # summary once printed 3.4 s for a session.json's 3.450.
         self.live.elapsed_s = round(now - self._start_s, 3)
         try:
-            self.log.finish(now)
+            self.log.finish(now, why)
         except StorageError as exc:
             self._storage_error = self._storage_error or exc
         self._update_live(now)

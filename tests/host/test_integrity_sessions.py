@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 
+import anklet.recorder as recorder_module
 import numpy as np
 import pytest
 from accounting import assert_every_sample_accounted, lost_on_the_link
@@ -15,7 +16,6 @@ from anklet.transport import PortBusy
 from simhelpers import (
     device_on,
     holders,
-    read_meta,
     read_samples,
     record,
     record_until,
@@ -126,7 +126,8 @@ def test_a_port_that_disappears_ends_the_session_at_its_deadline(sim, tmp_path):
         reserved = os.open(sim.port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         try:
             sim.stop()  # the USB cable is pulled: the port goes away for good
-            # The deadline is 10 s from the stream's start; far more means it was ignored.
+            # The deadline is 10 s from the stream's start, then the board is tried for what
+            # it holds for _END_RECONNECT_S; far more means they were ignored.
             summary = await asyncio.wait_for(task, 60.0)
         finally:
             os.close(reserved)
@@ -138,12 +139,17 @@ def test_a_port_that_disappears_ends_the_session_at_its_deadline(sim, tmp_path):
         return summary
 
     summary = asyncio.run(main())
-    assert 9.5 <= summary.duration_s <= 20.0
+    assert 9.5 <= summary.duration_s <= 20.0 + recorder_module._END_RECONNECT_S
     assert summary.reconnects >= 1
     assert unhandled == []
-    meta = read_meta(summary.folder)
+    meta = assert_every_sample_accounted(summary.folder)
     assert meta["complete"] is True
     assert len(read_samples(summary.folder)) == summary.samples > 0
+    # What the board streamed after the cable was pulled, until the deadline, is counted lost
+    # (sized from the time): the session does not call its first second complete.
+    whys = {r["why"] for r in meta["loss"]["lost_ranges"]}
+    assert "session ended with the link down" in whys
+    assert summary.expected > summary.samples
 
 
 def test_a_board_that_streamed_with_nobody_listening_starts_a_clean_session(sim, tmp_path):
