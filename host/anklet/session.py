@@ -46,6 +46,9 @@ _TICKS = spec.TICKS_PERIOD_US
 # believed only once this many blocks after it agree with each other (a link down > 9 min).
 _REANCHOR_BLOCKS = 8
 _START_BLOCKS = 2  # ... and a stream's start once this many agree
+# A row's force is the latest load sample at most this many load periods before it (jitter of
+# the HX711's data-ready included); older, there was a gap, and the force is unknown.
+_FORCE_HELD_PERIODS = 3
 
 
 @dataclass
@@ -100,6 +103,7 @@ class SessionLog:
         self._board_log: list[str] = []
         self._extra: dict[str, Any] = {}
         self._last_force_n = float("nan")
+        self._last_force_t = float("-inf")  # session time of that load sample
         self.blocks_refused = 0
         self.samples_refused = 0
         self.refused_why: list[str] = []  # the latest reasons, for session.json
@@ -434,19 +438,30 @@ class SessionLog:
         clock = boot.clock
         index, t_s, imu = self._rows(boot, blocks)
         loads = [b.load for b in blocks if b.load_count]
-        force = np.full(len(index), self._last_force_n)
+        # Each IMU row gets the latest load sample at or before its instant, if that is recent:
+        # after a gap in the load stream (samples lost with their blocks) the row's force is
+        # unknown, not the value from before the gap (a replay cut off by a crash once held
+        # one for 2 s across a hole the live session later filled).
+        load_t = np.array([self._last_force_t])
+        load_f = np.array([self._last_force_n])
         if loads:
             load = np.concatenate(loads)
             device_us = np.array([clock.unwrap(int(t)) for t in load["t_us"]], dtype=np.float64)
-            load_t = np.asarray(clock.device_to_host_s(device_us)) - self.start_host_s
-            load_f = load["counts"] / info.load_scale_counts_per_n
+            new_t = np.asarray(clock.device_to_host_s(device_us)) - self.start_host_s
+            new_f = load["counts"] / info.load_scale_counts_per_n
+            order = np.argsort(new_t, kind="stable")
+            load_i, new_t, new_f = load["index"][order], new_t[order], new_f[order]
+            self.folder.write_force(load_i.astype(np.int64), new_t, new_f)
+            load_t, load_f = np.concatenate([load_t, new_t]), np.concatenate([load_f, new_f])
             order = np.argsort(load_t, kind="stable")
-            load_i, load_t, load_f = load["index"][order], load_t[order], load_f[order]
-            self.folder.write_force(load_i.astype(np.int64), load_t, load_f)
-            # Each IMU row gets the latest load sample at or before its instant.
-            pos = np.searchsorted(load_t, t_s, side="right") - 1
-            force = np.where(pos >= 0, load_f[np.clip(pos, 0, None)], self._last_force_n)
-            self._last_force_n = float(load_f[-1])
+            load_t, load_f = load_t[order], load_f[order]
+            self._last_force_t, self._last_force_n = float(load_t[-1]), float(load_f[-1])
+        pos = np.searchsorted(load_t, t_s, side="right") - 1
+        force = load_f[np.clip(pos, 0, None)]
+        stale_s = _FORCE_HELD_PERIODS / max(info.load_rate_hz, 1)
+        force = np.where(
+            (pos >= 0) & (t_s - load_t[np.clip(pos, 0, None)] <= stale_s), force, np.nan
+        )
         written = self.folder.write_samples(index + boot.base, t_s, imu, force)
         if self.on_rows is not None:
             self.on_rows(*written)  # the rows as samples.csv holds them

@@ -148,15 +148,27 @@ def _assert_rows_are_the_live_ones_or_counted_lost(result, decoded, live) -> Non
     replay could not: those samples are counted lost (seen once beside two busy loops: 1152
     samples from index 108 had not come back at the cut)."""
 
+    lost = lost_indices(read_meta(result.folder))
+
     def drop_t(row):
         return {k: v for k, v in row.items() if k != "t_s"}
 
+    def as_live(row):
+        """The live row, but for a force the replay could not know: the first rows after
+        such a hole precede the next load sample, and the one before them was in the hole
+        (seen once beside two busy loops: rows 780 and 781 after a hole from 360). Within 20
+        samples (100 ms at 200 Hz), more than the 3 load periods a force is held."""
+        expected = dict(live_by_index[row["index"]])
+        if row["force_n"] == "" and any(int(row["index"]) - n in lost for n in range(1, 20)):
+            expected["force_n"] = ""
+        return expected
+
     live_by_index = {row["index"]: drop_t(row) for row in live}
-    assert [drop_t(row) for row in decoded] == [live_by_index[row["index"]] for row in decoded]
+    assert [drop_t(row) for row in decoded] == [as_live(row) for row in decoded]
     written = {int(row["index"]) for row in decoded}
     last = max(written)
     missing = set(range(last + 1)) - written
-    assert missing <= lost_indices(read_meta(result.folder))
+    assert missing <= lost
     assert result.samples + result.accounting.lost == result.accounting.expected
 
 
