@@ -533,7 +533,6 @@ class SessionRecorder:
         self.live.state = "reconnecting"
         self.live.reconnects += 1
         if await self._keep_trying(self._reattach, self._deadline, self._stop.is_set):
-            self._link_up = True
             self.live.state = "streaming"
             self.live.last_error = ""
 

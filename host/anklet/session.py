@@ -457,11 +457,9 @@ class SessionLog:
             load_t, load_f = load_t[order], load_f[order]
             self._last_force_t, self._last_force_n = float(load_t[-1]), float(load_f[-1])
         pos = np.searchsorted(load_t, t_s, side="right") - 1
-        force = load_f[np.clip(pos, 0, None)]
+        at = np.clip(pos, 0, None)
         stale_s = _FORCE_HELD_PERIODS / max(info.load_rate_hz, 1)
-        force = np.where(
-            (pos >= 0) & (t_s - load_t[np.clip(pos, 0, None)] <= stale_s), force, np.nan
-        )
+        force = np.where((pos >= 0) & (t_s - load_t[at] <= stale_s), load_f[at], np.nan)
         written = self.folder.write_samples(index + boot.base, t_s, imu, force)
         if self.on_rows is not None:
             self.on_rows(*written)  # the rows as samples.csv holds them
