@@ -1,7 +1,8 @@
 """BleTransport when the board's NimBLE is out of buffers: its ATT "insufficient resources"
 answer to a COMMAND write is retried, not taken for a broken link (that made the recorder
-reconnect after every stall on the real stack). A fake BleakClient stands in for the layer
-above the transport; the real-stack case is in hil/ and tests/ble/test_ble_sessions.py."""
+reconnect after every stall on the real stack); a link dropped under a write; a disconnect cut
+short. A fake BleakClient stands in for the layer above the transport; the real-stack case is in
+hil/ and tests/ble/test_ble_sessions.py."""
 
 from __future__ import annotations
 
@@ -113,3 +114,37 @@ def test_a_connection_aborted_by_a_dropped_link_is_a_lost_link(monkeypatch) -> N
     monkeypatch.setattr(transport, "_find", found)
     with pytest.raises(LinkLost, match="the link dropped during connecting"):
         asyncio.run(transport.connect())
+
+
+class SlowToDisconnectClient(FakeClient):
+    """A disconnect that takes a while (the controller's answer on a busy link)."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.answer = asyncio.Event()
+
+    async def disconnect(self) -> None:
+        await self.answer.wait()
+        self.is_connected = False
+
+
+def test_a_disconnect_cancelled_midway_still_ends_the_link() -> None:
+    """A reconnect cut short by the session's deadline must not leave the link up: a board
+    that takes one connection stops advertising, and no reconnect after it finds the board."""
+
+    async def go() -> SlowToDisconnectClient:
+        transport = BleTransport("Anklet-TEST")
+        client = SlowToDisconnectClient()
+        transport._client = client  # type: ignore[assignment]
+        cut = asyncio.create_task(transport.disconnect())
+        await asyncio.sleep(0)  # into disconnect(), waiting for the controller
+        cut.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cut
+        assert not transport.connected
+        client.answer.set()
+        for _ in range(10):  # the disconnect, finishing on its own
+            await asyncio.sleep(0)
+        return client
+
+    assert asyncio.run(go()).is_connected is False

@@ -281,6 +281,31 @@ def test_the_same_transport_reconnects_and_reads_the_new_connection(pty_port):
     assert run(go()) == _frame(7)
 
 
+def test_a_disconnect_cancelled_midway_still_closes_the_port(pty_port):
+    """A reconnect cut short by the session's deadline (a saturated run: it was cancelled while
+    disconnect() waited for the reader thread) left the port open and locked; every reconnect
+    after it found the port busy, and the end of the session lost all the board still held."""
+    board, path = pty_port
+
+    async def go():
+        link = SerialTransport(path)
+        await link.connect()
+        cut = asyncio.create_task(link.disconnect())
+        await asyncio.sleep(0)  # into disconnect(), as far as waiting for its threads
+        cut.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await cut
+        assert cut.cancelled()
+        await link.connect()  # the port is free again (opened for this process alone)
+        try:
+            os.write(board, framing.cobs_wrap(_frame(8)))
+            return await link.read_frame()
+        finally:
+            await link.disconnect()
+
+    assert run(go()) == _frame(8)
+
+
 def test_a_port_held_by_another_program_is_busy_in_one_line(pty_port):
     _board, path = pty_port
 

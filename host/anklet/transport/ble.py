@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,8 @@ from tenacity import (
 from anklet.ble.bumble_backend import BumbleCentral, BumbleClient, BumbleScanner, parse_backend
 
 from .base import LinkLost, Transport, TransportError
+
+log = logging.getLogger(__name__)
 
 BATTERY_SERVICE_UUID = "0000180f-0000-1000-8000-00805f9b34fb"
 _QUEUE_FRAMES = 8192  # ~30 s of SAMPLES at 1000 Hz waiting for a slow reader
@@ -90,6 +93,12 @@ class _Backend:
             await self.central.close()
             self.central = None
             self._owned = False
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    """A disconnect finished after its caller stopped waiting: its error has nobody to go to."""
+    if not task.cancelled() and task.exception() is not None:
+        log.info("disconnecting failed: %s", task.exception())
 
 
 def _found(device: BLEDevice, adv: AdvertisementData) -> FoundBoard:
@@ -222,8 +231,16 @@ class BleTransport(Transport):
     async def disconnect(self) -> None:
         client, self._client = self._client, None
         if client is not None:
-            with contextlib.suppress(BleakError, TimeoutError, LinkLost):
-                await self._on_link(client.disconnect(), "disconnecting")
+            # Finished even when the caller is cancelled (a reconnect cut short by the
+            # session's deadline): a link left up keeps a board that takes one connection
+            # from advertising, and every reconnect after it would not find the board.
+            ending = asyncio.ensure_future(self._disconnect(client))
+            ending.add_done_callback(_log_failure)
+            await asyncio.shield(ending)
+
+    async def _disconnect(self, client: BleakClient) -> None:
+        with contextlib.suppress(BleakError, TimeoutError, LinkLost):
+            await self._on_link(client.disconnect(), "disconnecting")
 
     async def write_frame(self, frame: bytes) -> None:
         client = self._require_client()

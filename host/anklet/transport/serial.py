@@ -169,12 +169,17 @@ class SerialTransport(Transport):
             ser.cancel_read()
         with contextlib.suppress(serial.SerialException, OSError, AttributeError):
             ser.cancel_write()  # Windows: a write the port holds
-        for t in (thread, writer):
-            if t is not None:
-                await asyncio.to_thread(t.join, _JOIN_S)
-        with contextlib.suppress(serial.SerialException, OSError):
-            ser.close()
-        self._queue.put_nowait(LinkLost(f"{self.description}: closed"))
+        try:
+            for t in (thread, writer):
+                if t is not None:
+                    await asyncio.to_thread(t.join, _JOIN_S)
+        finally:
+            # Closed even when the wait is cancelled (a reconnect cut short by the session's
+            # deadline): an open port stays locked, and every later connect found it busy.
+            # A thread still in a read or write sees the close and ends quietly.
+            with contextlib.suppress(serial.SerialException, OSError):
+                ser.close()
+            self._queue.put_nowait(LinkLost(f"{self.description}: closed"))
 
     async def write_frame(self, frame: bytes) -> None:
         if self._serial is None:
