@@ -37,6 +37,7 @@ class StreamingBoard(ScriptedBoard):
         resend_nothing: bool = False,
         unanswered_stops: int = 0,
         hold_host_s: float = 0.0,
+        hold_before_block: int | None = None,
         drop_after_block: int | None = None,
         away_s: float = 0.0,
     ) -> None:
@@ -52,6 +53,8 @@ class StreamingBoard(ScriptedBoard):
         # Before its first re-sent block, the whole process is held this long (time.sleep: the
         # host's loop too, as a busy PC holds it): the blocks then wait to be read.
         self.hold_host_s = hold_host_s
+        # ... or, if given, before sending this block of the stream (it streams on meanwhile).
+        self.hold_before_block = hold_before_block
         # After sending this block the link drops, and connecting fails for `away_s` (the
         # board walked out of range): it streams on meanwhile, into a link nobody hears.
         self.drop_after_block = drop_after_block
@@ -145,6 +148,8 @@ class StreamingBoard(ScriptedBoard):
         for block in range(self.part_first_block, self.blocks):
             if self.stopped:
                 break
+            if block == self.hold_before_block and self.hold_host_s:
+                await self._hold_host()  # this block and those made meanwhile wait in the port
             self.produced = block + 1
             if block not in self.lost:
                 self.send(spec.MsgType.SAMPLES, self._samples(block))
@@ -188,17 +193,20 @@ class StreamingBoard(ScriptedBoard):
 
     async def _resend_from(self, block: int) -> None:
         await asyncio.sleep(0)  # after the reply, as the firmware sends them
-        if self.hold_host_s:
+        if self.hold_host_s and self.hold_before_block is None:
             await asyncio.sleep(0.2)  # the host has read the answer and waits for the blocks
-            time.sleep(self.hold_host_s)
-            self.hold_host_s = 0.0
-            # The port's reader thread hands the bytes that waited over a moment after the
-            # host's loop wakes (it needs its own turn): the loop's timers come first.
-            await asyncio.sleep(0.1)
+            await self._hold_host()
         for b in range(block, self.produced):
             self.resent.append(b)
             self.send(spec.MsgType.SAMPLES, self._samples(b), spec.FrameFlag.RESENT)
             await asyncio.sleep(self.resend_pause_s)
+
+    async def _hold_host(self) -> None:
+        time.sleep(self.hold_host_s)
+        self.hold_host_s = 0.0
+        # The port's reader thread hands the bytes that waited over a moment after the host's
+        # loop wakes (it needs its own turn): the loop's timers come first.
+        await asyncio.sleep(0.1)
 
 
 def record(

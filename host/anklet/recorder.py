@@ -44,6 +44,7 @@ from .device import CommandFailed, CommandTimeout, Device, DeviceError, StatusRe
 from .journal import JOURNAL_NAME, Journal
 from .labels import Labels, attach_labels
 from .session import RowsCallback, SessionLog
+from .silence import Silence
 from .training import RepEnded, SessionTraining, TrainingEvent, TrainingOutcome, conclude
 from .transport import LinkLost, TransportError
 
@@ -51,6 +52,9 @@ log = logging.getLogger(__name__)
 
 _SYNC_EVERY_S = 5.0
 _STALL_S = 2.0  # no bytes for this long while streaming: the link is gone
+# One look at the link counts at most this much towards _STALL_S (silence.Silence): a PC that
+# held this process for seconds had not read what the board sent meanwhile.
+_STALL_TURN_S = 0.5
 _BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 4.0)
 # The session's time ran out (or the user stopped it) while the link was down: what the board
 # still holds for it comes only over a link, so reconnecting goes on this long before the fetch.
@@ -140,6 +144,9 @@ class SessionRecorder:
         # once it is known, in the order they came.
         self._early: list[tuple[float, SampleBlock]] | None = None
         self._last_block_s = 0.0
+        # The link's silence (no frame), and the stream's (no samples), as this process saw it.
+        self._link_quiet = Silence(lambda: self.device.last_rx_s, _STALL_TURN_S)
+        self._stream_quiet = Silence(lambda: self._last_block_s, _STALL_TURN_S)
         self._newest_s = 0.0  # when the block that carried the newest sample came
         self._resend_answered_s = 0.0  # when the board last answered a RESEND
         self._deadline: float | None = None
@@ -293,7 +300,7 @@ class SessionRecorder:
             try:
                 if self.device.link_lost.is_set():
                     raise LinkLost(f"{self.device.description}: link lost")
-                if now - self.device.last_rx_s > _STALL_S:
+                if self._link_quiet.seconds(now) > _STALL_S:
                     raise LinkLost(f"{self.device.description}: no data for {_STALL_S:.0f} s")
                 sync = now - last_sync > _SYNC_EVERY_S
                 if sync:
@@ -504,7 +511,7 @@ class SessionRecorder:
         the refill of holes."""
         if self._reboot_seen:
             await self._on_reboot()
-        elif now - self._last_block_s > _STALL_S:
+        elif self._stream_quiet.seconds(now) > _STALL_S:
             await self._restart_stream()
         if sync:
             await self._sync(1, tries=1)  # the loop waits on it: no second try
@@ -516,10 +523,11 @@ class SessionRecorder:
         task = asyncio.ensure_future(work)
         try:
             while True:
-                silent_s = time.monotonic() - self.device.last_rx_s
+                silent_s = self._link_quiet.seconds(time.monotonic())
                 if silent_s > _STALL_S:
                     raise LinkLost(f"{self.device.description}: no data for {_STALL_S:.0f} s")
-                done, _ = await asyncio.wait({task}, timeout=_STALL_S - silent_s + 0.05)
+                timeout_s = min(_STALL_S - silent_s + 0.05, _STALL_TURN_S)
+                done, _ = await asyncio.wait({task}, timeout=timeout_s)
                 if done:
                     return task.result()
         finally:

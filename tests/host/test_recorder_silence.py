@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from anklet.device import Device
 from anklet.recorder import SessionRecorder
+from anklet.silence import Silence
 from anklet_protocol import spec
 from fake_transport import FakeTransport
 from simhelpers import rows_in_file
-from streaming_board import BLOCK, StreamingBoard
+from streaming_board import BLOCK, StreamingBoard, record
 
 NEVER_S = 3600.0  # a command timeout no test outlives: only the silence can end the wait
 
@@ -112,3 +114,30 @@ def test_a_status_read_late_after_a_reconnect_is_not_a_reset(tmp_path):
     assert summary.boots == 1  # one boot: the late uptime was not taken for a reset
     assert summary.samples + summary.lost == summary.expected
     assert summary.lost == 0  # and nothing it still held was declared lost
+
+
+HELD_S = 2.5  # longer than the 2 s of silence that mean a lost link
+
+
+def test_a_host_held_longer_than_the_silence_limit_does_not_reconnect(tmp_path):
+    # The PC holds the host for 2.5 s mid-stream while the board streams on: its blocks wait
+    # in the port for the reader thread. Counted in wall time, the host woke to 2.5 s of
+    # "silence" and reconnected, and reopening the port threw the waiting blocks away (a
+    # saturated run: six reconnects, and a refill that outlasted its test's 60 s).
+    summary, board = record(tmp_path, dict(blocks=150, lost=set(), hold_host_s=HELD_S,
+                                           hold_before_block=41))  # fmt: skip
+    assert board.hold_host_s == 0.0  # the hold happened
+    assert summary.reconnects == 0
+    assert summary.refilled == 0  # nothing was thrown away to be asked for again
+    assert summary.expected == summary.samples == 150 * BLOCK and summary.lost == 0
+
+
+def test_silence_counts_each_look_at_most_its_cap():
+    heard = [10.0]
+    quiet = Silence(lambda: heard[0], turn_cap_s=0.5)
+    assert quiet.seconds(10.2) == pytest.approx(0.2)
+    assert quiet.seconds(12.7) == pytest.approx(0.7)  # a 2.5 s hold counts 0.5 s
+    looks = [quiet.seconds(12.7 + 0.2 * i) for i in range(1, 8)]  # looked at every 0.2 s
+    assert looks[-1] == pytest.approx(0.7 + 1.4)  # a silent link: all of it counted
+    heard[0] = 14.0
+    assert quiet.seconds(14.3) == pytest.approx(0.3)  # heard: counted from then
