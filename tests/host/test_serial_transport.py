@@ -11,6 +11,7 @@ import threading
 import tty
 
 import pytest
+import serial
 from anklet.transport import LinkLost
 from anklet.transport.ports import PortBusy, PortDenied, PortError, PortNotFound, open_error
 from anklet.transport.serial import SerialTransport
@@ -304,6 +305,70 @@ def test_a_disconnect_cancelled_midway_still_closes_the_port(pty_port):
             await link.disconnect()
 
     assert run(go()) == _frame(8)
+
+
+class _PausedAfterFirstByte(serial.Serial):
+    """A port whose reader stops after its first byte until `resume` is set, so that a
+    disconnect lands between the reader's two reads, as a busy PC's scheduler let it. It notes
+    whether its reader thread (`reader`) was still running when the port was closed."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.paused = threading.Event()
+        self.resume = threading.Event()
+        self.reader: threading.Thread | None = None
+        self.reader_alive_at_close: bool | None = None
+        super().__init__(*args, **kwargs)
+
+    def read(self, size: int = 1) -> bytes:
+        data = super().read(size)
+        if data and not self.paused.is_set():
+            self.paused.set()
+            self.resume.wait(10)
+        return data
+
+    def close(self) -> None:
+        if self.reader is not None and self.reader_alive_at_close is None:
+            self.reader_alive_at_close = self.reader.is_alive()
+        super().close()
+
+
+def test_a_disconnect_between_the_readers_two_reads_ends_the_reader_first(pty_port, monkeypatch):
+    """The reader takes a byte, then what came with it. A disconnect between the two had its
+    one wake-up taken by the second read: the reader read on and waited in select() on the port
+    while disconnect() waited out its 2 s for it, then closed the port under it. A select()
+    still waiting keeps the port's lock, so the reconnect that followed could find the port
+    busy (a reconnect on a saturated PC, with the session's deadline near)."""
+    board, path = pty_port
+    opened: list[_PausedAfterFirstByte] = []
+
+    def open_port(port: str, baudrate: int, *, timeout_s: float | None = None):
+        opened.append(_PausedAfterFirstByte(port, baudrate, timeout=timeout_s, exclusive=True))
+        return opened[-1]
+
+    monkeypatch.setattr("anklet.transport.serial.ports.open_port", open_port)
+
+    async def go():
+        link = SerialTransport(path)
+        await link.connect()
+        first = opened[0]
+        first.reader = link._thread
+        os.write(board, b"abcd")  # the reader's first read takes "a", then it pauses
+        assert await asyncio.to_thread(first.paused.wait, 10)
+        cut = asyncio.create_task(link.disconnect())
+        await asyncio.sleep(0)  # disconnect() has cancelled the read and waits for the reader
+        first.resume.set()  # the reader's second read meets the cancel
+        await cut
+        await link.connect()
+        opened[-1].paused.set()  # the new connection reads without pausing
+        try:
+            os.write(board, b"\x00" + framing.cobs_wrap(_frame(9)))
+            return first.reader_alive_at_close, await link.read_frame()
+        finally:
+            await link.disconnect()
+
+    reader_alive_at_close, frame = run(go())
+    assert reader_alive_at_close is False  # it ended at the cancel, before the port closed
+    assert frame == _frame(9)
 
 
 def test_a_port_held_by_another_program_is_busy_in_one_line(pty_port):

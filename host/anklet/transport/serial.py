@@ -104,8 +104,10 @@ class SerialTransport(Transport):
                     return  # disconnect() closed it: nothing was lost
                 item = ports.lost_error(self.port, exc)
             else:
-                if not data:
-                    return  # disconnect() cancelled the read
+                # disconnect() cancelled the read; or it cancelled the second read, which then
+                # took the one wake-up and left the next read to wait on the closing port.
+                if not data or self._serial is not ser:
+                    return
                 item = data
             try:
                 loop.call_soon_threadsafe(queue.put_nowait, item)
