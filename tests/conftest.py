@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,22 @@ def pytest_configure(config: pytest.Config) -> None:
     (anklet_sim.priority). Without the privilege nothing changes."""
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, 0, max(-20, os.getpriority(os.PRIO_PROCESS, 0) - 5))
+
+
+@pytest.fixture(autouse=True)
+def _serial_links_closed():
+    """Each test closes the serial links it opened. One left open keeps its port locked and
+    its threads alive for the rest of the worker's tests (a helper skipped device.close() when
+    the session raised); threads already there before the test are not counted again."""
+    before = set(threading.enumerate())
+    yield
+    left = [
+        t for t in threading.enumerate() if t.name.startswith("anklet-serial") and t not in before
+    ]
+    for thread in left:
+        thread.join(2.0)  # a disconnect that timed out its join: the close ends them at once
+    alive = sorted(t.name for t in left if t.is_alive())
+    assert not alive, f"serial link left open (its threads still run): {alive}"
 
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,6 +6,8 @@ import asyncio
 import csv
 import json
 import os
+import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,29 @@ def holders(path: str) -> str:
     return "; ".join(found) or "nobody"
 
 
+def reader_state(device: Device) -> str:
+    """Where a serial Device's reader thread is and what its port's descriptor now names:
+    for a test's message when a board's answers stop arriving while its port is open."""
+    transport = device.transport
+    if not isinstance(transport, SerialTransport):
+        return "not a serial link"
+    thread, ser = transport._thread, transport._serial
+    fd = getattr(ser, "fd", None)
+    try:
+        names = os.readlink(f"/proc/self/fd/{fd}") if fd is not None else "no descriptor"
+        waiting = ser.in_waiting if ser is not None else "-"
+    except (OSError, TypeError, ValueError) as exc:
+        names, waiting = f"? ({exc})", "-"
+    if thread is None:
+        return f"no reader thread; fd {fd} names {names}"
+    frame = sys._current_frames().get(thread.ident or -1)
+    where = "".join(traceback.format_stack(frame)[-4:]) if frame is not None else "(no frame)"
+    return (
+        f"reader alive={thread.is_alive()}; fd {fd} names {names}, {waiting} bytes waiting; "
+        f"reader at:\n{where}"
+    )
+
+
 def read_samples(folder: Path) -> list[dict[str, str]]:
     with open(folder / "samples.csv") as f:
         return list(csv.DictReader(f))
@@ -72,11 +97,12 @@ async def record(
     device = device_on(board)
     recorder = SessionRecorder(device, out, imu_rate_hz=rate_hz)
     task = asyncio.create_task(recorder.run(duration_s))
-    if during is not None:
-        await during(recorder)
-    summary = await task
-    await device.close()
-    return summary
+    try:
+        if during is not None:
+            await during(recorder)
+        return await task
+    finally:
+        await device.close()  # also when the session raised: else the port stays locked
 
 
 async def record_until(
@@ -96,13 +122,14 @@ async def record_until(
     device = device_on(board)
     recorder = SessionRecorder(device, out, imu_rate_hz=rate_hz, **recorder_args)
     task = asyncio.create_task(recorder.run(limit_s))
-    if during is not None:
-        await during(recorder)
-    await eventually(lambda: task.done() or done(recorder), limit_s)
-    recorder.request_stop()
-    summary = await task
-    await device.close()
-    return summary
+    try:
+        if during is not None:
+            await during(recorder)
+        await eventually(lambda: task.done() or done(recorder), limit_s)
+        recorder.request_stop()
+        return await task
+    finally:
+        await device.close()  # also when the session raised: else the port stays locked
 
 
 def rows_written(count: int) -> Callable[[SessionRecorder], bool]:

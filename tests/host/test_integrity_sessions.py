@@ -17,6 +17,7 @@ from simhelpers import (
     device_on,
     holders,
     read_samples,
+    reader_state,
     record,
     record_until,
     rows_in_file,
@@ -171,8 +172,8 @@ def test_a_board_that_streamed_with_nobody_listening_starts_a_clean_session(sim,
             # If it still happens, say what the board did.
             raise AssertionError(
                 f"{exc}; boots {sim.boots}, exits {sim.exit_codes}, link {sim.stats}, "
-                f"uart {sim.uart}; {sim.port} held by {holders(sim.port)}; board log ends:\n"
-                + sim.log_tail(30)
+                f"uart {sim.uart}; {sim.port} held by {holders(sim.port)}; "
+                f"{reader_state(device)}; board log ends:\n" + sim.log_tail(30)
             ) from None
         await device.close()
 
