@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import threading
 import tty
 
@@ -34,6 +35,9 @@ def run(coro):
         return runner.run(coro)
 
 
+_UNPLUGGED: set[int] = set()  # board ends a test closed itself (`_unplug`)
+
+
 @pytest.fixture
 def pty_port():
     """(fd of the board's end, path of the host's end) of a fresh pty pair."""
@@ -42,8 +46,17 @@ def pty_port():
     path = os.ttyname(slave)
     yield master, path
     for fd in (master, slave):
-        with contextlib.suppress(OSError):  # a test may have closed the board's end
+        # Not closed twice: by then the number may be another's (a port's wake-up pipe).
+        if fd in _UNPLUGGED:
+            _UNPLUGGED.discard(fd)
+        else:
             os.close(fd)
+
+
+def _unplug(board: int) -> None:
+    """The cable pulled: the board's end closed (the host's end reads EIO)."""
+    _UNPLUGGED.add(board)
+    os.close(board)
 
 
 def _frame(seq: int, text: str = "hi") -> bytes:
@@ -124,7 +137,7 @@ def test_a_board_unplugged_mid_frame_is_link_lost_in_one_line_and_the_cut_frame_
         try:
             os.write(board, whole + cut)
             first = await link.read_frame()
-            await asyncio.to_thread(os.close, board)  # the cable: the host's end reads EIO
+            await asyncio.to_thread(_unplug, board)
             with pytest.raises(LinkLost) as lost:
                 await link.read_frame()
         finally:
@@ -369,6 +382,50 @@ def test_a_disconnect_between_the_readers_two_reads_ends_the_reader_first(pty_po
     reader_alive_at_close, frame = run(go())
     assert reader_alive_at_close is False  # it ended at the cancel, before the port closed
     assert frame == _frame(9)
+
+
+def test_a_lost_wake_up_still_ends_the_reader_and_frees_the_port(pty_port, monkeypatch):
+    """disconnect() wakes the reader with pyserial's cancel_read(): a byte into a pipe the
+    reader's select() watches. On a saturated run that wake-up was lost (the reader still in
+    select() seconds after, its pipe closed, its port's lock held: every reconnect found the
+    port busy until the board's next byte). Here the pipe's number is taken over by a socket
+    that never speaks, as a descriptor closed twice elsewhere in a process would do it."""
+    board, path = pty_port
+    opened: list[_PausedAfterFirstByte] = []
+
+    def open_port(port: str, baudrate: int, *, timeout_s: float | None = None):
+        opened.append(_PausedAfterFirstByte(port, baudrate, timeout=timeout_s, exclusive=True))
+        return opened[-1]
+
+    monkeypatch.setattr("anklet.transport.serial.ports.open_port", open_port)
+    mute, _other_end = socket.socketpair()
+
+    async def go():
+        link = SerialTransport(path)
+        await link.connect()
+        first = opened[0]
+        first.reader = link._thread
+        os.write(board, b"\x00" + framing.cobs_wrap(_frame(3)))
+        assert await asyncio.to_thread(first.paused.wait, 10)  # after the frame's first byte
+        os.dup2(mute.fileno(), first.pipe_abort_read_r)  # the wake-up pipe's number, taken
+        first.resume.set()
+        assert await link.read_frame() == _frame(3)  # handed over: the reader's next read waits
+        await link.disconnect()
+        await link.connect()  # PortBusy here: the old reader still waited on the port
+        opened[-1].paused.set()
+        try:
+            os.write(board, b"\x00" + framing.cobs_wrap(_frame(4)))
+            return first.reader_alive_at_close, await link.read_frame()
+        finally:
+            await link.disconnect()
+
+    try:
+        reader_alive_at_close, frame = run(go())
+    finally:
+        mute.close()
+        _other_end.close()
+    assert reader_alive_at_close is False
+    assert frame == _frame(4)
 
 
 def test_a_port_held_by_another_program_is_busy_in_one_line(pty_port):

@@ -35,6 +35,11 @@ from .base import LinkLost, Transport
 # modelled the bridge.
 DEFAULT_BAUD = spec.SERIAL_BAUD
 _JOIN_S = 2.0  # how long closing waits for the reader thread to see its read cancelled
+# A read also returns after this long without bytes, so that the reader looks whether its
+# connection was closed: disconnect() wakes it with cancel_read(), but that wake-up was seen
+# lost on a saturated run (the reader waited on in select(), holding the closed port's lock,
+# and every reconnect found the port busy until the board's next byte).
+_READ_TURN_S = 0.25
 _WRITABLE_POLL_S = 0.1  # a writer waiting for room in a full port looks for a close this often
 
 _Item = bytes | LinkLost
@@ -64,8 +69,8 @@ class SerialTransport(Transport):
     async def connect(self) -> None:
         if self.connected:
             return
-        # Reads wait for data (timeout None) until disconnect() cancels them.
-        ser = ports.open_port(self.port, self.baudrate, timeout_s=None)
+        # Reads wait for data until disconnect() cancels them, or _READ_TURN_S.
+        ser = ports.open_port(self.port, self.baudrate, timeout_s=_READ_TURN_S)
         self._discarded(self._deframer.reset())
         self._pending.clear()
         self._queue = asyncio.Queue()
@@ -94,7 +99,7 @@ class SerialTransport(Transport):
         item: _Item
         while True:
             try:
-                data = ser.read(1)  # waits for the next byte (or for cancel_read)
+                data = ser.read(1)  # waits for the next byte (cancel_read, a turn at most)
                 waiting = ser.in_waiting if data else 0
                 if waiting:
                     data += ser.read(waiting)  # and takes what came with it: one hand-over
@@ -104,10 +109,12 @@ class SerialTransport(Transport):
                     return  # disconnect() closed it: nothing was lost
                 item = ports.lost_error(self.port, exc)
             else:
-                # disconnect() cancelled the read; or it cancelled the second read, which then
-                # took the one wake-up and left the next read to wait on the closing port.
-                if not data or self._serial is not ser:
+                if self._serial is not ser:
+                    # disconnect() began: it cancelled this read, or the one before (which
+                    # took the one wake-up), or the wake-up was lost and the turn ran out
                     return
+                if not data:
+                    continue  # a turn without bytes
                 item = data
             try:
                 loop.call_soon_threadsafe(queue.put_nowait, item)
