@@ -52,6 +52,7 @@ class SerialTransport(Transport):
         self.baudrate = baudrate
         self._serial: serial.Serial | None = None
         self._thread: threading.Thread | None = None
+        self._last_reader: threading.Thread | None = None  # the closed connection's
         self._writer: threading.Thread | None = None
         self._writes: SimpleQueue[_Write] = SimpleQueue()
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
@@ -69,6 +70,12 @@ class SerialTransport(Transport):
     async def connect(self) -> None:
         if self.connected:
             return
+        last = self._last_reader
+        if last is not None and last.is_alive():
+            # A disconnect cut short closed the port while its reader was still in select(),
+            # which holds the port's lock until the thread runs again: opening now found the
+            # port busy (a clean-clone CI run). It ends within a turn of its read.
+            await asyncio.to_thread(last.join, _JOIN_S)
         # Reads wait for data until disconnect() cancels them, or _READ_TURN_S.
         ser = ports.open_port(self.port, self.baudrate, timeout_s=_READ_TURN_S)
         self._discarded(self._deframer.reset())
@@ -173,6 +180,7 @@ class SerialTransport(Transport):
         self._serial = self._thread = self._writer = None
         if ser is None:
             return
+        self._last_reader = thread
         self._writes.put(None)  # after the frames already given: they go out first
         with contextlib.suppress(serial.SerialException, OSError, AttributeError):
             ser.cancel_read()
