@@ -345,13 +345,9 @@ class _PausedAfterFirstByte(serial.Serial):
         super().close()
 
 
-def test_a_disconnect_between_the_readers_two_reads_ends_the_reader_first(pty_port, monkeypatch):
-    """The reader takes a byte, then what came with it. A disconnect between the two had its
-    one wake-up taken by the second read: the reader read on and waited in select() on the port
-    while disconnect() waited out its 2 s for it, then closed the port under it. A select()
-    still waiting keeps the port's lock, so the reconnect that followed could find the port
-    busy (a reconnect on a saturated PC, with the session's deadline near)."""
-    board, path = pty_port
+@pytest.fixture
+def paused_ports(monkeypatch) -> list[_PausedAfterFirstByte]:
+    """The ports the transport opens, in order, each a _PausedAfterFirstByte."""
     opened: list[_PausedAfterFirstByte] = []
 
     def open_port(port: str, baudrate: int, *, timeout_s: float | None = None):
@@ -359,6 +355,17 @@ def test_a_disconnect_between_the_readers_two_reads_ends_the_reader_first(pty_po
         return opened[-1]
 
     monkeypatch.setattr("anklet.transport.serial.ports.open_port", open_port)
+    return opened
+
+
+def test_a_disconnect_between_the_readers_two_reads_ends_the_reader_first(pty_port, paused_ports):
+    """The reader takes a byte, then what came with it. A disconnect between the two had its
+    one wake-up taken by the second read: the reader read on and waited in select() on the port
+    while disconnect() waited out its 2 s for it, then closed the port under it. A select()
+    still waiting keeps the port's lock, so the reconnect that followed could find the port
+    busy (a reconnect on a saturated PC, with the session's deadline near)."""
+    board, path = pty_port
+    opened = paused_ports
 
     async def go():
         link = SerialTransport(path)
@@ -384,20 +391,14 @@ def test_a_disconnect_between_the_readers_two_reads_ends_the_reader_first(pty_po
     assert frame == _frame(9)
 
 
-def test_a_lost_wake_up_still_ends_the_reader_and_frees_the_port(pty_port, monkeypatch):
+def test_a_lost_wake_up_still_ends_the_reader_and_frees_the_port(pty_port, paused_ports):
     """disconnect() wakes the reader with pyserial's cancel_read(): a byte into a pipe the
     reader's select() watches. On a saturated run that wake-up was lost (the reader still in
     select() seconds after, its pipe closed, its port's lock held: every reconnect found the
     port busy until the board's next byte). Here the pipe's number is taken over by a socket
     that never speaks, as a descriptor closed twice elsewhere in a process would do it."""
     board, path = pty_port
-    opened: list[_PausedAfterFirstByte] = []
-
-    def open_port(port: str, baudrate: int, *, timeout_s: float | None = None):
-        opened.append(_PausedAfterFirstByte(port, baudrate, timeout=timeout_s, exclusive=True))
-        return opened[-1]
-
-    monkeypatch.setattr("anklet.transport.serial.ports.open_port", open_port)
+    opened = paused_ports
     mute, _other_end = socket.socketpair()
 
     async def go():
