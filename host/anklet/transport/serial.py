@@ -105,23 +105,25 @@ class SerialTransport(Transport):
         It owns nothing but its own connection's port and queue."""
         item: _Item
         while True:
+            failure: BaseException | None = None
+            data = b""
             try:
                 data = ser.read(1)  # waits for the next byte (cancel_read, a turn at most)
                 waiting = ser.in_waiting if data else 0
                 if waiting:
                     data += ser.read(waiting)  # and takes what came with it: one hand-over
             except (serial.SerialException, OSError, TypeError, ValueError) as exc:
-                # TypeError/ValueError: pyserial's own, when the port was closed under it
-                if self._serial is not ser:
-                    return  # disconnect() closed it: nothing was lost
-                item = ports.lost_error(self.port, exc)
+                failure = exc  # TypeError/ValueError: pyserial's own, on a port closed under it
+            if self._serial is not ser:
+                # disconnect() began: it closed the port under this read, cancelled it or the
+                # one before (which took the one wake-up), or the wake-up was lost and the turn
+                # ran out. Nothing was lost.
+                return
+            if failure is not None:
+                item = ports.lost_error(self.port, failure)
+            elif not data:
+                continue  # a turn without bytes
             else:
-                if self._serial is not ser:
-                    # disconnect() began: it cancelled this read, or the one before (which
-                    # took the one wake-up), or the wake-up was lost and the turn ran out
-                    return
-                if not data:
-                    continue  # a turn without bytes
                 item = data
             try:
                 loop.call_soon_threadsafe(queue.put_nowait, item)
