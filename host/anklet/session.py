@@ -63,6 +63,9 @@ class Boot:
     placed: bool = False
     gap_why: str = "board reset"  # what made that gap
     anchor: tuple[int, int] | None = None  # (first index, t0_us) of the last block accepted
+    # The latest load sample written: its unwrapped board µs and force (N).
+    last_load_us: float = float("-inf")
+    last_load_n: float = float("nan")
     doubted: list[SampleBlock] = field(default_factory=list)  # refused, consistent among them
 
 
@@ -102,8 +105,6 @@ class SessionLog:
         self._events: list[dict[str, Any]] = []
         self._board_log: list[str] = []
         self._extra: dict[str, Any] = {}
-        self._last_force_n = float("nan")
-        self._last_force_t = float("-inf")  # session time of that load sample
         self.blocks_refused = 0
         self.samples_refused = 0
         self.refused_why: list[str] = []  # the latest reasons, for session.json
@@ -437,29 +438,35 @@ class SessionLog:
         info = self.info
         clock = boot.clock
         index, t_s, imu = self._rows(boot, blocks)
-        loads = [b.load for b in blocks if b.load_count]
         # Each IMU row gets the latest load sample at or before its instant, if that is recent:
         # after a gap in the load stream (samples lost with their blocks) the row's force is
         # unknown, not the value from before the gap (a replay cut off by a crash once held
-        # one for 2 s across a hole the live session later filled).
-        load_t = np.array([self._last_force_t])
-        load_f = np.array([self._last_force_n])
+        # one for 2 s across a hole the live session later filled). Both instants are the
+        # board's own stamps, not the host's fit of them, so the same bytes give the same
+        # forces however that fit moved (refined after a crash cut a replay short, or fitted
+        # around a hole: a row moved tens of µs fell the other side of a load sample).
+        row_us = np.concatenate(
+            [clock.unwrap(b.t0_us) + b.period_us * np.arange(b.imu_count) for b in blocks]
+        )
+        load_us = np.array([boot.last_load_us])
+        load_n = np.array([boot.last_load_n])
+        loads = [b.load for b in blocks if b.load_count]
         if loads:
             load = np.concatenate(loads)
             device_us = np.array([clock.unwrap(int(t)) for t in load["t_us"]], dtype=np.float64)
-            new_t = np.asarray(clock.device_to_host_s(device_us)) - self.start_host_s
-            new_f = load["counts"] / info.load_scale_counts_per_n
-            order = np.argsort(new_t, kind="stable")
-            load_i, new_t, new_f = load["index"][order], new_t[order], new_f[order]
-            self.folder.write_force(load_i.astype(np.int64), new_t, new_f)
-            load_t, load_f = np.concatenate([load_t, new_t]), np.concatenate([load_f, new_f])
-            order = np.argsort(load_t, kind="stable")
-            load_t, load_f = load_t[order], load_f[order]
-            self._last_force_t, self._last_force_n = float(load_t[-1]), float(load_f[-1])
-        pos = np.searchsorted(load_t, t_s, side="right") - 1
+            order = np.argsort(device_us, kind="stable")
+            load_i, device_us = load["index"][order], device_us[order]
+            new_n = load["counts"][order] / info.load_scale_counts_per_n
+            host_s = np.asarray(clock.device_to_host_s(device_us)) - self.start_host_s
+            self.folder.write_force(load_i.astype(np.int64), host_s, new_n)
+            load_us, load_n = np.concatenate([load_us, device_us]), np.concatenate([load_n, new_n])
+            order = np.argsort(load_us, kind="stable")
+            load_us, load_n = load_us[order], load_n[order]
+            boot.last_load_us, boot.last_load_n = float(load_us[-1]), float(load_n[-1])
+        pos = np.searchsorted(load_us, row_us, side="right") - 1
         at = np.clip(pos, 0, None)
-        stale_s = _FORCE_HELD_PERIODS / max(info.load_rate_hz, 1)
-        force = np.where((pos >= 0) & (t_s - load_t[at] <= stale_s), load_f[at], np.nan)
+        stale_us = 1e6 * _FORCE_HELD_PERIODS / max(info.load_rate_hz, 1)
+        force = np.where((pos >= 0) & (row_us - load_us[at] <= stale_us), load_n[at], np.nan)
         written = self.folder.write_samples(index + boot.base, t_s, imu, force)
         if self.on_rows is not None:
             self.on_rows(*written)  # the rows as samples.csv holds them

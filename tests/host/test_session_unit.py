@@ -143,9 +143,10 @@ def test_a_row_after_a_gap_in_the_load_stream_has_no_force_rather_than_one_from_
     before_load = [r for r in rows_after if float(r["t_s"]) < load_t[first_load_index]]
     assert before_load, "the block's first load sample comes after its first row"
     assert all(r["force_n"] == "" for r in before_load)
-    # Elsewhere the force is the one the whole capture gives the row, but for a row or two: the
-    # clock, fitted without the gap's blocks, puts rows some tens of µs away, and a row so
-    # moved can fall the other side of a load sample (one did here).
+    # Elsewhere the force is the one the whole capture gives the row. The clock, fitted
+    # without the gap's blocks, puts rows some tens of µs away; the force does not follow it
+    # (a row so moved fell the other side of a load sample when it did).
+    full_t = {r["index"]: r["t_s"] for r in full}
+    assert any(r["t_s"] != full_t[r["index"]] for r in gapped)  # the fit did move rows
     full_force = {r["index"]: r["force_n"] for r in full}
-    differ = [r for r in gapped if r["force_n"] not in ("", full_force[r["index"]])]
-    assert len(differ) <= len(gapped) // 100
+    assert [r for r in gapped if r["force_n"] not in ("", full_force[r["index"]])] == []
