@@ -49,6 +49,44 @@ def _serial_links_closed():
     assert not alive, f"serial link left open (its threads still run): {alive}"
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """A test that failed on a busy port says who held it then, before its fixtures close
+    anything: another process (a stale path another worker's pty now answers to) or a thread
+    of this one (a reader still in select() on a closed port, which holds its lock)."""
+    report = yield
+    from anklet.transport.ports import PortBusy
+    from simhelpers import holders
+
+    if call.excinfo is not None and call.excinfo.errisinstance(PortBusy):
+        port = str(call.excinfo.value).split(" ")[1]
+        threads = []
+        frames = sys._current_frames()
+        for thread in threading.enumerate():
+            frame = frames.get(thread.ident or -1)
+            where = f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame else "?"
+            threads.append(f"{thread.name} at {where}")
+        report.sections.append(
+            (
+                "busy port",
+                f"{port} open in: {holders(port)}\nlocked by: {_lockers(port)}\n"
+                "threads: " + "; ".join(threads),
+            )
+        )
+    return report
+
+
+def _lockers(path: str) -> str:
+    """The processes holding a lock on `path` (Linux, /proc/locks: pid, then the file's inode)."""
+    try:
+        inode = os.stat(path).st_ino
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError as exc:
+        return f"? ({exc})"
+    pids = [line.split()[4] for line in lines if line.split()[5].endswith(f":{inode}")]
+    return ", ".join(pids) or "nobody"
+
+
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
 SIM_MPY = ROOT / "sim" / "anklet_sim" / "mpy"
