@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from anklet.transport.ports import PortBusy
 from anklet_sim.board import micropython_command, micropython_path
 from hypothesis import settings
+from simhelpers import holders
 
 # No per-example deadline: a property test checks what is decoded, not how fast; on a busy
 # machine (2 cores, several engineers) an example may take 5 s without anything being wrong.
@@ -55,9 +57,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     anything: another process (a stale path another worker's pty now answers to) or a thread
     of this one (a reader still in select() on a closed port, which holds its lock)."""
     report = yield
-    from anklet.transport.ports import PortBusy
-    from simhelpers import holders
-
     if call.excinfo is not None and call.excinfo.errisinstance(PortBusy):
         port = str(call.excinfo.value).split(" ")[1]
         threads = []
