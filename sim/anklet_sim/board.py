@@ -297,6 +297,11 @@ class SimulatedBoard:
     def restore_link(self) -> None:
         self._call("restore_link")
 
+    def hold(self, seconds: float) -> None:
+        """Stop the board's interpreter at once and let it go on after `seconds`: a board that
+        answers late (busy, or a PC that gives it no CPU for that long)."""
+        self._call("hold", seconds=seconds)
+
     def corrupt(self, nbytes: int) -> None:
         """Flip one random bit in each of the next `nbytes` bytes sent to the host."""
         self._call("corrupt", nbytes=nbytes)

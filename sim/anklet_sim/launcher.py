@@ -161,6 +161,8 @@ class Launcher:
             with self._lock:
                 self._kill()
                 self._spawn(int(request["cause"]))
+        elif op == "hold":
+            self._hold_board(float(request["seconds"]))
         elif op == "set_faults":
             self.faults.update(request["faults"])
             self._write_config(None)
@@ -298,6 +300,21 @@ class Launcher:
                 time.sleep(seconds)
             finally:
                 os.kill(proc.pid, signal.SIGCONT)
+
+    def _hold_board(self, seconds: float) -> None:
+        """Keep the interpreter from running for `seconds`, from now: a board busy with
+        something else, or a PC that gives the simulated board no CPU for a while."""
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGSTOP)
+        threading.Timer(seconds, self._release_board, args=(proc,)).start()
+
+    @staticmethod
+    def _release_board(proc: subprocess.Popen[bytes]) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGCONT)
 
     def _pump_from_board(self) -> None:
         while not self._stop.is_set():

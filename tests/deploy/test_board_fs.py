@@ -4,22 +4,29 @@ no helper left in the board's namespace."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from anklet.deploy import BoardSession, DeployError, reach_repl
 from anklet_sim.board import SimulatedBoard
+from mpremote.transport import TransportError
 
 
 @pytest.fixture(scope="module")
-def board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BoardSession, Path]]:
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedBoard]:
     flash = tmp_path_factory.mktemp("flash")
     (flash / "main.py").write_text("print('at the REPL')\n")  # returns: the REPL follows
-    with SimulatedBoard(flash_dir=flash, fast=True) as sim:
-        reach_repl(sim.port, timeout_s=10.0, listen_s=0.5)
-        with BoardSession(sim.port) as session:
-            yield session, flash
+    with SimulatedBoard(flash_dir=flash, fast=True) as board:
+        yield board
+
+
+@pytest.fixture(scope="module")
+def board(sim: SimulatedBoard) -> Iterator[tuple[BoardSession, Path]]:
+    reach_repl(sim.port, timeout_s=10.0, listen_s=0.5)
+    with BoardSession(sim.port) as session:
+        yield session, sim.flash_dir
 
 
 def test_a_folder_goes_with_everything_in_it(board):
@@ -76,3 +83,32 @@ def test_no_helper_is_left_in_the_boards_namespace(board):
     names = session.eval("[n for n in globals() if n.startswith('_ak')]")
     assert names == []
     assert session.free_bytes() > 0
+
+
+def test_a_board_that_answers_late_is_waited_for(board, sim):
+    """A clean-clone CI run lost the REPL mid-deploy: the board's answer to mpremote's raw-paste
+    request came after the port's 1 s read timeout, and mpremote took it for a board without
+    raw-paste. Here the board is held 1.5 s just before it would answer."""
+    session, flash = board
+    (flash / "late.txt").write_text("x")
+    # The last command's closing ">" prompt first: holding the board before it is written would
+    # delay the prompt, which mpremote waits for byte by byte, and not the answer.
+    deadline = time.monotonic() + 5
+    while session.transport.serial.in_waiting == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    sim.hold(1.5)
+    assert session.exists("late.txt")
+    assert session.read_file("late.txt") == b"x"
+
+
+def test_a_lost_repl_is_one_line(board, monkeypatch):
+    session, _ = board
+
+    def lost(path: str) -> None:
+        raise TransportError("could not enter raw repl")
+
+    monkeypatch.setattr(session.transport, "fs_stat", lost)
+    with pytest.raises(DeployError, match=r"^looking for x on the board: lost the board's REPL"):
+        session.exists("x")
+    with pytest.raises(DeployError, match=r"^removing x on the board: lost the board's REPL"):
+        session.remove("x")

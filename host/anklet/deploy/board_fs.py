@@ -33,6 +33,12 @@ from .errors import DeployError, IncompatibleBoard, NoRepl
 from .repl import REPL_BAUD, open_port
 
 RAW_REPL_TRIES = 3  # entering the raw REPL: a board just out of a reset may miss the first
+ENTER_WAIT_S = 1  # each read while entering: the tries' own deadline is checked between reads
+# Each read once in the raw REPL. mpremote reads a command's first answer (raw-paste's "R\x01",
+# "OK") in one read: had it come late, mpremote took the board for one without raw-paste and
+# waited for a prompt that never came ("could not enter raw repl", on a busy CI run). mpremote's
+# own wait between two bytes (read_until) is 10 s; its CLI reads with no timeout at all.
+ANSWER_WAIT_S = 10
 _DIR = 0x4000  # st_mode: a directory
 
 
@@ -48,7 +54,7 @@ class BoardSession:
         open_port(port).close()  # the clear errors for a missing or busy port
         try:
             # A read timeout: on a pty mpremote otherwise waits forever for a silent board.
-            self.transport = SerialTransport(port, baudrate=REPL_BAUD, timeout=1)
+            self.transport = SerialTransport(port, baudrate=REPL_BAUD, timeout=ENTER_WAIT_S)
         except TransportError as exc:
             raise PortError(f"cannot open {port}: {exc}") from None
         retrying = Retrying(
@@ -66,6 +72,8 @@ class BoardSession:
                 f"the board on {port} did not enter the raw REPL: press EN (RESET), "
                 "then Ctrl-C in a terminal, and try again"
             ) from None
+        if isinstance(self.transport.serial, serial.SerialBase):  # (not mpremote's mount proxy)
+            self.transport.serial.timeout = ANSWER_WAIT_S
 
     def __enter__(self) -> BoardSession:
         return self
@@ -122,7 +130,8 @@ class BoardSession:
     # --- the file system -----------------------------------------------------------------------
 
     def exists(self, path: str) -> bool:
-        return self.transport.fs_exists(path)
+        with self._errors(f"looking for {path} on the board"):
+            return self.transport.fs_exists(path)
 
     def mkdir(self, path: str) -> None:
         with self._errors(f"making {path} on the board"):
@@ -130,11 +139,11 @@ class BoardSession:
 
     def remove(self, path: str) -> None:
         """Remove a file, or a folder with everything in it; nothing there is fine."""
-        try:
-            mode = self.transport.fs_stat(path).st_mode
-        except OSError:
-            return
         with self._errors(f"removing {path} on the board"):
+            try:
+                mode = self.transport.fs_stat(path).st_mode
+            except OSError:
+                return
             self._remove(path, mode)
 
     def _remove(self, path: str, mode: int) -> None:
