@@ -71,8 +71,9 @@ def folder_name(device_name: str, started: datetime) -> str:
 class _RowFile:
     """Appends whole rows; nothing reaches the file until flush(), which writes complete lines."""
 
-    def __init__(self, path: Path, columns: tuple[str, ...]) -> None:
+    def __init__(self, path: Path, columns: tuple[str, ...], failures: list[str]) -> None:
         self.path = path
+        self._failures = failures  # the folder's, in the order its files failed
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         self._pending = io.StringIO()
         self._pending.write(",".join(columns) + "\n")
@@ -108,6 +109,7 @@ class _RowFile:
             self.rows_not_written += rows
             why = os.strerror(exc.errno) if exc.errno else str(exc)
             self.failed = f"{self.path.name}: {why}"
+            self._failures.append(self.failed)
             raise StorageError(exc.errno or errno.EIO, self.failed) from None
         self._size += len(data)
         self.rows += rows
@@ -127,16 +129,17 @@ class SessionFolder:
         self._reserve = path / ".reserve"
         with open(self._reserve, "wb") as f:
             f.write(bytes(_RESERVE_BYTES))  # written, not sparse: the blocks are really held
-        self.samples = _RowFile(path / "samples.csv", SAMPLE_COLUMNS)
-        self.force = _RowFile(path / "force.csv", FORCE_COLUMNS)
+        self._failures: list[str] = []
+        self.samples = _RowFile(path / "samples.csv", SAMPLE_COLUMNS, self._failures)
+        self.force = _RowFile(path / "force.csv", FORCE_COLUMNS, self._failures)
         # Rows received but held behind a gap the board is refilling: on disk within a second
         # all the same; removed when the session closes (they are in samples.csv by then).
         self.held: _RowFile | None = None
 
     @property
     def failed(self) -> str:
-        """Why the files stopped growing, or ''."""
-        return self.samples.failed or self.force.failed
+        """Why the files stopped growing (the first file to fail: the others follow it), or ''."""
+        return self._failures[0] if self._failures else ""
 
     @classmethod
     def create(
@@ -185,7 +188,7 @@ class SessionFolder:
     def write_held(self, index: np.ndarray, t_s: np.ndarray, imu_si: np.ndarray) -> None:
         """Rows waiting behind a gap, to held.csv (same columns, no force)."""
         if self.held is None:
-            self.held = _RowFile(self.path / "held.csv", SAMPLE_COLUMNS)
+            self.held = _RowFile(self.path / "held.csv", SAMPLE_COLUMNS, self._failures)
         lines = [
             f"{i},{t:.6f},{r[0]:.4f},{r[1]:.4f},{r[2]:.4f},{r[3]:.3f},{r[4]:.3f},{r[5]:.3f},\n"
             for i, t, r in zip(index.tolist(), t_s.tolist(), imu_si.tolist(), strict=True)

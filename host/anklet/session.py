@@ -536,6 +536,9 @@ class SessionLog:
             "duration_s": round(duration_s, 3),
             "samples_written": self.samples_written,
             "samples_not_written": self.folder.samples.rows_not_written,
+            # force.csv's rows (the load cell's samples): the disk can fill during its write
+            "force_rows_written": self.folder.force.rows,
+            "force_rows_not_written": self.folder.force.rows_not_written,
             "storage_error": self.folder.failed or None,
             "rates": {"imu_hz": info.imu_rate_hz, "load_hz": info.load_rate_hz},
             "ranges": {"accel_g": info.accel_fs_g, "gyro_dps": info.gyro_fs_dps},

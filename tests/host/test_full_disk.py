@@ -19,14 +19,17 @@ from simhelpers import record, rows_in_file
 pytestmark = pytest.mark.timeout(180)
 
 
-def _disk_with_room_for(monkeypatch, nbytes: int) -> None:
-    """samples.csv and force.csv may grow by `nbytes` more, then the disk is full: the last
-    write is cut short, as a real one is, and the next fails with ENOSPC."""
+def _disk_with_room_for(monkeypatch, nbytes: int, filled_by: str | None = None) -> None:
+    """The session's files may grow by `nbytes` more, then the disk is full: the last write is
+    cut short, as a real one is, and the next fails with ENOSPC. With `filled_by`, only that
+    file's writes use the room up: the disk fills during its write, whatever the timing."""
     room = {"left": nbytes}
 
     def write(self, data):
         if room["left"] <= 0:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        if filled_by is not None and self.path.name != filled_by:
+            return os.write(self._fd, data)
         n = os.write(self._fd, data[: room["left"]])
         room["left"] -= n
         return n
@@ -60,26 +63,42 @@ def test_a_full_disk_cuts_back_to_the_last_whole_row_and_counts_the_rest(tmp_pat
     assert "No space left" in folder.failed
 
 
-def test_a_disk_that_fills_mid_session_ends_it_with_true_files(sim, tmp_path, monkeypatch):
+@pytest.mark.parametrize("filled_by", [None, "samples.csv", "force.csv"])
+def test_a_disk_that_fills_mid_session_ends_it_with_true_files(
+    sim, tmp_path, monkeypatch, filled_by
+):
+    """Whichever file the disk fills on, every row received is on disk or counted: a saturated
+    run filled it during force.csv's write, and session.json said nothing of the force rows."""
+
     async def fill_disk(recorder):
         while rows_in_file(recorder) < 600:
             await asyncio.sleep(0.05)
-        _disk_with_room_for(monkeypatch, 5000)
+        _disk_with_room_for(monkeypatch, 5000, filled_by)
 
     with pytest.raises(StorageError, match=r"No space left.*whole rows kept"):
         asyncio.run(record(sim, tmp_path / "out", 120.0, 200, during=fill_disk))
     folder = next((tmp_path / "out").iterdir())
     meta = json.loads((folder / "session.json").read_text())
     rows = _rows(folder / "samples.csv")
+    force_rows = _rows(folder / "force.csv")
     assert (folder / "samples.csv").read_bytes().endswith(b"\n")
+    assert (folder / "force.csv").read_bytes().endswith(b"\n")
     index = [int(r["index"]) for r in rows]
     assert index[0] == 0
     assert_gaps_counted(index, meta)
     assert meta["complete"] is True
     assert meta["samples_written"] == len(rows)
-    assert meta["samples_not_written"] > 0
+    assert meta["force_rows_written"] == len(force_rows)
+    not_written = meta["samples_not_written"] + meta["force_rows_not_written"]
+    assert not_written > 0
     assert "No space left" in meta["storage_error"]
+    if filled_by is not None:
+        assert meta["storage_error"].startswith(filled_by)
+        assert meta[_NOT_WRITTEN[filled_by]] > 0
     assert meta["duration_s"] < 60  # ended at once, not at the deadline
+
+
+_NOT_WRITTEN = {"samples.csv": "samples_not_written", "force.csv": "force_rows_not_written"}
 
 
 def test_rows_held_behind_a_gap_reach_the_disk_within_a_second(tmp_path):
