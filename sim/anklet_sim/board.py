@@ -104,12 +104,16 @@ def hand_the_gil_over_quickly() -> None:
 BUILT_MICROPYTHON = Path(__file__).resolve().parents[2] / "build/micropython/bin/micropython"
 
 
+class MicroPythonMissing(FileNotFoundError):
+    """The interpreter the simulated board runs is not there (a wheel does not carry it)."""
+
+
 def micropython_command() -> str:
     """The interpreter the simulated board and the firmware tests run: ANKLET_MICROPYTHON, else
     the one `make setup` built (with `bluetooth`)."""
     chosen = os.environ.get("ANKLET_MICROPYTHON") or str(BUILT_MICROPYTHON)
     if not Path(chosen).exists():
-        raise FileNotFoundError(
+        raise MicroPythonMissing(
             f"MicroPython with bluetooth is missing ({chosen}): run `make setup` in an Anklet "
             "checkout, or set ANKLET_MICROPYTHON to a unix-port micropython built with it"
         )
@@ -182,7 +186,9 @@ class SimulatedBoard:
         self.stop()
 
     def start(self) -> str:
-        """Power the board on; returns the serial port path to open."""
+        """Power the board on; returns the serial port path to open. Raises MicroPythonMissing
+        before anything is opened."""
+        micropython_command()
         hand_the_gil_over_quickly()
         master, slave = os.openpty()
         tty.setraw(slave)

@@ -35,7 +35,7 @@ from anklet.schemes import OpenOptions
 from anklet.transport import TransportError
 from anklet.transport.serial import SerialTransport
 
-from .board import MAX_CLOCK_OFFSET_US, SimulatedBoard
+from .board import MAX_CLOCK_OFFSET_US, MicroPythonMissing, SimulatedBoard
 
 DEFAULT_UNIQUE_ID = "24a160c0ffee"
 _QUERY_KEYS = ("id", "clock_offset_us", "psram", "motion_from", "ankring", "heap")
@@ -103,12 +103,26 @@ def _board(options: OpenOptions, unique_id: str = DEFAULT_UNIQUE_ID) -> Simulate
         raise TransportError(str(exc)) from None
 
 
+@contextlib.contextmanager
+def _running(board: SimulatedBoard) -> Iterator[SimulatedBoard]:
+    """The board powered on, and off after; no MicroPython to run it is the scheme's one-line
+    error (a wheel does not carry it), as for every command that starts a simulated board."""
+    try:
+        board.start()
+    except MicroPythonMissing as exc:
+        raise TransportError(str(exc)) from None
+    try:
+        yield board
+    finally:
+        board.stop()
+
+
 class _SimulatedBoardScheme:
     """What both schemes share: a board of their own for `anklet sim` and `anklet deploy`."""
 
     @contextlib.contextmanager
     def serve(self, options: OpenOptions) -> Iterator[list[str]]:
-        with _board(options) as board:
+        with _running(_board(options)) as board:
             yield [
                 f"simulated board running: serial port {board.port}",
                 f"  connect with: anklet log --device serial:{board.port}",
@@ -118,7 +132,8 @@ class _SimulatedBoardScheme:
     @contextlib.contextmanager
     def deploy_target(self, options: OpenOptions) -> Iterator[Target]:
         # Firmware goes in over the board's serial REPL, as on a real board.
-        with SimulatedBoard(flash_dir=options.sim_flash or default_sim_flash()) as board:
+        board = SimulatedBoard(flash_dir=options.sim_flash or default_sim_flash())
+        with _running(board):
             yield Target(board.port, f"sim:{board.flash_dir}", power_cycle=board.power_cycle)
 
 
@@ -132,7 +147,7 @@ class SerialSimScheme(_SimulatedBoardScheme):
     @contextlib.asynccontextmanager
     async def open(self, dev: str, options: OpenOptions) -> AsyncIterator[Device]:
         options, unique_id = board_variant(dev, options)
-        with _board(options, unique_id) as board:
+        with _running(_board(options, unique_id)) as board:
             device = Device(SerialTransport(board.port), options.command_timeout_s)
             device.sim = board  # type: ignore[attr-defined]
             try:

@@ -241,3 +241,22 @@ def test_live_display_names_the_board_once_it_answered():
     answered = SimpleNamespace(info=SimpleNamespace(name="Anklet-FFEE"))
     session.recorder = SimpleNamespace(log=answered)  # type: ignore[assignment]
     assert session.device_line == "Anklet-FFEE on serial:/dev/pts/1"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sim"],
+        ["deploy", "--device", "sim"],
+        ["log", "--device", "sim", "--duration", "3"],
+        ["log", "--device", "sim:ble", "--duration", "3"],
+    ],
+)
+def test_a_simulated_board_without_micropython_is_one_line(command, user_dirs, monkeypatch):
+    """Anklet installed from a wheel runs the simulated board only with MicroPython's unix port
+    built: `anklet sim` and `anklet deploy --device sim` printed a traceback where `log` said so
+    in one line."""
+    missing = user_dirs / "no-micropython"
+    monkeypatch.setenv("ANKLET_MICROPYTHON", str(missing))
+    result = anklet(*command)
+    assert_one_line_error(result, rf"MicroPython with bluetooth is missing \({missing}\)")
