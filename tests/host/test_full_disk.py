@@ -63,6 +63,10 @@ def test_a_full_disk_cuts_back_to_the_last_whole_row_and_counts_the_rest(tmp_pat
     assert "No space left" in folder.failed
 
 
+# session.json's count of the rows a full disk kept out of each file
+_NOT_WRITTEN = {"samples.csv": "samples_not_written", "force.csv": "force_rows_not_written"}
+
+
 @pytest.mark.parametrize("filled_by", [None, "samples.csv", "force.csv"])
 def test_a_disk_that_fills_mid_session_ends_it_with_true_files(
     sim, tmp_path, monkeypatch, filled_by
@@ -96,9 +100,6 @@ def test_a_disk_that_fills_mid_session_ends_it_with_true_files(
         assert meta["storage_error"].startswith(filled_by)
         assert meta[_NOT_WRITTEN[filled_by]] > 0
     assert meta["duration_s"] < 60  # ended at once, not at the deadline
-
-
-_NOT_WRITTEN = {"samples.csv": "samples_not_written", "force.csv": "force_rows_not_written"}
 
 
 def test_rows_held_behind_a_gap_reach_the_disk_within_a_second(tmp_path):
