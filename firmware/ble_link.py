@@ -198,7 +198,11 @@ class BleLink:
         ble.gatts_write(h_model, _MODEL.encode())
         ble.gatts_write(h_fw, ("%d.%d.%d+%s" % (version.MAJOR, version.MINOR, version.PATCH,
                                                 version.GIT)).encode())
-        self._update_battery(0)
+        # The level read now, so that the first advertisement carries it: advertising with 0 %
+        # and again at the first poll restarted it 15 ms after boot, when a host waiting for
+        # the board connects (a scanner also showed 0 % for that moment).
+        self._battery_at = ticks.now_us()
+        self._update_battery(self._battery_level())
         self._started = True
         self._advertise()
 
@@ -476,12 +480,15 @@ class BleLink:
         if self._battery_at >= 0 and ticks.diff(now, self._battery_at) < _BATTERY_EVERY_US:
             return
         self._battery_at = now
-        battery = self.app.battery
-        pct = battery.percent(battery.read_mv())
+        pct = self._battery_level()
         if pct != self._battery_pct:
             self._update_battery(pct)
             if not self.connected:
                 self._advertise()
+
+    def _battery_level(self):
+        battery = self.app.battery
+        return battery.percent(battery.read_mv())
 
     def _update_battery(self, pct):
         self._battery_pct = pct

@@ -129,6 +129,7 @@ class Board:
     async def wait_rebooted(self, since_s: float, timeout_s: float = 30.0) -> StatusReport:
         """Wait until the board answers with an uptime that began after host time `since_s`."""
         deadline = time.monotonic() + timeout_s
+        last = "no answer"  # what the last try saw, for the error
         while True:
             try:
                 await self.answer(max(1.0, deadline - time.monotonic()))
@@ -136,11 +137,15 @@ class Board:
                 booted_s = time.monotonic() - status.uptime_ms / 1000
                 if booted_s > since_s:  # uptime is stamped before `now`: never early
                     return status
-            except _LinkErrors:
+                last = f"answered with uptime {status.uptime_ms} ms, a boot before the reset"
+            except _LinkErrors as exc:
+                last = f"{type(exc).__name__}: {exc}"
                 if time.monotonic() > deadline:
                     raise
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.target} did not reboot within {timeout_s:.0f} s")
+                raise TimeoutError(
+                    f"{self.target} did not reboot within {timeout_s:.0f} s (last try: {last})"
+                )
             await asyncio.sleep(0.3)
 
 

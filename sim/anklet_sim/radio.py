@@ -77,6 +77,8 @@ _CATCH_UP_EVENTS = 8  # at most this many missed connection events are made up a
 _T_IFS_US = 150  # inter-frame space (Core spec Vol 6, Part B, 4.1.1)
 _EMPTY_PDU_BYTES = 10  # preamble 1 + access address 4 + header 2 + CRC 3: the central's reply
 _PDU_OVERHEAD_BYTES = 14  # preamble 1 + access address 4 + header 2 + MIC 4 + CRC 3
+_EVENTS_TO_ESTABLISH = 6  # a CONNECT_IND nobody answers within 6 events: 0x3E (Vol 6, B 4.5.2)
+FAILED_TO_ESTABLISH = hci.HCI_ErrorCode.CONNECTION_FAILED_TO_BE_ESTABLISHED_ERROR
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,92 @@ class EspLink(LocalLink):
             )
 
 
-class Esp32Controller(Controller):
+class SupervisedController(Controller):
+    """bumble's controller with link supervision, which bumble's lacks (Core spec Vol 6, Part B,
+    4.5.2). bumble's central reports a connection as soon as it sends CONNECT_IND, and keeps it
+    until told otherwise; a peripheral that did not take the CONNECT_IND (its advertising
+    stopped that moment: NimBLE restarting it with new data) left the central holding a link to
+    nobody, whose first GATT request hung for bumble's 30 s ATT timeout. A real controller
+    ends such a link after six connection events ("failed to be established", 0x3E), and one
+    whose peer went silent at its supervision timeout (0x08).
+
+    Here "the peer's packets arrive" is "the peer's controller is on the link and holds the
+    same connection": a fact of the model, not a timing, so a starved process drops no link."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._supervisors: dict[int, asyncio.Task[None]] = {}
+
+    def create_le_connection(self, peer_address: hci.Address) -> None:
+        command = self.pending_le_connection
+        before = {c.handle for c in self.le_connections.values()}
+        super().create_le_connection(peer_address)
+        if isinstance(command, hci.HCI_LE_Extended_Create_Connection_Command):
+            self._supervise_new(
+                before, command.connection_interval_mins[0], command.supervision_timeouts[0]
+            )
+        elif command is not None:
+            self._supervise_new(
+                before, command.connection_interval_min, command.supervision_timeout
+            )
+
+    def on_le_connect_ind(self, packet: ll.ConnectInd) -> None:
+        before = {c.handle for c in self.le_connections.values()}
+        super().on_le_connect_ind(packet)
+        self._supervise_new(before, packet.interval, packet.timeout)
+
+    def _supervise_new(self, before: set[int], interval: int, timeout: int) -> None:
+        for connection in [c for c in self.le_connections.values() if c.handle not in before]:
+            # HCI units: the interval in 1.25 ms, the supervision timeout in 10 ms
+            self._supervisors[connection.handle] = asyncio.get_running_loop().create_task(
+                self._supervise(connection, max(interval, 6) * 1.25e-3, timeout * 1e-2)
+            )
+
+    async def _supervise(self, connection: Connection, interval_s: float, timeout_s: float) -> None:
+        # Checked once per connection event, the first at once: the peer's CONNECT_IND was
+        # scheduled (call_soon) before this task, so a peer that took it holds the link now.
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        heard: float | None = None
+        while True:
+            now = loop.time()
+            if self._peer_holds(connection):
+                heard = now
+            elif heard is None and now - began >= _EVENTS_TO_ESTABLISH * interval_s:
+                self._end(connection, "never joined it", FAILED_TO_ESTABLISH)
+                return
+            elif heard is not None and now - heard >= timeout_s:
+                self._end(connection, "went silent", hci.HCI_ErrorCode.CONNECTION_TIMEOUT_ERROR)
+                return
+            await asyncio.sleep(interval_s)
+
+    def _end(self, connection: Connection, why: str, reason: int) -> None:
+        if self.le_connections.get(connection.peer_address) is connection:
+            logger.warning(
+                "%s: link to %s ended: the peer %s", self.name, connection.peer_address, why
+            )
+            self.on_le_disconnected(connection, reason)
+
+    def _peer_holds(self, connection: Connection) -> bool:
+        link = self.link
+        if link is None:
+            return False
+        for controller in link.controllers:
+            if controller is self:
+                continue
+            theirs = controller.le_connections.get(connection.self_address)
+            if theirs is not None and theirs.self_address == connection.peer_address:
+                return True
+        return False
+
+    def on_le_disconnected(self, connection: Connection, reason: int) -> None:
+        supervisor = self._supervisors.pop(connection.handle, None)
+        if supervisor is not None and supervisor is not asyncio.current_task():
+            supervisor.cancel()
+        super().on_le_disconnected(connection, reason)
+
+
+class Esp32Controller(SupervisedController):
     """bumble's controller with an ESP32's buffers, connection-event pacing and RPA resolution."""
 
     le_acl_data_packet_length = LE_ACL_LENGTH

@@ -54,7 +54,7 @@ from bumble.transport.common import StreamPacketSink, StreamPacketSource
 
 from .launcher import DIE_WITH_PARENT
 from .priority import ahead_of_this_process
-from .radio import BoardRadio, EspLink, RadioStats, RadioTiming
+from .radio import BoardRadio, EspLink, RadioStats, RadioTiming, SupervisedController
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ class RadioServer:
     async def _open_central(self, address: str) -> str:
         """A central's controller on the link, behind an abstract unix socket (Linux: no file
         to clean up, no 108-byte path limit) that takes one connection."""
-        controller = Controller("anklet-central", link=self.link, public_address=address)
+        controller = SupervisedController("anklet-central", link=self.link, public_address=address)
         name = f"anklet-radio-{os.getpid()}-{next(self._centrals)}"
         holder: list[asyncio.Server] = []
         server = await asyncio.get_running_loop().create_unix_server(

@@ -42,6 +42,38 @@ def test_scan_finds_the_simulated_board(tmp_path: Path) -> None:
     run(tmp_path, body)
 
 
+def test_the_board_advertises_its_battery_level_from_its_first_advertisement(
+    tmp_path: Path,
+) -> None:
+    """Advertising with 0 % and again with the level at the first poll restarted advertising
+    15 ms after boot, as a waiting host connected: its CONNECT_IND could be missed. A scanner
+    listening through a reboot sees one level, the real one, from the first advertisement."""
+    battery_data = bytes.fromhex("160f18")  # AD type service data, Battery Service
+
+    async def body(sim: SimulatedBleBoard) -> list[int]:
+        central = sim.central()
+        await central.power_on()
+        levels: list[int] = []
+        rebooted = False
+
+        def heard(advertisement: Any) -> None:
+            data = bytes(advertisement.data)
+            at = data.find(battery_data)
+            if rebooted and at >= 0:
+                levels.append(data[at + len(battery_data)])
+
+        central.device.on("advertisement", heard)
+        await central.device.start_scanning(filter_duplicates=False)
+        rebooted = True  # (the board is stopped and booted again inside power_cycle)
+        await sim.power_cycle()
+        await eventually(lambda: len(levels) >= 3)
+        return levels
+
+    levels = run(tmp_path, body)
+    assert levels[0] > 0
+    assert set(levels) == {levels[0]}
+
+
 def test_pairing_unlocks_commands_and_1000_hz_streams_without_gaps(tmp_path: Path) -> None:
     async def body(sim: SimulatedBleBoard) -> None:
         async with BleTransport("Anklet-FFEE", central=sim.central()) as link:
