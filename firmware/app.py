@@ -61,7 +61,7 @@ class App:
         """`ring_store`: the sample ring's buffers; None: taken here (ring.reserve()), once the
         radio is up."""
         self.board = board
-        self.boot_ms = ticks.now_us() // 1000
+        self.uptime = ticks.Uptime()
         self.cfg = Config(CONFIG_PATH)
         self.cfg.load()
         values = self.cfg.values
@@ -262,7 +262,7 @@ class App:
 
     def counters(self):
         c = self.counters_
-        c.uptime_ms = ticks.now_us() // 1000 - self.boot_ms
+        c.uptime_ms = self.uptime.read()
         c.battery_mv = self.battery.read_mv()
         c.battery_pct = self.battery.percent(c.battery_mv)
         flags = 0

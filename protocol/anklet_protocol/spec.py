@@ -370,7 +370,7 @@ Info = Struct(
 )
 
 Status = Struct(
-    "uptime_ms" / Int32ul,
+    "uptime_ms" / Int32ul,  # since boot, on through the 17.9 min wrap of ticks; wraps at 2**32
     "battery_mv" / Int16ul,
     "battery_pct" / Int8ul,
     "flags" / Int8ul,  # StatusFlag

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import time
 
 import pytest
 from anklet.pair_session import wrapped_us
@@ -120,3 +121,42 @@ def test_a_board_time_sync_reads_the_pc_clock_plus_its_offset(tmp_path):
     for (_, ahead_us, rtt_us), offset in zip(found, offsets.values(), strict=True):
         # The board read its clock between send and receive: within half the round trip.
         assert abs(wrapped_us(ahead_us - offset)) <= rtt_us / 2 + 1
+
+
+WRAP_AFTER_S = 5.0  # the board's ticks wrap this long after it is started: once it has booted
+
+
+def test_uptime_runs_on_through_the_wrap_of_the_board_ticks(tmp_path):
+    """ticks_us() wraps every 2**30 µs, 17.9 min, on an ESP32 as here. STATUS uptime was "ticks
+    now minus ticks at boot", which went negative at the wrap (4.29e9 ms on the wire): on every
+    board 17.9 min after power-on, and on a simulated board whenever its ticks came round (CI
+    of ac8e3d0: a board that had reset "did not reboot", by its uptime). This board's ticks
+    wrap WRAP_AFTER_S after it is started (its clock is the PC's plus the offset)."""
+    period_us = spec.TICKS_PERIOD_US
+    wrap_at_s = time.monotonic() + WRAP_AFTER_S
+    offset_us = round(period_us - wrap_at_s * 1e6) % period_us
+    board = SimulatedBoard(
+        flash_dir=tmp_path / "flash",
+        motion="still",
+        sim_options={"clock_offset_us": offset_us},
+        fast=True,
+    )
+
+    async def read() -> tuple[int, int, float]:
+        device = device_on(board)
+        try:
+            await device.wait_ready(timeout_s=30)
+            before = (await device.get_status()).uptime_ms
+            await asyncio.sleep(max(0.0, wrap_at_s - time.monotonic()) + 0.5)  # past the wrap
+            after = (await device.get_status()).uptime_ms
+            return before, after, time.monotonic() - started
+        finally:
+            await device.close()
+
+    started = time.monotonic()
+    board.start()
+    try:
+        before, after, alive_s = asyncio.run(read())
+    finally:
+        board.stop()
+    assert before <= after <= alive_s * 1000  # booted after it was started, and counting up
