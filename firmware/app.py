@@ -61,7 +61,11 @@ class App:
         """`ring_store`: the sample ring's buffers; None: taken here (ring.reserve()), once the
         radio is up."""
         self.board = board
-        self.uptime = ticks.Uptime()
+        # Uptime adds up wrap-safe steps: "now minus boot" went negative when ticks wrapped,
+        # every 2**30 us (17.9 min). counters() runs every second (STATUS); diff() holds 9 min.
+        self._up_at = ticks.now_us()
+        self._up_us = 0  # short of a whole millisecond
+        self.uptime_ms = 0
         self.cfg = Config(CONFIG_PATH)
         self.cfg.load()
         values = self.cfg.values
@@ -262,7 +266,12 @@ class App:
 
     def counters(self):
         c = self.counters_
-        c.uptime_ms = self.uptime.read()
+        now = ticks.now_us()
+        step = ticks.diff(now, self._up_at) + self._up_us
+        self._up_at = now
+        self._up_us = step % 1000
+        self.uptime_ms += step // 1000
+        c.uptime_ms = self.uptime_ms
         c.battery_mv = self.battery.read_mv()
         c.battery_pct = self.battery.percent(c.battery_mv)
         flags = 0

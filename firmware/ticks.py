@@ -33,24 +33,3 @@ def add(a, delta):
     s = a - _HALF + delta
     return s - _HALF if s >= _HALF else (s + _HALF) & MASK
 
-
-class Uptime:
-    """Milliseconds since boot, through the wrap of ticks every 2**30 µs (17.9 min): "now minus
-    boot" went negative at the first wrap, on every board 17.9 min after power-on. It adds up
-    the steps between reads instead, so read it at least every 9 min (STATUS: every second; the
-    8 s watchdog allows no longer gap). Small ints for 12 days; a larger count is an allocation
-    once a read, outside the sampling path."""
-
-    def __init__(self):
-        self._at = now_us()
-        self._part_us = 0  # what the last reads added short of a whole millisecond
-        self.ms = 0
-
-    def read(self):
-        t = now_us()
-        self._part_us += diff(t, self._at)
-        self._at = t
-        whole = self._part_us // 1000
-        self._part_us -= whole * 1000
-        self.ms += whole
-        return self.ms

@@ -60,5 +60,10 @@ def test_a_board_without_the_flash_ring_reports_the_shorter_window_its_heap_affo
         flash_dir=tmp_path / "flash", motion=QUIET_MOTION, sim_options=plain
     ) as board:
         windows = asyncio.run(_windows_ms(board))
-    assert 1_000 <= windows[1000] < 10_000
+    # About 1 s (docs/INTEGRITY.md). Each 15 ms at 1000 Hz is one ~200-byte slot of what the
+    # heap leaves, which the firmware's own code and the interpreter's search path (it differs
+    # between checkouts) move by a slot or two: 990 to 1050 ms in this test's runs so far. So
+    # the floor is three quarters of that second: a little new firmware code or a longer path
+    # do not fail it, a ring that lost a quarter of its heap does.
+    assert 750 <= windows[1000] < 10_000
     assert windows[1000] < windows[200] < 60_000  # the same ring, at a fifth of the rate
