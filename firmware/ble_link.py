@@ -143,7 +143,7 @@ class BleLink:
         self._owner_left_at = 0
         self._started = False
         self._power_error = None  # None: not powered on yet; "": on; else why it failed
-        self._battery_pct = -1  # never read: the first read writes the characteristic
+        self._battery_pct = 0
         self._battery_at = -1  # when the level was last read (µs); -1: never
         self._service_le = uuid_le(W.BLE_SERVICE_UUID)
         self.rx_errors = 0
@@ -201,6 +201,7 @@ class BleLink:
         # The level read now, so that the first advertisement carries it: advertising with 0 %
         # and again at the first poll restarted it 15 ms after boot, when a host waiting for
         # the board connects (a scanner also showed 0 % for that moment).
+        self._battery_pct = -1  # not read yet: the first read writes the characteristic
         self._poll_battery()
         self._started = True
         self._advertise()

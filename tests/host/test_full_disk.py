@@ -26,10 +26,13 @@ def _disk_with_room_for(monkeypatch, nbytes: int, filled_by: str | None = None) 
     room = {"left": nbytes}
 
     def write(self, data):
+        if filled_by is not None and self.path.name != filled_by:
+            # Checked first: once `filled_by` had used the room up, the other file's next write
+            # failed too, and came first when `filled_by`'s last write had been cut short
+            # (storage_error then rightly named samples.csv, the first file to fail).
+            return os.write(self._fd, data)
         if room["left"] <= 0:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        if filled_by is not None and self.path.name != filled_by:
-            return os.write(self._fd, data)
         n = os.write(self._fd, data[: room["left"]])
         room["left"] -= n
         return n
