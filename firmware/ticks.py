@@ -32,4 +32,3 @@ def add(a, delta):
     """a + delta modulo 2**30, for |delta| < 2**29 µs; a + delta itself may not be a small int."""
     s = a - _HALF + delta
     return s - _HALF if s >= _HALF else (s + _HALF) & MASK
-

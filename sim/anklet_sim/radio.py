@@ -29,6 +29,10 @@ What is real here: the interpreter, MicroPython's `bluetooth` bindings and NimBL
   Enhanced Connection Complete). bumble's controller stores no resolving list; this one does.
 - **Scan response.** The virtual link has no scan request; the scan response is appended to
   the advertising PDU (a scanner merges the two anyway).
+- **Link supervision.** bumble's controller keeps a connection until told otherwise, so a
+  CONNECT_IND the peripheral missed left the central a link to nobody. Both ends here end a
+  link the peer never joined (0x3E) or left without a word (0x08), as the Core spec has it
+  (`SupervisedController`).
 - **Addresses.** bumble 0.0.236's `LocalLink` labels LE data with the sender's random address;
   an ESP32 advertises from its public address, so the link here uses the connection's own
   address (`EspLink`).
@@ -77,8 +81,8 @@ _CATCH_UP_EVENTS = 8  # at most this many missed connection events are made up a
 _T_IFS_US = 150  # inter-frame space (Core spec Vol 6, Part B, 4.1.1)
 _EMPTY_PDU_BYTES = 10  # preamble 1 + access address 4 + header 2 + CRC 3: the central's reply
 _PDU_OVERHEAD_BYTES = 14  # preamble 1 + access address 4 + header 2 + MIC 4 + CRC 3
-_EVENTS_TO_ESTABLISH = 6  # a CONNECT_IND nobody answers within 6 events: 0x3E (Vol 6, B 4.5.2)
-FAILED_TO_ESTABLISH = hci.HCI_ErrorCode.CONNECTION_FAILED_TO_BE_ESTABLISHED_ERROR
+EVENTS_TO_ESTABLISH = 6  # a CONNECT_IND nobody answers within 6 events: 0x3E (Vol 6, B 4.5.2)
+_FAILED_TO_ESTABLISH = hci.HCI_ErrorCode.CONNECTION_FAILED_TO_BE_ESTABLISHED_ERROR
 
 
 @dataclass(frozen=True)
@@ -205,8 +209,8 @@ class SupervisedController(Controller):
             now = loop.time()
             if self._peer_holds(connection):
                 heard = now
-            elif heard is None and now - began >= _EVENTS_TO_ESTABLISH * interval_s:
-                self._end(connection, "never joined it", FAILED_TO_ESTABLISH)
+            elif heard is None and now - began >= EVENTS_TO_ESTABLISH * interval_s:
+                self._end(connection, "never joined it", _FAILED_TO_ESTABLISH)
                 return
             elif heard is not None and now - heard >= timeout_s:
                 self._end(connection, "went silent", hci.HCI_ErrorCode.CONNECTION_TIMEOUT_ERROR)

@@ -7,8 +7,8 @@ import asyncio
 from typing import Any
 
 from anklet_sim.radio import (
-    _EVENTS_TO_ESTABLISH,
     ESP_IDF_NOTIFY_KBPS,
+    EVENTS_TO_ESTABLISH,
     LE_ACL_LENGTH,
     EspLink,
     RadioTiming,
@@ -132,7 +132,7 @@ def test_a_link_both_ends_hold_stays_up() -> None:
         # Past the establishment window and a supervision check or more: the link is
         # supervised, and kept.
         interval_s = connection.parameters.connection_interval * 1.25e-3
-        await asyncio.sleep(2 * _EVENTS_TO_ESTABLISH * interval_s)
+        await asyncio.sleep(2 * EVENTS_TO_ESTABLISH * interval_s)
         await Peer(connection).request_mtu(247)
         return not supervisor.done(), ended.done()
 
