@@ -117,7 +117,7 @@ def test_watchdog_resets_a_hung_board(hil, figure):
             status = await board.wait_rebooted(since)
         except Exception as exc:
             radio = board.ble_sim.radio if board.ble_sim is not None else None
-            heard = (
+            radio_state = (
                 f"; radio: advertising {radio.advertising}, connected {radio.connected}, "
                 f"{radio.stats}"
                 if radio is not None
@@ -125,7 +125,7 @@ def test_watchdog_resets_a_hung_board(hil, figure):
             )
             raise AssertionError(
                 f"not back after the watchdog: {exc}; exit codes {board.sim.exit_codes}, "
-                f"boots {board.sim.boots}{heard}; board log:\n{board.log_tail(60)}"
+                f"boots {board.sim.boots}{radio_state}; board log:\n{board.log_tail(60)}"
             ) from exc
         info = await device.get_info()
         return status, info, time.monotonic() - since, list(board.sim.exit_codes)

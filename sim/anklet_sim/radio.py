@@ -176,16 +176,14 @@ class SupervisedController(Controller):
 
     def create_le_connection(self, peer_address: hci.Address) -> None:
         command = self.pending_le_connection
+        assert command is not None  # (bumble calls this only with a connection pending)
+        if isinstance(command, hci.HCI_LE_Extended_Create_Connection_Command):
+            interval, timeout = command.connection_interval_mins[0], command.supervision_timeouts[0]
+        else:
+            interval, timeout = command.connection_interval_min, command.supervision_timeout
         before = {c.handle for c in self.le_connections.values()}
         super().create_le_connection(peer_address)
-        if isinstance(command, hci.HCI_LE_Extended_Create_Connection_Command):
-            self._supervise_new(
-                before, command.connection_interval_mins[0], command.supervision_timeouts[0]
-            )
-        elif command is not None:
-            self._supervise_new(
-                before, command.connection_interval_min, command.supervision_timeout
-            )
+        self._supervise_new(before, interval, timeout)
 
     def on_le_connect_ind(self, packet: ll.ConnectInd) -> None:
         before = {c.handle for c in self.le_connections.values()}
